@@ -1,0 +1,42 @@
+"""Conventions shared by every typed PDU object in `pdu/`.
+
+Every decoded structure is a frozen, slotted dataclass.  Its Python field
+names are snake_case; the spec's field name travels in the field metadata
+(``spec("bMsgType")``) so that JSON output (``rdplic pdu decode``) and error
+paths use the names a reader finds in MS-RDPELE / MS-RDPBCGR.
+
+Byte strings that the spec defines as text keep their raw bytes (so that
+re-encoding is byte-exact even for a missing NUL or an odd length) and are
+annotated with their encoding: ``Utf16`` (UTF-16LE) or ``Ansi``.  Length and
+count fields are never dataclass fields: they are derived when building.
+A field that Windows sometimes fills inconsistently (wMsgSize, blob types)
+is kept as decoded so that encode(decode(b)) == b.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any
+
+__all__ = ["Ansi", "TextEncoding", "Utf16", "spec"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TextEncoding:
+    """Marks a ``bytes`` field as text in this encoding (for display only)."""
+
+    codec: str
+
+
+Utf16 = Annotated[bytes, TextEncoding("utf-16-le")]
+"""UTF-16LE text as on the wire, NUL terminator included when the spec has one."""
+
+Ansi = Annotated[bytes, TextEncoding("latin-1")]
+"""8-bit text as on the wire (the spec's "ANSI"), NUL terminator included when present."""
+
+
+def spec(name: str, **kwargs: Any) -> Any:
+    """A dataclass field carrying the spec's name for it (``spec("dwVersion")``)."""
+    metadata = dict(kwargs.pop("metadata", {}) or {})
+    metadata["spec"] = name
+    return dataclasses.field(metadata=metadata, **kwargs)

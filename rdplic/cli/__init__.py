@@ -1,0 +1,1 @@
+"""The ``rdplic`` command: one module per subcommand, each with ``register(subparsers)``."""
