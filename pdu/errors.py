@@ -90,4 +90,6 @@ def guarded(structure: str, data: bytes, parse: Callable[[io.BytesIO], T]) -> T:
             offset=stream.tell(),
         ) from None
     except (ValueError, TypeError, KeyError, IndexError, OverflowError, UnicodeError) as error:
-        raise PduError(structure, str(error) or type(error).__name__, offset=stream.tell()) from None
+        raise PduError(
+            structure, str(error) or type(error).__name__, offset=stream.tell()
+        ) from None

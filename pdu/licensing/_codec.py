@@ -52,6 +52,7 @@ E = TypeVar("E", bound=enum.IntEnum)
 # TypeError/AttributeError of a wrong field type).
 BUILD_ERRORS = (
     construct.ConstructError,
+    struct.error,
     ValueError,
     TypeError,
     AttributeError,
@@ -167,7 +168,10 @@ class UInt32Array(CompilableAdapter):
         return list(struct.unpack(f"<{len(obj) // 4}I", obj))
 
     def _encode(self, obj: Any, context: Any, path: Any) -> Any:
-        return struct.pack(f"<{len(obj)}I", *obj)
+        try:
+            return struct.pack(f"<{len(obj)}I", *obj)
+        except (struct.error, TypeError) as error:
+            raise construct.ValidationError(f"not 32-bit values: {error}", path=path) from None
 
 
 class ExactBytes(construct.Bytes):

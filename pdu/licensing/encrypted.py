@@ -132,7 +132,7 @@ _RESPONSE = Codec[PlatformChallengeResponseData](
 _NEW_LICENSE = Codec[NewLicenseInfo]("NEW_LICENSE_INFO", NEW_LICENSE_INFO)
 
 
-def _decode_whole(codec: Codec[Any], data: bytes) -> Any:
+def _decode_whole(codec: Codec[Any], data: bytes | bytearray | memoryview) -> Any:
     if type(data) is not bytes:
         data = bytes(data)
     obj, end = codec.parse(data)
@@ -141,7 +141,7 @@ def _decode_whole(codec: Codec[Any], data: bytes) -> Any:
     return obj
 
 
-def decode_client_hardware_id(data: bytes) -> ClientHardwareId:
+def decode_client_hardware_id(data: bytes | bytearray | memoryview) -> ClientHardwareId:
     """Decode a decrypted CLIENT_HARDWARE_ID (exactly 20 bytes)."""
     return _decode_whole(_HWID, data)  # type: ignore[no-any-return]
 
@@ -151,7 +151,9 @@ def encode_client_hardware_id(hwid: ClientHardwareId) -> bytes:
     return _HWID.build(hwid)
 
 
-def decode_platform_challenge_response_data(data: bytes) -> PlatformChallengeResponseData:
+def decode_platform_challenge_response_data(
+    data: bytes | bytearray | memoryview,
+) -> PlatformChallengeResponseData:
     """Decode a decrypted PLATFORM_CHALLENGE_RESPONSE_DATA."""
     return _decode_whole(_RESPONSE, data)  # type: ignore[no-any-return]
 
@@ -161,7 +163,7 @@ def encode_platform_challenge_response_data(response: PlatformChallengeResponseD
     return _RESPONSE.build(response)
 
 
-def decode_new_license_info(data: bytes) -> NewLicenseInfo:
+def decode_new_license_info(data: bytes | bytearray | memoryview) -> NewLicenseInfo:
     """Decode a decrypted NEW_LICENSE_INFO."""
     return _decode_whole(_NEW_LICENSE, data)  # type: ignore[no-any-return]
 

@@ -22,7 +22,7 @@ ERR_INVALID_MESSAGE_LEN itself.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from construct import Int8ul, Int16ul, Int32ul, Struct, Switch, this
@@ -335,12 +335,16 @@ class LicensingPdu:
     it always should; otherwise it holds the wMsgSize that was received.
     """
 
-    msg_type: MsgType = spec("bMsgType", init=False, repr=False)
-    version: PreambleVersion | int = spec(
-        "LicenseProtocolVersion", default=PreambleVersion.PREAMBLE_VERSION_3_0, kw_only=True
+    # dataclasses.field() rather than spec() here, so that type checkers see which
+    # fields __init__ takes.
+    msg_type: MsgType = field(init=False, repr=False, metadata={"spec": "bMsgType"})
+    version: PreambleVersion | int = field(
+        default=PreambleVersion.PREAMBLE_VERSION_3_0,
+        kw_only=True,
+        metadata={"spec": "LicenseProtocolVersion"},
     )
-    flags: PreambleFlags = spec("flags", default=PreambleFlags(0), kw_only=True)
-    msg_size: int | None = spec("wMsgSize", default=None, kw_only=True)
+    flags: PreambleFlags = field(default=PreambleFlags(0), kw_only=True, metadata={"spec": "flags"})
+    msg_size: int | None = field(default=None, kw_only=True, metadata={"spec": "wMsgSize"})
     message: LicensingMessage = spec("message")
 
     def __post_init__(self) -> None:
@@ -350,7 +354,9 @@ class LicensingPdu:
         object.__setattr__(self, "msg_type", msg_type)
 
 
-def decode_licensing_pdu(data: bytes, *, engine: Engine = "fast") -> LicensingPdu:
+def decode_licensing_pdu(
+    data: bytes | bytearray | memoryview, *, engine: Engine = "fast"
+) -> LicensingPdu:
     """Decode a licensing PDU (preamble + message, no security header).
 
     Raises `PduError` for anything malformed: an unknown bMsgType, a field

@@ -1,0 +1,227 @@
+"""Property tests for pdu.licensing: round trips, engine agreement, and hostile bytes.
+
+* decode(encode(x)) == x for generated objects of every structure;
+* encode(decode(b)) == b for every byte string that decodes at all;
+* the generated fast path, construct's compile() and the reference
+  definition agree (same object, same bytes, or all fail);
+* random and mutated bytes end in PduError and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from pdu.errors import PduError
+from pdu.licensing import (
+    ClientHardwareId,
+    ClientLicenseInfo,
+    ClientNewLicenseRequest,
+    ClientPlatformChallengeResponse,
+    KeyExchangeList,
+    LicenseBinaryBlob,
+    LicenseErrorMessage,
+    LicensingPdu,
+    MsgType,
+    NewLicenseInfo,
+    PlatformChallengeResponseData,
+    PreambleFlags,
+    ProductInfo,
+    Scope,
+    ScopeList,
+    ServerLicenseRequest,
+    ServerNewLicense,
+    ServerPlatformChallenge,
+    ServerUpgradeLicense,
+    TextBlob,
+    decode_client_hardware_id,
+    decode_licensing_pdu,
+    decode_new_license_info,
+    decode_platform_challenge_response_data,
+    encode_client_hardware_id,
+    encode_licensing_pdu,
+    encode_new_license_info,
+    encode_platform_challenge_response_data,
+)
+from pdu.licensing._fastpath import Codec, Engine
+from pdu.licensing.encrypted import _HWID, _NEW_LICENSE, _RESPONSE
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "rdpele"
+EXAMPLES = [
+    bytes.fromhex(path.read_text())
+    for path in sorted(DATA.glob("*.hex"))
+    if not path.name.endswith("-decrypted.hex") and "frame" not in path.name
+]
+
+BOUNDED = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+u16 = st.integers(0, 0xFFFF)
+u32 = st.integers(0, 0xFFFFFFFF)
+small = st.binary(max_size=64)
+blobs = st.builds(LicenseBinaryBlob, u16, st.binary(max_size=300))
+text_blobs = st.builds(TextBlob, u16, small)
+product_infos = st.builds(ProductInfo, u32, small, small)
+key_exchange_lists = st.builds(KeyExchangeList, u16, st.lists(u32, max_size=4).map(tuple))
+scope_lists = st.builds(ScopeList, st.lists(st.builds(Scope, u16, small), max_size=3).map(tuple))
+randoms = st.binary(min_size=32, max_size=32)
+macs = st.binary(min_size=16, max_size=16)
+
+messages: st.SearchStrategy[Any] = st.one_of(
+    st.builds(ServerLicenseRequest, randoms, product_infos, key_exchange_lists, blobs, scope_lists),
+    st.builds(ClientNewLicenseRequest, u32, u32, randoms, blobs, text_blobs, text_blobs),
+    st.builds(ClientLicenseInfo, u32, u32, randoms, blobs, blobs, blobs, macs),
+    st.builds(ServerPlatformChallenge, u32, blobs, macs),
+    st.builds(ClientPlatformChallengeResponse, blobs, blobs, macs),
+    st.builds(ServerNewLicense, blobs, macs),
+    st.builds(ServerUpgradeLicense, blobs, macs),
+    st.builds(LicenseErrorMessage, u32, u32, blobs),
+)
+
+pdus = st.builds(
+    LicensingPdu,
+    messages,
+    version=st.integers(0, 15),
+    flags=st.sampled_from([0x00, 0x80, 0x40, 0xF0]).map(PreambleFlags),
+    msg_size=st.none() | u16,
+)
+
+hwids = st.builds(ClientHardwareId, u32, u32, u32, u32, u32)
+responses = st.builds(PlatformChallengeResponseData, u16, u16, u16, small)
+license_infos = st.builds(NewLicenseInfo, u32, small, small, small, st.binary(max_size=300))
+
+ENGINES: tuple[Engine, ...] = ("construct", "reference")
+
+
+@BOUNDED
+@given(pdus)
+def test_licensing_pdu_round_trips(pdu: LicensingPdu) -> None:
+    """decode(encode(x)) == x and encode(decode(b)) == b for any licensing PDU."""
+    wire = encode_licensing_pdu(pdu)
+    assume(pdu.msg_size != len(wire))  # a matching wMsgSize is reported as None
+    assert decode_licensing_pdu(wire) == pdu
+    assert encode_licensing_pdu(decode_licensing_pdu(wire)) == wire
+
+
+@BOUNDED
+@given(pdus)
+def test_engines_encode_alike(pdu: LicensingPdu) -> None:
+    """The fast path, construct's compile() and the reference encode any PDU to the same bytes,
+    and decode them to the same object."""
+    wire = encode_licensing_pdu(pdu)
+    for engine in ENGINES:
+        assert encode_licensing_pdu(pdu, engine=engine) == wire
+        assert decode_licensing_pdu(wire, engine=engine) == decode_licensing_pdu(wire)
+
+
+@BOUNDED
+@given(hwids, responses, license_infos)
+def test_inner_structures_round_trip(
+    hwid: ClientHardwareId, response: PlatformChallengeResponseData, info: NewLicenseInfo
+) -> None:
+    """The encrypted inner structures round-trip both ways, with every engine agreeing."""
+    assert decode_client_hardware_id(encode_client_hardware_id(hwid)) == hwid
+    assert (
+        decode_platform_challenge_response_data(encode_platform_challenge_response_data(response))
+        == response
+    )
+    assert decode_new_license_info(encode_new_license_info(info)) == info
+    cases: list[tuple[Codec[Any], Any]] = [
+        (_HWID, hwid),
+        (_RESPONSE, response),
+        (_NEW_LICENSE, info),
+    ]
+    for codec, obj in cases:
+        wire = codec.build(obj)
+        for engine in ENGINES:
+            assert codec.build(obj, engine=engine) == wire
+            assert codec.parse(wire, engine=engine) == (obj, len(wire))
+
+
+def _decode_all_ways(data: bytes) -> None:
+    """Decode with every engine: all fail with PduError, or all give the same object, which
+    re-encodes to exactly ``data``."""
+    outcomes: list[LicensingPdu | None] = []
+    for engine in ("fast", *ENGINES):
+        try:
+            outcomes.append(decode_licensing_pdu(data, engine=engine))
+        except PduError:
+            outcomes.append(None)
+    assert outcomes.count(None) in (0, len(outcomes)), outcomes
+    if outcomes[0] is not None:
+        assert all(o == outcomes[0] for o in outcomes)
+        assert encode_licensing_pdu(outcomes[0]) == data
+
+
+@BOUNDED
+@given(st.binary(max_size=200))
+def test_random_bytes_raise_only_pdu_error(data: bytes) -> None:
+    """Arbitrary bytes either decode (and re-encode exactly) or raise PduError."""
+    _decode_all_ways(data)
+
+
+@BOUNDED
+@given(st.sampled_from(list(MsgType)), st.binary(max_size=200))
+def test_random_bodies_raise_only_pdu_error(msg_type: MsgType, body: bytes) -> None:
+    """Arbitrary bytes behind every valid preamble reach each message decoder and end in
+    PduError or an exact round trip."""
+    size = (4 + len(body)) & 0xFFFF
+    _decode_all_ways(bytes([msg_type, 0x03]) + size.to_bytes(2, "little") + body)
+
+
+@st.composite
+def mutations(draw: st.DrawFn) -> bytes:
+    """A spec example with a few bytes overwritten, inserted, deleted or cut off."""
+    data = bytearray(draw(st.sampled_from(EXAMPLES)))
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["set", "insert", "delete", "truncate"]))
+        position = draw(st.integers(0, max(len(data) - 1, 0)))
+        if kind == "set" and data:
+            data[position] = draw(st.integers(0, 255))
+        elif kind == "insert":
+            data[position:position] = draw(st.binary(min_size=1, max_size=8))
+        elif kind == "delete" and data:
+            del data[position : position + draw(st.integers(1, 8))]
+        elif kind == "truncate":
+            del data[position:]
+    return bytes(data)
+
+
+@BOUNDED
+@given(mutations())
+def test_mutated_examples_raise_only_pdu_error(data: bytes) -> None:
+    """Spec examples with corrupted bytes end in PduError or an exact round trip."""
+    _decode_all_ways(data)
+
+
+@BOUNDED
+@given(st.binary(max_size=120))
+def test_inner_decoders_raise_only_pdu_error(data: bytes) -> None:
+    """Random bytes into the decrypted-structure decoders: PduError or an exact round trip."""
+    pairs: list[tuple[Any, Any]] = [
+        (decode_client_hardware_id, encode_client_hardware_id),
+        (decode_platform_challenge_response_data, encode_platform_challenge_response_data),
+        (decode_new_license_info, encode_new_license_info),
+    ]
+    for decode, encode in pairs:
+        try:
+            obj = decode(data)
+        except PduError:
+            continue
+        assert encode(obj) == data
+
+
+@BOUNDED
+@given(pdus, st.data())
+def test_wrong_field_types_raise_only_pdu_error(pdu: LicensingPdu, data: st.DataObject) -> None:
+    """Replacing a message field by a value of the wrong type fails to encode with PduError."""
+    message: Any = pdu.message
+    field = data.draw(st.sampled_from(dataclasses.fields(message)))
+    bad = data.draw(st.sampled_from([None, "text", -1, 2**40, object(), (1, 2)]))
+    broken = dataclasses.replace(pdu, message=dataclasses.replace(message, **{field.name: bad}))
+    with contextlib.suppress(PduError):
+        encode_licensing_pdu(broken)
