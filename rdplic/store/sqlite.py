@@ -1,0 +1,558 @@
+"""The embedded store: one SQLite file in the state directory.
+
+* WAL journal, ``synchronous=FULL``, foreign keys on.
+* Every write transaction starts with ``BEGIN IMMEDIATE``: it takes the database's
+  write lock before reading, so two issuers (threads or processes) can never both see
+  the last CAL of a pack as available. Readers are never blocked (WAL).
+* One connection per thread and process (sqlite3 connections are not shared).
+
+SQL here is portable apart from the ``?`` placeholders and the PRAGMAs, which are
+SQLite's; `rdplic.store.migrations` holds the schema and the dialect differences.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rdplic.licensing.model import (
+    CalType,
+    HistoryEvent,
+    HistoryKind,
+    IssuedLicense,
+    KeyPack,
+    KeyPackType,
+    LicenseStatus,
+    LicensingProgram,
+    ProductVersion,
+)
+from rdplic.store.base import HistoryQuery, LicenseQuery, StoreError
+from rdplic.store.migrations import MIGRATIONS, SCHEMA_VERSION_DDL, SQLITE, latest_version
+
+__all__ = ["STORE_FILENAME", "SqliteStore", "SqliteTransaction", "format_ts", "parse_ts"]
+
+STORE_FILENAME = "licenses.sqlite3"
+"""Name of the database file inside the state directory."""
+
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_BUSY_TIMEOUT_S = 60.0
+"""How long a writer waits for another writer's transaction (decisions take milliseconds)."""
+
+
+def format_ts(moment: datetime) -> str:
+    """Fixed-width UTC text, so that text order is time order."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given to the store")
+    return moment.astimezone(UTC).strftime(_TS_FORMAT)
+
+
+def parse_ts(text: str) -> datetime:
+    return datetime.strptime(text, _TS_FORMAT).replace(tzinfo=UTC)
+
+
+def _opt_ts(text: str | None) -> datetime | None:
+    return None if text is None else parse_ts(text)
+
+
+def _fmt_opt(moment: datetime | None) -> str | None:
+    return None if moment is None else format_ts(moment)
+
+
+class SqliteTransaction:
+    """`rdplic.store.base.StoreTransaction` over one sqlite3 connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self._conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    # ----- ids and settings
+
+    def next_id(self, counter: str) -> int:
+        cur = self._conn.execute("UPDATE counters SET value = value + 1 WHERE name = ?", (counter,))
+        if cur.rowcount != 1:
+            self._conn.execute("INSERT INTO counters (name, value) VALUES (?, 1)", (counter,))
+            return 1
+        return int(self._one("SELECT value FROM counters WHERE name = ?", (counter,)))
+
+    def get_setting(self, name: str) -> str | None:
+        value = self._one("SELECT value FROM settings WHERE name = ?", (name,))
+        return None if value is None else str(value)
+
+    def set_setting(self, name: str, value: str) -> None:
+        cur = self._conn.execute("UPDATE settings SET value = ? WHERE name = ?", (value, name))
+        if cur.rowcount == 0:
+            self._conn.execute("INSERT INTO settings (name, value) VALUES (?, ?)", (name, value))
+
+    def delete_setting(self, name: str) -> None:
+        self._conn.execute("DELETE FROM settings WHERE name = ?", (name,))
+
+    def settings(self, prefix: str = "") -> dict[str, str]:
+        rows = self._conn.execute(
+            "SELECT name, value FROM settings WHERE substr(name, 1, ?) = ? ORDER BY name",
+            (len(prefix), prefix),
+        )
+        return {str(n): str(v) for n, v in rows}
+
+    # ----- key packs
+
+    _PACK_COLUMNS = (
+        "key_pack_id, product_version, cal_type, key_pack_type, program, total_licenses,"
+        " issued_licenses, installed_at, expires_at, reissued, agreement_number, description,"
+        " transferred_from, removed_at"
+    )
+
+    @staticmethod
+    def _pack_row(pack: KeyPack) -> tuple[Any, ...]:
+        return (
+            pack.key_pack_id,
+            str(pack.product_version),
+            int(pack.cal_type),
+            int(pack.key_pack_type),
+            pack.program.value,
+            pack.total,
+            pack.issued,
+            format_ts(pack.installed),
+            _fmt_opt(pack.expires),
+            int(pack.reissued),
+            pack.agreement_number,
+            pack.description,
+            pack.transferred_from,
+            _fmt_opt(pack.removed),
+        )
+
+    @staticmethod
+    def _pack(row: Sequence[Any]) -> KeyPack:
+        return KeyPack(
+            key_pack_id=int(row[0]),
+            product_version=ProductVersion.parse(row[1]),
+            cal_type=CalType(row[2]),
+            key_pack_type=KeyPackType(row[3]),
+            program=LicensingProgram(row[4]),
+            total=None if row[5] is None else int(row[5]),
+            issued=int(row[6]),
+            installed=parse_ts(row[7]),
+            expires=_opt_ts(row[8]),
+            reissued=bool(row[9]),
+            agreement_number=str(row[10]),
+            description=str(row[11]),
+            transferred_from=None if row[12] is None else int(row[12]),
+            removed=_opt_ts(row[13]),
+        )
+
+    def insert_key_pack(self, pack: KeyPack) -> None:
+        self._conn.execute(
+            f"INSERT INTO key_packs ({self._PACK_COLUMNS}) VALUES ({', '.join('?' * 14)})",
+            self._pack_row(pack),
+        )
+
+    def update_key_pack(self, pack: KeyPack) -> None:
+        row = self._pack_row(pack)
+        names = [c.strip() for c in self._PACK_COLUMNS.split(",")]
+        assignments = ", ".join(f"{n} = ?" for n in names[1:])
+        cur = self._conn.execute(
+            f"UPDATE key_packs SET {assignments} WHERE key_pack_id = ?", (*row[1:], row[0])
+        )
+        if cur.rowcount != 1:
+            raise StoreError(f"no key pack {pack.key_pack_id}")
+
+    def get_key_pack(self, key_pack_id: int) -> KeyPack | None:
+        row = self._conn.execute(
+            f"SELECT {self._PACK_COLUMNS} FROM key_packs WHERE key_pack_id = ?", (key_pack_id,)
+        ).fetchone()
+        return None if row is None else self._pack(row)
+
+    def list_key_packs(self, *, include_removed: bool = False) -> list[KeyPack]:
+        where = "" if include_removed else "WHERE removed_at IS NULL"
+        rows = self._conn.execute(
+            f"SELECT {self._PACK_COLUMNS} FROM key_packs {where} ORDER BY key_pack_id"
+        )
+        return [self._pack(r) for r in rows]
+
+    def take_from_key_pack(self, key_pack_id: int) -> bool:
+        cur = self._conn.execute(
+            "UPDATE key_packs SET issued_licenses = issued_licenses + 1 WHERE key_pack_id = ?"
+            " AND (total_licenses IS NULL OR issued_licenses < total_licenses)",
+            (key_pack_id,),
+        )
+        return cur.rowcount == 1
+
+    def return_to_key_pack(self, key_pack_id: int) -> None:
+        cur = self._conn.execute(
+            "UPDATE key_packs SET issued_licenses = issued_licenses - 1"
+            " WHERE key_pack_id = ? AND issued_licenses > 0",
+            (key_pack_id,),
+        )
+        if cur.rowcount != 1:
+            raise StoreError(f"key pack {key_pack_id} has no issued license to return")
+
+    # ----- issued licenses
+
+    _LICENSE_COLUMNS = (
+        "license_id, key_pack_id, cal_type, hwid, platform_id, machine_name, user_name,"
+        " product_version, status, temporary, validated, issued_at, expires_at, revoked_at,"
+        " renewed_at, upgraded_to, transferred"
+    )
+
+    @staticmethod
+    def _license_row(lic: IssuedLicense) -> tuple[Any, ...]:
+        return (
+            lic.license_id,
+            lic.key_pack_id,
+            int(lic.cal_type),
+            lic.hwid.hex(),
+            lic.platform_id,
+            lic.machine_name,
+            lic.user_name,
+            str(lic.product_version),
+            int(lic.status),
+            int(lic.temporary),
+            int(lic.validated),
+            format_ts(lic.issued),
+            format_ts(lic.expires),
+            _fmt_opt(lic.revoked),
+            _fmt_opt(lic.renewed),
+            lic.upgraded_to,
+            int(lic.transferred),
+        )
+
+    @staticmethod
+    def _license(row: Sequence[Any]) -> IssuedLicense:
+        return IssuedLicense(
+            license_id=int(row[0]),
+            key_pack_id=None if row[1] is None else int(row[1]),
+            cal_type=CalType(row[2]),
+            hwid=bytes.fromhex(row[3]),
+            platform_id=int(row[4]),
+            machine_name=str(row[5]),
+            user_name=str(row[6]),
+            product_version=ProductVersion.parse(row[7]),
+            status=LicenseStatus(row[8]),
+            temporary=bool(row[9]),
+            validated=bool(row[10]),
+            issued=parse_ts(row[11]),
+            expires=parse_ts(row[12]),
+            revoked=_opt_ts(row[13]),
+            renewed=_opt_ts(row[14]),
+            upgraded_to=None if row[15] is None else int(row[15]),
+            transferred=bool(row[16]),
+        )
+
+    def insert_license(self, issued: IssuedLicense, blob: bytes | None) -> None:
+        self._conn.execute(
+            f"INSERT INTO licenses ({self._LICENSE_COLUMNS}, license_blob)"
+            f" VALUES ({', '.join('?' * 18)})",
+            (*self._license_row(issued), blob),
+        )
+
+    def update_license(self, issued: IssuedLicense, blob: bytes | None = None) -> None:
+        row = self._license_row(issued)
+        names = [c.strip() for c in self._LICENSE_COLUMNS.split(",")]
+        assignments = ", ".join(f"{n} = ?" for n in names[1:])
+        params: list[Any] = list(row[1:])
+        if blob is not None:
+            assignments += ", license_blob = ?"
+            params.append(blob)
+        cur = self._conn.execute(
+            f"UPDATE licenses SET {assignments} WHERE license_id = ?", (*params, row[0])
+        )
+        if cur.rowcount != 1:
+            raise StoreError(f"no license {issued.license_id}")
+
+    def get_license(self, license_id: int) -> IssuedLicense | None:
+        row = self._conn.execute(
+            f"SELECT {self._LICENSE_COLUMNS} FROM licenses WHERE license_id = ?", (license_id,)
+        ).fetchone()
+        return None if row is None else self._license(row)
+
+    def get_license_blob(self, license_id: int) -> bytes | None:
+        value = self._one("SELECT license_blob FROM licenses WHERE license_id = ?", (license_id,))
+        return None if value is None else bytes(value)
+
+    def find_licenses(self, query: LicenseQuery) -> list[IssuedLicense]:
+        where: list[str] = []
+        params: list[Any] = []
+        if query.hwid is not None:
+            where.append("hwid = ?")
+            params.append(query.hwid.hex())
+        if query.machine_name is not None:
+            where.append("lower(machine_name) = lower(?)")
+            params.append(query.machine_name)
+        if query.user_name is not None:
+            where.append("lower(user_name) = lower(?)")
+            params.append(query.user_name)
+        if query.statuses is not None:
+            statuses = [int(s) for s in query.statuses]
+            if not statuses:
+                return []
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            params.extend(statuses)
+        if query.cal_type is not None:
+            where.append("cal_type = ?")
+            params.append(int(query.cal_type))
+        if query.key_pack_id is not None:
+            where.append("key_pack_id = ?")
+            params.append(query.key_pack_id)
+        if query.expires_at_or_before is not None:
+            where.append("expires_at <= ?")
+            params.append(format_ts(query.expires_at_or_before))
+        sql = f"SELECT {self._LICENSE_COLUMNS} FROM licenses"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY license_id"
+        if query.limit is not None:
+            sql += " LIMIT ?"
+            params.append(query.limit)
+        return [self._license(r) for r in self._conn.execute(sql, params)]
+
+    # ----- history
+
+    def append_history(self, event: HistoryEvent) -> int:
+        event_id = self.next_id("history")
+        self._conn.execute(
+            "INSERT INTO history (event_id, at, kind, license_id, key_pack_id, hwid,"
+            " machine_name, user_name, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event_id,
+                format_ts(event.at),
+                event.kind.value,
+                event.license_id,
+                event.key_pack_id,
+                event.hwid.hex(),
+                event.machine_name,
+                event.user_name,
+                event.detail,
+            ),
+        )
+        return event_id
+
+    def list_history(self, query: HistoryQuery) -> list[HistoryEvent]:
+        where: list[str] = []
+        params: list[Any] = []
+        if query.hwid is not None:
+            where.append("hwid = ?")
+            params.append(query.hwid.hex())
+        if query.machine_name is not None:
+            where.append("lower(machine_name) = lower(?)")
+            params.append(query.machine_name)
+        if query.user_name is not None:
+            where.append("lower(user_name) = lower(?)")
+            params.append(query.user_name)
+        if query.license_id is not None:
+            where.append("license_id = ?")
+            params.append(query.license_id)
+        if query.key_pack_id is not None:
+            where.append("key_pack_id = ?")
+            params.append(query.key_pack_id)
+        if query.kinds is not None:
+            kinds = [k.value for k in query.kinds]
+            if not kinds:
+                return []
+            where.append(f"kind IN ({', '.join('?' * len(kinds))})")
+            params.extend(kinds)
+        sql = (
+            "SELECT event_id, at, kind, license_id, key_pack_id, hwid, machine_name,"
+            " user_name, detail FROM history"
+        )
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY event_id"
+        if query.limit is not None:
+            sql += " LIMIT ?"
+            params.append(query.limit)
+        return [
+            HistoryEvent(
+                event_id=int(r[0]),
+                at=parse_ts(r[1]),
+                kind=HistoryKind(r[2]),
+                license_id=None if r[3] is None else int(r[3]),
+                key_pack_id=None if r[4] is None else int(r[4]),
+                hwid=bytes.fromhex(r[5]),
+                machine_name=str(r[6]),
+                user_name=str(r[7]),
+                detail=str(r[8]),
+            )
+            for r in self._conn.execute(sql, params)
+        ]
+
+
+class SqliteStore:
+    """`rdplic.store.base.LicenseStore` in one SQLite file (WAL)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        try:
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"cannot open store {self.path}: {error}") from None
+
+    @classmethod
+    def in_state_dir(cls, state_dir: str | os.PathLike[str]) -> SqliteStore:
+        return cls(Path(state_dir) / STORE_FILENAME)
+
+    # ----- connections
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
+            return conn
+        # A fresh connection per thread, and again after a fork: a sqlite3 connection
+        # must never be used by two threads or carried into a child process.
+        conn = sqlite3.connect(
+            self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=True
+        )
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"cannot put {self.path} in WAL mode (got {mode})")
+        conn.execute("PRAGMA synchronous = FULL")
+        self._local.conn = conn
+        self._local.pid = os.getpid()
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _begin(self, statement: str) -> Iterator[sqlite3.Connection]:
+        conn = self._connection()
+        if conn.in_transaction:
+            raise StoreError("nested store transaction")
+        try:
+            conn.execute(statement)
+        except sqlite3.OperationalError as error:
+            raise StoreError(f"store busy or unavailable: {error}") from None
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        else:
+            conn.commit()
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqliteTransaction]:
+        """``BEGIN IMMEDIATE``: the write lock is taken before the first read."""
+        with self._begin("BEGIN IMMEDIATE") as conn:
+            yield SqliteTransaction(conn)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[SqliteTransaction]:
+        """A read transaction (WAL gives it a consistent view); writes are refused."""
+        conn = self._connection()
+        conn.execute("PRAGMA query_only = ON")
+        try:
+            with self._begin("BEGIN") as conn:
+                yield SqliteTransaction(conn)
+        finally:
+            conn.execute("PRAGMA query_only = OFF")
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            with contextlib.suppress(sqlite3.ProgrammingError):
+                conn.close()
+        self._local = threading.local()
+
+    # ----- schema
+
+    def schema_version(self) -> int:
+        conn = self._connection()
+        value = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+        return int(value or 0)
+
+    def _migrate(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(SCHEMA_VERSION_DDL)
+            current = int(
+                conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0
+            )
+            if current > latest_version():
+                raise StoreError(
+                    f"store {self.path} has schema {current}, newer than this rdplic "
+                    f"({latest_version()}); upgrade rdplic"
+                )
+            for migration in MIGRATIONS:
+                if migration.version <= current:
+                    continue
+                for statement in migration.statements:
+                    conn.execute(SQLITE.render(statement))
+                for statement in SQLITE.extra.get(migration.version, ()):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_version (version, description, applied_at)"
+                    " VALUES (?, ?, ?)",
+                    (migration.version, migration.description, format_ts(datetime.now(UTC))),
+                )
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+
+    # ----- integrity
+
+    def check_integrity(self) -> list[str]:
+        """Counts equal rows, no pack over-issued, blobs and history present, file sound."""
+        problems: list[str] = []
+        outstanding = (int(LicenseStatus.TEMPORARY), int(LicenseStatus.ACTIVE))
+        with self.snapshot() as tx:
+            conn = tx._conn
+            for (result,) in conn.execute("PRAGMA integrity_check"):
+                if result != "ok":
+                    problems.append(f"sqlite integrity: {result}")
+            for row in conn.execute("PRAGMA foreign_key_check"):
+                problems.append(f"foreign key broken: {tuple(row)}")
+            rows = conn.execute(
+                "SELECT k.key_pack_id, k.issued_licenses, k.total_licenses,"
+                " (SELECT count(*) FROM licenses l WHERE l.key_pack_id = k.key_pack_id"
+                "  AND l.status IN (?, ?)) FROM key_packs k",
+                outstanding,
+            )
+            for pack_id, issued, total, counted in rows:
+                if issued != counted:
+                    problems.append(
+                        f"key pack {pack_id}: issued {issued} but {counted} outstanding licenses"
+                    )
+                if total is not None and issued > total:
+                    problems.append(f"key pack {pack_id}: over-issued ({issued} of {total})")
+            # A license that went to a client has its blob; only per-user CALs recorded
+            # against a user (never sent, R58) have none.
+            rows = conn.execute(
+                "SELECT l.license_id FROM licenses l LEFT JOIN key_packs k"
+                " ON k.key_pack_id = l.key_pack_id WHERE l.license_blob IS NULL"
+                " AND NOT (l.cal_type = ? AND (k.key_pack_type IS NULL OR k.key_pack_type <> ?))",
+                (int(CalType.PER_USER), int(KeyPackType.TEMPORARY)),
+            )
+            problems.extend(f"license {lid}: no license blob" for (lid,) in rows)
+            rows = conn.execute(
+                "SELECT l.license_id FROM licenses l WHERE NOT EXISTS (SELECT 1 FROM history h"
+                " WHERE h.license_id = l.license_id AND h.kind = ?)",
+                (HistoryKind.ISSUED.value,),
+            )
+            problems.extend(f"license {lid}: no 'issued' history event" for (lid,) in rows)
+            for counter, table, column in (
+                ("license", "licenses", "license_id"),
+                ("key_pack", "key_packs", "key_pack_id"),
+                ("history", "history", "event_id"),
+            ):
+                value = tx._one("SELECT value FROM counters WHERE name = ?", (counter,))
+                highest = tx._one(f"SELECT max({column}) FROM {table}")
+                if highest is not None and (value is None or int(value) < int(highest)):
+                    problems.append(f"counter {counter} ({value}) behind {table} ({highest})")
+        return problems
