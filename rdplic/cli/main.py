@@ -22,6 +22,7 @@ __all__ = ["build_parser", "main"]
 # Order is the order of `rdplic --help`.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "rdplic.cli.pdu_cmd",
+    "rdplic.cli.keys_cmd",
 )
 
 

@@ -1,0 +1,118 @@
+"""``rdplic keys``: licensing key derivation and the server's identity.
+
+``rdplic keys derive`` computes, from the two randoms and the premaster
+secret, the keys of MS-RDPELE 5.1.2 and prints them as JSON (hex values):
+what a tester needs to decrypt a captured licensing exchange by hand.
+
+``rdplic keys show`` prints the identity kept in the state directory (names,
+key sizes, certificate fingerprints) without creating one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from typing import Any
+
+from rdplic.crypto import CryptoError, derive_licensing_keys
+from rdplic.errors import UsageError
+from rdplic.identity import ServerIdentity
+from rdplic.statedir import resolve_state_dir
+
+__all__ = ["register"]
+
+
+def _hex(text: str, what: str) -> bytes:
+    try:
+        return bytes.fromhex("".join(text.replace(":", " ").split()))
+    except ValueError:
+        raise UsageError(f"{what}: not valid hex") from None
+
+
+def _derive(args: argparse.Namespace) -> int:
+    try:
+        keys = derive_licensing_keys(
+            _hex(args.premaster, "--premaster"),
+            _hex(args.client_random, "--client-random"),
+            _hex(args.server_random, "--server-random"),
+        )
+    except CryptoError as error:
+        raise UsageError(str(error)) from None
+    out = {
+        "master_secret": keys.master_secret.hex(),
+        "session_key_blob": keys.session_key_blob.hex(),
+        "mac_salt_key": keys.mac_salt_key.hex(),
+        "licensing_encryption_key": keys.licensing_encryption_key.hex(),
+    }
+    json.dump(out, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _fingerprint(der: bytes) -> str:
+    return hashlib.sha256(der).hexdigest()
+
+
+def _show(args: argparse.Namespace) -> int:
+    identity = ServerIdentity.load(resolve_state_dir(getattr(args, "state_dir", None)))
+    ls = identity.license_server
+    out: dict[str, Any] = {
+        "state_dir": str(identity.state_dir),
+        "created": identity.created.isoformat(),
+        "license_server": {
+            "name": ls.name,
+            "scope": ls.scope,
+            "product_id": ls.product_id,
+            "key_bits": ls.private_key.bits,
+            "certificate_sha256": _fingerprint(ls.certificate),
+        },
+        "terminal_server": {
+            "name": identity.terminal_server_name,
+            "key_bits": identity.terminal_server_key.bits,
+            "certificate_sha256": _fingerprint(identity.terminal_server_certificate),
+        },
+        "proprietary_certificate": {
+            "key_bits": identity.proprietary_key.bits,
+            "hex": identity.proprietary_certificate.hex(),
+        },
+    }
+    json.dump(out, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``rdplic keys`` and its actions."""
+    parser = subparsers.add_parser(
+        "keys",
+        help="derive licensing keys; show the server identity",
+        description="Licensing key derivation (MS-RDPELE 5.1.2) and the server's keys.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    derive = actions.add_parser(
+        "derive",
+        help="print the licensing keys of a premaster secret and two randoms",
+        description=(
+            "Print, as JSON hex strings, the master secret, session key blob, MAC salt key "
+            "and licensing encryption key of MS-RDPELE 5.1.2."
+        ),
+    )
+    derive.add_argument("--client-random", required=True, metavar="HEX", help="32 bytes")
+    derive.add_argument("--server-random", required=True, metavar="HEX", help="32 bytes")
+    derive.add_argument("--premaster", required=True, metavar="HEX", help="48 bytes")
+    derive.set_defaults(func=_derive)
+    show = actions.add_parser(
+        "show",
+        help="print the server identity of the state directory",
+        description="Print the license server name, scope, key sizes and fingerprints.",
+    )
+    show.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="state directory (default: $RDPLIC_STATE_DIR or the XDG data directory)",
+    )
+    show.set_defaults(func=_show)

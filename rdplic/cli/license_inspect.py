@@ -1,0 +1,152 @@
+"""``rdplic license inspect FILE``: decode a stored license (CAL) and print it as JSON.
+
+The file may be a ``.cal`` as FreeRDP and rdesktop store them (the raw
+pbLicenseInfo bytes), any raw DER license, hex text, or PEM.  Windows-issued
+licenses decode as well as ours.  With ``--issuer-certificate CERT`` or
+``--validate`` (against the license server of the state directory) the
+output also says whether the license is VALID, FOREIGN, TAMPERED or
+MALFORMED for that license server.
+
+The ``license`` command itself belongs to `rdplic.cli.license_cmd`, which
+calls `register_inspect` to add this action.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import json
+import string
+import sys
+from pathlib import Path
+from typing import Any
+
+from rdplic.crypto import ParsedLicense, parse_license, validate_license
+from rdplic.errors import UsageError
+from rdplic.identity import ServerIdentity
+from rdplic.statedir import resolve_state_dir
+
+__all__ = ["license_to_json", "read_license_file", "register_inspect"]
+
+_MAX_INPUT = 1 << 20
+"""A license fits one licensing PDU (64 KiB); its hex or PEM text stays below 1 MiB."""
+_HEX_TEXT = frozenset((string.hexdigits + string.whitespace + ":").encode())
+
+
+def read_license_file(data: bytes) -> bytes:
+    """The DER bytes of a license given raw, as hex text or as PEM."""
+    stripped = data.strip()
+    if stripped.startswith(b"-----BEGIN"):
+        body = b"".join(
+            line for line in stripped.splitlines() if line and not line.startswith(b"-----")
+        )
+        try:
+            return base64.b64decode(body, validate=True)
+        except binascii.Error:
+            raise UsageError("PEM input is not valid base64") from None
+    if stripped and all(b in _HEX_TEXT for b in stripped) and not data.startswith(b"\x30"):
+        text = stripped.decode("ascii").replace(":", "")
+        try:
+            return bytes.fromhex("".join(text.split()))
+        except ValueError:
+            raise UsageError("hex input has an odd number of digits") from None
+    return data
+
+
+def license_to_json(parsed: ParsedLicense) -> dict[str, Any]:
+    """The fields of a license as JSON-ready values."""
+    return {
+        "license_id": parsed.license_id,
+        "license_id_hex": f"0x{parsed.license_id:x}",
+        "hwid": parsed.hwid.hex(),
+        "client_platform_id": f"0x{parsed.client_platform_id:08x}",
+        "client_machine_name": parsed.client_machine_name,
+        "client_user_name": parsed.client_user_name,
+        "product_id": parsed.product_id,
+        "adjusted_product_id": parsed.adjusted_product_id,
+        "product_version": f"{parsed.product_major}.{parsed.product_minor}",
+        "product_major": parsed.product_major,
+        "product_minor": parsed.product_minor,
+        "company": parsed.company,
+        "temporary": parsed.temporary,
+        "license_flags": f"0x{parsed.license_flags:08x}",
+        "platform_id": f"0x{parsed.platform_id:x}",
+        "language_id": f"0x{parsed.language_id:x}",
+        "issued": parsed.issued.isoformat(),
+        "expires": parsed.expires.isoformat(),
+        "issuer": {
+            "name": parsed.issuer_name,
+            "scope": parsed.issuer_scope,
+            "product_id": parsed.issuer_id,
+            "common_name": parsed.issuer_common_name,
+        },
+        "certificate_count": parsed.certificate_count,
+    }
+
+
+def _read(path: str) -> bytes:
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read(_MAX_INPUT + 1)
+        else:
+            with Path(path).open("rb") as handle:
+                data = handle.read(_MAX_INPUT + 1)
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from None
+    if len(data) > _MAX_INPUT:
+        raise UsageError(f"{path}: larger than any license (1 MiB)")
+    return data
+
+
+def _issuer_certificate(args: argparse.Namespace) -> bytes | None:
+    if args.issuer_certificate is not None:
+        return read_license_file(_read(args.issuer_certificate))
+    if args.validate:
+        identity = ServerIdentity.load(resolve_state_dir(getattr(args, "state_dir", None)))
+        return identity.license_server.certificate
+    return None
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    if args.issuer_certificate is not None and args.validate:
+        raise UsageError("give --issuer-certificate or --validate, not both")
+    blob = read_license_file(_read(args.file))
+    out = license_to_json(parse_license(blob))
+    issuer = _issuer_certificate(args)
+    if issuer is not None:
+        check = validate_license(blob, issuer)
+        out["validation"] = {"status": check.status.name, "reason": check.reason}
+    json.dump(out, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+def register_inspect(license_subparsers: Any) -> None:
+    """Add ``inspect`` to the actions of ``rdplic license``."""
+    parser = license_subparsers.add_parser(
+        "inspect",
+        help="decode a stored license (.cal, DER, hex or PEM) and print it as JSON",
+        description=(
+            "Decode a client license (pbLicenseInfo) as FreeRDP and rdesktop store it, "
+            "raw DER, hex text or PEM, and print its fields as JSON."
+        ),
+    )
+    parser.add_argument("file", help="license file, or - for stdin")
+    parser.add_argument(
+        "--issuer-certificate",
+        metavar="CERT",
+        help="also validate against this license-server certificate (DER, hex or PEM)",
+    )
+    parser.add_argument(
+        "--validate",
+        action="store_true",
+        help="also validate against the license server of the state directory",
+    )
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="state directory for --validate (default: $RDPLIC_STATE_DIR or XDG data dir)",
+    )
+    parser.set_defaults(func=_inspect)
