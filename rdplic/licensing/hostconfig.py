@@ -14,6 +14,7 @@ import dataclasses
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from rdplic.licensing.model import ProductInfo, ProductVersion
 
@@ -301,22 +302,19 @@ class HostConfig:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, str]) -> HostConfig:
-        """Build from stored settings; unknown keys are ignored (written by a newer rdplic)."""
-        config = cls()
-        known = {f.name for f in dataclasses.fields(cls)}
-        for key, value in settings.items():
-            if key in known:
-                config = config.with_setting(key, value)
+        """Build from stored settings (all keys at once, then checked).
+
+        Unknown keys are ignored: a newer rdplic may have written them.
+        """
+        changes = dict(_parse(key, value) for key, value in settings.items() if key in _PARSERS)
+        config = dataclasses.replace(cls(), **changes)
+        config.check()
         return config
 
     def with_setting(self, key: str, value: str) -> HostConfig:
         """A copy with one key changed; `ValueError` with a one-line message on bad input."""
-        name = key.strip().lower().replace("-", "_")
-        parser = _PARSERS.get(name)
-        if parser is None:
-            raise ValueError(f"unknown setting {key!r} (one of {', '.join(sorted(_PARSERS))})")
-        parsed = parser(value)
-        candidate = dataclasses.replace(self, **{name: parsed})  # type: ignore[arg-type]
+        name, parsed = _parse(key, value)
+        candidate = dataclasses.replace(self, **{name: parsed})
         candidate.check()
         return candidate
 
@@ -327,6 +325,14 @@ class HostConfig:
             raise ValueError(
                 f"a {server.title} license server cannot license a {host.title} host (R14)"
             )
+
+
+def _parse(key: str, value: str) -> tuple[str, Any]:
+    name = key.strip().lower().replace("-", "_")
+    parser = _PARSERS.get(name)
+    if parser is None:
+        raise ValueError(f"unknown setting {key!r} (one of {', '.join(sorted(_PARSERS))})")
+    return name, parser(value)
 
 
 def _format_value(value: object) -> str:

@@ -878,7 +878,8 @@ class LicenseService:
             server = cfg.server_release
             if version.generation > server.cal_version.generation:
                 raise UsageError(
-                    f"a {server.title} license server cannot hold {version.title} CALs (R14)"
+                    f"a {server.title} license server cannot hold {version.title} CALs (R14; "
+                    "see rdplic config set license_server_version)"
                 )
             pack = KeyPack(
                 key_pack_id=tx.next_id("key_pack"),

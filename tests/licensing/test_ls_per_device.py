@@ -48,11 +48,15 @@ def test_r18_temporary_pool_is_an_uncapped_type_4_key_pack(make_harness: Harness
     for n in range(30):
         assert h.connect(Device.named(f"pc{n}")).kind is DecisionKind.ISSUE_NEW
     packs = h.service.list_key_packs(h.now)
-    assert [(p.key_pack_type, p.total, p.issued) for p in packs] == [(KeyPackType.TEMPORARY, None, 30)]
+    assert [(p.key_pack_type, p.total, p.issued) for p in packs] == [
+        (KeyPackType.TEMPORARY, None, 30)
+    ]
     assert packs[0].key_pack_type == 4
 
 
-def test_r29_validated_temporary_is_upgraded_to_a_permanent_cal(make_harness: HarnessFactory) -> None:
+def test_r29_validated_temporary_is_upgraded_to_a_permanent_cal(
+    make_harness: HarnessFactory,
+) -> None:
     """R29: the next connection with a validated temporary license gets UPGRADE_LICENSE."""
     h = make_harness()
     pack = h.service.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=5)
@@ -64,7 +68,10 @@ def test_r29_validated_temporary_is_upgraded_to_a_permanent_cal(make_harness: Ha
     second = h.connect(device)
     assert second.kind is DecisionKind.UPGRADE and second.rule == "R29"
     assert second.license is not None and not second.license.temporary
-    assert second.license.status is LicenseStatus.ACTIVE and second.license.key_pack_id == pack.key_pack_id
+    assert (
+        second.license.status is LicenseStatus.ACTIVE
+        and second.license.key_pack_id == pack.key_pack_id
+    )
     assert first.license is not None
     old, _, _ = h.service.get_license(first.license.license_id)
     assert old.status is LicenseStatus.UPGRADED and old.upgraded_to == second.license.license_id
@@ -100,7 +107,9 @@ def test_r28_unvalidated_temporary_is_not_upgraded(make_harness: HarnessFactory)
     assert h.connect(device).kind is DecisionKind.UPGRADE
 
 
-def test_r30_no_cal_at_upgrade_time_keeps_the_temporary_license(make_harness: HarnessFactory) -> None:
+def test_r30_no_cal_at_upgrade_time_keeps_the_temporary_license(
+    make_harness: HarnessFactory,
+) -> None:
     """R30: with no CAL available the temporary license keeps working until its 90 days end."""
     h = make_harness()
     device = Device.named("pc1")
@@ -140,7 +149,9 @@ def test_r33_refusal_style_is_configurable(make_harness: HarnessFactory) -> None
     assert decision.error_info is ErrorInfo.ERRINFO_LICENSE_NO_LICENSE
 
 
-def test_r33_expired_temporary_gets_a_cal_when_one_is_available(make_harness: HarnessFactory) -> None:
+def test_r33_expired_temporary_gets_a_cal_when_one_is_available(
+    make_harness: HarnessFactory,
+) -> None:
     """R27: after the temporary license lapses the device connects only with a permanent CAL."""
     h = make_harness()
     device = Device.named("pc1")
@@ -148,7 +159,11 @@ def test_r33_expired_temporary_gets_a_cal_when_one_is_available(make_harness: Ha
     h.advance(95)
     h.service.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=1)
     decision = h.connect(device)
-    assert decision.kind is DecisionKind.UPGRADE and decision.license and not decision.license.temporary
+    assert (
+        decision.kind is DecisionKind.UPGRADE
+        and decision.license
+        and not decision.license.temporary
+    )
 
 
 def test_r27_a_device_gets_a_temporary_license_only_once(make_harness: HarnessFactory) -> None:
@@ -248,13 +263,23 @@ def test_r39_what_needs_an_upgrade(make_harness: HarnessFactory) -> None:
     assert h.service.needs_upgrade(good, good.expires + DAY)
     assert h.service.needs_upgrade(good, good.expires - 7 * DAY)
     assert not h.service.needs_upgrade(good, good.expires - 7 * DAY - timedelta(seconds=1))
-    assert h.service.needs_upgrade(presented(decision.license, b"", product_version=ProductVersion(10, 0)), now)
-    assert not h.service.needs_upgrade(presented(decision.license, b"", product_version=ProductVersion(10, 2)), now)
-    for bad in (ValidationStatus.BAD_SIGNATURE, ValidationStatus.HWID_MISMATCH, ValidationStatus.BAD_FORMAT):
+    assert h.service.needs_upgrade(
+        presented(decision.license, b"", product_version=ProductVersion(10, 0)), now
+    )
+    assert not h.service.needs_upgrade(
+        presented(decision.license, b"", product_version=ProductVersion(10, 2)), now
+    )
+    for bad in (
+        ValidationStatus.BAD_SIGNATURE,
+        ValidationStatus.HWID_MISMATCH,
+        ValidationStatus.BAD_FORMAT,
+    ):
         assert h.service.needs_upgrade(presented(decision.license, b"", validation=bad), now)
 
 
-def test_r73_r24_lost_store_is_a_new_device_and_the_old_cal_stays(make_harness: HarnessFactory) -> None:
+def test_r73_r24_lost_store_is_a_new_device_and_the_old_cal_stays(
+    make_harness: HarnessFactory,
+) -> None:
     """R73, R24: a wiped client store means a new HWID, a new temporary, and the old CAL kept."""
     h = make_harness()
     h.service.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=2)
@@ -272,7 +297,11 @@ def test_r73_r24_lost_store_is_a_new_device_and_the_old_cal_stays(make_harness: 
     assert old.status is LicenseStatus.ACTIVE  # still allocated until it expires
     assert h.service.list_key_packs(h.now)[0].issued == 1
     history = h.service.history(HistoryQuery(hwid=old_hwid))
-    assert [e.kind for e in history] == [HistoryKind.ISSUED, HistoryKind.ISSUED, HistoryKind.UPGRADED]
+    assert [e.kind for e in history] == [
+        HistoryKind.ISSUED,
+        HistoryKind.ISSUED,
+        HistoryKind.UPGRADED,
+    ]
     h.advance(90)
     h.service.reclaim(h.now)
     old, _, _ = h.service.get_license(upgraded.license.license_id)
@@ -290,7 +319,7 @@ def test_r13_unactivated_license_server_issues_temporary_licenses_only(
 
 
 def test_r35_per_device_host_with_only_per_user_cals(make_harness: HarnessFactory) -> None:
-    """R35: a per-device host whose server has only per-user CALs gives temporaries, then refuses."""
+    """R35: per-device host, only per-user CALs on the server: temporaries, then refusal."""
     h = make_harness()
     h.service.add_key_pack(h.now, cal_type=CalType.PER_USER, count=50)
     device = Device.named("pc1")
@@ -327,7 +356,7 @@ def test_r17_reissued_cals_are_another_key_pack_installation(make_harness: Harne
 def test_r19_builtin_cal_for_windows_2000_clients_of_a_windows_2000_host(
     make_harness: HarnessFactory,
 ) -> None:
-    """R19: on a Windows 2000 host, Windows 2000 / XP Pro clients get a built-in CAL, no pack used."""
+    """R19: a Windows 2000 host gives 2000 / XP Pro clients a built-in CAL, no pack used."""
     h = make_harness(windows_version="2000")
     pack = h.service.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=1)
     w2k = Device.named("w2kpro", platform_id=0x03010000)  # CLIENT_OS_ID_WINNT_50 | Microsoft
@@ -343,12 +372,16 @@ def test_r19_builtin_cal_for_windows_2000_clients_of_a_windows_2000_host(
     assert h.connect(nt4).license.temporary  # type: ignore[union-attr]
 
 
-def test_r19_xp_home_needs_a_cal_when_the_builtin_set_is_narrowed(make_harness: HarnessFactory) -> None:
-    """R19: only the configured built-in platforms (XP Professional) get built-in CALs, not XP Home."""
+def test_r19_xp_home_needs_a_cal_when_the_builtin_set_is_narrowed(
+    make_harness: HarnessFactory,
+) -> None:
+    """R19: only the configured built-in platforms (XP Pro) get built-in CALs, not XP Home."""
     from rdplic.licensing.hostconfig import PlatformPattern
 
     xp_pro, xp_home = 0x03010A28, 0x03010A29  # lab-chosen ids standing for the two editions
-    h = make_harness(windows_version="2000", builtin_platforms=(PlatformPattern(xp_pro, 0xFFFFFFFF),))
+    h = make_harness(
+        windows_version="2000", builtin_platforms=(PlatformPattern(xp_pro, 0xFFFFFFFF),)
+    )
     assert h.connect(Device.named("pro", platform_id=xp_pro)).rule == "R19"
     home = h.connect(Device.named("home", platform_id=xp_home))
     assert home.rule == "R27" and home.license and home.license.temporary
@@ -376,7 +409,7 @@ def test_r69_invalid_license_is_upgraded_by_default(make_harness: HarnessFactory
 
 
 def test_r69_invalid_license_refusal_is_configurable(make_harness: HarnessFactory) -> None:
-    """R69: with invalid_license=refuse, a tampered CAL ends in ERR_INVALID_CLIENT + ERRINFO 0x104."""
+    """R69: invalid_license=refuse: a tampered CAL gets ERR_INVALID_CLIENT + ERRINFO 0x104."""
     from rdplic.licensing import InvalidLicenseAction, ValidationStatus
 
     h = make_harness(invalid_license=InvalidLicenseAction.REFUSE)
@@ -421,4 +454,4 @@ def test_history_survives_everything_the_client_does(make_harness: HarnessFactor
     events = h.service.history(HistoryQuery(machine_name="PC1"))
     assert [e.kind for e in events] == [HistoryKind.ISSUED, HistoryKind.ISSUED]
     assert events[0].hwid != events[1].hwid
-    assert T0 == h.now
+    assert h.now == T0
