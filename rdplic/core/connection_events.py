@@ -1,0 +1,155 @@
+"""What the connection-sequence machines report to the code that drives them.
+
+The connection machines (`connection_server`, `connection_client`) run MS-RDPBCGR's
+connection sequence up to and through the licensing phase.  Like the licensing machines,
+they queue frozen, slotted event objects while handling received bytes; the driver pops
+them with ``next_event()``.  Licensing events (`rdplic.core.events`) are passed through
+unchanged, so that one loop sees everything that happened on a connection.
+
+`rdplic.net` acts on three of these events and only logs the others:
+`SecurityNegotiated` with ``start_tls`` (flush, then start TLS), and `ConnectionEnded`
+(flush, then close).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from rdplic.errors import RdplicError
+
+__all__ = [
+    "CapabilitiesConfirmed",
+    "ClientDataReceived",
+    "ClientInfoReceived",
+    "ConnectionEnded",
+    "ConnectionEvent",
+    "ConnectionProtocolError",
+    "ErrorInfoReceived",
+    "SecurityNegotiated",
+    "ServerDataReceived",
+]
+
+
+class ConnectionProtocolError(RdplicError):
+    """The peer broke the connection sequence; the connection must be closed.
+
+    Whatever the server answers to such a peer (a licensing error message, a Disconnect
+    Provider Ultimatum) is already queued in ``data_to_send()`` when this is raised
+    (architecture invariant 4); the machine is in its terminal state.
+
+    :ivar reason: lower-case text for logs, without a trailing period
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SecurityNegotiated:
+    """The X.224 Connection Confirm carrying RDP_NEG_RSP was queued (MS-RDPBCGR 2.2.1.2).
+
+    :ivar requested_protocols: requestedProtocols of the client's RDP_NEG_REQ, or None when
+        the Connection Request carried none (Standard RDP Security, RDP 4/5 clients)
+    :ivar selected_protocol: PROTOCOL_RDP (0) or PROTOCOL_SSL (1)
+    :ivar cookie: the ``Cookie: mstshash=`` value, "" when absent
+    :ivar start_tls: the TLS handshake starts now: the driver flushes ``data_to_send()``,
+        then starts TLS on the transport (as server or client, per its role)
+    """
+
+    requested_protocols: int | None
+    selected_protocol: int
+    cookie: str
+    start_tls: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClientDataReceived:
+    """The server read the GCC client data blocks of MCS Connect Initial (2.2.1.3).
+
+    :ivar client_name: clientName of CS_CORE (NetBIOS name, up to 15 characters)
+    :ivar client_build: clientBuild of CS_CORE
+    :ivar version: version of CS_CORE (0x00080004 = RDP 5.0 or later, ...)
+    :ivar encryption_methods: encryptionMethods of CS_SECURITY (0 when absent)
+    :ivar encryption_method: the ENCRYPTION_METHOD_* the server selected
+    :ivar channels: names of the static virtual channels of CS_NET
+    """
+
+    client_name: str
+    client_build: int
+    version: int
+    encryption_methods: int
+    encryption_method: int
+    channels: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServerDataReceived:
+    """The client read the GCC server data blocks of MCS Connect Response (2.2.1.4).
+
+    :ivar version: version of SC_CORE
+    :ivar encryption_method: encryptionMethod of SC_SECURITY
+    :ivar encryption_level: encryptionLevel of SC_SECURITY
+    :ivar io_channel: MCSChannelId of SC_NET (the I/O channel, normally 1003)
+    """
+
+    version: int
+    encryption_method: int
+    encryption_level: int
+    io_channel: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClientInfoReceived:
+    """The server decrypted and read the Client Info PDU (2.2.1.11); licensing starts.
+
+    :ivar user_name: UserName of TS_INFO_PACKET
+    :ivar domain: Domain of TS_INFO_PACKET
+    :ivar flags: flags of TS_INFO_PACKET (INFO_*)
+    """
+
+    user_name: str
+    domain: str
+    flags: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CapabilitiesConfirmed:
+    """The server received the client's Confirm Active PDU (2.2.1.13.2)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ErrorInfoReceived:
+    """The client received a Set Error Info PDU (2.2.5.1.1).
+
+    :ivar error_info: errorInfo (ERRINFO_*; 0x100 to 0x10A are licensing errors)
+    """
+
+    error_info: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConnectionEnded:
+    """The connection is over: everything left to send is queued; the driver closes.
+
+    :ivar reason: lower-case text for logs
+    :ivar error_info: the Set Error Info code sent (server) or received (client), None
+        when there was none
+    :ivar licensed: licensing completed (a license issued, upgraded or accepted)
+    """
+
+    reason: str
+    error_info: int | None = None
+    licensed: bool = False
+
+
+ConnectionEvent = (
+    SecurityNegotiated
+    | ClientDataReceived
+    | ServerDataReceived
+    | ClientInfoReceived
+    | CapabilitiesConfirmed
+    | ErrorInfoReceived
+    | ConnectionEnded
+)
+"""Connection-sequence events (licensing events come from `rdplic.core.events`)."""

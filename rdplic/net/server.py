@@ -1,0 +1,369 @@
+"""The Twisted side of ``rdplic serve``: a Protocol per TCP connection and their Factory.
+
+This module moves bytes between sockets and the sans-IO connection machine
+(`rdplic.core.connection_server`), and applies timeouts and limits; it holds no protocol
+logic (architecture invariant 8).  The machine says when to start TLS and when the
+connection is over; this module flushes, starts TLS or closes, and logs.
+
+Limits, each with the reason for it:
+
+* ``max_connections``: open connections at once; one more is closed at accept time, so a
+  flood of idle sockets cannot exhaust memory or file descriptors.
+* ``idle_timeout``: seconds without a byte from the client; a client that stops talking
+  holds a slot for no more than this.
+* ``total_timeout``: seconds from accept to close, whatever the client does; a slow
+  trickle of bytes cannot hold a slot forever.
+* The largest frame the machine accepts is its own setting (``max_frame_size``): framing
+  happens before decoding, in the core.
+
+A peer's mistake never reaches beyond its own connection: `ConnectionProtocolError` and
+any failure while handling one connection's bytes are logged and that connection closed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IAddress
+from twisted.internet.protocol import Factory
+from twisted.internet.protocol import Protocol as TwistedProtocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from rdplic.core import events as lic
+from rdplic.core.connection_events import (
+    ClientDataReceived,
+    ClientInfoReceived,
+    ConnectionEnded,
+    ConnectionProtocolError,
+    SecurityNegotiated,
+)
+
+__all__ = ["ConnectionCore", "RdpServerFactory", "RdpServerProtocol", "ServerLimits"]
+
+
+class ConnectionCore(Protocol):
+    """What the adapter needs of a sans-IO server connection machine."""
+
+    def receive_data(self, data: bytes, now: datetime) -> None: ...
+
+    def next_event(self) -> object | None: ...
+
+    def data_to_send(self) -> bytes: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServerLimits:
+    """Per-process and per-connection limits (see the module docstring for the reasons)."""
+
+    max_connections: int = 10_000
+    idle_timeout: float = 30.0
+    total_timeout: float = 120.0
+
+
+@dataclasses.dataclass(slots=True)
+class _Summary:
+    """What one connection did, for its one log line."""
+
+    peer: str
+    security: str = ""
+    client_name: str = ""
+    user_name: str = ""
+    machine_name: str = ""
+    hwid: str = ""
+    outcome: str = "incomplete"
+    license_id: str = ""
+    temporary: bool | None = None
+    expires_at: str = ""
+    error: str = ""
+
+    def absorb(self, client: lic.ClientSummary) -> None:
+        if client.hwid:
+            self.hwid = client.hwid.hex()
+        if client.machine_name:
+            self.machine_name = client.machine_name
+        if client.user_name and not self.user_name:
+            self.user_name = client.user_name
+
+
+def _licensed(summary: _Summary, outcome: str, issued: lic.LicenseSummary | None) -> None:
+    summary.outcome = outcome
+    if issued is not None:
+        summary.license_id = "" if issued.license_id is None else str(issued.license_id)
+        summary.temporary = issued.temporary
+        summary.expires_at = issued.expires_at.isoformat() if issued.expires_at else ""
+
+
+class RdpServerProtocol(TwistedProtocol):
+    """One client connection: feeds the machine and carries out what it asks."""
+
+    _log = Logger()
+
+    def __init__(self, factory: RdpServerFactory, core: ConnectionCore, peer: str) -> None:
+        self._factory = factory
+        self._core = core
+        self._summary = _Summary(peer=peer)
+        self._started = 0.0
+        # Twisted's zope interfaces do not type-check as classes: delayed calls are Any.
+        self._idle: Any = None
+        self._total: Any = None
+        self._closing = False
+
+    # -- Twisted's interface -------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        self._started = time.monotonic()
+        limits = self._factory.limits
+        clock = self._factory.reactor
+        self._idle = clock.callLater(limits.idle_timeout, self._timed_out, "idle")
+        self._total = clock.callLater(limits.total_timeout, self._timed_out, "total")
+        self._factory.connection_opened(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._closing:
+            return
+        if self._idle is not None and self._idle.active():
+            self._idle.reset(self._factory.limits.idle_timeout)
+        self._log.debug("{peer} received {size} bytes", peer=self._summary.peer, size=len(data))
+        try:
+            self._core.receive_data(data, self._factory.now())
+        except ConnectionProtocolError as error:
+            self._summary.outcome = "protocol-error"
+            self._summary.error = error.reason
+            self._drain_events()
+            self._close()
+            return
+        except Exception:
+            # A bug in our own code, not the peer's fault; still only this connection goes.
+            self._log.failure("internal error on {peer}", peer=self._summary.peer)
+            self._summary.outcome = "internal-error"
+            self._close(abort=True)
+            return
+        self._drain_events()
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        for call in (self._idle, self._total):
+            if call is not None and call.active():
+                call.cancel()
+        self._idle = self._total = None
+        if self._summary.outcome == "incomplete" and not self._summary.error:
+            self._summary.error = reason.getErrorMessage() if reason is not None else ""
+        elapsed_ms = round((time.monotonic() - self._started) * 1000, 1)
+        summary = dataclasses.asdict(self._summary)
+        self._log.info(
+            "connection {peer} {security} client={client_name!r} user={user_name!r} "
+            "hwid={hwid} outcome={outcome} license={license_id} temporary={temporary} "
+            "expires={expires_at} error={error!r} in {elapsed_ms}ms",
+            elapsed_ms=elapsed_ms,
+            **summary,
+        )
+        self._factory.connection_closed(self)
+
+    # -- driving the machine ---------------------------------------------------------
+
+    def _flush(self) -> None:
+        data = self._core.data_to_send()
+        transport: Any = self.transport
+        if data and transport is not None:
+            transport.write(data)
+
+    def _drain_events(self) -> None:
+        """Handle every queued event in order, flushing before anything that needs it."""
+        while True:
+            event = self._core.next_event()
+            if event is None:
+                break
+            self._log.debug("{peer} {event!r}", peer=self._summary.peer, event=event)
+            handler = _HANDLERS.get(type(event))
+            if handler is not None:
+                handler(self, event)
+        self._flush()
+
+    def _on_security(self, event: Any) -> None:
+        assert isinstance(event, SecurityNegotiated)
+        self._summary.security = "tls" if event.start_tls else "rdp"
+        if event.start_tls:
+            self._flush()
+            context = self._factory.tls
+            if context is None:  # the machine only selects TLS when it is configured
+                self._close(abort=True)
+                return
+            transport: Any = self.transport
+            transport.startTLS(context)
+
+    def _on_client_data(self, event: Any) -> None:
+        assert isinstance(event, ClientDataReceived)
+        self._summary.client_name = event.client_name
+
+    def _on_client_info(self, event: Any) -> None:
+        assert isinstance(event, ClientInfoReceived)
+        self._summary.user_name = event.user_name
+
+    def _on_new_license(self, event: Any) -> None:
+        assert isinstance(event, lic.NewLicenseIssued)
+        self._summary.absorb(event.client)
+        _licensed(self._summary, "new-license", event.license)
+
+    def _on_upgraded(self, event: Any) -> None:
+        assert isinstance(event, lic.LicenseUpgraded)
+        self._summary.absorb(event.client)
+        _licensed(self._summary, "reissued" if event.reissued_old else "upgraded", event.license)
+
+    def _on_valid_client(self, event: Any) -> None:
+        assert isinstance(event, lic.ValidClient)
+        self._summary.absorb(event.client)
+        _licensed(self._summary, "valid-client", event.license)
+
+    def _on_client_seen(self, event: Any) -> None:
+        client = getattr(event, "client", None)
+        if isinstance(client, lic.ClientSummary):
+            self._summary.absorb(client)
+
+    def _on_failed(self, event: Any) -> None:
+        assert isinstance(event, lic.LicensingFailed)
+        self._summary.absorb(event.client)
+        self._summary.outcome = "refused" if event.origin is lic.FailureOrigin.REFUSED else "failed"
+        self._summary.error = f"{event.reason} (error 0x{event.error_code:x})"
+
+    def _on_ended(self, event: Any) -> None:
+        assert isinstance(event, ConnectionEnded)
+        if not event.licensed and self._summary.outcome == "incomplete":
+            self._summary.outcome = "ended"
+            self._summary.error = event.reason
+        self._flush()
+        self._close()
+
+    # -- ending ------------------------------------------------------------------------
+
+    def _timed_out(self, which: str) -> None:
+        if which == "idle":
+            self._idle = None
+        else:
+            self._total = None
+        if self._closing:
+            return
+        self._summary.outcome = "timeout"
+        self._summary.error = f"{which} timeout"
+        self._close(abort=True)
+
+    def _close(self, *, abort: bool = False) -> None:
+        transport: Any = self.transport
+        if self._closing or transport is None:
+            return
+        self._closing = True
+        self._flush()
+        if abort:
+            transport.abortConnection()
+        else:
+            transport.loseConnection()
+
+    def abort(self) -> None:
+        """Close now (shutdown grace period over)."""
+        if self._summary.outcome == "incomplete":
+            self._summary.error = "server shutting down"
+        self._close(abort=True)
+
+
+_HANDLERS: dict[type, Callable[[RdpServerProtocol, Any], None]] = {
+    SecurityNegotiated: RdpServerProtocol._on_security,
+    ClientDataReceived: RdpServerProtocol._on_client_data,
+    ClientInfoReceived: RdpServerProtocol._on_client_info,
+    lic.LicenseRequested: RdpServerProtocol._on_client_seen,
+    lic.LicensePresented: RdpServerProtocol._on_client_seen,
+    lic.PlatformChallengeAnswered: RdpServerProtocol._on_client_seen,
+    lic.NewLicenseIssued: RdpServerProtocol._on_new_license,
+    lic.LicenseUpgraded: RdpServerProtocol._on_upgraded,
+    lic.ValidClient: RdpServerProtocol._on_valid_client,
+    lic.LicensingFailed: RdpServerProtocol._on_failed,
+    ConnectionEnded: RdpServerProtocol._on_ended,
+}
+
+
+class RdpServerFactory(Factory):
+    """Owns what connections share: the machine factory, TLS context, clock and limits.
+
+    :param make_core: a new connection machine for each accepted connection
+    :param now: the licensing clock (real time plus the administrator's offset)
+    :param tls: the context for connections that select PROTOCOL_SSL, None without TLS
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        make_core: Callable[[], ConnectionCore],
+        *,
+        now: Callable[[], datetime],
+        reactor: Any,
+        tls: Any = None,
+        limits: ServerLimits = ServerLimits(),
+    ) -> None:
+        self._make_core = make_core
+        self.now = now
+        self.reactor = reactor
+        self.tls = tls
+        self.limits = limits
+        self.active: set[RdpServerProtocol] = set()
+        self.accepting = True
+        self._idle_waiters: list[defer.Deferred[None]] = []
+        self.refused = 0
+
+    def buildProtocol(self, addr: IAddress) -> RdpServerProtocol | None:  # type: ignore[override]
+        if not self.accepting:
+            return None
+        if len(self.active) >= self.limits.max_connections:
+            self.refused += 1
+            self._log.warn(
+                "refusing {peer}: {count} connections open (limit {limit})",
+                peer=_peer(addr),
+                count=len(self.active),
+                limit=self.limits.max_connections,
+            )
+            return None
+        return RdpServerProtocol(self, self._make_core(), _peer(addr))
+
+    def connection_opened(self, protocol: RdpServerProtocol) -> None:
+        self.active.add(protocol)
+
+    def connection_closed(self, protocol: RdpServerProtocol) -> None:
+        self.active.discard(protocol)
+        if not self.active:
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for waiter in waiters:
+                waiter.callback(None)
+
+    def wait_idle(self, grace: float) -> defer.Deferred[None]:
+        """Stop accepting; fire when every open connection has ended, or after ``grace``
+        seconds, when the ones left are aborted."""
+        self.accepting = False
+        if not self.active:
+            return defer.succeed(None)
+        waiter: defer.Deferred[None] = defer.Deferred()
+        self._idle_waiters.append(waiter)
+
+        def expire() -> None:
+            for protocol in list(self.active):
+                protocol.abort()
+
+        call = self.reactor.callLater(grace, expire)
+
+        def done(result: None) -> None:
+            if call.active():
+                call.cancel()
+            return result
+
+        waiter.addBoth(done)
+        return waiter
+
+
+def _peer(addr: IAddress) -> str:
+    host = getattr(addr, "host", None)
+    port = getattr(addr, "port", None)
+    if host is None:
+        return str(addr)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -1,0 +1,227 @@
+"""The Twisted adapter around the connection machine: flushing, timeouts, limits, shutdown."""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.logger import LogLevel, capturedLogs
+
+from rdplic.core import events as lic
+from rdplic.core.connection_events import (
+    ClientDataReceived,
+    ConnectionEnded,
+    ConnectionProtocolError,
+    SecurityNegotiated,
+)
+from rdplic.net.server import RdpServerFactory, RdpServerProtocol, ServerLimits
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class FakeCore:
+    """A scripted connection machine: each received chunk pops one scripted reaction."""
+
+    def __init__(self, script: list[tuple[bytes, list[object]] | Exception]) -> None:
+        self.script = deque(script)
+        self.received: list[bytes] = []
+        self._out = b""
+        self._events: deque[object] = deque()
+
+    def receive_data(self, data: bytes, now: datetime) -> None:
+        self.received.append(data)
+        step = self.script.popleft()
+        if isinstance(step, Exception):
+            raise step
+        out, events = step
+        self._out += out
+        self._events.extend(events)
+
+    def next_event(self) -> object | None:
+        return self._events.popleft() if self._events else None
+
+    def data_to_send(self) -> bytes:
+        out, self._out = self._out, b""
+        return out
+
+
+class TlsTransport(StringTransport):
+    """A StringTransport that records startTLS and what had been written before it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tls_started_after: bytes | None = None
+        self.aborted = False
+
+    def startTLS(self, context: Any) -> None:
+        self.tls_started_after = self.value()
+
+    def abortConnection(self) -> None:
+        self.aborted = True
+        self.loseConnection()
+
+
+def _connect(
+    core: FakeCore, *, limits: ServerLimits | None = None, tls: object = object()
+) -> tuple[RdpServerFactory, RdpServerProtocol, TlsTransport, Clock]:
+    clock = Clock()
+    factory = RdpServerFactory(
+        lambda: core, now=lambda: NOW, reactor=clock, tls=tls, limits=limits or ServerLimits()
+    )
+    protocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
+    assert protocol is not None
+    transport = TlsTransport()
+    protocol.makeConnection(transport)
+    return factory, protocol, transport, clock
+
+
+def _lost(protocol: RdpServerProtocol) -> None:
+    from twisted.internet.error import ConnectionDone
+    from twisted.python.failure import Failure
+
+    protocol.connectionLost(Failure(ConnectionDone()))
+
+
+def test_bytes_flow_both_ways() -> None:
+    """Received bytes reach the machine and its output is written back."""
+    core = FakeCore([(b"answer", [])])
+    _, protocol, transport, _ = _connect(core)
+    protocol.dataReceived(b"question")
+    assert core.received == [b"question"]
+    assert transport.value() == b"answer"
+
+
+def test_start_tls_after_flushing_the_confirm() -> None:
+    """The Connection Confirm is written before TLS starts."""
+    event = SecurityNegotiated(
+        requested_protocols=1, selected_protocol=1, cookie="", start_tls=True
+    )
+    core = FakeCore([(b"CC", [event])])
+    _, protocol, transport, _ = _connect(core)
+    protocol.dataReceived(b"CR")
+    assert transport.tls_started_after == b"CC"
+
+
+def test_connection_ended_closes_after_flushing() -> None:
+    """ConnectionEnded writes what is queued, then closes the transport."""
+    core = FakeCore([(b"bye", [ConnectionEnded("licensing completed", 7, licensed=True)])])
+    _, protocol, transport, _ = _connect(core)
+    protocol.dataReceived(b"x")
+    assert transport.value() == b"bye"
+    assert transport.disconnecting
+
+
+def test_protocol_error_closes_only_that_connection() -> None:
+    """A peer's protocol error closes its connection; the factory keeps serving."""
+    bad = FakeCore([ConnectionProtocolError("bad frame")])
+    factory, protocol, transport, _ = _connect(bad)
+    protocol.dataReceived(b"garbage")
+    assert transport.disconnecting
+    _lost(protocol)
+    assert not factory.active
+    other = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40001))
+    assert other is not None
+
+
+def test_internal_error_is_logged_and_aborts() -> None:
+    """An unexpected exception is logged with its traceback and the connection aborted."""
+    core = FakeCore([RuntimeError("bug")])
+    _, protocol, transport, _ = _connect(core)
+    with capturedLogs() as events:
+        protocol.dataReceived(b"x")
+    assert transport.aborted
+    assert any(e["log_level"] == LogLevel.critical for e in events)
+
+
+def test_idle_timeout_aborts() -> None:
+    """A client that sends nothing for idle_timeout seconds is dropped."""
+    core = FakeCore([(b"", [])])
+    _, protocol, transport, clock = _connect(core, limits=ServerLimits(idle_timeout=5))
+    clock.advance(3)
+    protocol.dataReceived(b"x")  # resets the idle timer
+    clock.advance(3)
+    assert not transport.aborted
+    clock.advance(3)
+    assert transport.aborted
+
+
+def test_total_timeout_aborts_a_trickling_client() -> None:
+    """Sending a byte now and then does not extend the total timeout."""
+    core = FakeCore([(b"", []) for _ in range(20)])
+    _, protocol, transport, clock = _connect(
+        core, limits=ServerLimits(idle_timeout=5, total_timeout=12)
+    )
+    for _ in range(5):
+        clock.advance(2)
+        protocol.dataReceived(b"x")
+    assert not transport.aborted
+    clock.advance(3)
+    assert transport.aborted
+
+
+def test_max_connections() -> None:
+    """Beyond max_connections new connections are refused at accept time."""
+    core = FakeCore([])
+    factory, _, _, _ = _connect(core, limits=ServerLimits(max_connections=1))
+    assert factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40002)) is None
+    assert factory.refused == 1
+
+
+def test_summary_line_names_client_and_outcome() -> None:
+    """One info line per connection carries the client name, HWID and what was issued."""
+    client = lic.ClientSummary(
+        platform_id=0x04010000, user_name="u", machine_name="M", hwid=bytes(20)
+    )
+    issued = lic.LicenseSummary(license_id=42, temporary=True, expires_at=NOW, version=0x000A0001)
+    events = [
+        ClientDataReceived("LABCLIENT", 2600, 0x00080004, 3, 2, ()),
+        lic.NewLicenseIssued(client=client, license=issued),
+        ConnectionEnded("licensing completed", 7, licensed=True),
+    ]
+    core = FakeCore([(b"", events)])
+    _, protocol, _, _ = _connect(core)
+    with capturedLogs() as logged:
+        protocol.dataReceived(b"x")
+        _lost(protocol)
+    lines = [e for e in logged if e.get("outcome")]
+    assert len(lines) == 1
+    line = lines[0]
+    assert line["client_name"] == "LABCLIENT"
+    assert line["outcome"] == "new-license"
+    assert line["license_id"] == "42"
+    assert line["temporary"] is True
+    assert line["hwid"] == "00" * 20
+
+
+def test_wait_idle_aborts_stragglers_after_grace() -> None:
+    """Shutdown stops accepting, waits for open connections, then aborts what is left."""
+    core = FakeCore([])
+    factory, protocol, transport, clock = _connect(core)
+    done = factory.wait_idle(10)
+    assert factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40003)) is None
+    fired: list[object] = []
+    done.addCallback(fired.append)
+    clock.advance(10)
+    assert transport.aborted
+    _lost(protocol)
+    assert fired == [None]
+
+
+@pytest.mark.parametrize("open_connections", [0, 1])
+def test_wait_idle_fires_when_idle(open_connections: int) -> None:
+    """With nothing in flight shutdown completes at once; otherwise when the last one ends."""
+    core = FakeCore([])
+    factory, protocol, _, _ = _connect(core)
+    if not open_connections:
+        _lost(protocol)
+    fired: list[object] = []
+    factory.wait_idle(10).addCallback(fired.append)
+    if open_connections:
+        assert fired == []
+        _lost(protocol)
+    assert fired == [None]
