@@ -1,0 +1,203 @@
+"""The SQLite store: schema and migrations, transactions, guards, integrity check."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from rdplic.licensing.model import (
+    CalType,
+    HistoryEvent,
+    HistoryKind,
+    IssuedLicense,
+    KeyPack,
+    KeyPackType,
+    LicenseStatus,
+    LicensingProgram,
+    ProductVersion,
+)
+from rdplic.store import (
+    STORE_FILENAME,
+    HistoryQuery,
+    LicenseQuery,
+    SqliteStore,
+    StoreError,
+    open_store,
+)
+from rdplic.store.migrations import latest_version
+
+T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+
+
+def _pack(pack_id: int, total: int | None = 2) -> KeyPack:
+    return KeyPack(
+        key_pack_id=pack_id,
+        product_version=ProductVersion(10, 1),
+        cal_type=CalType.PER_DEVICE,
+        key_pack_type=KeyPackType.RETAIL if total is not None else KeyPackType.TEMPORARY,
+        program=LicensingProgram.RETAIL,
+        total=total,
+        issued=0,
+        installed=T0,
+    )
+
+
+def _license(license_id: int, pack_id: int | None = 1) -> IssuedLicense:
+    return IssuedLicense(
+        license_id=license_id,
+        key_pack_id=pack_id,
+        cal_type=CalType.PER_DEVICE,
+        hwid=bytes([license_id]) * 20,
+        platform_id=0x04010000,
+        machine_name=f"PC{license_id}",
+        user_name="user",
+        product_version=ProductVersion(10, 1),
+        status=LicenseStatus.ACTIVE,
+        temporary=False,
+        issued=T0,
+        expires=T0.replace(month=3),
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteStore:
+    return open_store(tmp_path)
+
+
+def test_store_file_lives_in_the_state_dir_in_wal_mode(tmp_path: Path) -> None:
+    """The store is STORE_FILENAME in the state directory, journal WAL, foreign keys on."""
+    s = open_store(tmp_path / "state")
+    assert s.path == tmp_path / "state" / STORE_FILENAME and s.path.exists()
+    conn = sqlite3.connect(s.path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with s.transaction() as tx:
+        assert tx._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1  # type: ignore[attr-defined]
+    s.close()
+
+
+def test_schema_version_and_idempotent_migration(tmp_path: Path) -> None:
+    """A new store is at the latest schema; reopening applies nothing twice."""
+    s = open_store(tmp_path)
+    assert s.schema_version() == latest_version() == 1
+    s.close()
+    again = open_store(tmp_path)
+    rows = sqlite3.connect(again.path).execute("SELECT version FROM schema_version").fetchall()
+    assert rows == [(1,)]
+    again.close()
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    """A store written by a newer rdplic is not touched."""
+    open_store(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / STORE_FILENAME)
+    conn.execute("INSERT INTO schema_version VALUES (99, 'future', '2030-01-01T00:00:00.000000Z')")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this rdplic"):
+        open_store(tmp_path)
+
+
+def test_a_corrupt_file_is_a_store_error(tmp_path: Path) -> None:
+    """Garbage instead of a database gives one StoreError line, not a traceback."""
+    (tmp_path / STORE_FILENAME).write_bytes(b"not a database" * 100)
+    with pytest.raises(StoreError, match="cannot open store"):
+        open_store(tmp_path)
+
+
+def test_take_from_key_pack_never_over_issues(store: SqliteStore) -> None:
+    """take_from_key_pack refuses when Available = 0; unlimited packs always give (R16, R18)."""
+    with store.transaction() as tx:
+        tx.insert_key_pack(_pack(1, total=2))
+        tx.insert_key_pack(_pack(2, total=None))
+        assert [tx.take_from_key_pack(1) for _ in range(3)] == [True, True, False]
+        assert all(tx.take_from_key_pack(2) for _ in range(50))
+        pack = tx.get_key_pack(1)
+        assert pack is not None and (pack.issued, pack.available) == (2, 0)
+
+
+def test_schema_forbids_issued_above_total(store: SqliteStore) -> None:
+    """The CHECK constraint is a second line of defence against over-issue."""
+    with pytest.raises(sqlite3.IntegrityError), store.transaction() as tx:
+        tx.insert_key_pack(_pack(1, total=1))
+        tx._conn.execute("UPDATE key_packs SET issued_licenses = 2")  # type: ignore[attr-defined]
+    with store.snapshot() as tx:
+        assert tx.list_key_packs() == []  # the whole transaction was rolled back
+
+
+def test_a_failed_transaction_leaves_nothing(store: SqliteStore) -> None:
+    """Every decision is one transaction: an exception rolls back all of it."""
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.insert_key_pack(_pack(1))
+        tx.insert_license(_license(1), b"blob")
+        raise RuntimeError("crash in the middle")
+    with store.snapshot() as tx:
+        assert tx.list_key_packs() == [] and tx.get_license(1) is None
+
+
+def test_snapshot_is_read_only(store: SqliteStore) -> None:
+    """A snapshot refuses writes."""
+    with pytest.raises(sqlite3.OperationalError), store.snapshot() as tx:
+        tx.set_setting("x", "y")
+    with store.transaction() as tx:
+        tx.set_setting("x", "y")  # the connection is writable again afterwards
+
+
+def test_history_is_append_only(store: SqliteStore) -> None:
+    """R24: the database itself refuses to change or delete history rows."""
+    with store.transaction() as tx:
+        event_id = tx.append_history(HistoryEvent(0, T0, HistoryKind.ISSUED, detail="x"))
+    for statement in ("UPDATE history SET detail = 'y'", "DELETE FROM history"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"), store.transaction() as tx:
+            tx._conn.execute(statement)  # type: ignore[attr-defined]
+    with store.snapshot() as tx:
+        [event] = tx.list_history(HistoryQuery())
+    assert (event.event_id, event.detail) == (event_id, "x")
+
+
+def test_records_round_trip(store: SqliteStore) -> None:
+    """Key packs, licenses (with blob), history and settings come back as written."""
+    pack = _pack(1)
+    lic = _license(7)
+    with store.transaction() as tx:
+        tx.insert_key_pack(pack)
+        tx.insert_license(lic, b"\x00blob")
+        tx.set_setting("a.b", "c")
+        tx.append_history(
+            HistoryEvent(0, T0, HistoryKind.ISSUED, 7, 1, lic.hwid, "PC7", "user", "d")
+        )
+    with store.snapshot() as tx:
+        assert tx.get_key_pack(1) == pack
+        assert tx.get_license(7) == lic
+        assert tx.get_license_blob(7) == b"\x00blob"
+        assert tx.settings("a.") == {"a.b": "c"}
+        assert tx.find_licenses(LicenseQuery(hwid=lic.hwid, statuses=(LicenseStatus.ACTIVE,))) == [
+            lic
+        ]
+        assert tx.find_licenses(LicenseQuery(machine_name="pc7")) == [lic]
+        assert tx.find_licenses(LicenseQuery(statuses=())) == []
+        [event] = tx.list_history(HistoryQuery(license_id=7))
+        assert event.hwid == lic.hwid and event.kind is HistoryKind.ISSUED
+
+
+def test_counters_are_monotonic(store: SqliteStore) -> None:
+    """Issued-license ids are increasing integers, like Windows' LicenseId."""
+    with store.transaction() as tx:
+        ids = [tx.next_id("license") for _ in range(5)]
+        assert tx.next_id("brand-new") == 1
+    assert ids == [1, 2, 3, 4, 5]
+
+
+def test_integrity_check_finds_inconsistencies(store: SqliteStore) -> None:
+    """check_integrity reports counts that do not match rows, missing blobs and history."""
+    assert store.check_integrity() == []
+    with store.transaction() as tx:
+        tx.insert_key_pack(_pack(1, total=5))
+        tx.insert_license(_license(1), None)
+    problems = store.check_integrity()
+    assert any("issued 0 but 1 outstanding" in p for p in problems)
+    assert any("no license blob" in p for p in problems)
+    assert any("no 'issued' history" in p for p in problems)
+    assert any("counter license" in p for p in problems)
