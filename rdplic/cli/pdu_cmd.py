@@ -76,7 +76,8 @@ class _Layer:
     """How to decode one layer, split off the bytes it carries, and put them back."""
 
     name: str
-    decode: Callable[[bytes], tuple[Any, bytes | None]]
+    decode: Callable[[bytes, bool], tuple[Any, bytes | None]]
+    """Decode (the flag says FIPS security headers are in force)."""
     encode: Callable[[Any, bytes | None], bytes]
     hint: Callable[[], Any]
     """The type `from_json` rebuilds (a dataclass or a union of them)."""
@@ -98,7 +99,7 @@ def _rdp() -> Any:
     return importlib.import_module("pdu.rdp")
 
 
-def _decode_tpkt(data: bytes) -> tuple[Any, bytes | None]:
+def _decode_tpkt(data: bytes, fips: bool) -> tuple[Any, bytes | None]:
     tpkt = _framing().decode_tpkt(data)
     return tpkt, tpkt.payload
 
@@ -107,7 +108,7 @@ def _encode_tpkt(obj: Any, payload: bytes | None) -> bytes:
     return bytes(_framing().encode_tpkt(dataclasses.replace(obj, payload=payload)))
 
 
-def _decode_x224(data: bytes) -> tuple[Any, bytes | None]:
+def _decode_x224(data: bytes, fips: bool) -> tuple[Any, bytes | None]:
     tpdu = _framing().decode_x224(data)
     return tpdu, tpdu.payload if isinstance(tpdu, _framing().X224Data) else None
 
@@ -118,7 +119,7 @@ def _encode_x224(obj: Any, payload: bytes | None) -> bytes:
     return bytes(_framing().encode_x224(obj))
 
 
-def _decode_mcs(data: bytes) -> tuple[Any, bytes | None]:
+def _decode_mcs(data: bytes, fips: bool) -> tuple[Any, bytes | None]:
     mcs = _mcs()
     pdu = mcs.decode_domain_pdu(data)
     send_data = (mcs.SendDataRequest, mcs.SendDataIndication)
@@ -131,8 +132,8 @@ def _encode_mcs(obj: Any, payload: bytes | None) -> bytes:
     return bytes(_mcs().encode_domain_pdu(obj))
 
 
-def _decode_security(data: bytes) -> tuple[Any, bytes | None]:
-    header, rest = _rdp().decode_security_header(data)
+def _decode_security(data: bytes, fips: bool) -> tuple[Any, bytes | None]:
+    header, rest = _rdp().decode_security_header(data, fips=fips)
     return header, bytes(rest)
 
 
@@ -140,7 +141,7 @@ def _encode_security(obj: Any, payload: bytes | None) -> bytes:
     return bytes(_rdp().encode_security_header(obj)) + (payload or b"")
 
 
-def _decode_licensing(data: bytes) -> tuple[Any, bytes | None]:
+def _decode_licensing(data: bytes, fips: bool) -> tuple[Any, bytes | None]:
     return decode_licensing_pdu(data), None
 
 
@@ -211,12 +212,12 @@ def detect_layer(data: bytes) -> str:
     return "licensing"
 
 
-def decode_layers(data: bytes, layer: str = "auto") -> list[dict[str, Any]]:
+def decode_layers(data: bytes, layer: str = "auto", *, fips: bool = False) -> list[dict[str, Any]]:
     """Decode ``data`` layer by layer into the JSON list that ``pdu decode`` prints."""
-    return _decode(data, layer)[0]
+    return _decode(data, layer, fips)[0]
 
 
-def _decode(data: bytes, layer: str) -> tuple[list[dict[str, Any]], list[Any]]:
+def _decode(data: bytes, layer: str, fips: bool) -> tuple[list[dict[str, Any]], list[Any]]:
     """The JSON list of layers and the decoded object of each."""
     name: str | None = detect_layer(data) if layer == "auto" else layer
     out: list[dict[str, Any]] = []
@@ -224,7 +225,7 @@ def _decode(data: bytes, layer: str) -> tuple[list[dict[str, Any]], list[Any]]:
     current: bytes | None = data
     while name is not None and current is not None:
         spec = _STACK[name]
-        obj, payload = spec.decode(current)
+        obj, payload = spec.decode(current, fips)
         entry: dict[str, Any] = {"layer": name, "fields": to_json(obj, spec.hint())}
         if spec.payload_key is not None:
             entry["fields"].pop(spec.payload_key, None)
@@ -460,7 +461,7 @@ def _decode_command(args: argparse.Namespace) -> int:
         data = _bytes_from(_read_input(args.file))
     if not data:
         raise UsageError("no bytes to decode")
-    layers, objects = _decode(data, args.layer)
+    layers, objects = _decode(data, args.layer, args.fips)
     last = layers[-1]
     if last["layer"] == "licensing":
         pdu = objects[-1]
@@ -517,6 +518,11 @@ def register(subparsers: Any) -> None:
         choices=("auto", "tpkt", "security", "licensing"),
         default="auto",
         help="outermost layer of the input (default: detect)",
+    )
+    decode.add_argument(
+        "--fips",
+        action="store_true",
+        help="encrypted security headers are the FIPS kind (TS_SECURITY_HEADER2)",
     )
     keys = decode.add_argument_group(
         "decryption", "show encrypted fields decrypted and check each MACData"
