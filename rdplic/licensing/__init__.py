@@ -42,12 +42,13 @@ from rdplic.licensing.service import (
     RevokeResult,
     TransferResult,
 )
-from rdplic.licensing.signer import DigestSigner, LicenseFields, LicenseSigner
+from rdplic.licensing.signer import CryptoLicenseSigner, DigestSigner, LicenseFields, LicenseSigner
 
 __all__ = [
     "CalType",
     "ClientIdentity",
     "Clock",
+    "CryptoLicenseSigner",
     "Decision",
     "DecisionKind",
     "DigestSigner",

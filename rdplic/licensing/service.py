@@ -699,12 +699,13 @@ class LicenseService:
         )
 
     def _sign(self, ctx: _Ctx, lic: IssuedLicense, issued: datetime | None = None) -> bytes:
+        # LICENSED_PRODUCT_INFO.PlatformId stays 0xFF as in Windows' CALs; the client's own
+        # PlatformId is the first DWORD of the HWID (protocol.md, "CAL").
         fields = LicenseFields(
             license_id=lic.license_id,
             hwid=lic.hwid,
             client_machine_name=lic.machine_name,
             client_user_name=lic.user_name,
-            platform_id=lic.platform_id,
             product_major=lic.product_version.major,
             product_minor=lic.product_version.minor,
             temporary=lic.temporary,
