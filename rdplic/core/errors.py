@@ -30,6 +30,7 @@ __all__ = [
     "InvalidMac",
     "InvalidMessageLength",
     "InvalidServerCertificate",
+    "LicenseServiceError",
     "LicensingProtocolError",
     "LocalProtocolError",
     "MalformedMessage",
@@ -123,3 +124,11 @@ class InvalidServerCertificate(RemoteProtocolError):
     """The License Request's certificate failed to verify (3.3.5.1)."""
 
     default_error_code = ErrorCode.ERR_INVALID_SERVER_CERTIFICATE
+
+
+class LicenseServiceError(RdplicError):
+    """The injected license service raised; the client was told ERR_NO_LICENSE_SERVER.
+
+    Not a protocol error: the peer did nothing wrong.  The original exception
+    is the ``__cause__``, for the server's log (with its traceback).
+    """

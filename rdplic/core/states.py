@@ -118,6 +118,8 @@ class ClientInput(enum.Enum):
     SEND_LICENSE_INFO = "SEND_LICENSE_INFO"
     SEND_PLATFORM_CHALLENGE_RESPONSE = "SEND_PLATFORM_CHALLENGE_RESPONSE"
     SEND_ERROR_TOTAL_ABORT = "SEND_ERROR_TOTAL_ABORT"
+    #: The server broke the protocol: the client disconnects without a word (3.3.5.8).
+    DISCONNECT = "DISCONNECT"
     RECV_LICENSE_REQUEST = "RECV_LICENSE_REQUEST"
     RECV_PLATFORM_CHALLENGE = "RECV_PLATFORM_CHALLENGE"
     RECV_NEW_LICENSE = "RECV_NEW_LICENSE"
@@ -183,22 +185,24 @@ SERVER_TRANSITIONS: Final[Mapping[tuple[ServerState, ServerInput], ServerState]]
 
 SERVER_TERMINAL_STATES: Final = frozenset({S.COMPLETED, S.ABORTED})
 
-# Every (state, input) pair the client accepts, and where it leads.
+# Every (state, input) pair the client accepts, and where it leads.  The
+# client checks a received message against this table first, verifies it
+# (certificate, MAC) while still in the waiting state, and only then moves:
+# so a bad certificate or MAC is answered from the state that waited for it.
 CLIENT_TRANSITIONS: Final[Mapping[tuple[ClientState, ClientInput], ClientState]] = {
     # 3.3.5.1: the License Request, or a host that licenses nobody.
     (C.LICENSING_AWAIT, CI.RECV_LICENSE_REQUEST): C.LICENSE_REQUEST_RECEIVED,
     (C.LICENSING_AWAIT, CI.RECV_VALID_CLIENT): C.COMPLETED,
+    # ERR_INVALID_SERVER_CERTIFICATE (3.3.5.1).
+    (C.LICENSING_AWAIT, CI.SEND_ERROR_TOTAL_ABORT): C.ABORTED,
     (C.LICENSE_REQUEST_RECEIVED, CI.SEND_NEW_LICENSE_REQUEST): C.AWAIT_SERVER_REPLY,
     (C.LICENSE_REQUEST_RECEIVED, CI.SEND_LICENSE_INFO): C.AWAIT_SERVER_REPLY,
-    # ERR_INVALID_SERVER_CERTIFICATE (3.3.5.1).
-    (C.LICENSE_REQUEST_RECEIVED, CI.SEND_ERROR_TOTAL_ABORT): C.ABORTED,
-    # 3.3.5.4, and the server's valid-client answer to a License Info (3.2.5.3 case 1)
-    # or to a new client inside its grace period.
+    # 3.3.5.4, and the server's valid-client answer to a License Info (3.2.5.3 case 1).
     (C.AWAIT_SERVER_REPLY, CI.RECV_PLATFORM_CHALLENGE): C.CHALLENGE_RECEIVED,
     (C.AWAIT_SERVER_REPLY, CI.RECV_VALID_CLIENT): C.COMPLETED,
-    (C.CHALLENGE_RECEIVED, CI.SEND_PLATFORM_CHALLENGE_RESPONSE): C.AWAIT_LICENSE,
     # ERR_INVALID_MAC on the challenge (3.3.5.9).
     (C.AWAIT_SERVER_REPLY, CI.SEND_ERROR_TOTAL_ABORT): C.ABORTED,
+    (C.CHALLENGE_RECEIVED, CI.SEND_PLATFORM_CHALLENGE_RESPONSE): C.AWAIT_LICENSE,
     # 3.3.5.6, 3.3.5.7 and 3.2.5.5 case 2 (valid client within the grace period).
     (C.AWAIT_LICENSE, CI.RECV_NEW_LICENSE): C.COMPLETED,
     (C.AWAIT_LICENSE, CI.RECV_UPGRADE_LICENSE): C.COMPLETED,
@@ -218,6 +222,12 @@ CLIENT_TRANSITIONS: Final[Mapping[tuple[ClientState, ClientInput], ClientState]]
     (C.AWAIT_LICENSE, CI.RECV_ERROR_NO_TRANSITION): C.AWAIT_LICENSE,
     (C.AWAIT_LICENSE, CI.RECV_ERROR_RESET_PHASE_TO_START): C.LICENSING_AWAIT,
     (C.AWAIT_LICENSE, CI.RECV_ERROR_RESEND_LAST_MESSAGE): C.AWAIT_LICENSE,
+    # 3.3.5.8: an unexpected or malformed message ends the connection, no error sent.
+    (C.LICENSING_AWAIT, CI.DISCONNECT): C.ABORTED,
+    (C.LICENSE_REQUEST_RECEIVED, CI.DISCONNECT): C.ABORTED,
+    (C.AWAIT_SERVER_REPLY, CI.DISCONNECT): C.ABORTED,
+    (C.CHALLENGE_RECEIVED, CI.DISCONNECT): C.ABORTED,
+    (C.AWAIT_LICENSE, CI.DISCONNECT): C.ABORTED,
     # The Client Packet Wait Timer (3.3.2.1).
     (C.LICENSING_AWAIT, CI.TIMEOUT): C.ABORTED,
     (C.AWAIT_SERVER_REPLY, CI.TIMEOUT): C.ABORTED,

@@ -1,0 +1,758 @@
+"""The licensing host's side of MS-RDPELE (section 3.2), as a sans-IO state machine.
+
+`LicensingServer` takes licensing PDUs (the bytes after the security header,
+from LICENSE_PREAMBLE on) and clock values, and gives back events and the
+PDUs to send.  It owns no socket, reactor, clock or random generator
+(architecture invariants 2-5): the driver passes ``now`` to every call, the
+randomness comes from an injected ``random_bytes`` and the licensing policy
+from an injected license service (`LicenseServiceInterface`).  With the same
+inputs, the same clock values and the same random stream, the bytes out are
+the same, so a recorded session replays byte for byte.
+
+The API follows h11 and aioquic::
+
+    server = LicensingServer(config, service, random_bytes=os.urandom)
+    server.start(now)                      # queues the License Request
+    for pdu in server.data_to_send(): ...  # write them
+    server.receive_pdu(pdu, now)           # one licensing PDU from the client
+    while (event := server.next_event()) is not None: ...
+    server.get_timer() / server.handle_timer(now)
+
+What happens on a message (MS-RDPELE 3.2.5), the state moves being the
+rows of `rdplic.core.states.SERVER_TRANSITIONS`:
+
+* New License Request (3.2.5.2): decrypt the premaster secret, derive the
+  keys, send the Platform Challenge (Windows' UTF-16 "TEST" token).
+* License Info (3.2.5.3): derive the keys, decrypt the hardware id and check
+  its MAC, read the license (signature, HWID, product) and let the service
+  decide: STATUS_VALID_CLIENT, a Platform Challenge (upgrade needed: temporary,
+  expiring within 7 days, older version, or not a valid license of ours),
+  or a refusal.
+* Platform Challenge Response (3.2.5.5): decrypt the response data and the
+  hardware id, check the MAC over both, let the service decide, and send New
+  License, Upgrade License, STATUS_VALID_CLIENT or its error.
+
+Every protocol error (3.2.5.8, 3.2.5.9) is answered with the
+LICENSE_ERROR_MESSAGE Windows sends, queued in ``data_to_send()`` before
+`RemoteProtocolError` is raised, and ends in ABORTED (h2's GOAWAY-then-raise):
+unexpected or malformed message -> ERR_INVALID_CLIENT / ST_TOTAL_ABORT; bad
+MAC -> ERR_INVALID_MAC / ST_TOTAL_ABORT; wMsgSize not the PDU's length ->
+ERR_INVALID_MESSAGE_LEN / ST_TOTAL_ABORT.  A refusal by the license service
+is not an exception: its error message is queued and `LicensingFailed`
+reports it.  The server never sets EXTENDED_ERROR_MSG_SUPPORTED in its
+preamble (license-server-behavior.md R62).
+
+What real clients send and Windows accepts is accepted too (real-clients.md
+section 4): rdesktop's all-zero client random and 72 zero bytes of
+"encrypted" premaster secret (a zero premaster: raw RSA of zero is zero),
+its echo of the *encrypted* challenge token instead of
+PLATFORM_CHALLENGE_RESPONSE_DATA (the MAC still covers the decrypted token,
+so it is checked as usual), its RDP 4 preamble (version 2, answered in
+kind); FreeRDP's EXTENDED_ERROR_MSG_SUPPORTED flag; any wBlobType where
+Windows writes junk.  Everything else is checked strictly.
+
+Timers: MS-RDPELE gives the server none (3.2.2).  A Windows host does not
+send a licensing error to a client that stops talking; its connection
+sequence simply times out and the connection is closed.  The server
+therefore has an idle timer (``ServerConfig.idle_timeout``, 60 s by default,
+None to disable) that ends in ABORTED with `LicensingFailed` and, like
+Windows, no PDU, unless ``idle_timeout_alert`` asks for ERR_INVALID_CLIENT /
+ST_TOTAL_ABORT first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
+from typing import NoReturn
+
+from pdu.errors import PduError
+from pdu.licensing import (
+    BlobType,
+    ClientHardwareId,
+    ClientLicenseInfo,
+    ClientNewLicenseRequest,
+    ClientPlatformChallengeResponse,
+    ErrorCode,
+    KeyExchangeAlg,
+    KeyExchangeList,
+    LicenseBinaryBlob,
+    LicenseErrorMessage,
+    LicensingMessage,
+    NewLicenseInfo,
+    PreambleFlags,
+    PreambleVersion,
+    ProductInfo,
+    Scope,
+    ScopeList,
+    ServerLicenseRequest,
+    ServerNewLicense,
+    ServerPlatformChallenge,
+    ServerUpgradeLicense,
+    StateTransition,
+    decode_client_hardware_id,
+    decode_licensing_pdu,
+    decode_platform_challenge_response_data,
+    encode_new_license_info,
+)
+from rdplic.core._common import (
+    Now,
+    PduFramer,
+    ansi_text,
+    ansi_z,
+    build_pdu,
+    check_size,
+    error_message,
+    to_datetime,
+    to_seconds,
+    utf16_z,
+)
+from rdplic.core.errors import (
+    InvalidMac,
+    LicenseServiceError,
+    LocalProtocolError,
+    MalformedMessage,
+    RemoteProtocolError,
+    UnexpectedMessage,
+)
+from rdplic.core.events import (
+    ClientSummary,
+    Event,
+    FailureOrigin,
+    LicensePresented,
+    LicenseRequested,
+    LicenseSummary,
+    LicenseUpgraded,
+    LicensingFailed,
+    LicensingRestarted,
+    NewLicenseIssued,
+    PlatformChallengeAnswered,
+    ValidClient,
+)
+from rdplic.core.presented import read_presented_license
+from rdplic.core.service import LicenseServiceInterface
+from rdplic.core.states import (
+    SERVER_TERMINAL_STATES,
+    SERVER_TRANSITIONS,
+    ServerInput,
+    ServerState,
+    transition,
+)
+from rdplic.crypto.errors import CryptoError
+from rdplic.crypto.licensing import LicensingKeys, derive_licensing_keys, mac_data, rc4, verify_mac
+from rdplic.crypto.rsa import RsaPrivateKey, decrypt_premaster
+from rdplic.licensing.decision import Decision, DecisionKind
+from rdplic.licensing.hostconfig import LicensingMode
+from rdplic.licensing.model import ClientIdentity, PresentedLicense
+from rdplic.licensing.model import IssuedLicense as ServiceLicense
+from rdplic.licensing.model import ProductInfo as HostProductInfo
+
+__all__ = [
+    "WINDOWS_PLATFORM_CHALLENGE",
+    "LicensingServer",
+    "ServerConfig",
+]
+
+WINDOWS_PLATFORM_CHALLENGE = "TEST\0".encode("utf-16-le")
+"""The challenge Windows sends: UTF-16LE "TEST" and a NUL, 10 bytes (MS-RDPELE 4.4 and
+real captures; rdesktop refuses any other length)."""
+
+SERVER_RANDOM_SIZE = 32
+HWID_SIZE = 20
+PLATFORM_CHALLENGE_RESPONSE_VERSION = 0x0100
+"""PLATFORM_CHALLENGE_RESPONSE_DATA.wVersion "MUST be set to 0x0100" (2.2.2.5.1)."""
+
+S = ServerState
+SI = ServerInput
+
+RandomBytes = Callable[[int], bytes]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """The licensing host's keys and the knobs of its licensing exchange.
+
+    :ivar private_key: the key whose public half ``certificate`` carries; it
+        decrypts the client's premaster secret (MS-RDPELE 5.1.1.2)
+    :ivar certificate: the SERVER_CERTIFICATE sent in the License Request's
+        BB_CERTIFICATE_BLOB (MS-RDPBCGR 2.2.1.4.3.1): a proprietary certificate
+        or an X.509 chain (MS-RDPELE 2.2.1.4.2); empty sends an empty blob, as
+        Windows 2008 does when the client has the key from the MCS Connect Response
+    :ivar license_issuer: the license server's DER certificate, against which a
+        presented license's signature is checked (None: every presented license
+        is foreign)
+    :ivar platform_challenge: the challenge plaintext (Windows' "TEST" token)
+    :ivar random_challenge_size: when above 0, draw a fresh random challenge of
+        this many bytes per exchange instead (MS-RDPELE 2.2.2.4 says "random")
+    :ivar connect_flags: SERVER_PLATFORM_CHALLENGE.ConnectFlags (reserved)
+    :ivar preamble_version: LICENSE_PREAMBLE version of the License Request (3 for
+        RDP 5.0 and later; the connection layer passes 2 for an RDP 4.0 client)
+    :ivar idle_timeout: seconds a client may stay silent while the server waits
+        for it; None disables the timer
+    :ivar idle_timeout_alert: send ERR_INVALID_CLIENT / ST_TOTAL_ABORT when the
+        idle timer fires (Windows sends nothing)
+    :ivar max_restarts: how many ST_RESET_PHASE_TO_START / ST_RESEND_LAST_MESSAGE
+        requests are honoured before the client is refused (a client could
+        otherwise loop forever)
+    """
+
+    private_key: RsaPrivateKey
+    certificate: bytes
+    license_issuer: bytes | None = None
+    platform_challenge: bytes = WINDOWS_PLATFORM_CHALLENGE
+    random_challenge_size: int = 0
+    connect_flags: int = 0
+    preamble_version: int = PreambleVersion.PREAMBLE_VERSION_3_0
+    idle_timeout: float | None = 60.0
+    idle_timeout_alert: bool = False
+    max_restarts: int = 3
+
+
+@dataclasses.dataclass(slots=True)
+class _Exchange:
+    """What one licensing exchange has learnt; replaced whole on ST_RESET_PHASE_TO_START."""
+
+    server_random: bytes
+    keys: LicensingKeys | None = None
+    challenge: bytes = b""
+    presented: PresentedLicense | None = None
+    platform_id: int | None = None
+    user_name: str = ""
+    machine_name: str = ""
+    hwid: bytes | None = None
+
+
+class LicensingServer:
+    """One connection's licensing exchange, server side (MS-RDPELE 3.2).
+
+    ``client_user_name`` and ``client_machine_name`` are what the connection
+    layer learnt before licensing (Client Info PDU, client core data); a New
+    License Request replaces them with its own blobs, a License Info carries
+    none, so they name the client in the license service's records then.
+    """
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        service: LicenseServiceInterface,
+        *,
+        random_bytes: RandomBytes,
+        client_user_name: str = "",
+        client_machine_name: str = "",
+    ) -> None:
+        self._config = config
+        self._service = service
+        self._random_bytes = random_bytes
+        self._peer_user_name = client_user_name
+        self._peer_machine_name = client_machine_name
+        self._state = S.LICENSING_BEGIN
+        self._started = False
+        self._events: deque[Event] = deque()
+        self._outgoing: list[bytes] = []
+        self._framer = PduFramer()
+        self._version = int(config.preamble_version)
+        self._deadline: float | None = None
+        self._restarts = 0
+        self._last_sent: bytes | None = None
+        self._product = HostProductInfo(0)
+        self._exchange = _Exchange(b"")
+
+    # -- the h11-like surface ---------------------------------------------------------
+
+    @property
+    def state(self) -> ServerState:
+        """Where the exchange stands (a `ServerState`)."""
+        return self._state
+
+    def start(self, now: Now) -> None:
+        """Open licensing (3.2.5.1): queue the License Request, or the lone valid-client PDU.
+
+        Called once, when the connection layer has processed the Client Info PDU.
+        """
+        if self._started:
+            raise LocalProtocolError("start() called twice")
+        self._started = True
+        at = to_seconds(now)
+        try:
+            host = self._service.config()
+        except Exception as error:  # the service's fault, not the peer's
+            self._service_failed(error)
+        self._product = host.product_info
+        if host.licensing_mode is LicensingMode.VALID_CLIENT_ONLY:
+            self._send_valid_client("valid-client-only mode", None)
+            return
+        self._send_license_request()
+        self._arm_timer(at)
+
+    def receive_pdu(self, data: bytes, now: Now) -> None:
+        """Handle one licensing PDU from the client (from LICENSE_PREAMBLE on).
+
+        Raises `RemoteProtocolError` when the client broke the protocol; the
+        error message Windows would send is then already in ``data_to_send()``.
+        """
+        if not self._started:
+            raise LocalProtocolError("receive_pdu() before start()")
+        if self._state in SERVER_TERMINAL_STATES:
+            raise UnexpectedMessage(f"licensing PDU after licensing ended ({self._state.value})")
+        at, moment = to_seconds(now), to_datetime(now)
+        try:
+            check_size(data)
+            self._dispatch(self._decode(data), moment)
+        except RemoteProtocolError as error:
+            self._abort(error)
+            raise
+        except LocalProtocolError as error:
+            # The table refused a step the client's message led to: the client's fault.
+            remote = error._to_remote()
+            self._abort(remote)
+            raise remote from None
+        if self._state not in SERVER_TERMINAL_STATES:
+            self._arm_timer(at)
+
+    def receive_data(self, data: bytes, now: Now) -> None:
+        """Handle a stream of licensing PDUs split anywhere (framed by wMsgSize)."""
+        if not self._started:
+            raise LocalProtocolError("receive_data() before start()")
+        if self._state in SERVER_TERMINAL_STATES:
+            raise UnexpectedMessage(f"licensing data after licensing ended ({self._state.value})")
+        try:
+            pdus = self._framer.feed(data)
+        except RemoteProtocolError as error:
+            self._abort(error)
+            raise
+        for pdu in pdus:
+            self.receive_pdu(pdu, now)
+
+    def next_event(self) -> Event | None:
+        """The oldest event not yet returned, or None."""
+        return self._events.popleft() if self._events else None
+
+    def data_to_send(self) -> list[bytes]:
+        """The licensing PDUs queued since the last call, in order (each from the preamble on)."""
+        out, self._outgoing = self._outgoing, []
+        return out
+
+    def get_timer(self) -> float | None:
+        """When (POSIX seconds) to call `handle_timer`, or None when no timer runs."""
+        return None if self._state in SERVER_TERMINAL_STATES else self._deadline
+
+    def handle_timer(self, now: Now) -> None:
+        """Let the idle timer fire if its time has come."""
+        if self._deadline is None or self._state in SERVER_TERMINAL_STATES:
+            return
+        if to_seconds(now) < self._deadline:
+            return
+        self._deadline = None
+        reason = f"client idle for {self._config.idle_timeout:g} s in {self._state.value}"
+        code, move = ErrorCode.ERR_INVALID_CLIENT, StateTransition.ST_TOTAL_ABORT
+        if self._config.idle_timeout_alert:
+            self._send(SI.SEND_ERROR_TOTAL_ABORT, error_message(code, move), remember=False)
+        else:
+            self._state = transition(SERVER_TRANSITIONS, self._state, SI.TIMEOUT)
+        self._events.append(
+            LicensingFailed(
+                code,
+                move,
+                reason,
+                FailureOrigin.TIMEOUT,
+                self._config.idle_timeout_alert,
+                self._summary(),
+            )
+        )
+
+    # -- receiving --------------------------------------------------------------------
+
+    def _decode(self, data: bytes) -> LicensingMessage:
+        try:
+            pdu = decode_licensing_pdu(data)
+        except PduError as error:
+            raise MalformedMessage(f"malformed licensing PDU: {error}") from None
+        if pdu.version == PreambleVersion.PREAMBLE_VERSION_2_0:
+            self._version = PreambleVersion.PREAMBLE_VERSION_2_0  # an RDP 4.0 client
+        return pdu.message
+
+    def _dispatch(self, message: LicensingMessage, now: datetime) -> None:
+        if isinstance(message, ClientNewLicenseRequest):
+            self._on_new_license_request(message)
+        elif isinstance(message, ClientLicenseInfo):
+            self._on_license_info(message, now)
+        elif isinstance(message, ClientPlatformChallengeResponse):
+            self._on_challenge_response(message, now)
+        elif isinstance(message, LicenseErrorMessage):
+            self._on_error_alert(message)
+        else:
+            name = type(message).__name__
+            raise UnexpectedMessage(f"{name} is a server message, received in {self._state.value}")
+
+    def _on_new_license_request(self, message: ClientNewLicenseRequest) -> None:
+        """MS-RDPELE 3.2.5.2."""
+        self._move(SI.RECV_NEW_LICENSE_REQUEST)
+        self._derive_keys(message.preferred_key_exchange_alg, message.client_random, message)
+        ex = self._exchange
+        ex.platform_id = message.platform_id
+        ex.user_name = ansi_text(message.client_user_name.blob_data)
+        ex.machine_name = ansi_text(message.client_machine_name.blob_data)
+        ex.presented = None
+        self._events.append(LicenseRequested(self._summary()))
+        self._send_platform_challenge()
+
+    def _on_license_info(self, message: ClientLicenseInfo, now: datetime) -> None:
+        """MS-RDPELE 3.2.5.3."""
+        self._move(SI.RECV_LICENSE_INFO)
+        keys = self._derive_keys(message.preferred_key_exchange_alg, message.client_random, message)
+        hwid = rc4(keys.licensing_encryption_key, message.encrypted_hwid.blob_data)
+        if not verify_mac(keys.mac_salt_key, hwid, message.mac_data):
+            raise InvalidMac("License Info MACData does not match the decrypted HWID")
+        self._check_hwid(hwid)
+        ex = self._exchange
+        blob = message.license_info.blob_data
+        read = read_presented_license(blob, hwid, self._product, self._config.license_issuer, now)
+        ex.platform_id = message.platform_id
+        # A License Info names nobody: the connection layer's names, else the license's.
+        ex.user_name = self._peer_user_name or read.user_name
+        ex.machine_name = self._peer_machine_name or read.machine_name
+        ex.hwid = hwid
+        ex.presented = presented = read.license
+        self._events.append(
+            LicensePresented(self._summary(), len(blob), presented.validation.name.lower())
+        )
+        identity = self._identity()
+        decision = self._ask(lambda: self._service.evaluate_presented(identity, presented, now))
+        if decision.kind is DecisionKind.VALID_CLIENT:
+            self._send_valid_client(decision.reason, _summary_of_presented(presented))
+        elif decision.kind is DecisionKind.REFUSE:
+            self._refuse(decision)
+        else:
+            # PLATFORM_CHALLENGE; a service that already wants to send a license gets it
+            # after the challenge, as 3.2.5.3 case 2 requires.
+            self._send_platform_challenge()
+
+    def _on_challenge_response(
+        self, message: ClientPlatformChallengeResponse, now: datetime
+    ) -> None:
+        """MS-RDPELE 3.2.5.5."""
+        self._move(SI.RECV_PLATFORM_CHALLENGE_RESPONSE)
+        ex = self._exchange
+        keys = ex.keys
+        assert keys is not None  # INVARIANT: AWAIT_CHALLENGE_RESPONSE comes after key derivation
+        key = keys.licensing_encryption_key
+        response = rc4(key, message.encrypted_platform_challenge_response.blob_data)
+        hwid = rc4(key, message.encrypted_hwid.blob_data)
+        if not verify_mac(keys.mac_salt_key, response + hwid, message.mac_data):
+            raise InvalidMac("Platform Challenge Response MACData does not match its data")
+        self._check_hwid(hwid)
+        client_type: int | None = None
+        detail_level: int | None = None
+        if response != ex.challenge:
+            try:
+                data = decode_platform_challenge_response_data(response)
+            except PduError as error:
+                raise MalformedMessage(f"malformed response data: {error}") from None
+            if data.version != PLATFORM_CHALLENGE_RESPONSE_VERSION:
+                raise MalformedMessage(
+                    f"PLATFORM_CHALLENGE_RESPONSE_DATA.wVersion {data.version:#06x}"
+                )
+            if data.challenge != ex.challenge:
+                raise MalformedMessage("the response does not echo the platform challenge")
+            client_type, detail_level = int(data.client_type), int(data.license_detail_level)
+        # else: rdesktop echoes the encrypted token, which decrypts to the challenge itself.
+        ex.hwid = hwid
+        self._events.append(PlatformChallengeAnswered(self._summary(), client_type, detail_level))
+        identity, presented = self._identity(), ex.presented
+        decision = self._ask(lambda: self._service.present_license(identity, presented, now))
+        self._finish(decision)
+
+    def _on_error_alert(self, message: LicenseErrorMessage) -> None:
+        """MS-RDPELE 3.1.5.3: apply the client's dwStateTransition."""
+        move = message.state_transition
+        code = int(message.error_code)
+        if move == StateTransition.ST_TOTAL_ABORT:
+            self._move(SI.RECV_ERROR_TOTAL_ABORT)
+            self._events.append(
+                LicensingFailed(
+                    code,
+                    int(move),
+                    "the client aborted licensing",
+                    FailureOrigin.PEER,
+                    False,
+                    self._summary(),
+                )
+            )
+        elif move == StateTransition.ST_NO_TRANSITION:
+            self._move(SI.RECV_ERROR_NO_TRANSITION)
+        elif move == StateTransition.ST_RESET_PHASE_TO_START:
+            self._count_restart()
+            self._move(SI.RECV_ERROR_RESET_PHASE_TO_START)
+            self._events.append(LicensingRestarted(int(move), True))
+            self._send_license_request()
+        elif move == StateTransition.ST_RESEND_LAST_MESSAGE:
+            self._count_restart()
+            self._move(SI.RECV_ERROR_RESEND_LAST_MESSAGE)
+            self._events.append(LicensingRestarted(int(move), True))
+            if self._last_sent is not None:
+                self._outgoing.append(self._last_sent)
+        else:
+            raise MalformedMessage(f"unknown dwStateTransition {int(move)}")
+
+    # -- deciding ---------------------------------------------------------------------
+
+    def _ask(self, call: Callable[[], Decision]) -> Decision:
+        try:
+            return call()
+        except Exception as error:  # the service's fault, not the peer's
+            self._service_failed(error)
+
+    def _finish(self, decision: Decision) -> None:
+        """Put the service's final decision on the wire (3.2.5.5 cases 1-6)."""
+        kind = decision.kind
+        if kind is DecisionKind.ISSUE_NEW or kind is DecisionKind.UPGRADE:
+            if decision.license is None:
+                self._service_failed(ValueError(f"{kind.value} decision without a license"))
+            upgrade = kind is DecisionKind.UPGRADE
+            self._send_license(decision.blob, upgrade)
+            summary = _summary_of_license(decision.license)
+            if upgrade:
+                self._events.append(LicenseUpgraded(self._summary(), summary))
+            else:
+                self._events.append(NewLicenseIssued(self._summary(), summary))
+        elif kind is DecisionKind.UPGRADE_WITH_OLD:
+            presented = self._exchange.presented
+            blob = decision.blob or (presented.blob if presented else b"")
+            self._send_license(blob, True)
+            if presented is not None:
+                summary = _summary_of_presented(presented)
+            else:
+                summary = LicenseSummary(None, False, None, self._product.dw_version)
+            self._events.append(LicenseUpgraded(self._summary(), summary, reissued_old=True))
+        elif kind is DecisionKind.VALID_CLIENT:
+            self._send_valid_client(decision.reason, None)
+        elif kind is DecisionKind.REFUSE:
+            self._refuse(decision)
+        else:
+            self._service_failed(ValueError(f"{kind.value} is not a final decision"))
+
+    def _refuse(self, decision: Decision) -> None:
+        """The service's refusal, with the code and transition it chose (R33, R46, R69)."""
+        code, move = int(decision.error_code), int(decision.state_transition)
+        message = error_message(code, move)
+        info = None if decision.error_info is None else int(decision.error_info)
+        if move == StateTransition.ST_RESET_PHASE_TO_START:
+            self._count_restart()
+            self._send(SI.SEND_ERROR_RESET_PHASE_TO_START, message, remember=False)
+            self._events.append(LicensingRestarted(move, False))
+            self._send_license_request()
+            return
+        if move == StateTransition.ST_RESEND_LAST_MESSAGE:
+            self._count_restart()
+            self._send(SI.SEND_ERROR_RESEND_LAST_MESSAGE, message, remember=False)
+            self._events.append(LicensingRestarted(move, False))
+            return
+        if move == StateTransition.ST_NO_TRANSITION:
+            # "Valid client, then disconnect" (R69): licensing completes on the wire.
+            self._send(SI.SEND_VALID_CLIENT, message, remember=False)
+        else:
+            self._send(SI.SEND_ERROR_TOTAL_ABORT, message, remember=False)
+        self._events.append(
+            LicensingFailed(
+                code, move, decision.reason, FailureOrigin.REFUSED, True, self._summary(), info
+            )
+        )
+
+    # -- sending ----------------------------------------------------------------------
+
+    def _send_license_request(self) -> None:
+        """SERVER_LICENSE_REQUEST (2.2.2.1) with a fresh server random."""
+        self._exchange = _Exchange(self._draw(SERVER_RANDOM_SIZE))
+        product = self._product
+        message = ServerLicenseRequest(
+            server_random=self._exchange.server_random,
+            product_info=ProductInfo(
+                version=product.dw_version,
+                company_name=utf16_z(product.company_name),
+                product_id=utf16_z(product.product_id),
+            ),
+            key_exchange_list=KeyExchangeList(
+                BlobType.BB_KEY_EXCHG_ALG_BLOB, (KeyExchangeAlg.KEY_EXCHANGE_ALG_RSA,)
+            ),
+            server_certificate=LicenseBinaryBlob(
+                BlobType.BB_CERTIFICATE_BLOB, self._config.certificate
+            ),
+            scope_list=ScopeList(
+                tuple(Scope(BlobType.BB_SCOPE_BLOB, ansi_z(s)) for s in product.scopes)
+            ),
+        )
+        self._send(SI.SEND_LICENSE_REQUEST, message)
+
+    def _send_platform_challenge(self) -> None:
+        """SERVER_PLATFORM_CHALLENGE (2.2.2.4): the challenge RC4-encrypted, MAC over plaintext."""
+        keys = self._exchange.keys
+        assert keys is not None  # INVARIANT: the challenge follows key derivation
+        size = self._config.random_challenge_size
+        challenge = self._draw(size) if size > 0 else self._config.platform_challenge
+        self._exchange.challenge = challenge
+        message = ServerPlatformChallenge(
+            connect_flags=self._config.connect_flags,
+            encrypted_platform_challenge=LicenseBinaryBlob(
+                BlobType.BB_ENCRYPTED_DATA_BLOB, rc4(keys.licensing_encryption_key, challenge)
+            ),
+            mac_data=mac_data(keys.mac_salt_key, challenge),
+        )
+        self._send(SI.SEND_PLATFORM_CHALLENGE, message)
+
+    def _send_license(self, blob: bytes, upgrade: bool) -> None:
+        """SERVER_NEW_LICENSE (2.2.2.7) or SERVER_UPGRADE_LICENSE (2.2.2.6)."""
+        keys = self._exchange.keys
+        assert keys is not None  # INVARIANT: licenses follow the challenge response
+        product = self._product
+        info = encode_new_license_info(
+            NewLicenseInfo(
+                version=product.dw_version,
+                scope=ansi_z(product.scopes[0] if product.scopes else ""),
+                company_name=utf16_z(product.company_name),
+                product_id=utf16_z(product.product_id),
+                license_info=blob,
+            )
+        )
+        encrypted = LicenseBinaryBlob(
+            BlobType.BB_ENCRYPTED_DATA_BLOB, rc4(keys.licensing_encryption_key, info)
+        )
+        mac = mac_data(keys.mac_salt_key, info)
+        if upgrade:
+            self._send(SI.SEND_UPGRADE_LICENSE, ServerUpgradeLicense(encrypted, mac))
+        else:
+            self._send(SI.SEND_NEW_LICENSE, ServerNewLicense(encrypted, mac))
+
+    def _send_valid_client(self, reason: str, license: LicenseSummary | None) -> None:
+        """STATUS_VALID_CLIENT / ST_NO_TRANSITION (MS-RDPBCGR 2.2.1.12.1): licensing done."""
+        message = error_message(ErrorCode.STATUS_VALID_CLIENT, StateTransition.ST_NO_TRANSITION)
+        self._send(SI.SEND_VALID_CLIENT, message, remember=False)
+        self._events.append(ValidClient(self._summary(), reason, license))
+
+    def _send(
+        self, event: ServerInput, message: LicensingMessage, *, remember: bool = True
+    ) -> None:
+        self._move(event)
+        data = build_pdu(message, self._version, PreambleFlags(0))
+        self._outgoing.append(data)
+        if remember:
+            self._last_sent = data
+
+    # -- failing ----------------------------------------------------------------------
+
+    def _abort(self, error: RemoteProtocolError) -> None:
+        """Queue the error message for ``error`` and end in ABORTED (3.2.5.8, 3.2.5.9)."""
+        if self._state in SERVER_TERMINAL_STATES:
+            return
+        sent = (self._state, SI.SEND_ERROR_TOTAL_ABORT) in SERVER_TRANSITIONS
+        if sent:
+            message = error_message(error.error_code, error.state_transition)
+            self._send(SI.SEND_ERROR_TOTAL_ABORT, message, remember=False)
+        else:  # pragma: no cover - every state that receives has an abort row
+            self._state = S.ABORTED
+        self._events.append(
+            LicensingFailed(
+                int(error.error_code),
+                int(error.state_transition),
+                error.reason,
+                FailureOrigin.PROTOCOL,
+                sent,
+                self._summary(),
+            )
+        )
+
+    def _service_failed(self, error: Exception) -> NoReturn:
+        """ERR_NO_LICENSE_SERVER / ST_TOTAL_ABORT (R46), then `LicenseServiceError`."""
+        code, move = ErrorCode.ERR_NO_LICENSE_SERVER, StateTransition.ST_TOTAL_ABORT
+        reason = f"license service failed: {type(error).__name__}: {error}"
+        if (self._state, SI.SEND_ERROR_TOTAL_ABORT) in SERVER_TRANSITIONS:
+            self._send(SI.SEND_ERROR_TOTAL_ABORT, error_message(code, move), remember=False)
+            sent = True
+        else:
+            self._state = S.ABORTED
+            sent = False
+        self._events.append(
+            LicensingFailed(code, move, reason, FailureOrigin.SERVICE, sent, self._summary())
+        )
+        raise LicenseServiceError(reason) from error
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _move(self, event: ServerInput) -> None:
+        self._state = transition(SERVER_TRANSITIONS, self._state, event)
+
+    def _draw(self, size: int) -> bytes:
+        data = self._random_bytes(size)
+        if len(data) != size:
+            raise LocalProtocolError(f"random_bytes({size}) returned {len(data)} bytes")
+        return data
+
+    def _arm_timer(self, at: float) -> None:
+        timeout = self._config.idle_timeout
+        self._deadline = None if timeout is None else at + timeout
+
+    def _count_restart(self) -> None:
+        self._restarts += 1
+        if self._restarts > self._config.max_restarts:
+            raise MalformedMessage(f"more than {self._config.max_restarts} restarts")
+
+    def _derive_keys(
+        self,
+        algorithm: int,
+        client_random: bytes,
+        message: ClientNewLicenseRequest | ClientLicenseInfo,
+    ) -> LicensingKeys:
+        """Decrypt the premaster secret and derive the licensing keys (5.1.1.2, 5.1.2)."""
+        if algorithm != KeyExchangeAlg.KEY_EXCHANGE_ALG_RSA:
+            raise MalformedMessage(f"PreferredKeyExchangeAlg {int(algorithm)} is not RSA")
+        try:
+            premaster = decrypt_premaster(
+                self._config.private_key, message.encrypted_pre_master_secret.blob_data
+            )
+            keys = derive_licensing_keys(premaster, client_random, self._exchange.server_random)
+        except CryptoError as error:
+            raise MalformedMessage(f"EncryptedPreMasterSecret: {error}") from None
+        self._exchange.keys = keys
+        return keys
+
+    @staticmethod
+    def _check_hwid(hwid: bytes) -> ClientHardwareId:
+        try:
+            return decode_client_hardware_id(hwid)
+        except PduError as error:
+            raise MalformedMessage(f"malformed hardware id: {error}") from None
+
+    def _identity(self) -> ClientIdentity:
+        ex = self._exchange
+        assert ex.hwid is not None  # INVARIANT: asked only once the HWID is decrypted
+        return ClientIdentity(
+            hwid=ex.hwid,
+            machine_name=ex.machine_name,
+            user_name=ex.user_name,
+            platform_id=ex.platform_id or 0,
+        )
+
+    def _summary(self) -> ClientSummary:
+        ex = self._exchange
+        return ClientSummary(ex.platform_id, ex.user_name, ex.machine_name, ex.hwid)
+
+
+def _summary_of_license(license: ServiceLicense) -> LicenseSummary:
+    version = license.product_version
+    return LicenseSummary(
+        license.license_id,
+        license.temporary,
+        license.expires,
+        (version.major << 16) | version.minor,
+    )
+
+
+def _summary_of_presented(presented: PresentedLicense) -> LicenseSummary:
+    version = presented.product_version
+    return LicenseSummary(
+        presented.license_id,
+        presented.temporary,
+        presented.expires,
+        (version.major << 16) | version.minor,
+    )
