@@ -22,6 +22,7 @@ ERR_INVALID_MESSAGE_LEN itself.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -380,12 +381,31 @@ def decode_licensing_pdu(
     message, end = codec.parse(data, _PREAMBLE.size, engine=engine)
     if end != len(data):
         raise PduError(codec.structure, f"{len(data) - end} bytes after the message", offset=end)
-    return LicensingPdu(
-        message,
-        version=enum_or_int(PreambleVersion, flags & LICENSE_PROTOCOL_VERSION_MASK),
-        flags=PreambleFlags(flags & ~LICENSE_PROTOCOL_VERSION_MASK),
-        msg_size=None if msg_size == len(data) else msg_size,
-    )
+    # Same object as LicensingPdu(message, version=..., flags=..., msg_size=...), built
+    # slot by slot: bMsgType is already known, and this is on every licensing frame's path.
+    pdu: LicensingPdu = _new(LicensingPdu)
+    _set_msg_type(pdu, _MSG_TYPES[msg_type])
+    _set_version(pdu, _VERSIONS[flags & LICENSE_PROTOCOL_VERSION_MASK])
+    _set_flags(pdu, _FLAGS[flags >> 4])
+    _set_msg_size(pdu, None if msg_size == len(data) else msg_size)
+    _set_message(pdu, message)
+    return pdu
+
+
+def _slot_setter(name: str) -> Callable[[LicensingPdu, Any], None]:
+    setter: Callable[[LicensingPdu, Any], None] = vars(LicensingPdu)[name].__set__
+    return setter
+
+
+_new = object.__new__
+_set_msg_type = _slot_setter("msg_type")
+_set_version = _slot_setter("version")
+_set_flags = _slot_setter("flags")
+_set_msg_size = _slot_setter("msg_size")
+_set_message = _slot_setter("message")
+_MSG_TYPES = {int(t): t for t in MsgType}
+_VERSIONS = [enum_or_int(PreambleVersion, v) for v in range(16)]
+_FLAGS = [PreambleFlags(high << 4) for high in range(16)]
 
 
 def encode_licensing_pdu(pdu: LicensingPdu, *, engine: Engine = "fast") -> bytes:
