@@ -23,6 +23,12 @@ __all__ = ["build_parser", "main"]
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "rdplic.cli.pdu_cmd",
     "rdplic.cli.keys_cmd",
+    "rdplic.cli.keypack_cmd",
+    "rdplic.cli.license_cmd",
+    "rdplic.cli.history_cmd",
+    "rdplic.cli.report_cmd",
+    "rdplic.cli.clock_cmd",
+    "rdplic.cli.config_cmd",
 )
 
 

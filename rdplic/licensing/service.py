@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from rdplic.errors import UsageError
+from rdplic.licensing.clock import format_duration
 from rdplic.licensing.decision import Decision, DecisionKind
 from rdplic.licensing.hostconfig import (
     FirstLicensePolicy,
@@ -835,7 +836,8 @@ class LicenseService:
         """Persist the administrator's clock offset (seen by every process using the store)."""
         with self._store.transaction() as tx:
             tx.set_setting(CLOCK_OFFSET_SETTING, repr(offset.total_seconds()))
-            self._history(tx, HistoryKind.CLOCK_CHANGED, to_utc(now), None, f"offset {offset}")
+            detail = f"offset {format_duration(offset)}"
+            self._history(tx, HistoryKind.CLOCK_CHANGED, to_utc(now), None, detail)
 
     def reclaim(self, now: datetime) -> int:
         """Reclaim expired licenses now (admin listings do this first, R25)."""

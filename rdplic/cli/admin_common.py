@@ -1,0 +1,205 @@
+"""What the administration commands share: options, the store, output as tables or JSON.
+
+Every administration command takes ``--state-dir DIR`` (default: the directory
+``rdplic serve`` uses, `rdplic.statedir`) and ``--json``. Commands that change
+state validate their input first and change the store in one transaction, so a
+refused command (exit status 2, one line on stderr) has changed nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from rdplic.errors import UsageError
+from rdplic.licensing import (
+    HistoryEvent,
+    IssuedLicense,
+    KeyPack,
+    LicenseFields,
+    LicenseService,
+    SystemClock,
+)
+from rdplic.licensing.report import iso
+from rdplic.statedir import ensure_state_dir
+from rdplic.store import SqliteStore, open_store, read_clock_offset
+
+__all__ = [
+    "Admin",
+    "add_common_options",
+    "admin",
+    "emit_json",
+    "event_json",
+    "key_pack_json",
+    "license_json",
+    "parse_count",
+    "parse_id",
+    "print_table",
+]
+
+
+def add_common_options(parser: argparse.ArgumentParser, *, leaf: bool = True) -> None:
+    """``--state-dir`` and ``--json``, accepted before or after the action name."""
+    default = argparse.SUPPRESS if leaf else None
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        default=default,
+        help="state directory (default: $RDPLIC_STATE_DIR or the XDG data directory)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=default if leaf else False,
+        help="print JSON instead of a table",
+    )
+
+
+class _NoSigner:
+    """Administration never issues a license; a call here would be a bug."""
+
+    def sign(self, fields: LicenseFields) -> bytes:  # pragma: no cover - defensive
+        raise RuntimeError("administration commands do not sign licenses")
+
+
+@dataclass(frozen=True, slots=True)
+class Admin:
+    """The service over the state directory's store, and the server's clock."""
+
+    service: LicenseService
+    store: SqliteStore
+    clock: SystemClock
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+
+@contextmanager
+def admin(args: argparse.Namespace) -> Iterator[Admin]:
+    """Open the store of ``--state-dir`` (created on first use) for one command."""
+    state_dir = ensure_state_dir(getattr(args, "state_dir", None))
+    store = open_store(state_dir)
+    try:
+        service = LicenseService(store, _NoSigner(), random.SystemRandom())
+        clock = SystemClock(offset=lambda: read_clock_offset(store))
+        yield Admin(service, store, clock)
+    finally:
+        store.close()
+
+
+def wants_json(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "json", False))
+
+
+def emit_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A plain aligned table (what Licensing Manager would show as a grid)."""
+    text_rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in text_rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    line = "  ".join(h.ljust(widths[i]) for i, h in enumerate(headers)).rstrip()
+    print(line)
+    print("  ".join("-" * w for w in widths).rstrip())
+    for row in text_rows:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    if not text_rows:
+        print("(none)")
+
+
+def parse_id(text: str, what: str) -> int:
+    try:
+        value = int(text, 0)
+    except (TypeError, ValueError):
+        raise UsageError(f"{what} must be a number, got {text!r}") from None
+    if value <= 0:
+        raise UsageError(f"{what} must be positive, got {text!r}")
+    return value
+
+
+def parse_count(text: str | None, what: str = "--count") -> int:
+    if text is None:
+        raise UsageError(f"{what} is required")
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"{what} must be a whole number, got {text!r}") from None
+
+
+def parse_date(text: str, what: str) -> datetime:
+    """ISO date or date-time; a date without zone is UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"{what} must be a date like 2026-06-30, got {text!r}") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def key_pack_json(pack: KeyPack) -> dict[str, Any]:
+    return {
+        "key_pack_id": pack.key_pack_id,
+        "version": str(pack.product_version),
+        "product_version": pack.product_version.title,
+        "product_version_id": pack.product_version.product_version_id,
+        "cal_type": pack.cal_type.label,
+        "key_pack_type": pack.key_pack_type.label,
+        "program": pack.program.value,
+        "total": pack.total,
+        "issued": pack.issued,
+        "available": pack.available,
+        "installed": iso(pack.installed),
+        "expires": iso(pack.expires) or None,
+        "reissued": pack.reissued,
+        "agreement_number": pack.agreement_number or None,
+        "description": pack.description,
+        "transferred_from": pack.transferred_from,
+        "removed": iso(pack.removed) or None,
+    }
+
+
+def license_json(lic: IssuedLicense) -> dict[str, Any]:
+    return {
+        "license_id": lic.license_id,
+        "status": lic.status.label,
+        "client_name": lic.machine_name,
+        "user_name": lic.user_name,
+        "hwid": lic.hwid.hex(),
+        "version": str(lic.product_version),
+        "issued": iso(lic.issued),
+        "expires": iso(lic.expires),
+        "cal_type": lic.cal_type.label,
+        "temporary": lic.temporary,
+        "validated": lic.validated,
+        "key_pack_id": lic.key_pack_id,
+        "platform_id": f"0x{lic.platform_id:08x}",
+        "revoked": iso(lic.revoked) or None,
+        "renewed": iso(lic.renewed) or None,
+        "upgraded_to": lic.upgraded_to,
+        "transferred": lic.transferred,
+    }
+
+
+def event_json(event: HistoryEvent) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "at": iso(event.at),
+        "event": event.kind.value,
+        "license_id": event.license_id,
+        "key_pack_id": event.key_pack_id,
+        "hwid": event.hwid.hex() or None,
+        "client_name": event.machine_name,
+        "user_name": event.user_name,
+        "detail": event.detail,
+    }

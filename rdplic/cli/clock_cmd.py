@@ -1,0 +1,92 @@
+"""``rdplic clock show|advance DURATION|reset``: the license server's clock.
+
+Licensing happens over months (90-day temporary licenses, CALs expiring after
+52-89 days, 7-day renewal windows). ``advance`` moves the server's clock forward
+(``91d``, ``12h``, ``30m``, ``1d12h``) so that testers can watch temporary
+licenses expire and CALs renew; the offset is kept in the store, so a running
+``rdplic serve`` sees it at once. ``reset`` goes back to real time.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rdplic.cli.admin_common import add_common_options, admin, emit_json, wants_json
+from rdplic.errors import UsageError
+from rdplic.licensing import format_duration, parse_duration
+from rdplic.licensing.report import iso
+
+__all__ = ["register"]
+
+MAX_OFFSET = timedelta(days=100 * 365)
+"""Beyond a century the dates stop meaning anything (and datetime arithmetic may overflow)."""
+
+
+def _print(args: argparse.Namespace, offset: timedelta, now: datetime) -> None:
+    if wants_json(args):
+        emit_json(
+            {
+                "now": iso(now),
+                "offset": format_duration(offset),
+                "offset_seconds": int(offset.total_seconds()),
+                "real_time": iso(now - offset),
+            }
+        )
+    else:
+        print(f"server time {iso(now)} (offset {format_duration(offset)})")
+
+
+def _show(args: argparse.Namespace) -> int:
+    with admin(args) as a:
+        offset = a.service.clock_offset()
+        now = a.now()
+    _print(args, offset, now)
+    return 0
+
+
+def _advance(args: argparse.Namespace) -> int:
+    try:
+        delta = parse_duration(args.duration)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if delta <= timedelta(0):
+        raise UsageError("the clock only moves forward: give a positive duration")
+    with admin(args) as a:
+        offset = a.service.clock_offset() + delta
+        if offset > MAX_OFFSET:
+            raise UsageError("the clock offset would exceed 100 years")
+        a.service.set_clock_offset(offset, datetime.now(UTC) + offset)
+        now = a.now()
+    _print(args, offset, now)
+    return 0
+
+
+def _reset(args: argparse.Namespace) -> int:
+    with admin(args) as a:
+        a.service.set_clock_offset(timedelta(0), datetime.now(UTC))
+        now = a.now()
+    _print(args, timedelta(0), now)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "clock",
+        help="show or move the license server's clock (testing)",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
+    )
+    add_common_options(parser, leaf=False)
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    show = actions.add_parser("show", help="the server's time and offset")
+    add_common_options(show)
+    show.set_defaults(func=_show)
+    advance = actions.add_parser("advance", help="move the clock forward, e.g. 91d, 12h, 30m")
+    advance.add_argument("duration", metavar="DURATION")
+    add_common_options(advance)
+    advance.set_defaults(func=_advance)
+    reset = actions.add_parser("reset", help="back to real time")
+    add_common_options(reset)
+    reset.set_defaults(func=_reset)

@@ -1,0 +1,83 @@
+"""``rdplic config show|set KEY VALUE``: the emulated host and license server.
+
+The configuration lives in the store, so ``rdplic serve`` and the administration
+commands agree; ``set`` takes effect at the next connection. Keys (``show`` lists
+them with their values): windows_version (2000 ... 2025), licensing_mode
+(per-device, per-user, personal, remote-admin, valid-client-only), first_license
+(temporary, permanent), grace_period_days, license_server_reachable,
+prevent_license_upgrade, ... - see docs/readme/license-server.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rdplic.cli.admin_common import add_common_options, admin, emit_json, print_table, wants_json
+from rdplic.licensing import HostConfig
+from rdplic.licensing.report import iso
+
+__all__ = ["register"]
+
+
+def _describe(config: HostConfig) -> dict[str, Any]:
+    settings: dict[str, Any] = dict(config.to_settings())
+    info = config.product_info
+    settings["derived"] = {
+        "host": config.release.title,
+        "license_server": config.server_release.title,
+        "cal_version": str(config.cal_version),
+        "dw_version": f"0x{info.dw_version:08X}",
+        "grace_days": config.grace_days,
+        "product_id": info.product_id,
+        "scope": info.scopes[0],
+    }
+    return settings
+
+
+def _show(args: argparse.Namespace) -> int:
+    with admin(args) as a:
+        config = a.service.config()
+        with a.store.snapshot() as tx:
+            grace_end = a.service.grace_ends(tx, config)
+        now = a.now()
+    out = _describe(config)
+    out["derived"]["grace_ends"] = None if grace_end.year == 9999 else iso(grace_end)
+    out["derived"]["in_grace"] = grace_end > now
+    if wants_json(args):
+        emit_json(out)
+    else:
+        derived = out.pop("derived")
+        rows = [(k, v) for k, v in out.items()] + [(f"({k})", v) for k, v in derived.items()]
+        print_table(("KEY", "VALUE"), rows)
+    return 0
+
+
+def _set(args: argparse.Namespace) -> int:
+    with admin(args) as a:
+        config = a.service.update_config(args.key, args.value, a.now())
+    if wants_json(args):
+        emit_json(_describe(config))
+    else:
+        name = args.key.strip().lower().replace("-", "_")
+        print(f"{name} = {config.to_settings()[name]}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "config",
+        help="show or change the emulated host and license server",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
+    )
+    add_common_options(parser, leaf=False)
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    show = actions.add_parser("show", help="every key with its value")
+    add_common_options(show)
+    show.set_defaults(func=_show)
+    setter = actions.add_parser("set", help="change one key")
+    setter.add_argument("key", metavar="KEY")
+    setter.add_argument("value", metavar="VALUE")
+    add_common_options(setter)
+    setter.set_defaults(func=_set)
