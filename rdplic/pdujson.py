@@ -10,7 +10,8 @@ returns plain JSON values that a tester can read next to the spec:
 * enumerated values are ``{"value": 1, "name": "LICENSE_REQUEST"}``, with
   ``"name": null`` for a value the enum does not list;
 * nested dataclasses are objects; where a field may hold one of several
-  dataclasses (a union), the object also has ``"type"``: the class name.
+  dataclasses (a union), the object also has ``"type"``: the class name
+  (``"@type"`` for a class that has a field shown as "type").
 
 `from_json` rebuilds the object from that output — and is lenient where a
 person editing JSON by hand would want it: plain numbers or names for enums,
@@ -85,6 +86,12 @@ def _is_dataclass_type(hint: Any) -> bool:
     return isinstance(hint, type) and dataclasses.is_dataclass(hint)
 
 
+def _type_key(cls: type) -> str:
+    """The key naming the class of a union member: "type", or "@type" when the class has a
+    field shown as "type" itself."""
+    return "@type" if any(key == "type" for _, key, _ in _fields(cls)) else "type"
+
+
 # -- to JSON ---------------------------------------------------------------
 
 
@@ -116,7 +123,7 @@ def _dump(value: Any, hint: Any) -> JsonValue:
         out: dict[str, JsonValue] = {}
         members = _union_members(hint)
         if members is not None and sum(_is_dataclass_type(m) for m in members) > 1:
-            out["type"] = type(value).__name__
+            out[_type_key(type(value))] = type(value).__name__
         for field, key, field_hint in _fields(type(value)):
             out[key] = _dump(getattr(value, field.name), field_hint)
         return out
@@ -183,13 +190,16 @@ def _load_union(members: tuple[Any, ...], value: JsonValue, path: str) -> Any:
     if classes:
         if len(classes) == 1:
             return _load_dataclass(classes[0], value, path)
-        if not isinstance(value, dict) or "type" not in value:
+        name = None
+        if isinstance(value, dict):
+            name = value.get("@type", value.get("type"))
+        if not isinstance(name, str):
             names = ", ".join(c.__name__ for c in classes)
             raise _fail(path, f'needs "type": one of {names}')
         for cls in classes:
-            if cls.__name__ == value["type"]:
+            if cls.__name__ == name:
                 return _load_dataclass(cls, value, path)
-        raise _fail(path, f"unknown type {value['type']!r}")
+        raise _fail(path, f"unknown type {name!r}")
     enum_type = next((m for m in members if isinstance(m, type) and issubclass(m, enum.Enum)), None)
     if enum_type is not None:
         return _load_enum(enum_type, value, path, allow_int=int in members)
@@ -200,27 +210,25 @@ def _load_union(members: tuple[Any, ...], value: JsonValue, path: str) -> Any:
 
 
 def _load_enum(enum_type: type[enum.Enum], value: JsonValue, path: str, *, allow_int: bool) -> Any:
-    name = None
+    """An enum from {"value": v, "name": n}, a bare value, or a member name."""
     if isinstance(value, dict):
-        name = value.get("name")
-        value = value.get("value", None)
-        if value is None and isinstance(name, str):
-            value = name
-    if isinstance(value, str):
-        try:
-            return enum_type[value]
-        except KeyError:
-            raise _fail(path, f"{value!r} is not a {enum_type.__name__}") from None
-    if isinstance(value, bool) or not isinstance(value, int):
-        if value is None and name is None:
+        if "value" in value and value["value"] is not None:
+            value = value["value"]
+        elif isinstance(value.get("name"), str):
+            value = value["name"]
+        else:
             raise _fail(path, "expected an enumerated value")
+    if isinstance(value, bool) or not isinstance(value, int | str):
         raise _fail(path, f"expected a {enum_type.__name__} value")
     try:
         return enum_type(value)
     except ValueError:
-        if allow_int:
-            return value
-        raise _fail(path, f"{value} is not a {enum_type.__name__}") from None
+        pass
+    if isinstance(value, str) and value in enum_type.__members__:
+        return enum_type[value]
+    if allow_int and isinstance(value, int):
+        return value
+    raise _fail(path, f"{value!r} is not a {enum_type.__name__}")
 
 
 def _load_bytes(value: JsonValue, path: str, text: TextEncoding | None) -> bytes:
@@ -247,7 +255,7 @@ def _load_bytes(value: JsonValue, path: str, text: TextEncoding | None) -> bytes
 def _load_dataclass(cls: type, value: JsonValue, path: str) -> Any:
     if not isinstance(value, dict):
         raise _fail(path, f"expected an object for {cls.__name__}")
-    known = {"type"}
+    known = {"type", "@type"}
     kwargs: dict[str, Any] = {}
     for field, key, field_hint in _fields(cls):
         known.add(key)
