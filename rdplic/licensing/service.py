@@ -68,6 +68,7 @@ from rdplic.store.base import (
     HistoryQuery,
     LicenseQuery,
     LicenseStore,
+    StoreError,
     StoreTransaction,
 )
 
@@ -133,7 +134,10 @@ class TransferResult:
 def load_host_config(tx: StoreTransaction) -> HostConfig:
     """The host configuration persisted in the store (defaults where never set)."""
     stored = tx.settings(_CONFIG_PREFIX)
-    return HostConfig.from_settings({k[len(_CONFIG_PREFIX) :]: v for k, v in stored.items()})
+    try:
+        return HostConfig.from_settings({k[len(_CONFIG_PREFIX) :]: v for k, v in stored.items()})
+    except ValueError as error:
+        raise StoreError(f"stored host configuration is not usable: {error}") from None
 
 
 def save_host_config(tx: StoreTransaction, config: HostConfig) -> None:
@@ -524,7 +528,7 @@ class LicenseService:
                     user_name=user, statuses=(LicenseStatus.ACTIVE,), cal_type=CalType.PER_USER
                 )
             )
-            if lic.product_version.serves(host) and lic.user_name == user
+            if lic.product_version.serves(host)
         ]
         lifetime = timedelta(days=ctx.cfg.per_user_cal_days)
         if cals:
