@@ -337,8 +337,11 @@ def validate_license(blob: bytes, issuer_certificate: bytes) -> LicenseCheck:
     * MALFORMED: the bytes are not a license;
     * FOREIGN: a license signed by another license server (another key);
     * TAMPERED: it names this license server's key but its signature fails, or
-      bytes outside the signed certificate were changed;
-    * VALID: signed by this license server and byte for byte as issued.
+      bytes outside the signed certificate were changed (the license server
+      certificate it carries must be ``issuer_certificate`` byte for byte);
+    * VALID: signed by this license server and byte for byte as issued.  In a
+      license whose chain goes on to Microsoft's clearing house, the
+      certificates above the license server's are not checked.
 
     Never raises: any input, of any type, gets a verdict.
     """
@@ -367,9 +370,11 @@ def _judge(
     if certificate_signed_by(cal, ours.public_key):
         if cal.issuer != ours.subject:
             return LicenseCheck(LicenseStatus.TAMPERED, parsed, "issuer name altered")
-        if parsed.issuer_certificate is not None and parsed.issuer_certificate != ours.der:
+        if parsed.issuer_certificate != ours.der:
             return LicenseCheck(
-                LicenseStatus.TAMPERED, parsed, "license server certificate in the license altered"
+                LicenseStatus.TAMPERED,
+                parsed,
+                "license server certificate in the license missing or altered",
             )
         if _envelope(ders) != blob:
             return LicenseCheck(LicenseStatus.TAMPERED, parsed, "PKCS#7 envelope altered")

@@ -113,10 +113,12 @@ def rc4(key: bytes, data: bytes) -> bytes:
     """RC4 of ``data`` with a fresh key schedule (MS-RDPELE 5.1.3, 5.1.4).
 
     Encryption and decryption are the same operation.  Each licensing field
-    starts at keystream offset 0, so every field gets its own call.
+    starts at keystream offset 0, so every field gets its own call.  The key
+    is 5, 7, 8, 10, 16, 20, 24 or 32 bytes (licensing uses 16).
     """
-    if not 5 <= len(key) <= 256:
-        raise CryptoError(f"RC4 key must be 5 to 256 bytes, got {len(key)}")
+    if len(key) * 8 not in ARC4.key_sizes:
+        sizes = ", ".join(str(bits // 8) for bits in sorted(ARC4.key_sizes))
+        raise CryptoError(f"RC4 key must be {sizes} bytes long, got {len(key)}")
     return Cipher(ARC4(key), mode=None).encryptor().update(data)
 
 

@@ -122,6 +122,8 @@ class ParsedCertificate:
     signature: bytes
     extensions: tuple[tuple[str, bool, bytes], ...]
     """(OID, critical, value) in certificate order."""
+    algorithms_agree: bool
+    """Whether signatureAlgorithm equals the TBS signature field (RFC 5280 4.1.1.2)."""
 
     def extension(self, oid: str) -> bytes | None:
         """The value of the first extension with ``oid``, or None."""
@@ -332,6 +334,9 @@ def parse_certificate(der: bytes) -> ParsedCertificate:
         key_algorithm = spki["algorithm"]["algorithm"].dotted
         if key_algorithm not in _KEY_ALGORITHMS:
             raise CertificateError(f"certificate key algorithm {key_algorithm} is not RSA")
+        for bit_string in (spki["public_key"], certificate["signature_value"]):
+            if bit_string.contents[:1] != b"\x00":
+                raise CertificateError("key or signature BIT STRING has unused bits")
         rsa_key = akeys.RSAPublicKey.load(spki["public_key"].native, strict=True)
         public = RsaPublicKey(rsa_key["modulus"].native, rsa_key["public_exponent"].native)
         extensions = tbs["extensions"]
@@ -360,6 +365,7 @@ def parse_certificate(der: bytes) -> ParsedCertificate:
             signature_algorithm=certificate["signature_algorithm"]["algorithm"].dotted,
             signature=bytes(certificate["signature_value"].native),
             extensions=ext_list,
+            algorithms_agree=(certificate["signature_algorithm"].dump() == tbs["signature"].dump()),
         )
     except CertificateError:
         raise
@@ -370,7 +376,7 @@ def parse_certificate(der: bytes) -> ParsedCertificate:
 def certificate_signed_by(certificate: ParsedCertificate, issuer_key: RsaPublicKey) -> bool:
     """Whether ``certificate``'s signature verifies with ``issuer_key`` (PKCS#1 v1.5)."""
     algorithm = _SIGNATURE_HASHES.get(certificate.signature_algorithm)
-    if algorithm is None:
+    if algorithm is None or not certificate.algorithms_agree:
         return False
     try:
         issuer_key.to_cryptography().verify(
@@ -407,7 +413,9 @@ def verify_x509_chain(data: bytes) -> RsaPublicKey:
     Each certificate must name the previous one's subject as issuer and carry
     its signature; the first must verify with its own key when it is
     self-issued.  There is no trust anchor: a license server that is not
-    activated is its own root, as in MS-RDPELE 4.1.
+    activated is its own root, as in MS-RDPELE 4.1, and the first certificate
+    of an activated one (issued by Microsoft's clearing house, whose
+    certificate is not in the chain) cannot be authenticated at all.
     """
     decoded = _decode(data)
     body = decoded.certificate
