@@ -121,15 +121,25 @@ def _encode_x224(obj: Any, payload: bytes | None) -> bytes:
 
 def _decode_mcs(data: bytes, fips: bool) -> tuple[Any, bytes | None]:
     mcs = _mcs()
-    pdu = mcs.decode_domain_pdu(data)
+    pdu = mcs.decode_mcs_pdu(data)
     send_data = (mcs.SendDataRequest, mcs.SendDataIndication)
     return pdu, pdu.user_data if isinstance(pdu, send_data) else None
 
 
 def _encode_mcs(obj: Any, payload: bytes | None) -> bytes:
+    mcs = _mcs()
     if payload is not None:
         obj = dataclasses.replace(obj, user_data=payload)
-    return bytes(_mcs().encode_domain_pdu(obj))
+    if isinstance(obj, mcs.McsConnectInitial):
+        return bytes(mcs.encode_mcs_connect_initial(obj))
+    if isinstance(obj, mcs.McsConnectResponse):
+        return bytes(mcs.encode_mcs_connect_response(obj))
+    return bytes(mcs.encode_domain_pdu(obj))
+
+
+def _mcs_hint() -> Any:
+    mcs = _mcs()
+    return mcs.McsConnectInitial | mcs.McsConnectResponse | mcs.DomainMcsPdu
 
 
 def _decode_security(data: bytes, fips: bool) -> tuple[Any, bytes | None]:
@@ -177,7 +187,7 @@ _STACK: dict[str, _Layer] = {
         "mcs",
         _decode_mcs,
         _encode_mcs,
-        lambda: _mcs().DomainMcsPdu,
+        _mcs_hint,
         "userData",
         lambda obj, payload: "security",
     ),
@@ -227,7 +237,7 @@ def _decode(data: bytes, layer: str, fips: bool) -> tuple[list[dict[str, Any]], 
         spec = _STACK[name]
         obj, payload = spec.decode(current, fips)
         entry: dict[str, Any] = {"layer": name, "fields": to_json(obj, spec.hint())}
-        if spec.payload_key is not None:
+        if spec.payload_key is not None and payload is not None:
             entry["fields"].pop(spec.payload_key, None)
         out.append(entry)
         objects.append(obj)

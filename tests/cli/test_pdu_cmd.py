@@ -80,6 +80,22 @@ def encode_hex(capsys: pytest.CaptureFixture[str], tmp_path: Path, layers: Any) 
     return bytes.fromhex(out.strip())
 
 
+WINDOWS_FRAMES = sorted((DATA.parent / "windows").glob("*.hex"))
+
+
+@pytest.mark.parametrize("path", WINDOWS_FRAMES, ids=lambda p: p.name)
+def test_every_windows_frame_decodes_and_encodes_back(
+    path: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Every frame of the Windows captures (tests/data/windows, see its README) decodes as far
+    as its layers go (X.224 connection, MCS connect and domain PDUs, encrypted payloads,
+    licensing) and encodes back to the same bytes."""
+    data = bytes.fromhex(path.read_text())
+    layers = decode_json(capsys, str(path))
+    assert layers[0]["layer"] == "tpkt"
+    assert encode_hex(capsys, tmp_path, layers) == data
+
+
 def test_windows_frame_is_what_the_comment_says() -> None:
     """The quoted Windows frame is 34 bytes: TPKT, X.224, SDin, flags 0x0080, valid client."""
     assert len(WINDOWS_VALID_CLIENT_FRAME) == 0x22
