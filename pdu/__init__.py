@@ -2,12 +2,41 @@
 
 `pdu` imports only construct and the standard library (architecture
 invariant 1).  Every decoder returns frozen dataclasses or raises `PduError`;
-every encoder derives lengths and counts.
+every encoder derives lengths and counts, and encode(decode(b)) == b.
+
+The modules, outermost layer first: `pdu.framing` (TPKT, X.224, fast-path,
+`frame_size`), `pdu.mcs` (T.125 MCS), `pdu.gcc` (T.124 GCC and the
+MS-RDPBCGR data blocks), `pdu.rdp` (security headers, Client Info and other
+RDP PDUs), `pdu.certificates` (server certificates) and `pdu.licensing`
+(MS-RDPELE).  This package re-exports their decode/encode entry points.
 """
 
 from __future__ import annotations
 
+from pdu.certificates import (
+    decode_server_certificate,
+    encode_server_certificate,
+)
 from pdu.errors import PduError
+from pdu.framing import (
+    decode_fast_path,
+    decode_tpkt,
+    decode_x224,
+    encode_fast_path,
+    encode_tpkt,
+    encode_x224,
+    frame_size,
+)
+from pdu.gcc import (
+    decode_client_blocks,
+    decode_conference_create_request,
+    decode_conference_create_response,
+    decode_server_blocks,
+    encode_client_blocks,
+    encode_conference_create_request,
+    encode_conference_create_response,
+    encode_server_blocks,
+)
 from pdu.licensing import (
     LicensingPdu,
     decode_client_hardware_id,
@@ -19,16 +48,75 @@ from pdu.licensing import (
     encode_new_license_info,
     encode_platform_challenge_response_data,
 )
+from pdu.mcs import (
+    decode_domain_pdu,
+    decode_mcs_connect_initial,
+    decode_mcs_connect_response,
+    decode_mcs_pdu,
+    encode_domain_pdu,
+    encode_mcs_connect_initial,
+    encode_mcs_connect_response,
+)
+from pdu.rdp import (
+    decode_client_info,
+    decode_demand_active,
+    decode_security_exchange,
+    decode_security_header,
+    decode_set_error_info,
+    decode_share_control_header,
+    encode_client_info,
+    encode_demand_active,
+    encode_security_exchange,
+    encode_security_header,
+    encode_set_error_info,
+    encode_share_control_header,
+)
 
 __all__ = [
     "LicensingPdu",
     "PduError",
+    "decode_client_blocks",
     "decode_client_hardware_id",
+    "decode_client_info",
+    "decode_conference_create_request",
+    "decode_conference_create_response",
+    "decode_demand_active",
+    "decode_domain_pdu",
+    "decode_fast_path",
     "decode_licensing_pdu",
+    "decode_mcs_connect_initial",
+    "decode_mcs_connect_response",
+    "decode_mcs_pdu",
     "decode_new_license_info",
     "decode_platform_challenge_response_data",
+    "decode_security_exchange",
+    "decode_security_header",
+    "decode_server_blocks",
+    "decode_server_certificate",
+    "decode_set_error_info",
+    "decode_share_control_header",
+    "decode_tpkt",
+    "decode_x224",
+    "encode_client_blocks",
     "encode_client_hardware_id",
+    "encode_client_info",
+    "encode_conference_create_request",
+    "encode_conference_create_response",
+    "encode_demand_active",
+    "encode_domain_pdu",
+    "encode_fast_path",
     "encode_licensing_pdu",
+    "encode_mcs_connect_initial",
+    "encode_mcs_connect_response",
     "encode_new_license_info",
     "encode_platform_challenge_response_data",
+    "encode_security_exchange",
+    "encode_security_header",
+    "encode_server_blocks",
+    "encode_server_certificate",
+    "encode_set_error_info",
+    "encode_share_control_header",
+    "encode_tpkt",
+    "encode_x224",
+    "frame_size",
 ]
