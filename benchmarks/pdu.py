@@ -27,6 +27,7 @@ import struct
 import sys
 import timeit
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +160,7 @@ def _pack_sized(data: bytes) -> bytes:
 
 
 def baseline_encode(pdu: tuple[Any, ...]) -> bytes:
-    msg_type, flags, size, *fields = pdu
+    msg_type, flags, _, *fields = pdu
     if msg_type == 0x01:
         random, (version, company, product), (kex_type, algorithms), certificate, scopes = fields
         parts = [
@@ -249,15 +250,13 @@ def main() -> None:
         plain = baseline_decode(data)
         assert encode_licensing_pdu(pdu) == data
         assert baseline_encode(plain) == data
-        decode = per_call(lambda: decode_licensing_pdu(data), number, repeat)
-        base_decode = per_call(lambda: baseline_decode(data), number, repeat)
-        encode = per_call(lambda: encode_licensing_pdu(pdu), number, repeat)
-        base_encode = per_call(lambda: baseline_encode(plain), number, repeat)
-        compiled = per_call(
-            lambda: decode_licensing_pdu(data, engine="construct"), number, repeat
-        )
+        decode = per_call(partial(decode_licensing_pdu, data), number, repeat)
+        base_decode = per_call(partial(baseline_decode, data), number, repeat)
+        encode = per_call(partial(encode_licensing_pdu, pdu), number, repeat)
+        base_encode = per_call(partial(baseline_encode, plain), number, repeat)
+        compiled = per_call(partial(decode_licensing_pdu, data, engine="construct"), number, repeat)
         reference = per_call(
-            lambda: decode_licensing_pdu(data, engine="reference"), slow_number, repeat
+            partial(decode_licensing_pdu, data, engine="reference"), slow_number, repeat
         )
         print(
             f"{name:40} {len(data):5}  {decode:7.2f} {base_decode:7.2f} "
@@ -277,8 +276,8 @@ def main() -> None:
     for name, frame in frames:
         full_frame(frame)
         baseline_frame(frame)
-        decode = per_call(lambda: full_frame(frame), number, repeat)
-        base = per_call(lambda: baseline_frame(frame), number, repeat)
+        decode = per_call(partial(full_frame, frame), number, repeat)
+        base = per_call(partial(baseline_frame, frame), number, repeat)
         met = "met" if decode < 15 and decode / base <= 8 else "MISSED"
         print(f"{name:40} {len(frame):5}  {decode:7.2f} {base:7.2f} {decode / base:5.1f}  {met}")
 
