@@ -1,15 +1,18 @@
 """A separate process that issues licenses in a loop (concurrency and crash tests).
 
-Usage: ``python ls_worker.py STORE PREFIX COUNT [SLOW_SIGN_SECONDS]``. For each device
+Usage: ``python ls_worker.py STORE PREFIX COUNT [SLOW_SIGN_SECONDS [DIE_AT_SIGN]]``. For each device
 PREFIX-0 .. PREFIX-(COUNT-1) it asks for a new license and prints
 ``LICENSE_ID TEMPORARY`` once the decision (its transaction) has returned: every line
-printed is a license a client received.
+printed is a license a client received. With DIE_AT_SIGN the process SIGKILLs itself
+inside that signing call, i.e. in the middle of a decision's transaction.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import random
+import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -21,10 +24,15 @@ from rdplic.store import SqliteStore
 class SlowSigner(DigestSigner):
     """Signing takes a while, inside the transaction: a kill lands mid-decision."""
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, die_at: int) -> None:
         self.delay = delay
+        self.die_at = die_at
+        self.calls = 0
 
     def sign(self, fields: LicenseFields) -> bytes:
+        self.calls += 1
+        if self.calls == self.die_at:
+            os.kill(os.getpid(), signal.SIGKILL)
         time.sleep(self.delay)
         return super().sign(fields)
 
@@ -32,8 +40,9 @@ class SlowSigner(DigestSigner):
 def main(argv: list[str]) -> int:
     path, prefix, count = argv[0], argv[1], int(argv[2])
     delay = float(argv[3]) if len(argv) > 3 else 0.0
+    die_at = int(argv[4]) if len(argv) > 4 else 0
     store = SqliteStore(path)
-    service = LicenseService(store, SlowSigner(delay), random.Random(prefix))
+    service = LicenseService(store, SlowSigner(delay, die_at), random.Random(prefix))
     now = datetime(2025, 1, 6, tzinfo=UTC)
     for i in range(count):
         name = f"{prefix}-{i}"

@@ -44,9 +44,11 @@ def _permanent(store: SqliteStore) -> list[int]:
     return [lic.license_id for lic in found]
 
 
-def _worker(path: Path, prefix: str, count: int, delay: float = 0.0) -> subprocess.Popen[str]:
+def _worker(
+    path: Path, prefix: str, count: int, delay: float = 0.0, die_at: int = 0
+) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    args = [sys.executable, str(WORKER), str(path), prefix, str(count), str(delay)]
+    args = [sys.executable, str(WORKER), str(path), prefix, str(count), str(delay), str(die_at)]
     return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
 
 
@@ -126,3 +128,21 @@ def test_killed_issuer_leaves_a_consistent_store(tmp_path: Path) -> None:
                 assert tx.list_history(HistoryQuery(license_id=license_id))
         assert len(_permanent(store)) == min(PACK_SIZE, len(received))
         store.close()
+
+
+def test_issuer_killed_inside_a_transaction_leaves_no_trace_of_it(tmp_path: Path) -> None:
+    """Invariant 6: a SIGKILL between taking a CAL and committing loses the whole decision."""
+    path = tmp_path / "s.sqlite3"
+    _prepared_store(path).close()
+    worker = _worker(path, "die", 100, die_at=4)  # the 4th decision dies while signing
+    out, _ = worker.communicate(timeout=30)
+    assert worker.returncode == -signal.SIGKILL
+    received = [int(line.split()[0]) for line in out.splitlines()]
+    assert len(received) == 3
+    store = SqliteStore(path)
+    assert store.check_integrity() == []
+    with store.snapshot() as tx:
+        assert [lic.license_id for lic in tx.find_licenses(LicenseQuery())] == received
+        pack = tx.list_key_packs()[0]
+        assert pack.issued == 3  # the CAL taken by the dying decision is not counted
+    store.close()

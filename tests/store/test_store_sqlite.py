@@ -201,3 +201,25 @@ def test_integrity_check_finds_inconsistencies(store: SqliteStore) -> None:
     assert any("no license blob" in p for p in problems)
     assert any("no 'issued' history" in p for p in problems)
     assert any("counter license" in p for p in problems)
+
+
+def test_a_later_migration_is_applied_once_on_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a version-1 store with a newer rdplic applies migration 2, in order, once."""
+    from rdplic.store import migrations, sqlite
+
+    open_store(tmp_path).close()
+    extra = migrations.Migration(
+        2, "test: license notes", ("ALTER TABLE licenses ADD COLUMN note VARCHAR(100)",)
+    )
+    patched = (*migrations.MIGRATIONS, extra)
+    monkeypatch.setattr(migrations, "MIGRATIONS", patched)
+    monkeypatch.setattr(sqlite, "MIGRATIONS", patched)
+    upgraded = open_store(tmp_path)
+    assert upgraded.schema_version() == 2
+    upgraded.close()
+    again = open_store(tmp_path)  # nothing left to apply: no duplicate column error
+    columns = [r[1] for r in sqlite3.connect(again.path).execute("PRAGMA table_info(licenses)")]
+    assert "note" in columns
+    again.close()
