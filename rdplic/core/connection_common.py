@@ -1,0 +1,187 @@
+"""Pieces both roles of the connection sequence share: framing, negotiation, security layer.
+
+* `FrameReader` buffers received bytes and hands out whole frames, using `pdu.framing`'s
+  `frame_size` before anything is decoded (architecture invariant 3).
+* `negotiate_security` is the server's answer to an X.224 Connection Request
+  (MS-RDPBCGR 3.3.5.3.1), the way a Windows server answers with NLA disabled.
+* `SecurityLayer` adds and removes the security header of a slow-path PDU on the I/O
+  channel (MS-RDPBCGR 2.2.8.1.1.2, 5.3.6, 5.4.4): under TLS only licensing and Client Info
+  PDUs carry one (a basic header); under Standard RDP Security every PDU after the Security
+  Exchange carries one, encrypted and signed at levels above LOW.
+* `mcs_frame` and `send_data_frame` put MCS PDUs into X.224 Data TPDUs and TPKT frames.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from pdu.errors import PduError
+from pdu.framing import (
+    NegotiationFailureCode,
+    NegotiationResponseFlag,
+    Protocol,
+    RdpNegotiationFailure,
+    RdpNegotiationRequest,
+    RdpNegotiationResponse,
+    Tpkt,
+    X224Data,
+    encode_tpkt,
+    encode_x224,
+    frame_size,
+)
+from pdu.mcs import DomainMcsPdu, SendDataIndication, SendDataRequest, encode_domain_pdu
+from pdu.rdp import SecurityFlag, SecurityHeader, decode_security_header, encode_security_header
+from rdplic.core.connection_events import ConnectionProtocolError
+from rdplic.crypto.rdp_security import MacMismatchError, RdpCipher
+
+__all__ = [
+    "DEFAULT_MAX_FRAME_SIZE",
+    "SERVER_CHANNEL_ID",
+    "WINDOWS_NEGOTIATION_FLAGS",
+    "FrameReader",
+    "SecurityLayer",
+    "mcs_frame",
+    "negotiate_security",
+    "send_data_frame",
+]
+
+DEFAULT_MAX_FRAME_SIZE = 16 * 1024
+"""Largest frame accepted from a peer.  The largest licensing PDU in MS-RDPELE is 0x1B99
+bytes (4.7, a New License with a 4-certificate chain) and a client's MCS Connect Initial or
+Confirm Active stays below 2 KiB; 16 KiB leaves room without letting one peer make us buffer
+the 64 KiB a TPKT length allows."""
+
+SERVER_CHANNEL_ID = 1002
+"""The MCS channel of the server itself: Windows sends every server PDU "from" it (the
+initiator of Send Data Indication, the pduSource of share headers; MS-RDPBCGR 3.3.5.3.8)."""
+
+WINDOWS_NEGOTIATION_FLAGS = NegotiationResponseFlag(0x1F)
+"""RDP_NEG_RSP flags of Windows Server 2016 and later (observed: 0x1F)."""
+
+
+class FrameReader:
+    """Cut a byte stream into whole TPKT / fast-path frames."""
+
+    __slots__ = ("_buffer", "max_frame_size")
+
+    def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
+        self._buffer = bytearray()
+        self.max_frame_size = max_frame_size
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+
+    def next_frame(self) -> bytes | None:
+        """The next whole frame, or None while it is incomplete.
+
+        :raises ConnectionProtocolError: a frame header no peer may send, or a frame larger
+            than ``max_frame_size``
+        """
+        try:
+            size = frame_size(self._buffer, self.max_frame_size)
+        except PduError as error:
+            raise ConnectionProtocolError(f"bad frame header: {error}") from None
+        if size is None or len(self._buffer) < size:
+            return None
+        frame = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return frame
+
+    @property
+    def pending(self) -> int:
+        """Bytes received but not yet handed out."""
+        return len(self._buffer)
+
+
+def negotiate_security(
+    request: RdpNegotiationRequest | None, *, allow_rdp: bool, allow_tls: bool
+) -> RdpNegotiationResponse | RdpNegotiationFailure | None:
+    """The server's rdpNegData for a Connection Request (MS-RDPBCGR 3.3.5.3.1, 2.2.1.2).
+
+    Returns None for a client without RDP_NEG_REQ that gets Standard RDP Security (the
+    Connection Confirm then carries no negotiation data).  CredSSP (PROTOCOL_HYBRID and
+    HYBRID_EX) is never selected: like Windows with NLA disabled, the server picks TLS when
+    the client offers it, Standard RDP Security when the client offers nothing else, and
+    answers RDP_NEG_FAILURE otherwise:
+
+    * SSL_NOT_ALLOWED_BY_SERVER when only Standard RDP Security is allowed and the client
+      asks for more (the Windows capture in captures/windows shows exactly this);
+    * SSL_REQUIRED_BY_SERVER when TLS is required and the client does not offer it, or
+      when the client offers CredSSP without TLS ("if only CredSSP was requested then the
+      server only supports TLS", 2.2.1.2.2).
+    """
+    if request is None:
+        if allow_rdp:
+            return None
+        return RdpNegotiationFailure(NegotiationFailureCode.SSL_REQUIRED_BY_SERVER)
+    requested = int(request.requested_protocols)
+    if requested & Protocol.PROTOCOL_SSL and allow_tls:
+        return RdpNegotiationResponse(Protocol.PROTOCOL_SSL, WINDOWS_NEGOTIATION_FLAGS)
+    if requested == Protocol.PROTOCOL_RDP:
+        if allow_rdp:
+            return RdpNegotiationResponse(Protocol.PROTOCOL_RDP, WINDOWS_NEGOTIATION_FLAGS)
+        return RdpNegotiationFailure(NegotiationFailureCode.SSL_REQUIRED_BY_SERVER)
+    if not allow_tls:
+        return RdpNegotiationFailure(NegotiationFailureCode.SSL_NOT_ALLOWED_BY_SERVER)
+    return RdpNegotiationFailure(NegotiationFailureCode.SSL_REQUIRED_BY_SERVER)
+
+
+def mcs_frame(pdu: DomainMcsPdu | bytes) -> bytes:
+    """A TPKT frame carrying one MCS PDU (encoded here unless already bytes)."""
+    payload = pdu if isinstance(pdu, bytes) else encode_domain_pdu(pdu)
+    return encode_tpkt(Tpkt(encode_x224(X224Data(payload))))
+
+
+def send_data_frame(initiator: int, channel_id: int, user_data: bytes, *, server: bool) -> bytes:
+    """A TPKT frame with Send Data Indication (server) or Send Data Request (client)."""
+    cls = SendDataIndication if server else SendDataRequest
+    return mcs_frame(cls(initiator, channel_id, user_data))
+
+
+@dataclasses.dataclass(slots=True)
+class SecurityLayer:
+    """The security header of slow-path PDUs on the I/O channel, both directions.
+
+    ``cipher`` is None until the Security Exchange (and for good under TLS or at
+    ENCRYPTION_LEVEL_NONE).  ``encrypt_all`` says that every PDU this side sends after the
+    exchange is encrypted (levels CLIENT_COMPATIBLE and HIGH; at LOW only client PDUs are).
+    """
+
+    cipher: RdpCipher | None = None
+    encrypt_all: bool = False
+
+    def unwrap(self, user_data: bytes, *, what: str) -> tuple[SecurityFlag, bytes]:
+        """Remove (and check, and decrypt) the security header of a received PDU.
+
+        :raises ConnectionProtocolError: no header, an encrypted PDU before the keys exist,
+            or a dataSignature that does not match
+        """
+        try:
+            header, body = decode_security_header(user_data)
+        except PduError as error:
+            raise ConnectionProtocolError(f"{what}: bad security header: {error}") from None
+        flags = header.flags
+        if flags & SecurityFlag.SEC_ENCRYPT:
+            if self.cipher is None or header.data_signature is None:
+                raise ConnectionProtocolError(f"{what}: encrypted before the security exchange")
+            try:
+                body = self.cipher.unprotect(
+                    header.data_signature,
+                    body,
+                    salted=bool(flags & SecurityFlag.SEC_SECURE_CHECKSUM),
+                )
+            except MacMismatchError:
+                raise ConnectionProtocolError(f"{what}: MAC mismatch") from None
+        return flags, body
+
+    def wrap(self, flags: SecurityFlag, body: bytes, *, encrypt: bool | None = None) -> bytes:
+        """Prefix ``body`` with a security header, encrypting it when asked (by default when
+        the layer encrypts everything)."""
+        if encrypt is None:
+            encrypt = self.encrypt_all
+        if encrypt and self.cipher is not None:
+            signature, body = self.cipher.protect(body)
+            header = SecurityHeader(flags | SecurityFlag.SEC_ENCRYPT, 0, signature)
+        else:
+            header = SecurityHeader(flags, 0)
+        return encode_security_header(header) + body

@@ -1,0 +1,753 @@
+"""The server side of the RDP connection sequence up to licensing, as a sans-IO machine.
+
+`ServerConnection` plays a Windows RD Session Host from the first byte a client sends to
+the end of the licensing phase (MS-RDPBCGR 1.3.1.1, 3.3.5.3):
+
+1. X.224 Connection Request -> Connection Confirm with RDP_NEG_RSP or RDP_NEG_FAILURE
+   (`negotiate_security`).  When TLS is selected the driver starts TLS on the transport;
+   every later byte it passes in is already decrypted.
+2. MCS Connect Initial -> Connect Response with the GCC server blocks: SC_CORE,
+   SC_NET (I/O channel 1003, one id per static channel) and SC_SECURITY (the server random
+   and the proprietary certificate under Standard RDP Security; method and level 0 under
+   TLS, as Windows sends them).
+3. Erect Domain (both encodings clients send), Attach User -> Attach User Confirm, Channel
+   Joins -> Channel Join Confirms.
+4. Under Standard RDP Security: the Security Exchange (RSA decryption of the client random,
+   session keys at the negotiated strength, 5.3.4-5.3.5).
+5. Client Info PDU (decrypted when encrypted).
+6. Licensing: the PDUs go to and come from `rdplic.core.licensing_server.LicensingServer`,
+   on the I/O channel, sent from the server channel 1002 as Windows does, encrypted with
+   the session keys when the client announced SEC_LICENSE_ENCRYPT_SC in its Security
+   Exchange (Windows then sends flags 0x0288).
+7. The end: a server that hosts no session sends Set Error Info (to clients that support
+   it) and a Disconnect Provider Ultimatum.  With ``demand_active`` it first sends a Demand
+   Active PDU and waits for the client's Confirm Active.  When licensing was refused, Set
+   Error Info goes before the licensing error, so that both rdesktop and xfreerdp report
+   the licensing error code (xfreerdp aborts as soon as it reads the licensing error).
+
+All legal steps are rows of `SERVER_TRANSITIONS`; a frame that has no row in the current
+phase is a protocol error naming both.  Time comes in as ``now`` on every call and
+randomness through ``random_bytes`` (architecture invariant 2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol as TypingProtocol
+
+from pdu.errors import PduError
+from pdu.framing import (
+    Protocol,
+    RdpNegotiationFailure,
+    RdpNegotiationResponse,
+    Tpkt,
+    X224ConnectionConfirm,
+    X224ConnectionRequest,
+    X224Data,
+    X224DisconnectRequest,
+    decode_tpkt,
+    decode_x224,
+    encode_tpkt,
+    encode_x224,
+)
+from pdu.gcc import (
+    ClientCoreData,
+    ClientNetworkData,
+    ClientSecurityData,
+    ConferenceCreateResponse,
+    EarlyCapabilityFlag,
+    RdpVersion,
+    ServerCoreData,
+    ServerEarlyCapabilityFlag,
+    ServerNetworkData,
+    ServerSecurityData,
+    decode_conference_create_request,
+    encode_conference_create_response,
+)
+from pdu.gcc import EncryptionLevel as GccEncryptionLevel
+from pdu.gcc import EncryptionMethod as GccEncryptionMethod
+from pdu.licensing import ErrorCode
+from pdu.mcs import (
+    MCS_GLOBAL_CHANNEL,
+    AttachUserConfirm,
+    AttachUserRequest,
+    ChannelJoinConfirm,
+    ChannelJoinRequest,
+    DisconnectProviderUltimatum,
+    DomainParameters,
+    ErectDomainRequest,
+    McsConnectResponse,
+    McsResult,
+    Reason,
+    SendDataRequest,
+    decode_domain_pdu,
+    decode_mcs_connect_initial,
+    encode_mcs_connect_response,
+)
+from pdu.rdp import (
+    CapabilitySet,
+    DemandActive,
+    ErrorInfo,
+    PduType,
+    SecurityFlag,
+    SetErrorInfo,
+    decode_client_info,
+    decode_security_exchange,
+    decode_share_control_header,
+    encode_demand_active,
+    encode_set_error_info,
+)
+from rdplic.core import events as lic
+from rdplic.core.connection_common import (
+    DEFAULT_MAX_FRAME_SIZE,
+    SERVER_CHANNEL_ID,
+    FrameReader,
+    SecurityLayer,
+    mcs_frame,
+    negotiate_security,
+    send_data_frame,
+)
+from rdplic.core.connection_events import (
+    CapabilitiesConfirmed,
+    ClientDataReceived,
+    ClientInfoReceived,
+    ConnectionEnded,
+    ConnectionEvent,
+    ConnectionProtocolError,
+    SecurityNegotiated,
+)
+from rdplic.core.errors import LicenseServiceError, RemoteProtocolError
+from rdplic.crypto.rdp_security import (
+    EncryptionLevel,
+    EncryptionMethod,
+    RdpCipher,
+    derive_session_keys,
+    select_encryption_method,
+)
+from rdplic.crypto.rsa import RsaPrivateKey, rsa_private_op
+
+__all__ = [
+    "SERVER_TRANSITIONS",
+    "LicensingMachine",
+    "ServerConnection",
+    "ServerConnectionConfig",
+    "ServerInput",
+    "ServerPhase",
+]
+
+RandomBytes = Callable[[int], bytes]
+
+WINDOWS_DOMAIN_PARAMETERS = DomainParameters(34, 3, 0, 1, 0, 1, 0xFFF8, 2)
+"""domainParameters of a Windows server's Connect Response (captures/windows, frame 13)."""
+
+CLIENT_RANDOM_SIZE = 32
+SERVER_RANDOM_SIZE = 32
+DEMAND_ACTIVE_SHARE_ID = 0x000103EA
+"""shareId of Windows' Demand Active: 0x10000 + the server channel (captures/windows)."""
+
+
+class LicensingMachine(TypingProtocol):
+    """What the connection needs of the licensing server machine (`LicensingServer`)."""
+
+    def start(self, now: datetime) -> None: ...
+
+    def receive_pdu(self, data: bytes, now: datetime) -> None: ...
+
+    def next_event(self) -> lic.Event | None: ...
+
+    def data_to_send(self) -> list[bytes]: ...
+
+
+LicensingFactory = Callable[[str, str, int], LicensingMachine]
+"""Makes the licensing machine: (client user name, client machine name, preamble version)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServerConnectionConfig:
+    """How the emulated session host runs the connection sequence.
+
+    :ivar allow_rdp_security: Standard RDP Security may be selected
+    :ivar allow_tls: PROTOCOL_SSL may be selected (the driver must then have a certificate)
+    :ivar encryption_level: CLIENT_COMPATIBLE (Windows' default) or HIGH
+    :ivar rdp_version: SC_CORE version (the emulated Windows release's)
+    :ivar demand_active: after licensing, send a Demand Active and wait for Confirm Active
+    :ivar end_error_info: the Set Error Info code that ends a licensed connection
+    :ivar proprietary_key: the key of ``proprietary_certificate``: it decrypts the client
+        random of the Security Exchange
+    :ivar proprietary_certificate: the SERVER_CERTIFICATE sent in SC_SECURITY
+    :ivar max_frame_size: largest frame accepted (see `DEFAULT_MAX_FRAME_SIZE`)
+    """
+
+    proprietary_key: RsaPrivateKey
+    proprietary_certificate: bytes
+    allow_rdp_security: bool = True
+    allow_tls: bool = True
+    encryption_level: EncryptionLevel = EncryptionLevel.CLIENT_COMPATIBLE
+    rdp_version: int = RdpVersion.RDP_VERSION_5_PLUS
+    demand_active: bool = False
+    end_error_info: int = ErrorInfo.ERRINFO_SERVER_DENIED_CONNECTION
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+
+
+class ServerPhase(enum.Enum):
+    """Where the connection sequence stands (MS-RDPBCGR 1.3.1.1 phases)."""
+
+    AWAIT_CONNECTION_REQUEST = "AWAIT_CONNECTION_REQUEST"
+    AWAIT_CONNECT_INITIAL = "AWAIT_CONNECT_INITIAL"
+    AWAIT_ERECT_DOMAIN = "AWAIT_ERECT_DOMAIN"
+    AWAIT_ATTACH_USER = "AWAIT_ATTACH_USER"
+    AWAIT_CHANNEL_JOIN = "AWAIT_CHANNEL_JOIN"
+    AWAIT_CLIENT_INFO = "AWAIT_CLIENT_INFO"
+    LICENSING = "LICENSING"
+    AWAIT_CONFIRM_ACTIVE = "AWAIT_CONFIRM_ACTIVE"
+    CLOSED = "CLOSED"
+
+
+class ServerInput(enum.Enum):
+    """What moves the connection: a PDU received, or an outcome of the server's own."""
+
+    CONNECTION_REQUEST = "X.224 Connection Request"
+    NEGOTIATION_FAILED = "negotiation failed"
+    CONNECT_INITIAL = "MCS Connect Initial"
+    ERECT_DOMAIN = "MCS Erect Domain Request"
+    ATTACH_USER = "MCS Attach User Request"
+    CHANNEL_JOIN = "MCS Channel Join Request"
+    SECURITY_EXCHANGE = "Security Exchange PDU"
+    CLIENT_INFO = "Client Info PDU"
+    LICENSING_PDU = "licensing PDU"
+    LICENSING_ENDED = "licensing ended"
+    DEMAND_ACTIVE_SENT = "Demand Active sent"
+    CONFIRM_ACTIVE = "Confirm Active PDU"
+    DISCONNECT = "disconnect"
+
+
+P, In = ServerPhase, ServerInput
+
+SERVER_TRANSITIONS: dict[tuple[ServerPhase, ServerInput], ServerPhase] = {
+    (P.AWAIT_CONNECTION_REQUEST, In.CONNECTION_REQUEST): P.AWAIT_CONNECT_INITIAL,
+    (P.AWAIT_CONNECT_INITIAL, In.NEGOTIATION_FAILED): P.CLOSED,
+    (P.AWAIT_CONNECT_INITIAL, In.CONNECT_INITIAL): P.AWAIT_ERECT_DOMAIN,
+    (P.AWAIT_ERECT_DOMAIN, In.ERECT_DOMAIN): P.AWAIT_ATTACH_USER,
+    # Windows also takes Attach User first: the Erect Domain Request carries nothing it uses.
+    (P.AWAIT_ERECT_DOMAIN, In.ATTACH_USER): P.AWAIT_CHANNEL_JOIN,
+    (P.AWAIT_ATTACH_USER, In.ATTACH_USER): P.AWAIT_CHANNEL_JOIN,
+    (P.AWAIT_CHANNEL_JOIN, In.CHANNEL_JOIN): P.AWAIT_CHANNEL_JOIN,
+    (P.AWAIT_CHANNEL_JOIN, In.SECURITY_EXCHANGE): P.AWAIT_CLIENT_INFO,
+    (P.AWAIT_CHANNEL_JOIN, In.CLIENT_INFO): P.LICENSING,
+    (P.AWAIT_CLIENT_INFO, In.CLIENT_INFO): P.LICENSING,
+    (P.LICENSING, In.LICENSING_PDU): P.LICENSING,
+    (P.LICENSING, In.LICENSING_ENDED): P.CLOSED,
+    (P.LICENSING, In.DEMAND_ACTIVE_SENT): P.AWAIT_CONFIRM_ACTIVE,
+    (P.AWAIT_CONFIRM_ACTIVE, In.CONFIRM_ACTIVE): P.CLOSED,
+    **{(phase, In.DISCONNECT): P.CLOSED for phase in ServerPhase if phase is not P.CLOSED},
+}
+"""Every legal step of the server's connection sequence."""
+
+# Licensing error codes -> the Set Error Info code Windows shows for them (MS-RDPBCGR
+# 2.2.5.1.1), when the licensing machine does not name one itself.
+_ERROR_INFO_FOR_CODE: dict[int, int] = {
+    ErrorCode.ERR_INVALID_MAC: ErrorInfo.ERRINFO_LICENSE_BAD_CLIENT_ENCRYPTION,
+    ErrorCode.ERR_NO_LICENSE_SERVER: ErrorInfo.ERRINFO_LICENSE_NO_LICENSE_SERVER,
+    ErrorCode.ERR_INVALID_CLIENT: ErrorInfo.ERRINFO_LICENSE_BAD_CLIENT_MSG,
+    ErrorCode.ERR_INVALID_MESSAGE_LEN: ErrorInfo.ERRINFO_LICENSE_BAD_CLIENT_MSG,
+    ErrorCode.ERR_INVALID_SCOPE: ErrorInfo.ERRINFO_LICENSE_BAD_CLIENT_LICENSE,
+    ErrorCode.ERR_INVALID_PRODUCTID: ErrorInfo.ERRINFO_LICENSE_BAD_CLIENT_LICENSE,
+}
+_ERROR_INFO_FOR_ORIGIN: dict[lic.FailureOrigin, int] = {
+    lic.FailureOrigin.REFUSED: ErrorInfo.ERRINFO_LICENSE_NO_LICENSE,
+    lic.FailureOrigin.PEER: ErrorInfo.ERRINFO_LICENSE_CLIENT_ENDED_PROTOCOL,
+    lic.FailureOrigin.TIMEOUT: ErrorInfo.ERRINFO_LICENSE_CANT_FINISH_PROTOCOL,
+    lic.FailureOrigin.SERVICE: ErrorInfo.ERRINFO_LICENSE_NO_LICENSE_SERVER,
+}
+
+
+def error_info_for(failed: lic.LicensingFailed) -> int:
+    """The Set Error Info code that goes with a failed licensing exchange."""
+    if failed.error_info is not None:
+        return failed.error_info
+    if failed.origin is not lic.FailureOrigin.PROTOCOL:
+        return _ERROR_INFO_FOR_ORIGIN.get(failed.origin, ErrorInfo.ERRINFO_LICENSE_INTERNAL)
+    return _ERROR_INFO_FOR_CODE.get(failed.error_code, ErrorInfo.ERRINFO_LICENSE_BAD_CLIENT_MSG)
+
+
+class ServerConnection:
+    """One client connection, server side, from X.224 to the end of licensing."""
+
+    def __init__(
+        self,
+        config: ServerConnectionConfig,
+        licensing: LicensingFactory,
+        *,
+        random_bytes: RandomBytes,
+    ) -> None:
+        self._config = config
+        self._make_licensing = licensing
+        self._random_bytes = random_bytes
+        self._phase = ServerPhase.AWAIT_CONNECTION_REQUEST
+        self._reader = FrameReader(config.max_frame_size)
+        self._events: deque[ConnectionEvent | lic.Event] = deque()
+        self._out: list[bytes] = []
+        self._security = SecurityLayer()
+        self._tls = False
+        self._requested_protocols: int | None = None
+        self._client_core: ClientCoreData | None = None
+        self._encryption_method = EncryptionMethod.NONE
+        self._server_random = b""
+        self._user_channel = 0
+        self._channels: set[int] = set()
+        self._joined: set[int] = set()
+        self._license_encrypt = False
+        self._licensing: LicensingMachine | None = None
+        self._licensed = False
+        self._desktop = (1024, 768)
+
+    # -- the h11-like surface ---------------------------------------------------------
+
+    @property
+    def phase(self) -> ServerPhase:
+        """Where the connection sequence stands."""
+        return self._phase
+
+    def receive_data(self, data: bytes, now: datetime) -> None:
+        """Handle bytes from the client (already decrypted when TLS is on).
+
+        :raises ConnectionProtocolError: the client broke the sequence; what the server
+            answers is queued, the phase is CLOSED and the driver closes the connection
+        """
+        if self._closed():
+            return
+        self._reader.feed(data)
+        try:
+            while not self._closed():
+                frame = self._reader.next_frame()
+                if frame is None:
+                    break
+                self._handle_frame(frame, now)
+        except ConnectionProtocolError as error:
+            self._fail(error.reason)
+            raise
+
+    def next_event(self) -> ConnectionEvent | lic.Event | None:
+        """The oldest event not yet returned, or None."""
+        return self._events.popleft() if self._events else None
+
+    def data_to_send(self) -> bytes:
+        """Everything queued for the client since the last call."""
+        out, self._out = b"".join(self._out), []
+        return out
+
+    # -- frames ------------------------------------------------------------------------
+
+    def _closed(self) -> bool:
+        return self._phase is ServerPhase.CLOSED
+
+    def _move(self, event: ServerInput) -> None:
+        next_phase = SERVER_TRANSITIONS.get((self._phase, event))
+        if next_phase is None:
+            raise ConnectionProtocolError(
+                f"{event.value} is not expected in phase {self._phase.value}"
+            )
+        self._phase = next_phase
+
+    def _handle_frame(self, frame: bytes, now: datetime) -> None:
+        if frame[0] != 0x03:
+            raise ConnectionProtocolError(f"fast-path frame in phase {self._phase.value}")
+        try:
+            tpdu = decode_x224(decode_tpkt(frame).payload)
+        except PduError as error:
+            raise ConnectionProtocolError(f"malformed X.224 frame: {error}") from None
+        if isinstance(tpdu, X224ConnectionRequest):
+            self._on_connection_request(tpdu)
+        elif isinstance(tpdu, X224DisconnectRequest):
+            self._end_by_client("X.224 Disconnect Request")
+        elif isinstance(tpdu, X224Data):
+            if self._phase is ServerPhase.AWAIT_CONNECT_INITIAL:
+                self._on_connect_initial(tpdu.payload)
+            else:
+                self._on_domain_pdu(tpdu.payload, now)
+        else:
+            raise ConnectionProtocolError(f"{type(tpdu).__name__} from a client")
+
+    # -- X.224 -------------------------------------------------------------------------
+
+    def _on_connection_request(self, request: X224ConnectionRequest) -> None:
+        self._move(ServerInput.CONNECTION_REQUEST)
+        neg_req = request.rdp_neg_req
+        self._requested_protocols = None if neg_req is None else int(neg_req.requested_protocols)
+        answer = negotiate_security(
+            neg_req,
+            allow_rdp=self._config.allow_rdp_security,
+            allow_tls=self._config.allow_tls,
+        )
+        confirm = X224ConnectionConfirm(rdp_neg_data=answer)
+        self._out.append(encode_tpkt(Tpkt(encode_x224(confirm))))
+        cookie = (request.mstshash or b"").decode("latin-1")
+        if isinstance(answer, RdpNegotiationFailure):
+            self._move(ServerInput.NEGOTIATION_FAILED)
+            self._events.append(
+                ConnectionEnded(f"negotiation failed: {_name(answer.failure_code)}")
+            )
+            return
+        selected = Protocol.PROTOCOL_RDP
+        if isinstance(answer, RdpNegotiationResponse):
+            selected = answer.selected_protocol
+        self._tls = selected == Protocol.PROTOCOL_SSL
+        self._events.append(
+            SecurityNegotiated(
+                requested_protocols=self._requested_protocols,
+                selected_protocol=int(selected),
+                cookie=cookie,
+                start_tls=self._tls,
+            )
+        )
+
+    # -- MCS Connect Initial / Response ---------------------------------------------
+
+    def _on_connect_initial(self, payload: bytes) -> None:
+        try:
+            initial = decode_mcs_connect_initial(payload)
+            request = decode_conference_create_request(initial.user_data)
+        except PduError as error:
+            raise ConnectionProtocolError(f"malformed MCS Connect Initial: {error}") from None
+        self._move(ServerInput.CONNECT_INITIAL)
+        core = next((b for b in request.client_blocks if isinstance(b, ClientCoreData)), None)
+        if core is None:
+            raise ConnectionProtocolError("MCS Connect Initial without client core data")
+        security = next(
+            (b for b in request.client_blocks if isinstance(b, ClientSecurityData)), None
+        )
+        network = next((b for b in request.client_blocks if isinstance(b, ClientNetworkData)), None)
+        self._client_core = core
+        self._desktop = (core.desktop_width, core.desktop_height)
+        channels = network.channels if network is not None else ()
+        static_ids = tuple(MCS_GLOBAL_CHANNEL + 1 + i for i in range(len(channels)))
+        self._user_channel = MCS_GLOBAL_CHANNEL + 1 + len(channels)
+        self._channels = {MCS_GLOBAL_CHANNEL, self._user_channel, *static_ids}
+
+        offered = 0
+        if security is not None:
+            # French-locale clients put the methods in extEncryptionMethods (2.2.1.3.3).
+            offered = int(security.encryption_methods) or security.ext_encryption_methods
+        if self._tls:
+            sc_security = ServerSecurityData(
+                GccEncryptionMethod.ENCRYPTION_METHOD_NONE,
+                GccEncryptionLevel.ENCRYPTION_LEVEL_NONE,
+            )
+        else:
+            method = select_encryption_method(offered, self._config.encryption_level)
+            if method is None or method is EncryptionMethod.NONE:
+                raise ConnectionProtocolError(
+                    f"client offers no usable encryption method (0x{offered:x})"
+                )
+            self._encryption_method = method
+            self._server_random = self._draw(SERVER_RANDOM_SIZE)
+            sc_security = ServerSecurityData(
+                GccEncryptionMethod(int(method)),
+                GccEncryptionLevel(int(self._config.encryption_level)),
+                self._server_random,
+                self._config.proprietary_certificate,
+            )
+        version = self._config.rdp_version
+        modern = version >= RdpVersion.RDP_VERSION_10_0
+        sc_core = ServerCoreData(
+            version,
+            Protocol(self._requested_protocols or 0),
+            ServerEarlyCapabilityFlag(6) if modern else None,
+        )
+        sc_net = ServerNetworkData(MCS_GLOBAL_CHANNEL, static_ids)
+        response = ConferenceCreateResponse(server_blocks=(sc_core, sc_net, sc_security))
+        mcs = McsConnectResponse(
+            domain_parameters=WINDOWS_DOMAIN_PARAMETERS,
+            user_data=encode_conference_create_response(response),
+        )
+        self._out.append(mcs_frame(encode_mcs_connect_response(mcs)))
+        self._events.append(
+            ClientDataReceived(
+                client_name=_utf16z(core.client_name),
+                client_build=core.client_build,
+                version=int(core.version),
+                encryption_methods=offered,
+                encryption_method=int(self._encryption_method),
+                channels=tuple(_ansiz(c.name) for c in channels),
+            )
+        )
+
+    # -- MCS domain PDUs ---------------------------------------------------------------
+
+    def _on_domain_pdu(self, payload: bytes, now: datetime) -> None:
+        try:
+            pdu = decode_domain_pdu(payload)
+        except PduError as error:
+            raise ConnectionProtocolError(f"malformed MCS PDU: {error}") from None
+        if isinstance(pdu, SendDataRequest):
+            self._on_send_data(pdu, now)
+        elif isinstance(pdu, ErectDomainRequest):
+            self._move(ServerInput.ERECT_DOMAIN)
+        elif isinstance(pdu, AttachUserRequest):
+            self._move(ServerInput.ATTACH_USER)
+            self._out.append(
+                mcs_frame(AttachUserConfirm(McsResult.RT_SUCCESSFUL, self._user_channel))
+            )
+        elif isinstance(pdu, ChannelJoinRequest):
+            self._move(ServerInput.CHANNEL_JOIN)
+            if pdu.channel_id in self._channels:
+                self._joined.add(pdu.channel_id)
+                confirm = ChannelJoinConfirm(
+                    pdu.initiator, pdu.channel_id, pdu.channel_id, McsResult.RT_SUCCESSFUL
+                )
+            else:
+                confirm = ChannelJoinConfirm(
+                    pdu.initiator, pdu.channel_id, None, McsResult.RT_NO_SUCH_CHANNEL
+                )
+            self._out.append(mcs_frame(confirm))
+        elif isinstance(pdu, DisconnectProviderUltimatum):
+            self._end_by_client("Disconnect Provider Ultimatum")
+        else:
+            raise ConnectionProtocolError(
+                f"{type(pdu).__name__} is not expected in phase {self._phase.value}"
+            )
+
+    def _on_send_data(self, pdu: SendDataRequest, now: datetime) -> None:
+        if pdu.channel_id != MCS_GLOBAL_CHANNEL:
+            # Static virtual channel traffic: no client sends any before activation, and a
+            # server that hosts no session has nothing to do with it.
+            return
+        if self._phase is ServerPhase.AWAIT_CONFIRM_ACTIVE:
+            self._on_share_control(pdu.user_data)
+            return
+        flags, body = self._security.unwrap(pdu.user_data, what=self._phase.value)
+        if flags & SecurityFlag.SEC_EXCHANGE_PKT:
+            self._on_security_exchange(flags, body)
+        elif flags & SecurityFlag.SEC_INFO_PKT:
+            self._on_client_info(body, now)
+        elif flags & SecurityFlag.SEC_LICENSE_PKT:
+            self._on_licensing_pdu(body, now)
+        else:
+            raise ConnectionProtocolError(
+                f"data PDU (security flags 0x{int(flags):04x}) in phase {self._phase.value}"
+            )
+
+    # -- Security Exchange, Client Info ---------------------------------------------
+
+    def _on_security_exchange(self, flags: SecurityFlag, body: bytes) -> None:
+        if self._tls or self._encryption_method is EncryptionMethod.NONE:
+            raise ConnectionProtocolError("Security Exchange PDU without Standard RDP Security")
+        self._move(ServerInput.SECURITY_EXCHANGE)
+        try:
+            exchange = decode_security_exchange(body)
+        except PduError as error:
+            raise ConnectionProtocolError(f"malformed Security Exchange PDU: {error}") from None
+        key = self._config.proprietary_key
+        encrypted = exchange.encrypted_client_random[: key.modulus_bytes]
+        value = int.from_bytes(encrypted, "little")
+        if len(encrypted) != key.modulus_bytes or value >= key.n:
+            raise ConnectionProtocolError("encrypted client random does not fit the server key")
+        plain = rsa_private_op(key, value).to_bytes(key.modulus_bytes, "little")
+        client_random = plain[:CLIENT_RANDOM_SIZE]
+        keys = derive_session_keys(
+            client_random, self._server_random, self._encryption_method, server=True
+        )
+        self._security = SecurityLayer(RdpCipher(keys), encrypt_all=True)
+        self._license_encrypt = bool(flags & SecurityFlag.SEC_LICENSE_ENCRYPT_SC)
+
+    def _on_client_info(self, body: bytes, now: datetime) -> None:
+        if not self._tls and self._security.cipher is None:
+            raise ConnectionProtocolError("Client Info PDU before the Security Exchange")
+        self._move(ServerInput.CLIENT_INFO)
+        try:
+            info = decode_client_info(body)
+        except PduError as error:
+            raise ConnectionProtocolError(f"malformed Client Info PDU: {error}") from None
+        user = _utf16z(info.user_name)
+        self._events.append(
+            ClientInfoReceived(user_name=user, domain=_utf16z(info.domain), flags=int(info.flags))
+        )
+        core = self._client_core
+        machine = _utf16z(core.client_name) if core is not None else ""
+        rdp4 = core is not None and core.version == RdpVersion.RDP_VERSION_4
+        self._licensing = self._make_licensing(user, machine, 2 if rdp4 else 3)
+        self._run_licensing(lambda machine: machine.start(now))
+
+    # -- licensing ---------------------------------------------------------------------
+
+    def _on_licensing_pdu(self, body: bytes, now: datetime) -> None:
+        self._move(ServerInput.LICENSING_PDU)
+        self._run_licensing(lambda machine: machine.receive_pdu(body, now))
+
+    def _run_licensing(self, step: Callable[[LicensingMachine], None]) -> None:
+        machine = self._licensing
+        assert machine is not None  # INVARIANT: created with the Client Info
+        error: Exception | None = None
+        try:
+            step(machine)
+        except (RemoteProtocolError, LicenseServiceError) as caught:
+            error = caught
+        events: list[lic.Event] = []
+        while (event := machine.next_event()) is not None:
+            events.append(event)
+        pdus = machine.data_to_send()
+        failed = next((e for e in events if isinstance(e, lic.LicensingFailed)), None)
+        done = any(
+            isinstance(e, lic.NewLicenseIssued | lic.LicenseUpgraded | lic.ValidClient)
+            for e in events
+        )
+        error_info: int | None = None
+        if failed is not None:
+            error_info = error_info_for(failed)
+            # Before the licensing error: xfreerdp stops reading at the error alert.
+            self._send_error_info(error_info)
+        for pdu in pdus:
+            self._send_licensing(pdu)
+        self._events.extend(events)
+        if failed is not None:
+            self._move(ServerInput.LICENSING_ENDED)
+            self._disconnect()
+            reason = f"licensing failed: {failed.reason}"
+            self._events.append(ConnectionEnded(reason, error_info, licensed=False))
+            if error is not None:
+                raise ConnectionProtocolError(reason)
+            return
+        if error is not None:  # pragma: no cover - the machine always reports a failure
+            raise ConnectionProtocolError(f"licensing failed: {error}")
+        if done:
+            self._licensed = True
+            if self._config.demand_active:
+                self._send_demand_active()
+                self._move(ServerInput.DEMAND_ACTIVE_SENT)
+            else:
+                self._move(ServerInput.LICENSING_ENDED)
+                self._finish("licensing completed")
+
+    def _send_licensing(self, pdu: bytes) -> None:
+        """One licensing PDU, sent from the server channel on the I/O channel (2.2.1.12)."""
+        flags = SecurityFlag.SEC_LICENSE_PKT
+        encrypt = False
+        if not self._tls:
+            # "I can process encrypted licensing packets" (MS-RDPELE 2.2.2); Windows
+            # encrypts them when the client said the same in its Security Exchange.
+            flags |= SecurityFlag.SEC_LICENSE_ENCRYPT_CS
+            encrypt = self._license_encrypt
+        user_data = self._security.wrap(flags, pdu, encrypt=encrypt)
+        self._out.append(
+            send_data_frame(SERVER_CHANNEL_ID, MCS_GLOBAL_CHANNEL, user_data, server=True)
+        )
+
+    # -- after licensing ---------------------------------------------------------------
+
+    def _send_demand_active(self) -> None:
+        width, height = self._desktop
+        pdu = DemandActive(
+            share_id=DEMAND_ACTIVE_SHARE_ID,
+            source_descriptor=b"RDP\x00",
+            capability_sets=demand_active_capabilities(width, height),
+            pdu_source=SERVER_CHANNEL_ID,
+        )
+        self._send_share_pdu(encode_demand_active(pdu))
+
+    def _on_share_control(self, user_data: bytes) -> None:
+        body = user_data
+        if not self._tls:
+            _, body = self._security.unwrap(user_data, what=self._phase.value)
+        try:
+            header, _ = decode_share_control_header(body)
+        except PduError as error:
+            raise ConnectionProtocolError(f"malformed share control PDU: {error}") from None
+        if header.pdu_type == PduType.PDUTYPE_CONFIRMACTIVEPDU:
+            self._move(ServerInput.CONFIRM_ACTIVE)
+            self._events.append(CapabilitiesConfirmed())
+            self._finish("capabilities confirmed")
+
+    def _send_share_pdu(self, body: bytes) -> None:
+        """A share-control PDU: no security header under TLS (5.4.4), encrypted otherwise."""
+        user_data = body if self._tls else self._security.wrap(SecurityFlag(0), body)
+        self._out.append(
+            send_data_frame(SERVER_CHANNEL_ID, MCS_GLOBAL_CHANNEL, user_data, server=True)
+        )
+
+    def _send_error_info(self, error_info: int) -> bool:
+        """Set Error Info (2.2.5.1.1), only to clients that announced they support it."""
+        core = self._client_core
+        flags = core.early_capability_flags if core is not None else None
+        if not flags or not flags & EarlyCapabilityFlag.RNS_UD_CS_SUPPORT_ERRINFO_PDU:
+            return False
+        self._send_share_pdu(encode_set_error_info(SetErrorInfo(error_info)))
+        return True
+
+    def _disconnect(self) -> None:
+        self._out.append(mcs_frame(DisconnectProviderUltimatum(Reason.RN_PROVIDER_INITIATED)))
+
+    def _finish(self, reason: str) -> None:
+        """End a licensed connection the way a server that hosts no session does."""
+        error_info = self._config.end_error_info
+        sent = self._send_error_info(error_info)
+        self._disconnect()
+        self._events.append(
+            ConnectionEnded(reason, error_info if sent else None, licensed=self._licensed)
+        )
+
+    def _end_by_client(self, what: str) -> None:
+        self._move(ServerInput.DISCONNECT)
+        self._events.append(ConnectionEnded(f"client sent {what}", licensed=self._licensed))
+
+    def _fail(self, reason: str) -> None:
+        """A protocol error: end here (the licensing machine queued its own error PDU)."""
+        if self._phase is not ServerPhase.CLOSED:
+            self._phase = ServerPhase.CLOSED
+            self._events.append(ConnectionEnded(f"protocol error: {reason}", licensed=False))
+
+    def _draw(self, size: int) -> bytes:
+        data = self._random_bytes(size)
+        if len(data) != size:
+            raise ValueError(f"random_bytes({size}) returned {len(data)} bytes")
+        return data
+
+
+def demand_active_capabilities(width: int, height: int) -> tuple[CapabilitySet, ...]:
+    """Capability sets of the Demand Active PDU (MS-RDPBCGR 2.2.7): those a Windows Server
+    sends (captures/windows, frame 33) that concern a client at the start of a session,
+    with the client's desktop size in the bitmap set."""
+    bitmap = (
+        bytes.fromhex("2000010001000100")
+        + width.to_bytes(2, "little")
+        + height.to_bytes(2, "little")
+        + bytes.fromhex("000001000100001e01000000")
+    )
+    return (
+        CapabilitySet(0x0009, bytes.fromhex("ea030000")),  # share: nodeId 1002
+        CapabilitySet(0x0001, bytes.fromhex("010003000002000000001d040000000000000101")),
+        CapabilitySet(0x0014, bytes.fromhex("0200000040060000")),  # virtual channel
+        CapabilitySet(0x000A, bytes.fromhex("06000000")),  # color cache
+        CapabilitySet(0x0008, bytes.fromhex("010019001900")),  # pointer
+        CapabilitySet(0x000E, bytes.fromhex("01000000")),  # font
+        CapabilitySet(0x0002, bitmap),
+        CapabilitySet(0x0003, _WINDOWS_ORDER_CAPABILITY),
+        CapabilitySet(0x0012, bytes.fromhex("01000000")),  # bitmap cache host support
+        CapabilitySet(0x000D, bytes.fromhex("75030000") + bytes(80)),  # input
+        CapabilitySet(0x001A, bytes.fromhex("2a003000")),  # multifragment update
+    )
+
+
+_WINDOWS_ORDER_CAPABILITY = bytes.fromhex(
+    "0000000000000000000000000000000040420f0001001400000001000000aa00"
+    "0101010101000000010000010000000101010101010101000101010100000000"
+    "a106060040420f0040420f000100000000000000"
+)
+"""TS_ORDER_CAPABILITYSET data of a Windows Server's Demand Active (captures/windows)."""
+
+
+def _name(code: object) -> str:
+    return getattr(code, "name", None) or f"0x{int(code):x}"  # type: ignore[call-overload]
+
+
+def _utf16z(raw: bytes) -> str:
+    """UTF-16LE text up to its first NUL (names in PDUs keep their padding)."""
+    text = raw.decode("utf-16-le", errors="replace")
+    return text.split("\x00", 1)[0]
+
+
+def _ansiz(raw: bytes) -> str:
+    return raw.split(b"\x00", 1)[0].decode("latin-1")
