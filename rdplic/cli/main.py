@@ -21,6 +21,7 @@ __all__ = ["build_parser", "main"]
 
 # Order is the order of `rdplic --help`.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "rdplic.cli.serve_cmd",
     "rdplic.cli.pdu_cmd",
     "rdplic.cli.keys_cmd",
     "rdplic.cli.keypack_cmd",
