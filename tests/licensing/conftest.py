@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ls_helpers import T0, FakeSigner, Harness
+from ls_helpers import T0, FakeSigner, Harness, HarnessFactory
 
 from rdplic.licensing import FixedClock, HostConfig, LicenseService
 from rdplic.store import SqliteStore
-
-HarnessFactory = Callable[..., Harness]
 
 
 @pytest.fixture

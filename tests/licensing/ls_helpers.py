@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -109,3 +110,7 @@ class Harness:
         if decision.kind in (DecisionKind.ISSUE_NEW, DecisionKind.UPGRADE) and decision.license:
             device.stored = presented(decision.license, decision.blob)
         return decision
+
+
+HarnessFactory = Callable[..., Harness]
+"""The type of the ``make_harness`` fixture (tests/licensing/conftest.py)."""

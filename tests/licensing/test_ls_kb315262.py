@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import HarnessFactory
-from ls_helpers import Device
+from ls_helpers import Device, HarnessFactory
 
 from rdplic.licensing import CalType, DecisionKind, HistoryKind, LicenseStatus
 from rdplic.store import HistoryQuery

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import HarnessFactory
-from ls_helpers import DAY, T0, Device, presented
+from ls_helpers import DAY, T0, Device, HarnessFactory, presented
 
 from rdplic.licensing import (
     CalType,

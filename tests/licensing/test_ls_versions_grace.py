@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import HarnessFactory
-from ls_helpers import DAY, Device
+from ls_helpers import DAY, Device, HarnessFactory
 
 from rdplic.errors import UsageError
 from rdplic.licensing import (
