@@ -11,6 +11,7 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 CRYPTO = DATA / "crypto"
 RDPELE = DATA / "rdpele"
 WINDOWS = DATA / "windows"
+BCGR = DATA / "bcgr"
 
 
 def hex_file(path: Path) -> bytes:
@@ -62,7 +63,16 @@ def new_license_info_license(info: bytes) -> bytes:
 
 def windows_proprietary_certificate() -> bytes:
     """The SERVER_CERTIFICATE of the Windows Server capture (SC_SECURITY of frame 13)."""
-    frame = hex_file(WINDOWS / "stdsec-conn2-frame13-s2c.hex")
+    return _connect_response_certificate(hex_file(WINDOWS / "stdsec-conn2-frame13-s2c.hex"))
+
+
+def spec_414_proprietary_certificate() -> bytes:
+    """The SERVER_CERTIFICATE of MS-RDPBCGR 4.1.4 (Server MCS Connect Response, SC_SECURITY)."""
+    return _connect_response_certificate(hex_file(BCGR / "4.1.4-server-mcs-connect-response.hex"))
+
+
+def _connect_response_certificate(frame: bytes) -> bytes:
+    """serverCertificate of the SC_SECURITY block (type 0x0C02) inside an MCS Connect Response."""
     offset = frame.find(b"\x02\x0c")
     while offset != -1:
         _, length = struct.unpack_from("<HH", frame, offset)
@@ -72,7 +82,7 @@ def windows_proprietary_certificate() -> bytes:
             if start + cert_len == offset + length:
                 return frame[start : start + cert_len]
         offset = frame.find(b"\x02\x0c", offset + 1)
-    raise AssertionError("no SC_SECURITY block in frame 13")
+    raise AssertionError("no SC_SECURITY block in the frame")
 
 
 def sc_security_certificate(block: bytes) -> bytes:

@@ -13,6 +13,7 @@ from crypto_vectors import (
     hex_file,
     sc_security_certificate,
     spec_41_server_certificate,
+    spec_414_proprietary_certificate,
     windows_proprietary_certificate,
 )
 from hypothesis import given, settings
@@ -55,6 +56,15 @@ def test_windows_capture_certificate_verifies_and_rebuilds() -> None:
     assert public.bits == 2048 and public.e == 0x10001
     assert build_proprietary_certificate(public) == certificate
     assert decode_server_certificate(certificate).permanent is False
+
+
+def test_spec_414_certificate_verifies_and_rebuilds() -> None:
+    """MS-RDPBCGR 4.1.4's 512-bit certificate verifies with the TS key and rebuilds exactly."""
+    certificate = spec_414_proprietary_certificate()
+    public = verify_proprietary_certificate(certificate)
+    assert public.bits == 512 and public.e == 0x10001
+    assert build_proprietary_certificate(public) == certificate
+    assert hex_file(CRYPTO / "ironrdp-proprietary-certificate-512.hex") == certificate
 
 
 @pytest.mark.parametrize(
