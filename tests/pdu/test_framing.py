@@ -243,16 +243,18 @@ def test_tpkt_rejects_wrong_length_and_version() -> None:
 
 def test_frame_size_byte_by_byte() -> None:
     """Fed one byte at a time, frame_size says None until the header is complete, then the
-    length of the frame; every Windows frame and spec example is delimited exactly."""
+    frame's length, so a whole frame is seen exactly when its last byte arrives; every Windows
+    frame and spec example is delimited exactly."""
     frames = [frame for _name, frame in windows_frames()]
     frames += [bcgr("4.1.3-client-mcs-connect-initial"), bcgr("4.1.4-server-mcs-connect-response")]
     for frame in frames:
-        for end in range(len(frame) + 1):
-            size = frame_size(frame[:end])
-            if end < 4:
-                assert size is None
-            else:
-                assert size == len(frame)
+        buffer = bytearray()
+        for index, byte in enumerate(frame):
+            buffer.append(byte)
+            size = frame_size(buffer)
+            assert size is None if len(buffer) < 4 else size == len(frame)
+            whole = size is not None and len(buffer) >= size
+            assert whole == (index == len(frame) - 1)
         stream = frame + b"\x03\x00"
         assert frame_size(stream) == len(frame)
         assert frame_size(bytearray(stream)) == len(frame)
