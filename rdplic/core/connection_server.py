@@ -144,6 +144,12 @@ RandomBytes = Callable[[int], bytes]
 WINDOWS_DOMAIN_PARAMETERS = DomainParameters(34, 3, 0, 1, 0, 1, 0xFFF8, 2)
 """domainParameters of a Windows server's Connect Response (captures/windows, frame 13)."""
 
+WINDOWS_CONNECT_PDU_LENGTH = 0x2A
+"""The connectPDU length every Windows server writes in its Conference Create Response,
+whatever the real length.  rdesktop 1.9 depends on it: it skips a fixed 21 bytes of T.124
+header, so a correct two-byte length (needed once Standard RDP Security's certificate makes
+the blocks longer than 127 bytes) throws it off ("Unhandled response tag")."""
+
 CLIENT_RANDOM_SIZE = 32
 SERVER_RANDOM_SIZE = 32
 DEMAND_ACTIVE_SHARE_ID = 0x000103EA
@@ -459,7 +465,10 @@ class ServerConnection:
             ServerEarlyCapabilityFlag(6) if modern else None,
         )
         sc_net = ServerNetworkData(MCS_GLOBAL_CHANNEL, static_ids)
-        response = ConferenceCreateResponse(server_blocks=(sc_core, sc_net, sc_security))
+        response = ConferenceCreateResponse(
+            server_blocks=(sc_core, sc_net, sc_security),
+            connect_pdu_length=WINDOWS_CONNECT_PDU_LENGTH,
+        )
         mcs = McsConnectResponse(
             domain_parameters=WINDOWS_DOMAIN_PARAMETERS,
             user_data=encode_conference_create_response(response),
