@@ -22,7 +22,6 @@ import dataclasses
 import enum
 import io
 import struct
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import construct
@@ -71,7 +70,6 @@ __all__ = [
     "frame_size",
 ]
 
-T = TypeVar("T")
 E = TypeVar("E", bound=enum.IntEnum)
 
 MAX_FRAME_SIZE = 0xFFFF
@@ -134,21 +132,8 @@ def need(structure: str, condition: bool, reason: str, *, field: str = "") -> No
         raise PduError(structure, reason, field=field)
 
 
-def run_guarded(structure: str, data: bytes, parse: Callable[[io.BytesIO], T]) -> T:
-    """`guarded` with a check that the parser consumed every byte."""
-
-    def run(stream: io.BytesIO) -> T:
-        value = parse(stream)
-        end = stream.tell()
-        if end != len(data):
-            raise PduError(structure, f"{len(data) - end} trailing bytes", offset=end)
-        return value
-
-    return guarded(structure, data, run)
-
-
 OptionalField = tuple[str, "Construct[Any, Any]"]
-"""An optional trailing field: (attribute name, fixed-size construct)."""
+"""An optional trailing field: (attribute name, fixed-size or length-prefixed construct)."""
 
 
 def _minimum_size(con: Construct[Any, Any]) -> int:
