@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import seeded
+from crypto_helpers import seeded
 from crypto_vectors import CRYPTO, json_file, spec_43_license
 
 from rdplic.cli.license_inspect import register_inspect

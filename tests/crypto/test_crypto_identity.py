@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import seeded
+from crypto_helpers import seeded
 
 from rdplic.crypto import (
     LicenseFields,

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from hashlib import md5
 
 import pytest
-from conftest import CREATED, make_license_server
+from crypto_helpers import CREATED, make_license_server
 from crypto_vectors import CRYPTO, hex_file, json_file, new_license_info_license, spec_43_license
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -7,7 +7,7 @@ import hashlib
 
 import gmpy2
 import pytest
-from conftest import seeded
+from crypto_helpers import seeded
 from crypto_vectors import (
     CRYPTO,
     hex_file,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gmpy2
 import pytest
-from conftest import seeded
+from crypto_helpers import seeded
 from crypto_vectors import CRYPTO, hex_file, json_file
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa

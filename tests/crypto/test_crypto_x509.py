@@ -6,7 +6,7 @@ import struct
 from datetime import UTC, datetime
 
 import pytest
-from conftest import CREATED, seeded
+from crypto_helpers import CREATED, seeded
 from crypto_vectors import CRYPTO, hex_file, spec_41_server_certificate
 from cryptography import x509 as cx509
 from cryptography.exceptions import UnsupportedAlgorithm
