@@ -1,4 +1,4 @@
-"""Lint, format and type checks run with the test suite, so the README's test command covers them."""
+"""Lint, format and type checks, run with the suite so that the README test command covers them."""
 
 from __future__ import annotations
 
