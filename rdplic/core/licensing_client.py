@@ -287,6 +287,7 @@ class LicensingClient:
         """MS-RDPELE 3.3.5.1."""
         self._check(CI.RECV_LICENSE_REQUEST)
         public, kind = self._server_key(message.server_certificate.blob_data)
+        client_random, premaster, encrypted = self._premaster(public)
         self._move(CI.RECV_LICENSE_REQUEST)
         product = message.product_info
         scopes = tuple(ansi_text(scope.issuer) for scope in message.scope_list.scopes)
@@ -297,11 +298,8 @@ class LicensingClient:
             product_id=utf16_text(product.product_id),
         )
         self._exchange = _Exchange(wanted=wanted)
-        client_random, premaster, encrypted = self._premaster(public)
-        try:
-            keys = derive_licensing_keys(premaster, client_random, message.server_random)
-        except CryptoError as error:
-            raise MalformedMessage(f"cannot derive licensing keys: {error}") from None
+        # Sizes are fixed by the decoder and by _premaster: derivation cannot fail.
+        keys = derive_licensing_keys(premaster, client_random, message.server_random)
         self._exchange.keys = keys
         found = self._config.store.find(wanted)
         self._events.append(

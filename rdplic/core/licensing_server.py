@@ -666,14 +666,9 @@ class LicensingServer:
         """ERR_NO_LICENSE_SERVER / ST_TOTAL_ABORT (R46), then `LicenseServiceError`."""
         code, move = ErrorCode.ERR_NO_LICENSE_SERVER, StateTransition.ST_TOTAL_ABORT
         reason = f"license service failed: {type(error).__name__}: {error}"
-        if (self._state, SI.SEND_ERROR_TOTAL_ABORT) in SERVER_TRANSITIONS:
-            self._send(SI.SEND_ERROR_TOTAL_ABORT, error_message(code, move), remember=False)
-            sent = True
-        else:
-            self._state = S.ABORTED
-            sent = False
+        self._send(SI.SEND_ERROR_TOTAL_ABORT, error_message(code, move), remember=False)
         self._events.append(
-            LicensingFailed(code, move, reason, FailureOrigin.SERVICE, sent, self._summary())
+            LicensingFailed(code, move, reason, FailureOrigin.SERVICE, True, self._summary())
         )
         raise LicenseServiceError(reason) from error
 

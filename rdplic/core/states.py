@@ -146,6 +146,8 @@ SERVER_TRANSITIONS: Final[Mapping[tuple[ServerState, ServerInput], ServerState]]
     # licenses nobody, 1.3.3) ends at once with the valid-client PDU.
     (S.LICENSING_BEGIN, SI.SEND_LICENSE_REQUEST): S.AWAIT_CLIENT_LICENSE,
     (S.LICENSING_BEGIN, SI.SEND_VALID_CLIENT): S.COMPLETED,
+    # The license service failed before anything was sent: ERR_NO_LICENSE_SERVER (R46).
+    (S.LICENSING_BEGIN, SI.SEND_ERROR_TOTAL_ABORT): S.ABORTED,
     # 3.2.5.2 and 3.2.5.3.
     (S.AWAIT_CLIENT_LICENSE, SI.RECV_NEW_LICENSE_REQUEST): S.NEW_LICENSE_REQUESTED,
     (S.AWAIT_CLIENT_LICENSE, SI.RECV_LICENSE_INFO): S.LICENSE_PRESENTED,

@@ -17,6 +17,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+from pdu.licensing import (
+    ClientLicenseInfo,
+    ClientNewLicenseRequest,
+    ServerLicenseRequest,
+    decode_licensing_pdu,
+)
 from rdplic.core import (
     CLIENT_PLATFORMS,
     ClientConfig,
@@ -29,11 +35,14 @@ from rdplic.core import (
 )
 from rdplic.crypto import (
     LicenseServerIdentity,
+    LicensingKeys,
     RsaPrivateKey,
     build_license_server_certificate,
     build_proprietary_certificate,
     build_terminal_server_certificate,
     build_x509_chain,
+    decrypt_premaster,
+    derive_licensing_keys,
     generate_rsa_key,
 )
 from rdplic.licensing import CalType, HostConfig, LicenseService
@@ -249,3 +258,17 @@ class Lab:
 
     def close(self) -> None:
         self.store.close()
+
+
+def session_keys(server_key: RsaPrivateKey, request_pdu: bytes, client_pdu: bytes) -> LicensingKeys:
+    """The licensing keys of a session, from its License Request and the client's answer.
+
+    Tests use them to build messages a correct client would never send but whose
+    MAC is right, to reach the checks that come after the MAC.
+    """
+    request = decode_licensing_pdu(request_pdu).message
+    answer = decode_licensing_pdu(client_pdu).message
+    assert isinstance(request, ServerLicenseRequest)
+    assert isinstance(answer, ClientNewLicenseRequest | ClientLicenseInfo)
+    premaster = decrypt_premaster(server_key, answer.encrypted_pre_master_secret.blob_data)
+    return derive_licensing_keys(premaster, answer.client_random, request.server_random)

@@ -18,22 +18,26 @@ from pdu.licensing import (
 )
 from rdplic.core import (
     CLIENT_PLATFORMS,
+    ClientQuirks,
     ClientState,
     FailureOrigin,
     InvalidMac,
     InvalidServerCertificate,
     LicenseKey,
     LicenseRequestReceived,
+    LicensingClient,
     LicensingFailed,
     LicensingRestarted,
     LocalProtocolError,
     MalformedMessage,
     MemoryLicenseStore,
+    RemoteProtocolError,
     UnexpectedMessage,
     ValidClient,
     hardware_id,
 )
 from rdplic.core._common import build_pdu, error_message
+from rdplic.crypto import RsaPublicKey, build_proprietary_certificate
 
 
 def error_of(pdu: bytes) -> tuple[int, int]:
@@ -437,3 +441,55 @@ def test_pump_reaches_completion_from_a_fresh_start(lab: Lab) -> None:
     session = pump(begin(lab), T0)
     assert session.client.state is ClientState.COMPLETED
     assert session.client.data_to_send() == [] and session.server.data_to_send() == []
+
+
+def test_stream_with_a_bad_wmsgsize_disconnects(lab: Lab) -> None:
+    """In a stream, a wMsgSize below the preamble ends the exchange without a word."""
+    client = lab.session(Device()).client
+    client.start(T0)
+    with pytest.raises(MalformedMessage):
+        client.receive_data(b"\x01\x03\x00\x00", T0)
+    assert client.state is ClientState.ABORTED and client.data_to_send() == []
+
+
+def test_client_that_skips_the_signature_check_still_uses_the_key(lab: Lab) -> None:
+    """FreeRDP does not check proprietary signatures: a forged one still gets it licensed."""
+    trusting = dataclasses.replace(
+        CLIENT_PLATFORMS["freerdp"], quirks=ClientQuirks(skip_certificate_check=True)
+    )
+    certificate = lab.keys.proprietary_certificate
+    forged = certificate[:-12] + bytes([certificate[-12] ^ 0xFF]) + certificate[-11:]
+    device = Device(platform="freerdp")
+    config = lab.server_config(private_key=lab.keys.proprietary_key, certificate=forged)
+    session = lab.connect(
+        device, server_config=config, client_config=device.config(platform=trusting)
+    )
+    assert session.client.state is ClientState.COMPLETED
+
+
+def test_server_key_too_small_for_the_premaster_is_refused(lab: Lab) -> None:
+    """A hostile 256-bit key cannot hold a 48-byte premaster: ERR_INVALID_SERVER_CERTIFICATE."""
+    tiny = RsaPublicKey(n=(1 << 255) + 0x1235, e=3)
+    config = lab.server_config(certificate=build_proprietary_certificate(tiny))
+    session = lab.session(Device(), server_config=config)
+    session.server.start(T0)
+    session.client.start(T0)
+    (request,) = session.server.data_to_send()
+    with pytest.raises(InvalidServerCertificate, match="unusable"):
+        session.client.receive_pdu(request, T0)
+    assert_client_failed(
+        session,
+        sent=(ErrorCode.ERR_INVALID_SERVER_CERTIFICATE, StateTransition.ST_TOTAL_ABORT),
+    )
+
+
+def test_random_source_of_the_wrong_size_is_a_local_error(lab: Lab) -> None:
+    """The client refuses a random source that returns too few bytes."""
+    device = Device()
+    client = LicensingClient(device.config(), random_bytes=lambda n: b"")
+    client.start(T0)
+    session = lab.session(device)
+    session.server.start(T0)
+    (request,) = session.server.data_to_send()
+    with pytest.raises(RemoteProtocolError):
+        client.receive_pdu(request, T0)

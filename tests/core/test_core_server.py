@@ -6,23 +6,43 @@ import dataclasses
 from datetime import datetime
 
 import pytest
-from core_helpers import DAY, T0, Device, Lab, LabFactory, Session, drain, pump, seeded_bytes
+from core_helpers import (
+    DAY,
+    T0,
+    Device,
+    Lab,
+    LabFactory,
+    Session,
+    drain,
+    pump,
+    seeded_bytes,
+    session_keys,
+)
 
 from pdu.licensing import (
+    BlobType,
+    ClientNewLicenseRequest,
+    ClientPlatformChallengeResponse,
     ErrorCode,
+    LicenseBinaryBlob,
     LicenseErrorMessage,
     MsgType,
+    PlatformChallengeResponseData,
     PreambleFlags,
     StateTransition,
     decode_licensing_pdu,
+    encode_platform_challenge_response_data,
 )
 from rdplic.core import (
     CLIENT_PLATFORMS,
+    WINDOWS_PLATFORM_CHALLENGE,
     ClientQuirks,
     ClientState,
     FailureOrigin,
     InvalidMac,
     InvalidMessageLength,
+    LicenseKey,
+    LicensePresented,
     LicenseServiceError,
     LicensingFailed,
     LicensingRestarted,
@@ -37,9 +57,13 @@ from rdplic.core import (
     ValidClient,
 )
 from rdplic.core._common import build_pdu, error_message
+from rdplic.crypto import issue_license, mac_data, rc4
+from rdplic.crypto.license import LicenseFields
 from rdplic.licensing import Decision, DecisionKind, HostConfig, RefusalStyle
 from rdplic.licensing.model import ErrorInfo, LicensingErrorCode
 from rdplic.licensing.model import StateTransition as ServiceTransition
+
+WINDOWS_2019_KEY = LicenseKey(0x000A0001, "microsoft.com", "Microsoft Corporation", "A02")
 
 
 def error_of(pdu: bytes) -> tuple[int, int]:
@@ -614,3 +638,129 @@ def test_license_request_carries_the_host_product_info(lab: Lab) -> None:
     assert message.server_certificate.blob_data == lab.keys.x509_chain  # type: ignore[union-attr]
     assert [s.issuer for s in message.scope_list.scopes] == [b"microsoft.com\0"]  # type: ignore[union-attr]
     assert request[:2] == b"\x01\x03"
+
+
+# -- messages a correct client never sends, with a correct MAC -------------------------------
+
+
+def crafted_response(
+    session: Session, lab: Lab, response_data: bytes, hwid: bytes
+) -> tuple[bytes, bytes]:
+    """Run to the challenge; return (challenge plaintext, a response carrying these plaintexts)."""
+    (request,) = session.server.data_to_send()
+    session.client.receive_pdu(request, T0)
+    (answer,) = session.client.data_to_send()
+    session.server.receive_pdu(answer, T0)
+    session.server.data_to_send()
+    keys = session_keys(lab.keys.terminal_server_key, request, answer)
+    key = keys.licensing_encryption_key
+    message = ClientPlatformChallengeResponse(
+        LicenseBinaryBlob(BlobType.BB_DATA_BLOB, rc4(key, response_data)),
+        LicenseBinaryBlob(BlobType.BB_DATA_BLOB, rc4(key, hwid)),
+        mac_data(keys.mac_salt_key, response_data + hwid),
+    )
+    return WINDOWS_PLATFORM_CHALLENGE, build_pdu(message, 3, PreambleFlags(0))
+
+
+@pytest.mark.parametrize(
+    ("response", "match"),
+    [
+        (b"\x00\x01\x00\x01\x03\x00\x0a\x00", "malformed response data"),  # cbChallenge too big
+        (b"\x00\x02\x00\x01\x03\x00\x00\x00", "wVersion"),
+    ],
+)
+def test_bad_response_data_with_a_good_mac_is_malformed(
+    lab: Lab, response: bytes, match: str
+) -> None:
+    """PLATFORM_CHALLENGE_RESPONSE_DATA that does not decode, or wVersion not 0x0100."""
+    session = started(lab)
+    device_hwid = session.client._config.hwid
+    _, pdu = crafted_response(session, lab, response, device_hwid)
+    with pytest.raises(MalformedMessage, match=match):
+        session.server.receive_pdu(pdu, T0)
+    assert_aborted_with(session, ErrorCode.ERR_INVALID_CLIENT, MalformedMessage)
+
+
+def test_hardware_id_of_the_wrong_size_is_malformed(lab: Lab) -> None:
+    """A CLIENT_HARDWARE_ID that is not 20 bytes, under a correct MAC: ERR_INVALID_CLIENT."""
+    session = started(lab)
+    challenge = WINDOWS_PLATFORM_CHALLENGE
+    data = encode_platform_challenge_response_data(
+        PlatformChallengeResponseData(0x0100, 0x0100, 3, challenge)
+    )
+    _, pdu = crafted_response(session, lab, data, bytes(19))
+    with pytest.raises(MalformedMessage, match="hardware id"):
+        session.server.receive_pdu(pdu, T0)
+    assert_aborted_with(session, ErrorCode.ERR_INVALID_CLIENT, MalformedMessage)
+
+
+def test_key_exchange_algorithm_other_than_rsa_is_malformed(lab: Lab) -> None:
+    """PreferredKeyExchangeAlg must be KEY_EXCHANGE_ALG_RSA (2.2.2.2)."""
+    session = started(lab)
+    message = decode_licensing_pdu(first_client_pdu(session)).message
+    assert isinstance(message, ClientNewLicenseRequest)
+    other = dataclasses.replace(message, preferred_key_exchange_alg=2)
+    with pytest.raises(MalformedMessage, match="PreferredKeyExchangeAlg"):
+        session.server.receive_pdu(build_pdu(other, 3, PreambleFlags(0)), T0)
+    assert_aborted_with(session, ErrorCode.ERR_INVALID_CLIENT, MalformedMessage)
+
+
+def test_license_for_another_product_is_replaced(lab: Lab) -> None:
+    """A license of ours for another product id reads as WRONG_PRODUCT and is upgraded."""
+    device = Device()
+    other_product = issue_license(
+        lab.keys.license_server,
+        LicenseFields(
+            license_id=4242,
+            hwid=device.hwid,
+            client_machine_name="PC1",
+            client_user_name="alice",
+            product_major=10,
+            product_minor=1,
+            temporary=False,
+            issued=T0 - DAY,
+            expires=T0 + 60 * DAY,
+            product_id="A03",
+        ),
+    )
+    device.store.store(WINDOWS_2019_KEY, other_product)
+    session = lab.connect(device)
+    assert session.server_event(LicensePresented).verdict == "wrong_product"
+    assert session.message_types()[-1] == "s2c:0x04"
+    assert session.server.state is ServerState.COMPLETED
+
+
+def test_host_without_license_server_finds_every_license_foreign(lab: Lab) -> None:
+    """``license_issuer=None``: presented licenses are foreign, junk is malformed."""
+    device = Device()
+    lab.connect(device)
+    config = lab.server_config(license_issuer=None)
+    session = lab.connect(device, T0 + DAY, server_config=config)
+    assert session.server_event(LicensePresented).verdict == "bad_signature"
+    junk = Device(machine_name="PC7")
+    junk.store.store(WINDOWS_2019_KEY, b"junk")
+    session = lab.connect(junk, T0 + DAY, server_config=config)
+    assert session.server_event(LicensePresented).verdict == "bad_format"
+    assert session.server.state is ServerState.COMPLETED
+
+
+def test_service_failing_at_start_gets_err_no_license_server(lab: Lab) -> None:
+    """A service that cannot even give its configuration: ERR_NO_LICENSE_SERVER, at once."""
+
+    class Broken(ScriptedService):
+        def config(self) -> HostConfig:
+            raise OSError("no database")
+
+    server = LicensingServer(lab.server_config(), Broken(), random_bytes=seeded_bytes(1))
+    with pytest.raises(LicenseServiceError):
+        server.start(T0)
+    (pdu,) = server.data_to_send()
+    assert error_of(pdu) == (ErrorCode.ERR_NO_LICENSE_SERVER, StateTransition.ST_TOTAL_ABORT)
+    assert server.state is ServerState.ABORTED
+
+
+def test_random_source_of_the_wrong_size_is_a_local_error(lab: Lab) -> None:
+    """An injected random source that returns too few bytes is the caller's bug."""
+    server = LicensingServer(lab.server_config(), lab.service, random_bytes=lambda n: b"\x00")
+    with pytest.raises(LocalProtocolError, match="random_bytes"):
+        server.start(T0)
