@@ -297,3 +297,25 @@ def test_platform_challenge_answered_event_reports_the_client(lab: Lab) -> None:
     session = lab.connect(Device(platform="freerdp"))
     answered = session.server_event(PlatformChallengeAnswered)
     assert (answered.client_type, answered.license_detail_level) == (0xFF00, 3)
+
+
+@pytest.mark.parametrize(
+    ("platform", "built_in"),
+    [
+        ("windows-2000-professional", True),
+        ("windows-xp-professional", True),
+        ("windows-10", False),
+        ("macos", False),
+    ],
+)
+def test_windows_2000_host_gives_built_in_cals_by_platform(
+    make_lab: LabFactory, platform: str, built_in: bool
+) -> None:
+    """Windows 2000 host: a built-in permanent CAL for 2000/XP clients, else temporary (R19)."""
+    host = make_lab(windows_version="2000")
+    device = Device(platform=platform)
+    session = host.connect(device)
+    assert session.message_types() == NEW
+    issued = session.server_event(NewLicenseIssued)
+    assert issued.license.temporary is not built_in
+    assert session.client_event(NewLicenseReceived).key.version == 0x00050000
