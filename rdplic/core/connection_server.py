@@ -40,6 +40,18 @@ from datetime import datetime
 from typing import Protocol as TypingProtocol
 
 from pdu.errors import PduError
+from pdu.finalization import (
+    ControlAction,
+    ControlPdu,
+    FontMapPdu,
+    ShareDataPdu,
+    SynchronizePdu,
+    decode_share_data_pdu,
+    encode_control,
+    encode_font_map,
+    encode_share_data_pdu,
+    encode_synchronize,
+)
 from pdu.framing import (
     Protocol,
     RdpNegotiationFailure,
@@ -93,6 +105,7 @@ from pdu.rdp import (
     DemandActive,
     ErrorInfo,
     PduType,
+    PduType2,
     SecurityFlag,
     SetErrorInfo,
     decode_client_info,
@@ -210,6 +223,7 @@ class ServerPhase(enum.Enum):
     AWAIT_CLIENT_INFO = "AWAIT_CLIENT_INFO"
     LICENSING = "LICENSING"
     AWAIT_CONFIRM_ACTIVE = "AWAIT_CONFIRM_ACTIVE"
+    AWAIT_FONT_LIST = "AWAIT_FONT_LIST"
     CLOSED = "CLOSED"
 
 
@@ -228,6 +242,8 @@ class ServerInput(enum.Enum):
     LICENSING_ENDED = "licensing ended"
     DEMAND_ACTIVE_SENT = "Demand Active sent"
     CONFIRM_ACTIVE = "Confirm Active PDU"
+    FINALIZATION_PDU = "client finalization PDU"
+    FONT_LIST = "Font List PDU"
     DISCONNECT = "disconnect"
 
 
@@ -248,7 +264,11 @@ SERVER_TRANSITIONS: dict[tuple[ServerPhase, ServerInput], ServerPhase] = {
     (P.LICENSING, In.LICENSING_PDU): P.LICENSING,
     (P.LICENSING, In.LICENSING_ENDED): P.CLOSED,
     (P.LICENSING, In.DEMAND_ACTIVE_SENT): P.AWAIT_CONFIRM_ACTIVE,
-    (P.AWAIT_CONFIRM_ACTIVE, In.CONFIRM_ACTIVE): P.CLOSED,
+    (P.AWAIT_CONFIRM_ACTIVE, In.CONFIRM_ACTIVE): P.AWAIT_FONT_LIST,
+    # Synchronize, Control (Cooperate, Request Control), Persistent Key List, input: the
+    # client finalization PDUs before the last one (MS-RDPBCGR 1.3.1.1).
+    (P.AWAIT_FONT_LIST, In.FINALIZATION_PDU): P.AWAIT_FONT_LIST,
+    (P.AWAIT_FONT_LIST, In.FONT_LIST): P.CLOSED,
     **{(phase, In.DISCONNECT): P.CLOSED for phase in ServerPhase if phase is not P.CLOSED},
 }
 """Every legal step of the server's connection sequence."""
@@ -309,6 +329,7 @@ class ServerConnection:
         self._license_encrypt = False
         self._licensing: LicensingMachine | None = None
         self._licensed = False
+        self._end_error_info = config.end_error_info
         self._desktop = (1024, 768)
 
     # -- the h11-like surface ---------------------------------------------------------
@@ -361,6 +382,8 @@ class ServerConnection:
 
     def _handle_frame(self, frame: bytes, now: datetime) -> None:
         if frame[0] != 0x03:
+            if self._phase is ServerPhase.AWAIT_FONT_LIST:
+                return  # fast-path input of a client that thinks it is active
             raise ConnectionProtocolError(f"fast-path frame in phase {self._phase.value}")
         try:
             tpdu = decode_x224(decode_tpkt(frame).payload)
@@ -525,7 +548,7 @@ class ServerConnection:
             # Static virtual channel traffic: no client sends any before activation, and a
             # server that hosts no session has nothing to do with it.
             return
-        if self._phase is ServerPhase.AWAIT_CONFIRM_ACTIVE:
+        if self._phase in (ServerPhase.AWAIT_CONFIRM_ACTIVE, ServerPhase.AWAIT_FONT_LIST):
             self._on_share_control(pdu.user_data)
             return
         flags, body = self._security.unwrap(pdu.user_data, what=self._phase.value)
@@ -604,7 +627,7 @@ class ServerConnection:
             isinstance(e, lic.NewLicenseIssued | lic.LicenseUpgraded | lic.ValidClient)
             for e in events
         )
-        error_info: int | None = None
+        error_info = self._end_error_info
         if failed is not None:
             error_info = error_info_for(failed)
             # Before the licensing error: xfreerdp stops reading at the error alert.
@@ -613,6 +636,18 @@ class ServerConnection:
             self._send_licensing(pdu)
         self._events.extend(events)
         if failed is not None:
+            if (
+                error is None
+                and self._config.demand_active
+                and failed.origin is lic.FailureOrigin.REFUSED
+            ):
+                # A refused client that stays (rdesktop does; MS-RDPELE 3.1.5.3 lets a
+                # client go on after ST_TOTAL_ABORT) is disconnected after the capability
+                # exchange like the others, with the licensing error code.
+                self._end_error_info = error_info
+                self._send_demand_active()
+                self._move(ServerInput.DEMAND_ACTIVE_SENT)
+                return
             self._move(ServerInput.LICENSING_ENDED)
             self._disconnect()
             reason = f"licensing failed: {failed.reason}"
@@ -658,17 +693,45 @@ class ServerConnection:
         self._send_share_pdu(encode_demand_active(pdu))
 
     def _on_share_control(self, user_data: bytes) -> None:
+        """Confirm Active, then the client's finalization PDUs up to its Font List (1.3.1.1)."""
         body = user_data
         if not self._tls:
             _, body = self._security.unwrap(user_data, what=self._phase.value)
         try:
             header, _ = decode_share_control_header(body)
+            data_pdu = None
+            if header.pdu_type == PduType.PDUTYPE_DATAPDU:
+                data_pdu = decode_share_data_pdu(body)
         except PduError as error:
             raise ConnectionProtocolError(f"malformed share control PDU: {error}") from None
         if header.pdu_type == PduType.PDUTYPE_CONFIRMACTIVEPDU:
             self._move(ServerInput.CONFIRM_ACTIVE)
             self._events.append(CapabilitiesConfirmed())
+            self._send_server_finalization()
+        elif data_pdu is not None and data_pdu.pdu_type2 == PduType2.PDUTYPE2_FONTLIST:
+            self._move(ServerInput.FONT_LIST)
+            self._send_data_pdu(PduType2.PDUTYPE2_FONTMAP, encode_font_map(FontMapPdu()))
             self._finish("capabilities confirmed")
+        elif data_pdu is not None:
+            self._move(ServerInput.FINALIZATION_PDU)
+        else:
+            raise ConnectionProtocolError(
+                f"share control PDU type {int(header.pdu_type)} in phase {self._phase.value}"
+            )
+
+    def _send_server_finalization(self) -> None:
+        """Server Synchronize, Control Cooperate and Control Granted Control (2.2.1.19-21):
+        rdesktop sends its Font List only once it has them."""
+        user = self._user_channel
+        self._send_data_pdu(PduType2.PDUTYPE2_SYNCHRONIZE, encode_synchronize(SynchronizePdu(user)))
+        cooperate = ControlPdu(ControlAction.CTRLACTION_COOPERATE)
+        self._send_data_pdu(PduType2.PDUTYPE2_CONTROL, encode_control(cooperate))
+        granted = ControlPdu(ControlAction.CTRLACTION_GRANTED_CONTROL, user, SERVER_CHANNEL_ID)
+        self._send_data_pdu(PduType2.PDUTYPE2_CONTROL, encode_control(granted))
+
+    def _send_data_pdu(self, pdu_type2: PduType2, body: bytes) -> None:
+        pdu = ShareDataPdu(pdu_type2, body, share_id=DEMAND_ACTIVE_SHARE_ID)
+        self._send_share_pdu(encode_share_data_pdu(pdu))
 
     def _send_share_pdu(self, body: bytes) -> None:
         """A share-control PDU: no security header under TLS (5.4.4), encrypted otherwise."""
@@ -691,7 +754,7 @@ class ServerConnection:
 
     def _finish(self, reason: str) -> None:
         """End a licensed connection the way a server that hosts no session does."""
-        error_info = self._config.end_error_info
+        error_info = self._end_error_info
         sent = self._send_error_info(error_info)
         self._disconnect()
         self._events.append(

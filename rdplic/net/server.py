@@ -64,6 +64,9 @@ class ServerLimits:
     max_connections: int = 10_000
     idle_timeout: float = 30.0
     total_timeout: float = 120.0
+    close_grace: float = 2.0
+    """Seconds a closing connection may wait for its peer (a TLS peer that never answers
+    close_notify) before it is aborted."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -113,6 +116,9 @@ class RdpServerProtocol(TwistedProtocol):
         self._idle: Any = None
         self._total: Any = None
         self._closing = False
+        self._lost = False
+        self._tls_started = False
+        self._grace: Any = None
 
     # -- Twisted's interface -------------------------------------------------------
 
@@ -147,10 +153,11 @@ class RdpServerProtocol(TwistedProtocol):
         self._drain_events()
 
     def connectionLost(self, reason: Failure | None = None) -> None:
-        for call in (self._idle, self._total):
+        self._lost = True
+        for call in (self._idle, self._total, self._grace):
             if call is not None and call.active():
                 call.cancel()
-        self._idle = self._total = None
+        self._idle = self._total = self._grace = None
         if self._summary.outcome == "incomplete" and not self._summary.error:
             self._summary.error = reason.getErrorMessage() if reason is not None else ""
         elapsed_ms = round((time.monotonic() - self._started) * 1000, 1)
@@ -195,6 +202,7 @@ class RdpServerProtocol(TwistedProtocol):
                 return
             transport: Any = self.transport
             transport.startTLS(context)
+            self._tls_started = True
 
     def _on_client_data(self, event: Any) -> None:
         assert isinstance(event, ClientDataReceived)
@@ -259,8 +267,25 @@ class RdpServerProtocol(TwistedProtocol):
         self._flush()
         if abort:
             transport.abortConnection()
-        else:
+            return
+        if self._tls_started:
             transport.loseConnection()
+        else:
+            # Half-close: the client gets our last PDUs and EOF even while it is still
+            # sending (FreeRDP does once it is active); closing both ways would answer
+            # its data with a reset that can destroy our last PDUs unread.
+            transport.loseWriteConnection()
+        # Twisted's TLS waits for the peer's close_notify before closing the socket, and
+        # rdesktop waits for ours being answered: do not let both wait forever.
+        self._grace = self._factory.reactor.callLater(
+            self._factory.limits.close_grace, self._force_close
+        )
+
+    def _force_close(self) -> None:
+        self._grace = None
+        transport: Any = self.transport
+        if not self._lost and transport is not None:
+            transport.abortConnection()
 
     def abort(self) -> None:
         """Close now (shutdown grace period over)."""

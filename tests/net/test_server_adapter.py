@@ -57,12 +57,17 @@ class TlsTransport(StringTransport):
         super().__init__()
         self.tls_started_after: bytes | None = None
         self.aborted = False
+        self.half_closed = False
 
     def startTLS(self, context: Any) -> None:
         self.tls_started_after = self.value()
 
     def abortConnection(self) -> None:
         self.aborted = True
+        self.loseConnection()
+
+    def loseWriteConnection(self) -> None:
+        self.half_closed = True
         self.loseConnection()
 
 
@@ -108,12 +113,26 @@ def test_start_tls_after_flushing_the_confirm() -> None:
 
 
 def test_connection_ended_closes_after_flushing() -> None:
-    """ConnectionEnded writes what is queued, then closes the transport."""
+    """ConnectionEnded writes what is queued, then half-closes a plain TCP connection."""
     core = FakeCore([(b"bye", [ConnectionEnded("licensing completed", 7, licensed=True)])])
-    _, protocol, transport, _ = _connect(core)
+    _, protocol, transport, clock = _connect(core, limits=ServerLimits(close_grace=2))
     protocol.dataReceived(b"x")
     assert transport.value() == b"bye"
-    assert transport.disconnecting
+    assert transport.half_closed
+    clock.advance(2)
+    assert transport.aborted  # the peer never closed: dropped after close_grace
+
+
+def test_tls_connection_is_closed_both_ways() -> None:
+    """Under TLS the close is a full loseConnection (close_notify), not a half-close."""
+    negotiated = SecurityNegotiated(
+        requested_protocols=1, selected_protocol=1, cookie="", start_tls=True
+    )
+    core = FakeCore([(b"CC", [negotiated]), (b"bye", [ConnectionEnded("done")])])
+    _, protocol, transport, _ = _connect(core)
+    protocol.dataReceived(b"CR")
+    protocol.dataReceived(b"x")
+    assert transport.disconnecting and not transport.half_closed
 
 
 def test_protocol_error_closes_only_that_connection() -> None:
