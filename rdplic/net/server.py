@@ -329,6 +329,7 @@ class RdpServerFactory(Factory):
         limits: ServerLimits = ServerLimits(),
     ) -> None:
         self._make_core = make_core
+        self.noisy = False  # one line per connection is enough; no "Starting factory"
         self.now = now
         self.reactor = reactor
         self.tls = tls
