@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import struct
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.decrepit.ciphers.algorithms import ARC4
@@ -11,6 +13,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pdu.rdp import decode_client_info
 from rdplic.crypto.rdp_security import (
     KEY_UPDATE_INTERVAL,
     EncryptionLevel,
@@ -182,3 +185,46 @@ def test_unprotect_detects_a_bad_signature() -> None:
 def test_method_selection(offered: int, level: EncryptionLevel, expected: object) -> None:
     """The server picks the strongest method offered; HIGH needs 128-bit (5.3.2)."""
     assert select_encryption_method(offered, level) == expected
+
+
+_SESSIONS = json.loads(
+    (Path(__file__).resolve().parents[1] / "data/rdp_security/xfreerdp-sessions.json").read_text()
+)
+
+
+@pytest.mark.parametrize("strength", ["40bit", "56bit", "128bit"])
+def test_xfreerdp_client_info_decrypts_and_verifies(strength: str) -> None:
+    """FreeRDP's encrypted, salted-MAC Client Info opens with our server keys (known answer
+    from xfreerdp 2.11.7, tests/data/rdp_security/README.md)."""
+    session = _SESSIONS[strength]
+    method = EncryptionMethod(session["encryption_method"])
+    keys = derive_session_keys(
+        bytes.fromhex(session["client_random"]),
+        bytes.fromhex(session["server_random"]),
+        method,
+        server=True,
+    )
+    user_data = bytes.fromhex(session["client_info_user_data"])
+    flags = int.from_bytes(user_data[:2], "little")
+    assert flags == 0x0848
+    plaintext = RdpCipher(keys).unprotect(user_data[4:12], user_data[12:], salted=True)
+    info = decode_client_info(plaintext)
+    assert info.user_name == "labuser".encode("utf-16-le") + b"\0\0"
+    assert info.password == "labpass".encode("utf-16-le") + b"\0\0"
+
+
+@pytest.mark.parametrize("strength", ["40bit", "56bit", "128bit"])
+def test_server_license_request_opens_on_the_client_side(strength: str) -> None:
+    """The License Request xfreerdp accepted decrypts with the client's keys, MAC checked."""
+    session = _SESSIONS[strength]
+    keys = derive_session_keys(
+        bytes.fromhex(session["client_random"]),
+        bytes.fromhex(session["server_random"]),
+        EncryptionMethod(session["encryption_method"]),
+        server=False,
+    )
+    user_data = bytes.fromhex(session["license_request_user_data"])
+    assert int.from_bytes(user_data[:2], "little") == 0x0288
+    plaintext = RdpCipher(keys).unprotect(user_data[4:12], user_data[12:])
+    assert plaintext[:2] == b"\x01\x03"  # LICENSE_REQUEST, PREAMBLE_VERSION_3_0
+    assert int.from_bytes(plaintext[2:4], "little") == len(plaintext)
