@@ -18,12 +18,16 @@ import dataclasses
 import os
 import random
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from rdplic.errors import UsageError
 
 __all__ = ["RDP_VERSIONS", "register", "run"]
+
+T = TypeVar("T")
 
 RDP_VERSIONS: dict[str, int] = {
     "2000": 0x00080004,
@@ -39,6 +43,10 @@ RDP_VERSIONS: dict[str, int] = {
 }
 """SC_CORE version a Windows Server release sends (MS-RDPBCGR 2.2.1.4.2; approximate for
 2016 and later: the build's RDP version)."""
+
+OFFSET_REFRESH = 1.0
+"""Seconds the administrator's clock offset is cached: ``rdplic clock advance`` in another
+process is seen within a second, and a handshake does not read the store once per packet."""
 
 _SECURITY_CHOICES = {
     "rdp": (True, False),
@@ -136,6 +144,19 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def _cached(read: Callable[[], T], seconds: float) -> Callable[[], T]:
+    """``read`` called at most once per ``seconds`` (monotonic time)."""
+    box: list[tuple[float, T]] = []
+
+    def cached() -> T:
+        now = time.monotonic()
+        if not box or now - box[0][0] >= seconds:
+            box[:] = [(now, read())]
+        return box[0][1]
+
+    return cached
+
+
 def _check(args: argparse.Namespace) -> None:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be 0 to 65535, got {args.port}")
@@ -154,7 +175,8 @@ def _install_reactor() -> Any:
     if "twisted.internet.reactor" not in sys.modules:
         from twisted.internet import asyncioreactor
 
-        asyncioreactor.install()
+        install: Any = asyncioreactor.install  # untyped in Twisted
+        install()
     from twisted.internet import reactor
 
     return reactor
@@ -173,13 +195,13 @@ def _start_logging(args: argparse.Namespace) -> IO[str]:
     stream: IO[str] = sys.stderr
     if args.log_file:
         stream = open(args.log_file, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
-    observer = (
+    # Twisted's zope interfaces do not type-check as classes: observers are Any here.
+    observer: Any = (
         jsonFileLogObserver(stream) if args.log_format == "json" else textFileLogObserver(stream)
     )
-    predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(args.log_level))
-    globalLogBeginner.beginLoggingTo(
-        [FilteringLogObserver(observer, [predicate])], redirectStandardIO=False
-    )
+    predicate: Any = LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(args.log_level))
+    filtering: Any = FilteringLogObserver(observer, [predicate])
+    globalLogBeginner.beginLoggingTo([filtering], redirectStandardIO=False)
     return stream
 
 
@@ -209,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
     allow_rdp, allow_tls = _SECURITY_CHOICES[args.security]
     identity = ServerIdentity.load_or_create(state_dir)
     store = open_store(state_dir)
-    clock = SystemClock(offset=lambda: read_clock_offset(store))
+    clock = SystemClock(offset=_cached(lambda: read_clock_offset(store), OFFSET_REFRESH))
     signer = CryptoLicenseSigner(identity.license_server)
     stored = LicenseService(store, signer, random.SystemRandom()).config()
     changes = {

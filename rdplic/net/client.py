@@ -1,0 +1,169 @@
+"""The Twisted side of the simulated client: drive `ClientConnection` over TCP (and TLS).
+
+Benchmarks and tests use it to run the project's own client against ``rdplic serve`` (or
+any RDP server): `license_once` connects, runs the connection sequence and licensing, and
+fires with a `ClientOutcome` when the server ends the connection.  Like `rdplic.net.server`
+this module only moves bytes and applies a timeout; the protocol is the core's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from twisted.internet import defer
+from twisted.internet.protocol import ClientFactory
+from twisted.internet.protocol import Protocol as TwistedProtocol
+from twisted.python.failure import Failure
+
+from rdplic.core import events as lic
+from rdplic.core.connection_client import ClientConnection
+from rdplic.core.connection_events import (
+    ConnectionEnded,
+    ConnectionProtocolError,
+    ErrorInfoReceived,
+    SecurityNegotiated,
+)
+
+__all__ = ["ClientOutcome", "RdpClientProtocol", "client_tls_context", "license_once"]
+
+
+@dataclasses.dataclass(slots=True)
+class ClientOutcome:
+    """How one simulated client's connection went.
+
+    :ivar licensed: licensing completed (license stored, upgraded or valid client)
+    :ivar events: every event the client machine reported, in order
+    :ivar error: why it failed, "" when it ended normally
+    :ivar elapsed: seconds from connect to close
+    """
+
+    licensed: bool = False
+    error_info: int | None = None
+    events: list[object] = dataclasses.field(default_factory=list)
+    error: str = ""
+    elapsed: float = 0.0
+    started: float = 0.0
+
+
+def client_tls_context() -> Any:
+    """A TLS client context that accepts any server certificate (a test client)."""
+    from twisted.internet.ssl import CertificateOptions
+
+    return CertificateOptions(verify=False)
+
+
+_LICENSED = (lic.NewLicenseReceived, lic.UpgradedLicenseReceived, lic.ValidClient)
+
+
+class RdpClientProtocol(TwistedProtocol):
+    """Feeds a `ClientConnection` and carries out what it asks."""
+
+    def __init__(
+        self,
+        core: ClientConnection,
+        done: defer.Deferred[ClientOutcome],
+        *,
+        now: Callable[[], datetime],
+        tls_context: Callable[[], Any],
+    ) -> None:
+        self._core = core
+        self._done = done
+        self._now = now
+        self._tls_context = tls_context
+        self.outcome = ClientOutcome()
+
+    def connectionMade(self) -> None:
+        self.outcome.started = time.monotonic()
+        self._core.start()
+        self._flush()
+
+    def dataReceived(self, data: bytes) -> None:
+        try:
+            self._core.receive_data(data, self._now())
+        except ConnectionProtocolError as error:
+            self.outcome.error = error.reason
+        self._drain()
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        self._core.connection_lost()
+        self._drain(closing=True)
+        if self.outcome.error == "" and not self.outcome.licensed and reason is not None:
+            self.outcome.error = reason.getErrorMessage()
+        self.outcome.elapsed = time.monotonic() - self.outcome.started
+        if not self._done.called:
+            self._done.callback(self.outcome)
+
+    def _flush(self) -> None:
+        data = self._core.data_to_send()
+        transport: Any = self.transport
+        if data and transport is not None:
+            transport.write(data)
+
+    def _drain(self, *, closing: bool = False) -> None:
+        transport: Any = self.transport
+        while (event := self._core.next_event()) is not None:
+            self.outcome.events.append(event)
+            if isinstance(event, SecurityNegotiated) and event.start_tls and not closing:
+                # The Connect Initial the core queued goes out encrypted.
+                transport.startTLS(self._tls_context())
+            elif isinstance(event, _LICENSED):
+                self.outcome.licensed = True
+            elif isinstance(event, ErrorInfoReceived):
+                self.outcome.error_info = event.error_info
+            elif isinstance(event, ConnectionEnded) and not closing:
+                self._flush()
+                transport.loseConnection()
+                return
+        if not closing:
+            self._flush()
+
+
+class _OneShotFactory(ClientFactory):
+    noisy = False
+
+    def __init__(self, protocol: RdpClientProtocol) -> None:
+        self._protocol = protocol
+
+    def buildProtocol(self, addr: Any) -> RdpClientProtocol:
+        return self._protocol
+
+    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+        self._protocol.outcome.error = reason.getErrorMessage()
+        done = self._protocol._done
+        if not done.called:
+            done.callback(self._protocol.outcome)
+
+
+def license_once(
+    reactor: Any,
+    host: str,
+    port: int,
+    core: ClientConnection,
+    *,
+    timeout: float = 30.0,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    tls_context: Callable[[], Any] = client_tls_context,
+) -> defer.Deferred[ClientOutcome]:
+    """Connect to ``host:port``, run ``core`` until the server ends the connection."""
+    done: defer.Deferred[ClientOutcome] = defer.Deferred()
+    protocol = RdpClientProtocol(core, done, now=now, tls_context=tls_context)
+    connector = reactor.connectTCP(host, port, _OneShotFactory(protocol), timeout=timeout)
+
+    def expire() -> None:
+        if not done.called:
+            protocol.outcome.error = f"no end after {timeout:g} s"
+            connector.disconnect()
+
+    call = reactor.callLater(timeout, expire)
+
+    def cancel(outcome: ClientOutcome) -> ClientOutcome:
+        if call.active():
+            call.cancel()
+        return outcome
+
+    done.addBoth(cancel)
+    return done
