@@ -221,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
     from rdplic.crypto.rdp_security import EncryptionLevel
     from rdplic.identity import ServerIdentity
     from rdplic.licensing import CryptoLicenseSigner, LicenseService, SystemClock
+    from rdplic.net.capture import PcapngWriter
     from rdplic.net.server import RdpServerFactory, ServerLimits
     from rdplic.net.tls import TlsContextFactory, load_or_create_certificate
     from rdplic.store import open_store, read_clock_offset
@@ -301,7 +302,10 @@ def run(args: argparse.Namespace) -> int:
         idle_timeout=args.idle_timeout,
         total_timeout=args.total_timeout,
     )
-    factory = RdpServerFactory(make_core, now=clock.now, reactor=reactor, tls=tls, limits=limits)
+    capture = PcapngWriter(Path(args.capture)) if args.capture else None
+    factory = RdpServerFactory(
+        make_core, now=clock.now, reactor=reactor, tls=tls, limits=limits, capture=capture
+    )
     port = reactor.listenTCP(args.port, factory, backlog=args.backlog, interface=args.host)
     address = port.getHost()
     log.info(
@@ -321,6 +325,8 @@ def run(args: argparse.Namespace) -> int:
         stopped.addCallback(lambda _: factory.wait_idle(args.shutdown_grace))
 
         def close(result: object) -> object:
+            if capture is not None:
+                capture.close()
             store.close()
             log.info("store closed")
             return result

@@ -43,6 +43,7 @@ from rdplic.core.connection_events import (
     ConnectionProtocolError,
     SecurityNegotiated,
 )
+from rdplic.net.capture import PcapngWriter
 
 __all__ = ["ConnectionCore", "RdpServerFactory", "RdpServerProtocol", "ServerLimits"]
 
@@ -118,6 +119,7 @@ class RdpServerProtocol(TwistedProtocol):
         self._closing = False
         self._lost = False
         self._tls_started = False
+        self._capture_id = 0
         self._grace: Any = None
 
     # -- Twisted's interface -------------------------------------------------------
@@ -129,6 +131,11 @@ class RdpServerProtocol(TwistedProtocol):
         self._idle = clock.callLater(limits.idle_timeout, self._timed_out, "idle")
         self._total = clock.callLater(limits.total_timeout, self._timed_out, "total")
         self._factory.connection_opened(self)
+        capture = self._factory.capture
+        if capture is not None:
+            transport: Any = self.transport
+            peer, host = transport.getPeer(), transport.getHost()
+            self._capture_id = capture.open_stream((peer.host, peer.port), (host.host, host.port))
 
     def dataReceived(self, data: bytes) -> None:
         if self._closing:
@@ -136,6 +143,9 @@ class RdpServerProtocol(TwistedProtocol):
         if self._idle is not None and self._idle.active():
             self._idle.reset(self._factory.limits.idle_timeout)
         self._log.debug("{peer} received {size} bytes", peer=self._summary.peer, size=len(data))
+        capture = self._factory.capture
+        if capture is not None and self._capture_id:
+            capture.record(self._capture_id, True, data)
         try:
             self._core.receive_data(data, self._factory.now())
         except ConnectionProtocolError as error:
@@ -154,6 +164,10 @@ class RdpServerProtocol(TwistedProtocol):
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self._lost = True
+        capture = self._factory.capture
+        if capture is not None and self._capture_id:
+            capture.close_stream(self._capture_id)
+            self._capture_id = 0
         for call in (self._idle, self._total, self._grace):
             if call is not None and call.active():
                 call.cancel()
@@ -178,6 +192,9 @@ class RdpServerProtocol(TwistedProtocol):
         transport: Any = self.transport
         if data and transport is not None:
             transport.write(data)
+            capture = self._factory.capture
+            if capture is not None and self._capture_id:
+                capture.record(self._capture_id, False, data)
 
     def _drain_events(self) -> None:
         """Handle every queued event in order, flushing before anything that needs it."""
@@ -327,12 +344,14 @@ class RdpServerFactory(Factory):
         reactor: Any,
         tls: Any = None,
         limits: ServerLimits = ServerLimits(),
+        capture: PcapngWriter | None = None,
     ) -> None:
         self._make_core = make_core
         self.noisy = False  # one line per connection is enough; no "Starting factory"
         self.now = now
         self.reactor = reactor
         self.tls = tls
+        self.capture = capture
         self.limits = limits
         self.active: set[RdpServerProtocol] = set()
         self.accepting = True

@@ -1,0 +1,211 @@
+"""``rdplic serve`` as a process: TLS with its persistent certificate, key log, capture file,
+limits, and a graceful stop on SIGTERM.  The client is the project's own core over a
+blocking socket (wrapped in TLS by Python's ssl module when the server selects it)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from rdplic.core import events as lic
+from rdplic.core.client_store import MemoryLicenseStore
+from rdplic.core.connection_client import ClientConnection, ClientConnectionConfig
+from rdplic.core.connection_events import ConnectionEnded, SecurityNegotiated
+from rdplic.core.licensing_client import ClientConfig, LicensingClient
+from rdplic.core.platforms import CLIENT_PLATFORMS
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+from pcapng import tcp_streams  # noqa: E402
+
+
+class Serve:
+    def __init__(self, state_dir: Path, *extra: str) -> None:
+        self.log = state_dir.parent / f"serve-{len(list(state_dir.parent.iterdir()))}.log"
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "rdplic.cli.main",
+                "serve",
+                "--port",
+                "0",
+                "--state-dir",
+                str(state_dir),
+                "--log-file",
+                str(self.log),
+                *extra,
+            ],
+            cwd=ROOT,
+        )
+        self.port = self._port()
+
+    def _port(self) -> int:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.log.exists():
+                for line in self.log.read_text().splitlines():
+                    if "listening on 127.0.0.1:" in line:
+                        return int(line.split("listening on 127.0.0.1:")[1].split()[0])
+            assert self.process.poll() is None, "rdplic serve exited"
+            time.sleep(0.1)
+        raise AssertionError("rdplic serve did not listen")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("serve") / "state"
+
+
+def client(requested: int | None, name: str = "NETTEST") -> ClientConnection:
+    rng = random.Random(name)
+
+    def licensing(certificate: bytes | None) -> LicensingClient:
+        return LicensingClient(
+            ClientConfig(
+                platform=CLIENT_PLATFORMS["freerdp"],
+                hwid=rng.randbytes(20),
+                user_name="tester",
+                machine_name=name,
+                store=MemoryLicenseStore(),
+                server_certificate=certificate,
+            ),
+            random_bytes=os.urandom,
+        )
+
+    config = ClientConnectionConfig(requested_protocols=requested, client_name=name)
+    return ClientConnection(config, licensing, random_bytes=os.urandom)
+
+
+def run_client(port: int, core: ClientConnection, timeout: float = 20.0) -> list[object]:
+    """Drive ``core`` over a blocking socket until the server ends the connection."""
+    events: list[object] = []
+    sock: socket.socket = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        core.start()
+        sock.sendall(core.data_to_send())
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                core.connection_lost()
+            else:
+                core.receive_data(data, datetime.now(UTC))
+            while (event := core.next_event()) is not None:
+                events.append(event)
+                if isinstance(event, SecurityNegotiated) and event.start_tls:
+                    context = ssl.create_default_context()
+                    context.check_hostname = False
+                    context.verify_mode = ssl.CERT_NONE
+                    sock = context.wrap_socket(sock)
+            out = core.data_to_send()
+            if out:
+                sock.sendall(out)
+            if any(isinstance(e, ConnectionEnded) for e in events):
+                return events
+    finally:
+        sock.close()
+
+
+def test_tls_session_keylog_capture_and_certificate_persistence(state_dir: Path) -> None:
+    """A TLS client is licensed; the key log gets its secrets, the capture its PDUs, and the
+    certificate made on first start is the one used after a restart."""
+    keylog = state_dir.parent / "keys.log"
+    capture = state_dir.parent / "sessions.pcapng"
+    serve = Serve(state_dir, "--tls-keylog", str(keylog), "--capture", str(capture))
+    try:
+        events = run_client(serve.port, client(1))
+        assert any(isinstance(e, lic.NewLicenseReceived) for e in events), events
+    finally:
+        assert serve.stop() == 0
+    assert b"CLIENT_RANDOM" in keylog.read_bytes() or b"SERVER_HANDSHAKE" in keylog.read_bytes()
+    certificate = state_dir / "tls" / "rdp-server.crt"
+    first = certificate.read_bytes()
+    assert (state_dir / "tls" / "rdp-server.key").stat().st_mode & 0o777 == 0o600
+    (stream,) = tcp_streams(capture)
+    assert stream.client_data[:2] == b"\x03\x00"  # the Connection Request, in clear
+    assert b"Cookie: mstshash=" in stream.client_data[:64]
+    assert len(stream.server_data) > 1000  # MCS Connect Response, licensing PDUs, in clear
+    serve = Serve(state_dir)
+    try:
+        events = run_client(serve.port, client(1))
+        assert any(isinstance(e, lic.NewLicenseReceived) for e in events)
+    finally:
+        serve.stop()
+    assert certificate.read_bytes() == first
+
+
+def test_sigterm_lets_handshakes_in_flight_finish(state_dir: Path) -> None:
+    """After SIGTERM no new connection is accepted, the one in flight completes, and the
+    server exits 0 having closed its store."""
+    serve = Serve(state_dir, "--security", "rdp")
+    core = client(0, "INFLIGHT")
+    sock = socket.create_connection(("127.0.0.1", serve.port), timeout=20)
+    core.start()
+    sock.sendall(core.data_to_send())
+    core.receive_data(sock.recv(65536), datetime.now(UTC))  # Connection Confirm
+    serve.process.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", serve.port), timeout=2).close()
+    events: list[object] = []
+    sock.sendall(core.data_to_send())
+    while not any(isinstance(e, ConnectionEnded) for e in events):
+        data = sock.recv(65536)
+        if not data:
+            core.connection_lost()
+        else:
+            core.receive_data(data, datetime.now(UTC))
+        while (event := core.next_event()) is not None:
+            events.append(event)
+        if out := core.data_to_send():
+            sock.sendall(out)
+    sock.close()
+    assert any(isinstance(e, lic.NewLicenseReceived) for e in events), events
+    assert serve.process.wait(timeout=30) == 0
+    assert "store closed" in serve.log.read_text()
+
+
+def test_a_misbehaving_client_does_not_affect_the_others(state_dir: Path) -> None:
+    """An oversized frame and garbage close their own connections; a good client still gets
+    licensed, and the limit on open connections refuses the one too many."""
+    serve = Serve(state_dir, "--max-connections", "2", "--max-frame-size", "4096")
+    try:
+        big = socket.create_connection(("127.0.0.1", serve.port), timeout=10)
+        big.sendall(b"\x03\x00\xff\xff" + bytes(100))
+        assert big.recv(100) == b""  # closed without an answer
+        big.close()
+        garbage = socket.create_connection(("127.0.0.1", serve.port), timeout=10)
+        garbage.sendall(b"\x17\x03\x01\x00\x10" + os.urandom(16))
+        assert garbage.recv(100) == b""
+        garbage.close()
+        idle_a = socket.create_connection(("127.0.0.1", serve.port), timeout=10)
+        idle_b = socket.create_connection(("127.0.0.1", serve.port), timeout=10)
+        time.sleep(0.3)
+        extra = socket.create_connection(("127.0.0.1", serve.port), timeout=10)
+        assert extra.recv(100) == b""  # over the limit: closed at once
+        extra.close()
+        idle_a.close()
+        idle_b.close()
+        time.sleep(0.3)
+        events = run_client(serve.port, client(0, "GOOD"))
+        assert any(isinstance(e, lic.NewLicenseReceived) for e in events)
+    finally:
+        assert serve.stop() == 0
+    log = serve.log.read_text()
+    assert "Traceback" not in log
+    assert "protocol-error" in log and "refusing" in log
