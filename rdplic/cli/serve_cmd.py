@@ -18,16 +18,14 @@ import dataclasses
 import os
 import random
 import sys
-import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 from rdplic.errors import UsageError
 
 __all__ = ["RDP_VERSIONS", "register", "run"]
-
-T = TypeVar("T")
 
 RDP_VERSIONS: dict[str, int] = {
     "2000": 0x00080004,
@@ -43,10 +41,6 @@ RDP_VERSIONS: dict[str, int] = {
 }
 """SC_CORE version a Windows Server release sends (MS-RDPBCGR 2.2.1.4.2; approximate for
 2016 and later: the build's RDP version)."""
-
-OFFSET_REFRESH = 1.0
-"""Seconds the administrator's clock offset is cached: ``rdplic clock advance`` in another
-process is seen within a second, and a handshake does not read the store once per packet."""
 
 _SECURITY_CHOICES = {
     "rdp": (True, False),
@@ -144,19 +138,6 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _cached(read: Callable[[], T], seconds: float) -> Callable[[], T]:
-    """``read`` called at most once per ``seconds`` (monotonic time)."""
-    box: list[tuple[float, T]] = []
-
-    def cached() -> T:
-        now = time.monotonic()
-        if not box or now - box[0][0] >= seconds:
-            box[:] = [(now, read())]
-        return box[0][1]
-
-    return cached
-
-
 def _check(args: argparse.Namespace) -> None:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be 0 to 65535, got {args.port}")
@@ -232,7 +213,14 @@ def run(args: argparse.Namespace) -> int:
     allow_rdp, allow_tls = _SECURITY_CHOICES[args.security]
     identity = ServerIdentity.load_or_create(state_dir)
     store = open_store(state_dir)
-    clock = SystemClock(offset=_cached(lambda: read_clock_offset(store), OFFSET_REFRESH))
+    clock = SystemClock(offset=lambda: read_clock_offset(store))
+
+    def connection_clock() -> Callable[[], datetime]:
+        # The offset is read when a connection is accepted, so `rdplic clock advance` is
+        # seen by the next connection, without a store read for every packet.
+        offset = read_clock_offset(store)
+        return lambda: datetime.now(UTC) + offset
+
     signer = CryptoLicenseSigner(identity.license_server)
     stored = LicenseService(store, signer, random.SystemRandom()).config()
     changes = {
@@ -304,7 +292,13 @@ def run(args: argparse.Namespace) -> int:
     )
     capture = PcapngWriter(Path(args.capture)) if args.capture else None
     factory = RdpServerFactory(
-        make_core, now=clock.now, reactor=reactor, tls=tls, limits=limits, capture=capture
+        make_core,
+        now=clock.now,
+        reactor=reactor,
+        tls=tls,
+        limits=limits,
+        capture=capture,
+        connection_clock=connection_clock,
     )
     port = reactor.listenTCP(args.port, factory, backlog=args.backlog, interface=args.host)
     address = port.getHost()

@@ -117,6 +117,7 @@ class RdpServerProtocol(TwistedProtocol):
         self._idle: Any = None
         self._total: Any = None
         self._closing = False
+        self._now: Callable[[], datetime] = factory.now
         self._lost = False
         self._tls_started = False
         self._capture_id = 0
@@ -126,6 +127,7 @@ class RdpServerProtocol(TwistedProtocol):
 
     def connectionMade(self) -> None:
         self._started = time.monotonic()
+        self._now = self._factory.connection_clock()
         limits = self._factory.limits
         clock = self._factory.reactor
         self._idle = clock.callLater(limits.idle_timeout, self._timed_out, "idle")
@@ -147,7 +149,7 @@ class RdpServerProtocol(TwistedProtocol):
         if capture is not None and self._capture_id:
             capture.record(self._capture_id, True, data)
         try:
-            self._core.receive_data(data, self._factory.now())
+            self._core.receive_data(data, self._now())
         except ConnectionProtocolError as error:
             self._summary.outcome = "protocol-error"
             self._summary.error = error.reason
@@ -331,6 +333,9 @@ class RdpServerFactory(Factory):
 
     :param make_core: a new connection machine for each accepted connection
     :param now: the licensing clock (real time plus the administrator's offset)
+    :param connection_clock: makes the clock of one connection (called at accept); by
+        default every connection uses ``now``.  ``rdplic serve`` reads the administrator's
+        offset from the store once per connection this way, not once per packet.
     :param tls: the context for connections that select PROTOCOL_SSL, None without TLS
     """
 
@@ -345,10 +350,12 @@ class RdpServerFactory(Factory):
         tls: Any = None,
         limits: ServerLimits = ServerLimits(),
         capture: PcapngWriter | None = None,
+        connection_clock: Callable[[], Callable[[], datetime]] | None = None,
     ) -> None:
         self._make_core = make_core
         self.noisy = False  # one line per connection is enough; no "Starting factory"
         self.now = now
+        self.connection_clock = connection_clock or (lambda: now)
         self.reactor = reactor
         self.tls = tls
         self.capture = capture

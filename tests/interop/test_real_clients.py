@@ -14,6 +14,7 @@ it logs the ERRINFO_LICENSE_* code the server sent before the error.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -59,10 +60,17 @@ def _licenses(server: Server) -> list[dict[str, Any]]:
     return listed
 
 
-def _last_outcome(server: Server) -> dict[str, Any]:
-    outcomes = server.outcomes()
-    assert outcomes, "no connection reached licensing"
-    return outcomes[-1]
+def _outcomes(server: Server, count: int) -> list[dict[str, Any]]:
+    """The first ``count`` summary lines, waiting for them: the server writes a connection's
+    line when it has closed the socket, which can be after the client has exited (up to
+    ``close_grace`` for a TLS client that does not answer close_notify)."""
+    deadline = time.monotonic() + 10
+    while True:
+        outcomes = server.outcomes()
+        if len(outcomes) >= count or time.monotonic() > deadline:
+            assert len(outcomes) >= count, f"{len(outcomes)} of {count} connections logged"
+            return outcomes[:count]
+        time.sleep(0.05)
 
 
 @pytest.mark.parametrize(("client", "security", "options"), CASES, ids=IDS)
@@ -85,19 +93,19 @@ def test_temporary_then_permanent_then_valid(
 
     run = _connect(client, security, server, home, display)
     assert run.returncode == expected_exit, str(run)
-    first = _last_outcome(server)
+    first = _outcomes(server, 1)[-1]
     assert first["outcome"] == "new-license" and first["temporary"] is True, first
     assert first["security"] == security
     assert store.exists(), f"{client} did not store its license"
     temporary_blob = store.read_bytes()
 
     run = _connect(client, security, server, home, display)
-    second = _last_outcome(server)
+    second = _outcomes(server, 2)[-1]
     assert second["outcome"] == "upgraded" and second["temporary"] is False, second
     assert store.read_bytes() != temporary_blob, "the permanent CAL did not replace the temporary"
 
     run = _connect(client, security, server, home, display)
-    third = _last_outcome(server)
+    third = _outcomes(server, 3)[-1]
     assert third["outcome"] == "valid-client", third
     assert third["license_id"] == second["license_id"]
 
@@ -110,7 +118,11 @@ def test_temporary_then_permanent_then_valid(
     assert temporary["upgraded_to"] == permanent["license_id"]
     assert temporary["hwid"] == permanent["hwid"] == first["hwid"]
     assert permanent["client_name"] == "LABCLIENT"
-    assert [e["outcome"] for e in server.outcomes()] == ["new-license", "upgraded", "valid-client"]
+    assert [e["outcome"] for e in _outcomes(server, 3)] == [
+        "new-license",
+        "upgraded",
+        "valid-client",
+    ]
 
 
 def test_deleting_the_license_file_makes_a_new_request(
@@ -130,7 +142,7 @@ def test_deleting_the_license_file_makes_a_new_request(
     store.unlink()
     _connect("xfreerdp", "tls", server, home, display)
     assert store.exists(), "the client did not store the license it got"
-    outcomes = server.outcomes()
+    outcomes = _outcomes(server, 2)
     assert [e["outcome"] for e in outcomes] == ["new-license", "new-license"]
     after = _licenses(server)
     assert before[0]["license_id"] in [lic["license_id"] for lic in after]
@@ -150,16 +162,16 @@ def test_refused_after_the_temporary_license_expires(
 
     run = _connect(client, security, server, home, display)
     assert run.returncode == EXIT_DENIED, str(run)  # licensed, then disconnected
-    assert _last_outcome(server)["temporary"] is True
+    assert _outcomes(server, 1)[-1]["temporary"] is True
 
     run = _connect(client, security, server, home, display)
-    second = _last_outcome(server)
+    second = _outcomes(server, 2)[-1]
     assert second["outcome"] in ("reissued", "upgraded", "valid-client"), second
     assert second["temporary"] is True, "no CAL is installed: still temporary"
 
     rdplic(server.state_dir, "clock", "advance", "91d")
     run = _connect(client, security, server, home, display)
-    refused = _last_outcome(server)
+    refused = _outcomes(server, 3)[-1]
     assert refused["outcome"] == "refused", refused
     if client == "rdesktop":
         assert run.returncode == EXIT_RDESKTOP_LIC_NOLICENSE, str(run)
