@@ -299,6 +299,7 @@ def run(args: argparse.Namespace) -> int:
         limits=limits,
         capture=capture,
         connection_clock=connection_clock,
+        debug=args.log_level == "debug",
     )
     port = reactor.listenTCP(args.port, factory, backlog=args.backlog, interface=args.host)
     address = port.getHost()

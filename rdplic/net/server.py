@@ -144,7 +144,8 @@ class RdpServerProtocol(TwistedProtocol):
             return
         if self._idle is not None and self._idle.active():
             self._idle.reset(self._factory.limits.idle_timeout)
-        self._log.debug("{peer} received {size} bytes", peer=self._summary.peer, size=len(data))
+        if self._factory.debug:
+            self._log.debug("{peer} received {data}", peer=self._summary.peer, data=data.hex())
         capture = self._factory.capture
         if capture is not None and self._capture_id:
             capture.record(self._capture_id, True, data)
@@ -193,6 +194,8 @@ class RdpServerProtocol(TwistedProtocol):
         data = self._core.data_to_send()
         transport: Any = self.transport
         if data and transport is not None:
+            if self._factory.debug:
+                self._log.debug("{peer} sent {data}", peer=self._summary.peer, data=data.hex())
             transport.write(data)
             capture = self._factory.capture
             if capture is not None and self._capture_id:
@@ -204,7 +207,8 @@ class RdpServerProtocol(TwistedProtocol):
             event = self._core.next_event()
             if event is None:
                 break
-            self._log.debug("{peer} {event!r}", peer=self._summary.peer, event=event)
+            if self._factory.debug:
+                self._log.debug("{peer} {event!r}", peer=self._summary.peer, event=event)
             handler = _HANDLERS.get(type(event))
             if handler is not None:
                 handler(self, event)
@@ -333,6 +337,7 @@ class RdpServerFactory(Factory):
 
     :param make_core: a new connection machine for each accepted connection
     :param now: the licensing clock (real time plus the administrator's offset)
+    :param debug: log every frame's bytes and every event at debug level
     :param connection_clock: makes the clock of one connection (called at accept); by
         default every connection uses ``now``.  ``rdplic serve`` reads the administrator's
         offset from the store once per connection this way, not once per packet.
@@ -351,11 +356,14 @@ class RdpServerFactory(Factory):
         limits: ServerLimits = ServerLimits(),
         capture: PcapngWriter | None = None,
         connection_clock: Callable[[], Callable[[], datetime]] | None = None,
+        debug: bool = False,
     ) -> None:
         self._make_core = make_core
         self.noisy = False  # one line per connection is enough; no "Starting factory"
         self.now = now
         self.connection_clock = connection_clock or (lambda: now)
+        # Debug lines (every PDU's bytes and every event) cost even when filtered out later.
+        self.debug = debug
         self.reactor = reactor
         self.tls = tls
         self.capture = capture
