@@ -209,3 +209,21 @@ def test_a_misbehaving_client_does_not_affect_the_others(state_dir: Path) -> Non
     log = serve.log.read_text()
     assert "Traceback" not in log
     assert "protocol-error" in log and "refusing" in log
+
+
+@pytest.mark.parametrize(
+    "options",
+    [("--port", "70000"), ("--max-connections", "0"), ("--max-frame-size", "100")],
+)
+def test_bad_options_are_one_line_errors(tmp_path: Path, options: tuple[str, ...]) -> None:
+    """A bad option is refused before anything starts: exit status 2, one line on stderr."""
+    result = subprocess.run(
+        [sys.executable, "-m", "rdplic.cli.main", "serve", "--state-dir", str(tmp_path), *options],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("rdplic: error:") and result.stderr.count("\n") == 1
