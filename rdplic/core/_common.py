@@ -9,7 +9,6 @@ from __future__ import annotations
 import struct
 from datetime import UTC, datetime
 
-from pdu.errors import PduError
 from pdu.licensing import (
     BlobType,
     ErrorCode,
@@ -24,7 +23,6 @@ from pdu.licensing import (
 from rdplic.core.errors import InvalidMessageLength, LocalProtocolError
 
 __all__ = [
-    "MAX_LICENSING_PDU_SIZE",
     "Now",
     "PduFramer",
     "ansi_text",
@@ -41,9 +39,6 @@ Now = float | datetime
 """A clock value: POSIX seconds (as Twisted's ``reactor.seconds()``) or an aware datetime."""
 
 PREAMBLE_SIZE = 4
-MAX_LICENSING_PDU_SIZE = 0xFFFF
-"""wMsgSize is 16 bits (MS-RDPBCGR 2.2.1.12.1.1): no licensing PDU is longer, so the
-framing buffer never holds more than this plus one partial preamble."""
 
 _PREAMBLE = struct.Struct("<BBH")
 
@@ -115,7 +110,9 @@ class PduFramer:
     (tests feeding byte by byte, or a transport that has already stripped
     the security header of a stream).  A wMsgSize below the 4-byte preamble
     cannot frame anything and raises `InvalidMessageLength`; nothing else is
-    checked here (architecture invariant 3: framing before decoding).
+    checked here (architecture invariant 3: framing before decoding).  wMsgSize
+    is 16 bits (MS-RDPBCGR 2.2.1.12.1.1), so the buffer never holds more than
+    one 64 KiB PDU and a partial preamble.
     """
 
     def __init__(self) -> None:
@@ -148,8 +145,3 @@ def check_size(data: bytes) -> None:
     _, _, size = _PREAMBLE.unpack_from(data)
     if size != len(data):
         raise InvalidMessageLength(f"wMsgSize {size} but the PDU has {len(data)} bytes")
-
-
-def pdu_error_reason(error: PduError) -> str:
-    """A PduError as one lower-case line for a protocol error's reason."""
-    return f"malformed {error}"

@@ -546,8 +546,6 @@ class ClientConnection:
         self._events.append(ConnectionEnded(reason, self._error_info, licensed=self._licensed))
 
 
-_LICENSED = (lic.NewLicenseReceived, lic.UpgradedLicenseReceived, lic.ValidClient)
-
 _INFO_FLAGS = (
     InfoFlag.INFO_MOUSE
     | InfoFlag.INFO_DISABLECTRLALTDEL

@@ -160,7 +160,6 @@ WINDOWS_PLATFORM_CHALLENGE = "TEST\0".encode("utf-16-le")
 real captures; rdesktop refuses any other length)."""
 
 SERVER_RANDOM_SIZE = 32
-HWID_SIZE = 20
 PLATFORM_CHALLENGE_RESPONSE_VERSION = 0x0100
 """PLATFORM_CHALLENGE_RESPONSE_DATA.wVersion "MUST be set to 0x0100" (2.2.2.5.1)."""
 

@@ -63,11 +63,6 @@ def _utf16z(text: str) -> bytes:
     return text.encode("utf-16-le") + b"\x00\x00"
 
 
-def _client_info_frame() -> bytes:
-    """The Send Data userData of mstsc's Client Info PDU (TLS capture frame 31, decrypted)."""
-    return send_data(windows("tls-frame31-c2s-decrypted")).user_data
-
-
 # -------------------------------------------------------------------------------------------
 # Security headers
 
