@@ -35,8 +35,6 @@ Timer (3.3.2.1) defaults to Windows Vista's 300 seconds.
 from __future__ import annotations
 
 import dataclasses
-from collections import deque
-from collections.abc import Callable
 
 from pdu.certificates import CERT_CHAIN_VERSION_1, decode_server_certificate
 from pdu.errors import PduError
@@ -49,7 +47,7 @@ from pdu.licensing import (
     KeyExchangeAlg,
     LicenseBinaryBlob,
     LicenseErrorMessage,
-    LicensingMessage,
+    LicensingPdu,
     PlatformChallengeResponseData,
     PreambleFlags,
     ServerLicenseRequest,
@@ -58,37 +56,31 @@ from pdu.licensing import (
     ServerUpgradeLicense,
     StateTransition,
     TextBlob,
-    decode_licensing_pdu,
     decode_new_license_info,
     encode_platform_challenge_response_data,
 )
 from rdplic.core._common import (
+    MachineBase,
     Now,
-    PduFramer,
+    RandomBytes,
     ansi_text,
     ansi_z,
-    build_pdu,
-    check_size,
     error_message,
-    to_seconds,
     utf16_text,
 )
 from rdplic.core.client_store import ClientLicenseStore, LicenseKey
 from rdplic.core.errors import (
     InvalidMac,
     InvalidServerCertificate,
-    LocalProtocolError,
     MalformedMessage,
     RemoteProtocolError,
     UnexpectedMessage,
 )
 from rdplic.core.events import (
     ClientSummary,
-    Event,
     FailureOrigin,
     LicenseRequestReceived,
     LicensingFailed,
-    LicensingRestarted,
     NewLicenseReceived,
     PlatformChallengeReceived,
     UpgradedLicenseReceived,
@@ -100,7 +92,6 @@ from rdplic.core.states import (
     CLIENT_TRANSITIONS,
     ClientInput,
     ClientState,
-    transition,
 )
 from rdplic.crypto.errors import CryptoError
 from rdplic.crypto.licensing import LicensingKeys, derive_licensing_keys, mac_data, rc4, verify_mac
@@ -118,8 +109,6 @@ HWID_SIZE = 20
 RDESKTOP_PREMASTER_BLOB = bytes(72)
 """rdesktop's EncryptedPreMasterSecret: 64 + 8 zero bytes, whatever the key (licence.c)."""
 PLATFORM_CHALLENGE_RESPONSE_VERSION = 0x0100
-
-RandomBytes = Callable[[int], bytes]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -159,118 +148,37 @@ class _Exchange:
     wanted: LicenseKey | None = None
 
 
-class LicensingClient:
+class LicensingClient(MachineBase[ClientState, ClientInput]):
     """One connection's licensing exchange, client side (MS-RDPELE 3.3)."""
 
+    _PEER_ABORTED = "the server aborted licensing (error 0x{code:02X})"
+
     def __init__(self, config: ClientConfig, *, random_bytes: RandomBytes) -> None:
-        self._config = config
-        self._platform = config.platform
-        self._random_bytes = random_bytes
-        self._state = C.LICENSING_AWAIT
-        self._started = False
-        self._events: deque[Event] = deque()
-        self._outgoing: list[bytes] = []
-        self._framer = PduFramer()
-        self._deadline: float | None = None
-        self._restarts = 0
-        self._last_sent: bytes | None = None
-        self._exchange = _Exchange()
+        platform = config.platform
         flags = PreambleFlags.EXTENDED_ERROR_MSG_SUPPORTED
-        self._flags = flags if self._platform.extended_error_supported else PreambleFlags(0)
-
-    # -- the h11-like surface ---------------------------------------------------------
-
-    @property
-    def state(self) -> ClientState:
-        """Where the exchange stands (a `ClientState`)."""
-        return self._state
-
-    def start(self, now: Now) -> None:
-        """Begin waiting for the server (Licensing Await, 3.3.1.11); sends nothing."""
-        if self._started:
-            raise LocalProtocolError("start() called twice")
-        self._started = True
-        self._arm_timer(to_seconds(now))
-
-    def receive_pdu(self, data: bytes, now: Now) -> None:
-        """Handle one licensing PDU from the server (from LICENSE_PREAMBLE on).
-
-        Raises `RemoteProtocolError` when the server broke the protocol; any
-        error message the client sends for it is already in ``data_to_send()``.
-        """
-        if not self._started:
-            raise LocalProtocolError("receive_pdu() before start()")
-        if self._state in CLIENT_TERMINAL_STATES:
-            raise UnexpectedMessage(f"licensing PDU after licensing ended ({self._state.value})")
-        at = to_seconds(now)
-        try:
-            check_size(data)
-            self._dispatch(self._decode(data))
-        except RemoteProtocolError as error:
-            self._fail(error)
-            raise
-        except LocalProtocolError as error:
-            remote = error._to_remote()
-            self._fail(remote)
-            raise remote from None
-        if self._state not in CLIENT_TERMINAL_STATES:
-            self._arm_timer(at)
-
-    def receive_data(self, data: bytes, now: Now) -> None:
-        """Handle a stream of licensing PDUs split anywhere (framed by wMsgSize)."""
-        if not self._started:
-            raise LocalProtocolError("receive_data() before start()")
-        if self._state in CLIENT_TERMINAL_STATES:
-            raise UnexpectedMessage(f"licensing data after licensing ended ({self._state.value})")
-        try:
-            pdus = self._framer.feed(data)
-        except RemoteProtocolError as error:
-            self._fail(error)
-            raise
-        for pdu in pdus:
-            self.receive_pdu(pdu, now)
-
-    def next_event(self) -> Event | None:
-        """The oldest event not yet returned, or None."""
-        return self._events.popleft() if self._events else None
-
-    def data_to_send(self) -> list[bytes]:
-        """The licensing PDUs queued since the last call, in order (each from the preamble on)."""
-        out, self._outgoing = self._outgoing, []
-        return out
-
-    def get_timer(self) -> float | None:
-        """When (POSIX seconds) to call `handle_timer`, or None when no timer runs."""
-        return None if self._state in CLIENT_TERMINAL_STATES else self._deadline
-
-    def handle_timer(self, now: Now) -> None:
-        """Let the Client Packet Wait Timer fire if its time has come (3.3.2.1)."""
-        if self._deadline is None or self._state in CLIENT_TERMINAL_STATES:
-            return
-        if to_seconds(now) < self._deadline:
-            return
-        self._deadline = None
-        self._state = transition(CLIENT_TRANSITIONS, self._state, CI.TIMEOUT)
-        self._events.append(
-            LicensingFailed(
-                ErrorCode.ERR_INVALID_CLIENT,
-                StateTransition.ST_TOTAL_ABORT,
-                f"no licensing message from the server for {self._config.packet_wait_timeout:g} s",
-                FailureOrigin.TIMEOUT,
-                False,
-                self._summary(),
-            )
+        super().__init__(
+            CLIENT_TRANSITIONS,
+            CLIENT_TERMINAL_STATES,
+            ClientInput,
+            C.LICENSING_AWAIT,
+            random_bytes=random_bytes,
+            timeout=config.packet_wait_timeout,
+            max_restarts=config.max_restarts,
+            version=platform.preamble_version,
+            flags=flags if platform.extended_error_supported else PreambleFlags(0),
         )
+        self._config = config
+        self._platform = platform
+        self._exchange = _Exchange()
 
     # -- receiving --------------------------------------------------------------------
 
-    def _decode(self, data: bytes) -> LicensingMessage:
-        try:
-            return decode_licensing_pdu(data).message
-        except PduError as error:
-            raise MalformedMessage(f"malformed licensing PDU: {error}") from None
+    def _open(self, at: float) -> None:
+        """Licensing Await (3.3.1.11): nothing to send, the Client Packet Wait Timer runs."""
+        self._arm_timer(at)
 
-    def _dispatch(self, message: LicensingMessage) -> None:
+    def _dispatch(self, pdu: LicensingPdu, now: Now) -> None:
+        message = pdu.message
         if isinstance(message, ServerLicenseRequest):
             self._on_license_request(message)
         elif isinstance(message, ServerPlatformChallenge):
@@ -399,40 +307,16 @@ class LicensingClient:
         else:
             self._events.append(NewLicenseReceived(key, info.license_info))
 
-    def _on_error_alert(self, message: LicenseErrorMessage) -> None:
-        """MS-RDPELE 3.1.5.3: apply the server's dwStateTransition."""
-        code, move = int(message.error_code), int(message.state_transition)
-        if move == StateTransition.ST_NO_TRANSITION:
-            if code == ErrorCode.STATUS_VALID_CLIENT:
-                self._move(CI.RECV_VALID_CLIENT)
-                self._events.append(ValidClient(self._summary(), "server"))
-            else:
-                self._move(CI.RECV_ERROR_NO_TRANSITION)
-        elif move == StateTransition.ST_TOTAL_ABORT:
-            self._move(CI.RECV_ERROR_TOTAL_ABORT)
-            self._events.append(
-                LicensingFailed(
-                    code,
-                    move,
-                    f"the server aborted licensing (error 0x{code:02X})",
-                    FailureOrigin.PEER,
-                    False,
-                    self._summary(),
-                )
-            )
-        elif move == StateTransition.ST_RESET_PHASE_TO_START:
-            self._count_restart()
-            self._move(CI.RECV_ERROR_RESET_PHASE_TO_START)
-            self._exchange = _Exchange()
-            self._events.append(LicensingRestarted(move, True))
-        elif move == StateTransition.ST_RESEND_LAST_MESSAGE:
-            self._count_restart()
-            self._move(CI.RECV_ERROR_RESEND_LAST_MESSAGE)
-            self._events.append(LicensingRestarted(move, True))
-            if self._last_sent is not None:
-                self._outgoing.append(self._last_sent)
+    def _on_no_transition(self, code: int) -> None:
+        """STATUS_VALID_CLIENT completes licensing; another code changes nothing (3.1.5.3)."""
+        if code == ErrorCode.STATUS_VALID_CLIENT:
+            self._move(CI.RECV_VALID_CLIENT)
+            self._events.append(ValidClient(self._summary(), "server"))
         else:
-            raise MalformedMessage(f"unknown dwStateTransition {move}")
+            self._move(CI.RECV_ERROR_NO_TRANSITION)
+
+    def _restart_exchange(self) -> None:
+        self._exchange = _Exchange()
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -476,14 +360,7 @@ class LicensingClient:
         assert keys is not None  # INVARIANT: the table allows these messages only after keys
         return keys
 
-    def _send(self, event: ClientInput, message: LicensingMessage) -> None:
-        self._move(event)
-        data = build_pdu(message, self._platform.preamble_version, self._flags)
-        self._outgoing.append(data)
-        if not isinstance(message, LicenseErrorMessage):
-            self._last_sent = data
-
-    def _fail(self, error: RemoteProtocolError) -> None:
+    def _abort(self, error: RemoteProtocolError) -> None:
         """End in ABORTED: ERR_INVALID_SERVER_CERTIFICATE or ERR_INVALID_MAC for those
         errors (3.3.5.1, 3.3.5.9), a silent disconnect for anything else (3.3.5.8)."""
         if self._state in CLIENT_TERMINAL_STATES:
@@ -507,26 +384,8 @@ class LicensingClient:
             )
         )
 
-    def _check(self, event: ClientInput) -> None:
-        transition(CLIENT_TRANSITIONS, self._state, event)
-
-    def _move(self, event: ClientInput) -> None:
-        self._state = transition(CLIENT_TRANSITIONS, self._state, event)
-
-    def _draw(self, size: int) -> bytes:
-        data = self._random_bytes(size)
-        if len(data) != size:
-            raise LocalProtocolError(f"random_bytes({size}) returned {len(data)} bytes")
-        return data
-
-    def _arm_timer(self, at: float) -> None:
-        timeout = self._config.packet_wait_timeout
-        self._deadline = None if timeout is None else at + timeout
-
-    def _count_restart(self) -> None:
-        self._restarts += 1
-        if self._restarts > self._config.max_restarts:
-            raise MalformedMessage(f"more than {self._config.max_restarts} restarts")
+    def _idle_reason(self) -> str:
+        return f"no licensing message from the server for {self._config.packet_wait_timeout:g} s"
 
     def _summary(self) -> ClientSummary:
         config = self._config

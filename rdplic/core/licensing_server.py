@@ -63,7 +63,6 @@ ST_TOTAL_ABORT first.
 from __future__ import annotations
 
 import dataclasses
-from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from typing import NoReturn
@@ -80,7 +79,7 @@ from pdu.licensing import (
     KeyExchangeList,
     LicenseBinaryBlob,
     LicenseErrorMessage,
-    LicensingMessage,
+    LicensingPdu,
     NewLicenseInfo,
     PreambleFlags,
     PreambleVersion,
@@ -93,33 +92,28 @@ from pdu.licensing import (
     ServerUpgradeLicense,
     StateTransition,
     decode_client_hardware_id,
-    decode_licensing_pdu,
     decode_platform_challenge_response_data,
     encode_new_license_info,
 )
 from rdplic.core._common import (
+    MachineBase,
     Now,
-    PduFramer,
+    RandomBytes,
     ansi_text,
     ansi_z,
-    build_pdu,
-    check_size,
     error_message,
     to_datetime,
-    to_seconds,
     utf16_z,
 )
 from rdplic.core.errors import (
     InvalidMac,
     LicenseServiceError,
-    LocalProtocolError,
     MalformedMessage,
     RemoteProtocolError,
     UnexpectedMessage,
 )
 from rdplic.core.events import (
     ClientSummary,
-    Event,
     FailureOrigin,
     LicensePresented,
     LicenseRequested,
@@ -138,7 +132,6 @@ from rdplic.core.states import (
     SERVER_TRANSITIONS,
     ServerInput,
     ServerState,
-    transition,
 )
 from rdplic.crypto.errors import CryptoError
 from rdplic.crypto.licensing import LicensingKeys, derive_licensing_keys, mac_data, rc4, verify_mac
@@ -165,8 +158,6 @@ PLATFORM_CHALLENGE_RESPONSE_VERSION = 0x0100
 
 S = ServerState
 SI = ServerInput
-
-RandomBytes = Callable[[int], bytes]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -223,7 +214,7 @@ class _Exchange:
     hwid: bytes | None = None
 
 
-class LicensingServer:
+class LicensingServer(MachineBase[ServerState, ServerInput]):
     """One connection's licensing exchange, server side (MS-RDPELE 3.2).
 
     ``client_user_name`` and ``client_machine_name`` are what the connection
@@ -231,6 +222,8 @@ class LicensingServer:
     License Request replaces them with its own blobs, a License Info carries
     none, so they name the client in the license service's records then.
     """
+
+    _PEER_ABORTED = "the client aborted licensing"
 
     def __init__(
         self,
@@ -241,39 +234,30 @@ class LicensingServer:
         client_user_name: str = "",
         client_machine_name: str = "",
     ) -> None:
+        super().__init__(
+            SERVER_TRANSITIONS,
+            SERVER_TERMINAL_STATES,
+            ServerInput,
+            S.LICENSING_BEGIN,
+            random_bytes=random_bytes,
+            timeout=config.idle_timeout,
+            timeout_alert=config.idle_timeout_alert,
+            max_restarts=config.max_restarts,
+            version=int(config.preamble_version),
+            flags=PreambleFlags(0),
+        )
         self._config = config
         self._service = service
-        self._random_bytes = random_bytes
         self._peer_user_name = client_user_name
         self._peer_machine_name = client_machine_name
-        self._state = S.LICENSING_BEGIN
-        self._started = False
-        self._events: deque[Event] = deque()
-        self._outgoing: list[bytes] = []
-        self._framer = PduFramer()
-        self._version = int(config.preamble_version)
-        self._deadline: float | None = None
-        self._restarts = 0
-        self._last_sent: bytes | None = None
         self._product = HostProductInfo(0)
         self._exchange = _Exchange(b"")
 
-    # -- the h11-like surface ---------------------------------------------------------
-
-    @property
-    def state(self) -> ServerState:
-        """Where the exchange stands (a `ServerState`)."""
-        return self._state
-
-    def start(self, now: Now) -> None:
+    def _open(self, at: float) -> None:
         """Open licensing (3.2.5.1): queue the License Request, or the lone valid-client PDU.
 
-        Called once, when the connection layer has processed the Client Info PDU.
+        `start` is called once, when the connection layer has processed the Client Info PDU.
         """
-        if self._started:
-            raise LocalProtocolError("start() called twice")
-        self._started = True
-        at = to_seconds(now)
         try:
             host = self._service.config()
         except Exception as error:  # the service's fault, not the peer's
@@ -285,100 +269,18 @@ class LicensingServer:
         self._send_license_request()
         self._arm_timer(at)
 
-    def receive_pdu(self, data: bytes, now: Now) -> None:
-        """Handle one licensing PDU from the client (from LICENSE_PREAMBLE on).
-
-        Raises `RemoteProtocolError` when the client broke the protocol; the
-        error message Windows would send is then already in ``data_to_send()``.
-        """
-        if not self._started:
-            raise LocalProtocolError("receive_pdu() before start()")
-        if self._state in SERVER_TERMINAL_STATES:
-            raise UnexpectedMessage(f"licensing PDU after licensing ended ({self._state.value})")
-        at, moment = to_seconds(now), to_datetime(now)
-        try:
-            check_size(data)
-            self._dispatch(self._decode(data), moment)
-        except RemoteProtocolError as error:
-            self._abort(error)
-            raise
-        except LocalProtocolError as error:
-            # The table refused a step the client's message led to: the client's fault.
-            remote = error._to_remote()
-            self._abort(remote)
-            raise remote from None
-        if self._state not in SERVER_TERMINAL_STATES:
-            self._arm_timer(at)
-
-    def receive_data(self, data: bytes, now: Now) -> None:
-        """Handle a stream of licensing PDUs split anywhere (framed by wMsgSize)."""
-        if not self._started:
-            raise LocalProtocolError("receive_data() before start()")
-        if self._state in SERVER_TERMINAL_STATES:
-            raise UnexpectedMessage(f"licensing data after licensing ended ({self._state.value})")
-        try:
-            pdus = self._framer.feed(data)
-        except RemoteProtocolError as error:
-            self._abort(error)
-            raise
-        for pdu in pdus:
-            self.receive_pdu(pdu, now)
-
-    def next_event(self) -> Event | None:
-        """The oldest event not yet returned, or None."""
-        return self._events.popleft() if self._events else None
-
-    def data_to_send(self) -> list[bytes]:
-        """The licensing PDUs queued since the last call, in order (each from the preamble on)."""
-        out, self._outgoing = self._outgoing, []
-        return out
-
-    def get_timer(self) -> float | None:
-        """When (POSIX seconds) to call `handle_timer`, or None when no timer runs."""
-        return None if self._state in SERVER_TERMINAL_STATES else self._deadline
-
-    def handle_timer(self, now: Now) -> None:
-        """Let the idle timer fire if its time has come."""
-        if self._deadline is None or self._state in SERVER_TERMINAL_STATES:
-            return
-        if to_seconds(now) < self._deadline:
-            return
-        self._deadline = None
-        reason = f"client idle for {self._config.idle_timeout:g} s in {self._state.value}"
-        code, move = ErrorCode.ERR_INVALID_CLIENT, StateTransition.ST_TOTAL_ABORT
-        if self._config.idle_timeout_alert:
-            self._send(SI.SEND_ERROR_TOTAL_ABORT, error_message(code, move), remember=False)
-        else:
-            self._state = transition(SERVER_TRANSITIONS, self._state, SI.TIMEOUT)
-        self._events.append(
-            LicensingFailed(
-                code,
-                move,
-                reason,
-                FailureOrigin.TIMEOUT,
-                self._config.idle_timeout_alert,
-                self._summary(),
-            )
-        )
-
     # -- receiving --------------------------------------------------------------------
 
-    def _decode(self, data: bytes) -> LicensingMessage:
-        try:
-            pdu = decode_licensing_pdu(data)
-        except PduError as error:
-            raise MalformedMessage(f"malformed licensing PDU: {error}") from None
+    def _dispatch(self, pdu: LicensingPdu, now: Now) -> None:
         if pdu.version == PreambleVersion.PREAMBLE_VERSION_2_0:
             self._version = PreambleVersion.PREAMBLE_VERSION_2_0  # an RDP 4.0 client
-        return pdu.message
-
-    def _dispatch(self, message: LicensingMessage, now: datetime) -> None:
+        message, moment = pdu.message, to_datetime(now)
         if isinstance(message, ClientNewLicenseRequest):
             self._on_new_license_request(message)
         elif isinstance(message, ClientLicenseInfo):
-            self._on_license_info(message, now)
+            self._on_license_info(message, moment)
         elif isinstance(message, ClientPlatformChallengeResponse):
-            self._on_challenge_response(message, now)
+            self._on_challenge_response(message, moment)
         elif isinstance(message, LicenseErrorMessage):
             self._on_error_alert(message)
         else:
@@ -463,37 +365,8 @@ class LicensingServer:
         decision = self._ask(lambda: self._service.present_license(identity, presented, now))
         self._finish(decision)
 
-    def _on_error_alert(self, message: LicenseErrorMessage) -> None:
-        """MS-RDPELE 3.1.5.3: apply the client's dwStateTransition."""
-        move = message.state_transition
-        code = int(message.error_code)
-        if move == StateTransition.ST_TOTAL_ABORT:
-            self._move(SI.RECV_ERROR_TOTAL_ABORT)
-            self._events.append(
-                LicensingFailed(
-                    code,
-                    int(move),
-                    "the client aborted licensing",
-                    FailureOrigin.PEER,
-                    False,
-                    self._summary(),
-                )
-            )
-        elif move == StateTransition.ST_NO_TRANSITION:
-            self._move(SI.RECV_ERROR_NO_TRANSITION)
-        elif move == StateTransition.ST_RESET_PHASE_TO_START:
-            self._count_restart()
-            self._move(SI.RECV_ERROR_RESET_PHASE_TO_START)
-            self._events.append(LicensingRestarted(int(move), True))
-            self._send_license_request()
-        elif move == StateTransition.ST_RESEND_LAST_MESSAGE:
-            self._count_restart()
-            self._move(SI.RECV_ERROR_RESEND_LAST_MESSAGE)
-            self._events.append(LicensingRestarted(int(move), True))
-            if self._last_sent is not None:
-                self._outgoing.append(self._last_sent)
-        else:
-            raise MalformedMessage(f"unknown dwStateTransition {int(move)}")
+    def _restart_exchange(self) -> None:
+        self._send_license_request()
 
     # -- deciding ---------------------------------------------------------------------
 
@@ -539,20 +412,20 @@ class LicensingServer:
         info = None if decision.error_info is None else int(decision.error_info)
         if move == StateTransition.ST_RESET_PHASE_TO_START:
             self._count_restart()
-            self._send(SI.SEND_ERROR_RESET_PHASE_TO_START, message, remember=False)
+            self._send(SI.SEND_ERROR_RESET_PHASE_TO_START, message)
             self._events.append(LicensingRestarted(move, False))
             self._send_license_request()
             return
         if move == StateTransition.ST_RESEND_LAST_MESSAGE:
             self._count_restart()
-            self._send(SI.SEND_ERROR_RESEND_LAST_MESSAGE, message, remember=False)
+            self._send(SI.SEND_ERROR_RESEND_LAST_MESSAGE, message)
             self._events.append(LicensingRestarted(move, False))
             return
         if move == StateTransition.ST_NO_TRANSITION:
             # "Valid client, then disconnect" (R69): licensing completes on the wire.
-            self._send(SI.SEND_VALID_CLIENT, message, remember=False)
+            self._send(SI.SEND_VALID_CLIENT, message)
         else:
-            self._send(SI.SEND_ERROR_TOTAL_ABORT, message, remember=False)
+            self._send(SI.SEND_ERROR_TOTAL_ABORT, message)
         self._events.append(
             LicensingFailed(
                 code, move, decision.reason, FailureOrigin.REFUSED, True, self._summary(), info
@@ -626,17 +499,8 @@ class LicensingServer:
     def _send_valid_client(self, reason: str, license: LicenseSummary | None) -> None:
         """STATUS_VALID_CLIENT / ST_NO_TRANSITION (MS-RDPBCGR 2.2.1.12.1): licensing done."""
         message = error_message(ErrorCode.STATUS_VALID_CLIENT, StateTransition.ST_NO_TRANSITION)
-        self._send(SI.SEND_VALID_CLIENT, message, remember=False)
+        self._send(SI.SEND_VALID_CLIENT, message)
         self._events.append(ValidClient(self._summary(), reason, license))
-
-    def _send(
-        self, event: ServerInput, message: LicensingMessage, *, remember: bool = True
-    ) -> None:
-        self._move(event)
-        data = build_pdu(message, self._version, PreambleFlags(0))
-        self._outgoing.append(data)
-        if remember:
-            self._last_sent = data
 
     # -- failing ----------------------------------------------------------------------
 
@@ -647,7 +511,7 @@ class LicensingServer:
         sent = (self._state, SI.SEND_ERROR_TOTAL_ABORT) in SERVER_TRANSITIONS
         if sent:
             message = error_message(error.error_code, error.state_transition)
-            self._send(SI.SEND_ERROR_TOTAL_ABORT, message, remember=False)
+            self._send(SI.SEND_ERROR_TOTAL_ABORT, message)
         else:  # pragma: no cover - every state that receives has an abort row
             self._state = S.ABORTED
         self._events.append(
@@ -665,7 +529,7 @@ class LicensingServer:
         """ERR_NO_LICENSE_SERVER / ST_TOTAL_ABORT (R46), then `LicenseServiceError`."""
         code, move = ErrorCode.ERR_NO_LICENSE_SERVER, StateTransition.ST_TOTAL_ABORT
         reason = f"license service failed: {type(error).__name__}: {error}"
-        self._send(SI.SEND_ERROR_TOTAL_ABORT, error_message(code, move), remember=False)
+        self._send(SI.SEND_ERROR_TOTAL_ABORT, error_message(code, move))
         self._events.append(
             LicensingFailed(code, move, reason, FailureOrigin.SERVICE, True, self._summary())
         )
@@ -673,23 +537,8 @@ class LicensingServer:
 
     # -- helpers ----------------------------------------------------------------------
 
-    def _move(self, event: ServerInput) -> None:
-        self._state = transition(SERVER_TRANSITIONS, self._state, event)
-
-    def _draw(self, size: int) -> bytes:
-        data = self._random_bytes(size)
-        if len(data) != size:
-            raise LocalProtocolError(f"random_bytes({size}) returned {len(data)} bytes")
-        return data
-
-    def _arm_timer(self, at: float) -> None:
-        timeout = self._config.idle_timeout
-        self._deadline = None if timeout is None else at + timeout
-
-    def _count_restart(self) -> None:
-        self._restarts += 1
-        if self._restarts > self._config.max_restarts:
-            raise MalformedMessage(f"more than {self._config.max_restarts} restarts")
+    def _idle_reason(self) -> str:
+        return f"client idle for {self._config.idle_timeout:g} s in {self._state.value}"
 
     def _derive_keys(
         self,
