@@ -322,7 +322,7 @@ class LicensingServer(MachineBase[ServerState, ServerInput]):
         identity = self._identity()
         decision = self._ask(lambda: self._service.evaluate_presented(identity, presented, now))
         if decision.kind is DecisionKind.VALID_CLIENT:
-            self._send_valid_client(decision.reason, _summary_of_presented(presented))
+            self._send_valid_client(decision.reason, _summary_of(presented))
         elif decision.kind is DecisionKind.REFUSE:
             self._refuse(decision)
         else:
@@ -384,7 +384,7 @@ class LicensingServer(MachineBase[ServerState, ServerInput]):
                 self._service_failed(ValueError(f"{kind.value} decision without a license"))
             upgrade = kind is DecisionKind.UPGRADE
             self._send_license(decision.blob, upgrade)
-            summary = _summary_of_license(decision.license)
+            summary = _summary_of(decision.license)
             if upgrade:
                 self._events.append(LicenseUpgraded(self._summary(), summary))
             else:
@@ -394,7 +394,7 @@ class LicensingServer(MachineBase[ServerState, ServerInput]):
             blob = decision.blob or (presented.blob if presented else b"")
             self._send_license(blob, True)
             if presented is not None:
-                summary = _summary_of_presented(presented)
+                summary = _summary_of(presented)
             else:
                 summary = LicenseSummary(None, False, None, self._product.dw_version)
             self._events.append(LicenseUpgraded(self._summary(), summary, reissued_old=True))
@@ -581,21 +581,12 @@ class LicensingServer(MachineBase[ServerState, ServerInput]):
         return ClientSummary(ex.platform_id, ex.user_name, ex.machine_name, ex.hwid)
 
 
-def _summary_of_license(license: ServiceLicense) -> LicenseSummary:
+def _summary_of(license: ServiceLicense | PresentedLicense) -> LicenseSummary:
+    """An issued or presented license as events describe it (dwVersion: major << 16 | minor)."""
     version = license.product_version
     return LicenseSummary(
         license.license_id,
         license.temporary,
         license.expires,
-        (version.major << 16) | version.minor,
-    )
-
-
-def _summary_of_presented(presented: PresentedLicense) -> LicenseSummary:
-    version = presented.product_version
-    return LicenseSummary(
-        presented.license_id,
-        presented.temporary,
-        presented.expires,
         (version.major << 16) | version.minor,
     )
