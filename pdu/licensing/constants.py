@@ -14,6 +14,7 @@ __all__ = [
     "CLIENT_IMAGE_ID_MASK",
     "CLIENT_OS_ID_MASK",
     "LICENSE_PROTOCOL_VERSION_MASK",
+    "PLATFORM_CHALLENGE_RESPONSE_VERSION",
     "BlobType",
     "ClientImageId",
     "ClientOsId",
@@ -113,6 +114,10 @@ class StateTransition(enum.IntEnum):
     ST_NO_TRANSITION = 0x00000002
     ST_RESET_PHASE_TO_START = 0x00000003
     ST_RESEND_LAST_MESSAGE = 0x00000004
+
+
+PLATFORM_CHALLENGE_RESPONSE_VERSION = 0x0100
+"""PLATFORM_CHALLENGE_RESPONSE_DATA.wVersion "MUST be set to 0x0100" (MS-RDPELE 2.2.2.5.1)."""
 
 
 class ClientType(enum.IntEnum):

@@ -39,6 +39,7 @@ import dataclasses
 from pdu.certificates import CERT_CHAIN_VERSION_1, decode_server_certificate
 from pdu.errors import PduError
 from pdu.licensing import (
+    PLATFORM_CHALLENGE_RESPONSE_VERSION,
     BlobType,
     ClientLicenseInfo,
     ClientNewLicenseRequest,
@@ -108,7 +109,6 @@ PREMASTER_SIZE = 48
 HWID_SIZE = 20
 RDESKTOP_PREMASTER_BLOB = bytes(72)
 """rdesktop's EncryptedPreMasterSecret: 64 + 8 zero bytes, whatever the key (licence.c)."""
-PLATFORM_CHALLENGE_RESPONSE_VERSION = 0x0100
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

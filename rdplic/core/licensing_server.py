@@ -69,6 +69,7 @@ from typing import NoReturn
 
 from pdu.errors import PduError
 from pdu.licensing import (
+    PLATFORM_CHALLENGE_RESPONSE_VERSION,
     BlobType,
     ClientHardwareId,
     ClientLicenseInfo,
@@ -153,8 +154,6 @@ WINDOWS_PLATFORM_CHALLENGE = "TEST\0".encode("utf-16-le")
 real captures; rdesktop refuses any other length)."""
 
 SERVER_RANDOM_SIZE = 32
-PLATFORM_CHALLENGE_RESPONSE_VERSION = 0x0100
-"""PLATFORM_CHALLENGE_RESPONSE_DATA.wVersion "MUST be set to 0x0100" (2.2.2.5.1)."""
 
 S = ServerState
 SI = ServerInput
