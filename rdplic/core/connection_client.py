@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections import deque
 from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol as TypingProtocol
 
 from pdu.errors import PduError
 from pdu.framing import (
@@ -31,8 +29,6 @@ from pdu.framing import (
     X224ConnectionRequest,
     X224Data,
     X224DisconnectRequest,
-    decode_tpkt,
-    decode_x224,
     encode_tpkt,
     encode_x224,
 )
@@ -70,7 +66,6 @@ from pdu.mcs import (
     McsConnectInitial,
     McsResult,
     SendDataIndication,
-    decode_domain_pdu,
     decode_mcs_connect_response,
     encode_mcs_connect_initial,
 )
@@ -86,16 +81,17 @@ from pdu.rdp import (
     encode_security_exchange,
 )
 from rdplic.core import events as lic
+from rdplic.core._common import RandomBytes
 from rdplic.core.connection_common import (
     DEFAULT_MAX_FRAME_SIZE,
-    FrameReader,
+    ConnectionBase,
+    LicensingMachine,
     SecurityLayer,
     mcs_frame,
     send_data_frame,
 )
 from rdplic.core.connection_events import (
     ConnectionEnded,
-    ConnectionEvent,
     ConnectionProtocolError,
     ErrorInfoReceived,
     SecurityNegotiated,
@@ -115,26 +111,10 @@ __all__ = [
     "ClientConnection",
     "ClientConnectionConfig",
     "ClientInput",
-    "ClientLicensingMachine",
     "ClientPhase",
 ]
 
-RandomBytes = Callable[[int], bytes]
-
-
-class ClientLicensingMachine(TypingProtocol):
-    """What the connection needs of `LicensingClient`."""
-
-    def start(self, now: datetime) -> None: ...
-
-    def receive_pdu(self, data: bytes, now: datetime) -> None: ...
-
-    def next_event(self) -> lic.Event | None: ...
-
-    def data_to_send(self) -> list[bytes]: ...
-
-
-ClientLicensingFactory = Callable[[bytes | None], ClientLicensingMachine]
+ClientLicensingFactory = Callable[[bytes | None], LicensingMachine]
 """Makes the licensing client, given the server certificate of SC_SECURITY (or None)."""
 
 
@@ -215,7 +195,7 @@ CLIENT_TRANSITIONS: dict[tuple[ClientPhase, ClientInput], ClientPhase] = {
 """Every legal step of the simulated client."""
 
 
-class ClientConnection:
+class ClientConnection(ConnectionBase[ClientPhase, ClientInput]):
     """One connection, client side, from X.224 to the server's disconnect."""
 
     def __init__(
@@ -225,27 +205,22 @@ class ClientConnection:
         *,
         random_bytes: RandomBytes,
     ) -> None:
+        super().__init__(
+            CLIENT_TRANSITIONS,
+            ClientPhase.START,
+            ClientPhase.CLOSED,
+            random_bytes=random_bytes,
+            max_frame_size=config.max_frame_size,
+        )
         self._config = config
         self._make_licensing = licensing
-        self._random_bytes = random_bytes
-        self._phase = ClientPhase.START
-        self._reader = FrameReader(config.max_frame_size)
-        self._events: deque[ConnectionEvent | lic.Event] = deque()
-        self._out: list[bytes] = []
-        self._security = SecurityLayer()
-        self._tls = False
         self._server_security: ServerSecurityData | None = None
         self._io_channel = 0
         self._user_channel = 0
         self._pending_joins: set[int] = set()
         self._channel_ids: tuple[int, ...] = ()
-        self._licensing: ClientLicensingMachine | None = None
-        self._licensed = False
+        self._licensing: LicensingMachine | None = None
         self._error_info: int | None = None
-
-    @property
-    def phase(self) -> ClientPhase:
-        return self._phase
 
     # -- the h11-like surface ---------------------------------------------------------
 
@@ -259,31 +234,6 @@ class ClientConnection:
         )
         self._out.append(encode_tpkt(Tpkt(encode_x224(request))))
 
-    def receive_data(self, data: bytes, now: datetime) -> None:
-        """Handle bytes from the server (decrypted when TLS is on).
-
-        :raises ConnectionProtocolError: the server broke the sequence
-        """
-        if self._closed():
-            return
-        self._reader.feed(data)
-        try:
-            while not self._closed():
-                frame = self._reader.next_frame()
-                if frame is None:
-                    break
-                self._handle_frame(frame, now)
-        except ConnectionProtocolError as error:
-            self._end(f"protocol error: {error.reason}")
-            raise
-
-    def next_event(self) -> ConnectionEvent | lic.Event | None:
-        return self._events.popleft() if self._events else None
-
-    def data_to_send(self) -> bytes:
-        out, self._out = b"".join(self._out), []
-        return out
-
     def connection_lost(self) -> None:
         """The transport closed: report it if the server had not ended the connection."""
         if not self._closed():
@@ -291,24 +241,10 @@ class ClientConnection:
 
     # -- frames ------------------------------------------------------------------------
 
-    def _closed(self) -> bool:
-        return self._phase is ClientPhase.CLOSED
-
-    def _move(self, event: ClientInput) -> None:
-        next_phase = CLIENT_TRANSITIONS.get((self._phase, event))
-        if next_phase is None:
-            raise ConnectionProtocolError(
-                f"{event.value} is not expected in phase {self._phase.value}"
-            )
-        self._phase = next_phase
-
     def _handle_frame(self, frame: bytes, now: datetime) -> None:
         if frame[0] != 0x03:
             return  # fast-path output: no session, nothing to draw
-        try:
-            tpdu = decode_x224(decode_tpkt(frame).payload)
-        except PduError as error:
-            raise ConnectionProtocolError(f"malformed X.224 frame: {error}") from None
+        tpdu = self._decode_tpdu(frame)
         if isinstance(tpdu, X224ConnectionConfirm):
             self._on_connection_confirm(tpdu)
         elif isinstance(tpdu, X224DisconnectRequest):
@@ -321,6 +257,9 @@ class ClientConnection:
                 self._on_domain_pdu(tpdu.payload, now)
         else:
             raise ConnectionProtocolError(f"{type(tpdu).__name__} from a server")
+
+    def _protocol_error(self, reason: str) -> None:
+        self._end(f"protocol error: {reason}")
 
     def _on_connection_confirm(self, confirm: X224ConnectionConfirm) -> None:
         answer = confirm.rdp_neg_data
@@ -419,10 +358,7 @@ class ClientConnection:
         self._out.append(mcs_frame(AttachUserRequest()))
 
     def _on_domain_pdu(self, payload: bytes, now: datetime) -> None:
-        try:
-            pdu = decode_domain_pdu(payload)
-        except PduError as error:
-            raise ConnectionProtocolError(f"malformed MCS PDU: {error}") from None
+        pdu = self._decode_domain_pdu(payload)
         if isinstance(pdu, SendDataIndication):
             self._on_send_data(pdu, now)
         elif isinstance(pdu, AttachUserConfirm):
@@ -460,7 +396,7 @@ class ClientConnection:
                 public = public_key_from_server_certificate(certificate)
             except Exception as error:
                 raise ConnectionProtocolError(f"unusable server certificate: {error}") from None
-            client_random = self._random_bytes(32)
+            client_random = self._draw(32)
             encrypted = rsa_public_op(public, int.from_bytes(client_random, "little"))
             blob = encrypted.to_bytes(public.modulus_bytes, "little") + bytes(8)
             exchange = encode_security_exchange(SecurityExchange(blob))
@@ -513,7 +449,7 @@ class ClientConnection:
             self._error_info = int(error_info)
             self._events.append(ErrorInfoReceived(int(error_info)))
 
-    def _run_licensing(self, step: Callable[[ClientLicensingMachine], None]) -> None:
+    def _run_licensing(self, step: Callable[[LicensingMachine], None]) -> None:
         machine = self._licensing
         assert machine is not None  # INVARIANT: created before the first licensing PDU
         failed: RemoteProtocolError | None = None

@@ -9,11 +9,21 @@
   PDUs carry one (a basic header); under Standard RDP Security every PDU after the Security
   Exchange carries one, encrypted and signed at levels above LOW.
 * `mcs_frame` and `send_data_frame` put MCS PDUs into X.224 Data TPDUs and TPKT frames.
+* `ConnectionBase` is what `ServerConnection` and `ClientConnection` do alike: the
+  h11-like surface, the transition table, and decoding X.224 TPDUs and MCS domain PDUs;
+  `LicensingMachine` is what either needs of its licensing machine.
 """
 
 from __future__ import annotations
 
+import abc
 import dataclasses
+import enum
+from collections import deque
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Generic, TypeVar
+from typing import Protocol as TypingProtocol
 
 from pdu.errors import PduError
 from pdu.framing import (
@@ -25,20 +35,33 @@ from pdu.framing import (
     RdpNegotiationResponse,
     Tpkt,
     X224Data,
+    X224Tpdu,
+    decode_tpkt,
+    decode_x224,
     encode_tpkt,
     encode_x224,
     frame_size,
 )
-from pdu.mcs import DomainMcsPdu, SendDataIndication, SendDataRequest, encode_domain_pdu
+from pdu.mcs import (
+    DomainMcsPdu,
+    SendDataIndication,
+    SendDataRequest,
+    decode_domain_pdu,
+    encode_domain_pdu,
+)
 from pdu.rdp import SecurityFlag, SecurityHeader, decode_security_header, encode_security_header
-from rdplic.core.connection_events import ConnectionProtocolError
+from rdplic.core import events as lic
+from rdplic.core._common import RandomBytes
+from rdplic.core.connection_events import ConnectionEvent, ConnectionProtocolError
 from rdplic.crypto.rdp_security import MacMismatchError, RdpCipher
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
     "SERVER_CHANNEL_ID",
     "WINDOWS_NEGOTIATION_FLAGS",
+    "ConnectionBase",
     "FrameReader",
+    "LicensingMachine",
     "SecurityLayer",
     "mcs_frame",
     "negotiate_security",
@@ -185,3 +208,129 @@ class SecurityLayer:
         else:
             header = SecurityHeader(flags, 0)
         return encode_security_header(header) + body
+
+
+class LicensingMachine(TypingProtocol):
+    """What a connection needs of its licensing machine (`LicensingServer`, `LicensingClient`)."""
+
+    def start(self, now: datetime) -> None: ...
+
+    def receive_pdu(self, data: bytes, now: datetime) -> None: ...
+
+    def next_event(self) -> lic.Event | None: ...
+
+    def data_to_send(self) -> list[bytes]: ...
+
+
+PhaseT = TypeVar("PhaseT", bound=enum.Enum)
+InputT = TypeVar("InputT", bound=enum.Enum)
+
+
+class ConnectionBase(abc.ABC, Generic[PhaseT, InputT]):
+    """What both roles of the connection sequence do alike.
+
+    Received bytes are buffered and cut into frames before anything is decoded
+    (architecture invariant 3); events and bytes to send are queued for the driver;
+    every step is a row of the role's transition table (invariant 5).  A role
+    supplies `_handle_frame` and `_protocol_error`.
+    """
+
+    def __init__(
+        self,
+        table: Mapping[tuple[PhaseT, InputT], PhaseT],
+        phase: PhaseT,
+        closed: PhaseT,
+        *,
+        random_bytes: RandomBytes,
+        max_frame_size: int,
+    ) -> None:
+        self._table = table
+        self._phase = phase
+        self._closed_phase = closed
+        self._random_bytes = random_bytes
+        self._reader = FrameReader(max_frame_size)
+        self._events: deque[ConnectionEvent | lic.Event] = deque()
+        self._out: list[bytes] = []
+        self._security = SecurityLayer()
+        self._tls = False
+        self._licensed = False
+
+    # -- the h11-like surface ---------------------------------------------------------
+
+    @property
+    def phase(self) -> PhaseT:
+        """Where the connection sequence stands."""
+        return self._phase
+
+    def receive_data(self, data: bytes, now: datetime) -> None:
+        """Handle bytes from the peer (already decrypted when TLS is on).
+
+        :raises ConnectionProtocolError: the peer broke the sequence; what this side
+            answers is queued, the phase is CLOSED and the driver closes the connection
+        """
+        if self._closed():
+            return
+        self._reader.feed(data)
+        try:
+            while not self._closed():
+                frame = self._reader.next_frame()
+                if frame is None:
+                    break
+                self._handle_frame(frame, now)
+        except ConnectionProtocolError as error:
+            self._protocol_error(error.reason)
+            raise
+
+    def next_event(self) -> ConnectionEvent | lic.Event | None:
+        """The oldest event not yet returned, or None."""
+        return self._events.popleft() if self._events else None
+
+    def data_to_send(self) -> bytes:
+        """Everything queued for the peer since the last call."""
+        out, self._out = b"".join(self._out), []
+        return out
+
+    # -- what a role supplies ---------------------------------------------------------
+
+    @abc.abstractmethod
+    def _handle_frame(self, frame: bytes, now: datetime) -> None:
+        """Act on one whole TPKT or fast-path frame."""
+
+    @abc.abstractmethod
+    def _protocol_error(self, reason: str) -> None:
+        """End in CLOSED after a `ConnectionProtocolError` (``reason``: its text)."""
+
+    # -- shared steps -----------------------------------------------------------------
+
+    def _closed(self) -> bool:
+        return self._phase is self._closed_phase
+
+    def _move(self, event: InputT) -> None:
+        next_phase = self._table.get((self._phase, event))
+        if next_phase is None:
+            raise ConnectionProtocolError(
+                f"{event.value} is not expected in phase {self._phase.value}"
+            )
+        self._phase = next_phase
+
+    @staticmethod
+    def _decode_tpdu(frame: bytes) -> X224Tpdu:
+        """The X.224 TPDU of a TPKT frame."""
+        try:
+            return decode_x224(decode_tpkt(frame).payload)
+        except PduError as error:
+            raise ConnectionProtocolError(f"malformed X.224 frame: {error}") from None
+
+    @staticmethod
+    def _decode_domain_pdu(payload: bytes) -> DomainMcsPdu:
+        """The MCS domain PDU of an X.224 Data TPDU."""
+        try:
+            return decode_domain_pdu(payload)
+        except PduError as error:
+            raise ConnectionProtocolError(f"malformed MCS PDU: {error}") from None
+
+    def _draw(self, size: int) -> bytes:
+        data = self._random_bytes(size)
+        if len(data) != size:
+            raise ValueError(f"random_bytes({size}) returned {len(data)} bytes")
+        return data

@@ -34,10 +34,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections import deque
 from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol as TypingProtocol
 
 from pdu.errors import PduError
 from pdu.finalization import (
@@ -61,8 +59,6 @@ from pdu.framing import (
     X224ConnectionRequest,
     X224Data,
     X224DisconnectRequest,
-    decode_tpkt,
-    decode_x224,
     encode_tpkt,
     encode_x224,
 )
@@ -96,7 +92,6 @@ from pdu.mcs import (
     McsResult,
     Reason,
     SendDataRequest,
-    decode_domain_pdu,
     decode_mcs_connect_initial,
     encode_mcs_connect_response,
 )
@@ -115,10 +110,12 @@ from pdu.rdp import (
     encode_set_error_info,
 )
 from rdplic.core import events as lic
+from rdplic.core._common import RandomBytes
 from rdplic.core.connection_common import (
     DEFAULT_MAX_FRAME_SIZE,
     SERVER_CHANNEL_ID,
-    FrameReader,
+    ConnectionBase,
+    LicensingMachine,
     SecurityLayer,
     mcs_frame,
     negotiate_security,
@@ -129,7 +126,6 @@ from rdplic.core.connection_events import (
     ClientDataReceived,
     ClientInfoReceived,
     ConnectionEnded,
-    ConnectionEvent,
     ConnectionProtocolError,
     SecurityNegotiated,
 )
@@ -145,14 +141,11 @@ from rdplic.crypto.rsa import RsaPrivateKey, rsa_private_op
 
 __all__ = [
     "SERVER_TRANSITIONS",
-    "LicensingMachine",
     "ServerConnection",
     "ServerConnectionConfig",
     "ServerInput",
     "ServerPhase",
 ]
-
-RandomBytes = Callable[[int], bytes]
 
 WINDOWS_DOMAIN_PARAMETERS = DomainParameters(34, 3, 0, 1, 0, 1, 0xFFF8, 2)
 """domainParameters of a Windows server's Connect Response (captures/windows, frame 13)."""
@@ -167,18 +160,6 @@ CLIENT_RANDOM_SIZE = 32
 SERVER_RANDOM_SIZE = 32
 DEMAND_ACTIVE_SHARE_ID = 0x000103EA
 """shareId of Windows' Demand Active: 0x10000 + the server channel (captures/windows)."""
-
-
-class LicensingMachine(TypingProtocol):
-    """What the connection needs of the licensing server machine (`LicensingServer`)."""
-
-    def start(self, now: datetime) -> None: ...
-
-    def receive_pdu(self, data: bytes, now: datetime) -> None: ...
-
-    def next_event(self) -> lic.Event | None: ...
-
-    def data_to_send(self) -> list[bytes]: ...
 
 
 LicensingFactory = Callable[[str, str, int], LicensingMachine]
@@ -300,7 +281,7 @@ def error_info_for(failed: lic.LicensingFailed) -> int:
     return _ERROR_INFO_FOR_CODE.get(failed.error_code, ErrorInfo.ERRINFO_LICENSE_BAD_CLIENT_MSG)
 
 
-class ServerConnection:
+class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
     """One client connection, server side, from X.224 to the end of licensing."""
 
     def __init__(
@@ -310,15 +291,15 @@ class ServerConnection:
         *,
         random_bytes: RandomBytes,
     ) -> None:
+        super().__init__(
+            SERVER_TRANSITIONS,
+            ServerPhase.AWAIT_CONNECTION_REQUEST,
+            ServerPhase.CLOSED,
+            random_bytes=random_bytes,
+            max_frame_size=config.max_frame_size,
+        )
         self._config = config
         self._make_licensing = licensing
-        self._random_bytes = random_bytes
-        self._phase = ServerPhase.AWAIT_CONNECTION_REQUEST
-        self._reader = FrameReader(config.max_frame_size)
-        self._events: deque[ConnectionEvent | lic.Event] = deque()
-        self._out: list[bytes] = []
-        self._security = SecurityLayer()
-        self._tls = False
         self._requested_protocols: int | None = None
         self._client_core: ClientCoreData | None = None
         self._encryption_method = EncryptionMethod.NONE
@@ -328,67 +309,17 @@ class ServerConnection:
         self._joined: set[int] = set()
         self._license_encrypt = False
         self._licensing: LicensingMachine | None = None
-        self._licensed = False
         self._end_error_info = config.end_error_info
         self._desktop = (1024, 768)
 
-    # -- the h11-like surface ---------------------------------------------------------
-
-    @property
-    def phase(self) -> ServerPhase:
-        """Where the connection sequence stands."""
-        return self._phase
-
-    def receive_data(self, data: bytes, now: datetime) -> None:
-        """Handle bytes from the client (already decrypted when TLS is on).
-
-        :raises ConnectionProtocolError: the client broke the sequence; what the server
-            answers is queued, the phase is CLOSED and the driver closes the connection
-        """
-        if self._closed():
-            return
-        self._reader.feed(data)
-        try:
-            while not self._closed():
-                frame = self._reader.next_frame()
-                if frame is None:
-                    break
-                self._handle_frame(frame, now)
-        except ConnectionProtocolError as error:
-            self._fail(error.reason)
-            raise
-
-    def next_event(self) -> ConnectionEvent | lic.Event | None:
-        """The oldest event not yet returned, or None."""
-        return self._events.popleft() if self._events else None
-
-    def data_to_send(self) -> bytes:
-        """Everything queued for the client since the last call."""
-        out, self._out = b"".join(self._out), []
-        return out
-
     # -- frames ------------------------------------------------------------------------
-
-    def _closed(self) -> bool:
-        return self._phase is ServerPhase.CLOSED
-
-    def _move(self, event: ServerInput) -> None:
-        next_phase = SERVER_TRANSITIONS.get((self._phase, event))
-        if next_phase is None:
-            raise ConnectionProtocolError(
-                f"{event.value} is not expected in phase {self._phase.value}"
-            )
-        self._phase = next_phase
 
     def _handle_frame(self, frame: bytes, now: datetime) -> None:
         if frame[0] != 0x03:
             if self._phase is ServerPhase.AWAIT_FONT_LIST:
                 return  # fast-path input of a client that thinks it is active
             raise ConnectionProtocolError(f"fast-path frame in phase {self._phase.value}")
-        try:
-            tpdu = decode_x224(decode_tpkt(frame).payload)
-        except PduError as error:
-            raise ConnectionProtocolError(f"malformed X.224 frame: {error}") from None
+        tpdu = self._decode_tpdu(frame)
         if isinstance(tpdu, X224ConnectionRequest):
             self._on_connection_request(tpdu)
         elif isinstance(tpdu, X224DisconnectRequest):
@@ -511,10 +442,7 @@ class ServerConnection:
     # -- MCS domain PDUs ---------------------------------------------------------------
 
     def _on_domain_pdu(self, payload: bytes, now: datetime) -> None:
-        try:
-            pdu = decode_domain_pdu(payload)
-        except PduError as error:
-            raise ConnectionProtocolError(f"malformed MCS PDU: {error}") from None
+        pdu = self._decode_domain_pdu(payload)
         if isinstance(pdu, SendDataRequest):
             self._on_send_data(pdu, now)
         elif isinstance(pdu, ErectDomainRequest):
@@ -765,17 +693,11 @@ class ServerConnection:
         self._move(ServerInput.DISCONNECT)
         self._events.append(ConnectionEnded(f"client sent {what}", licensed=self._licensed))
 
-    def _fail(self, reason: str) -> None:
+    def _protocol_error(self, reason: str) -> None:
         """A protocol error: end here (the licensing machine queued its own error PDU)."""
         if self._phase is not ServerPhase.CLOSED:
             self._phase = ServerPhase.CLOSED
             self._events.append(ConnectionEnded(f"protocol error: {reason}", licensed=False))
-
-    def _draw(self, size: int) -> bytes:
-        data = self._random_bytes(size)
-        if len(data) != size:
-            raise ValueError(f"random_bytes({size}) returned {len(data)} bytes")
-        return data
 
 
 def demand_active_capabilities(width: int, height: int) -> tuple[CapabilitySet, ...]:
