@@ -81,7 +81,7 @@ from pdu.rdp import (
     encode_security_exchange,
 )
 from rdplic.core import events as lic
-from rdplic.core._common import RandomBytes
+from rdplic.core._common import RandomBytes, utf16_z
 from rdplic.core.connection_common import (
     DEFAULT_MAX_FRAME_SIZE,
     ConnectionBase,
@@ -408,11 +408,11 @@ class ClientConnection(ConnectionBase[ClientPhase, ClientInput]):
         info = ClientInfo(
             code_page=0,
             flags=_INFO_FLAGS,
-            domain=_utf16z(config.domain),
-            user_name=_utf16z(config.user_name),
-            password=_utf16z(config.password),
-            alternate_shell=_utf16z(""),
-            working_dir=_utf16z(""),
+            domain=utf16_z(config.domain),
+            user_name=utf16_z(config.user_name),
+            password=utf16_z(config.password),
+            alternate_shell=utf16_z(""),
+            working_dir=utf16_z(""),
         )
         self._send_io(self._security.wrap(SecurityFlag.SEC_INFO_PKT, encode_client_info(info)))
         self._licensing = self._make_licensing(certificate)
@@ -491,7 +491,3 @@ _INFO_FLAGS = (
     | InfoFlag.INFO_LOGONERRORS
 )
 """TS_INFO_PACKET flags of the simulated client (a subset of what xfreerdp sends)."""
-
-
-def _utf16z(text: str) -> bytes:
-    return text.encode("utf-16-le") + b"\0\0"

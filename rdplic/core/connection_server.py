@@ -110,7 +110,7 @@ from pdu.rdp import (
     encode_set_error_info,
 )
 from rdplic.core import events as lic
-from rdplic.core._common import RandomBytes
+from rdplic.core._common import RandomBytes, ansi_text, utf16_text
 from rdplic.core.connection_common import (
     DEFAULT_MAX_FRAME_SIZE,
     SERVER_CHANNEL_ID,
@@ -430,12 +430,12 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
         self._out.append(mcs_frame(encode_mcs_connect_response(mcs)))
         self._events.append(
             ClientDataReceived(
-                client_name=_utf16z(core.client_name),
+                client_name=utf16_text(core.client_name),
                 client_build=core.client_build,
                 version=int(core.version),
                 encryption_methods=offered,
                 encryption_method=int(self._encryption_method),
-                channels=tuple(_ansiz(c.name) for c in channels),
+                channels=tuple(ansi_text(c.name) for c in channels),
             )
         )
 
@@ -522,12 +522,14 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
             info = decode_client_info(body)
         except PduError as error:
             raise ConnectionProtocolError(f"malformed Client Info PDU: {error}") from None
-        user = _utf16z(info.user_name)
+        user = utf16_text(info.user_name)
         self._events.append(
-            ClientInfoReceived(user_name=user, domain=_utf16z(info.domain), flags=int(info.flags))
+            ClientInfoReceived(
+                user_name=user, domain=utf16_text(info.domain), flags=int(info.flags)
+            )
         )
         core = self._client_core
-        machine = _utf16z(core.client_name) if core is not None else ""
+        machine = utf16_text(core.client_name) if core is not None else ""
         rdp4 = core is not None and core.version == RdpVersion.RDP_VERSION_4
         self._licensing = self._make_licensing(user, machine, 2 if rdp4 else 3)
         self._run_licensing(lambda machine: machine.start(now))
@@ -735,13 +737,3 @@ _WINDOWS_ORDER_CAPABILITY = bytes.fromhex(
 
 def _name(code: object) -> str:
     return getattr(code, "name", None) or f"0x{int(code):x}"  # type: ignore[call-overload]
-
-
-def _utf16z(raw: bytes) -> str:
-    """UTF-16LE text up to its first NUL (names in PDUs keep their padding)."""
-    text = raw.decode("utf-16-le", errors="replace")
-    return text.split("\x00", 1)[0]
-
-
-def _ansiz(raw: bytes) -> str:
-    return raw.split(b"\x00", 1)[0].decode("latin-1")
