@@ -43,6 +43,7 @@ __all__ = [
     "UInt32Array",
     "build_error",
     "enum_or_int",
+    "field_enum",
 ]
 
 T = TypeVar("T")
@@ -77,31 +78,30 @@ def enum_or_int(enum_type: type[E], value: int) -> E | int:
     return value if member is None else typing.cast(E, member)
 
 
+def field_enum(hint: Any) -> type[enum.IntEnum] | type[enum.IntFlag] | None:
+    """The IntFlag or IntEnum a field's values decode to (``Enum | int`` included), else None."""
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    for arg in typing.get_args(hint) if union else (hint,):
+        if isinstance(arg, type) and issubclass(arg, enum.IntFlag | enum.IntEnum):
+            return arg
+    return None
+
+
 def _converter(hint: Any) -> Callable[[Any], Any] | None:
     """How to turn what construct parsed into the value a dataclass field holds."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(hint):
-            if isinstance(arg, type) and issubclass(arg, enum.IntFlag):
-                flag_type = arg
-                return lambda value: flag_type(value)
-            if isinstance(arg, type) and issubclass(arg, enum.IntEnum):
-                members = arg._value2member_map_
-                return lambda value: members.get(value, value)
-        return None
-    if origin is tuple:
+    if typing.get_origin(hint) is tuple:
         item = _converter(typing.get_args(hint)[0])
         if item is None:
             return tuple
         convert_item = item
         return lambda values: tuple(convert_item(v) for v in values)
-    if isinstance(hint, type) and issubclass(hint, enum.IntFlag):
-        flag_type = hint
-        return lambda value: flag_type(value)
-    if isinstance(hint, type) and issubclass(hint, enum.IntEnum):
-        members = hint._value2member_map_
-        return lambda value: members.get(value, value)
-    return None
+    kind = field_enum(hint)
+    if kind is None:
+        return None
+    if issubclass(kind, enum.IntFlag):
+        return kind
+    members = kind._value2member_map_
+    return lambda value: members.get(value, value)
 
 
 class CompilableAdapter(_AdapterBase):

@@ -39,6 +39,7 @@ from pdu.licensing._codec import (
     Record,
     UInt32Array,
     build_error,
+    field_enum,
 )
 
 __all__ = ["Codec", "Engine", "FastCodec", "compile_record"]
@@ -248,18 +249,16 @@ class _Generator:
         return lines
 
     def _convert(self, var: str, hint: Any) -> str:
-        origin = typing.get_origin(hint)
-        if origin is tuple:
+        if typing.get_origin(hint) is tuple:
             item = self._convert("x", typing.get_args(hint)[0])
             return f"_tuple({var})" if item == "x" else f"_tuple([{item} for x in {var}])"
-        candidates = typing.get_args(hint) if origin is not None else (hint,)
-        for arg in candidates:
-            if isinstance(arg, type) and issubclass(arg, enum.IntFlag):
-                return f"{self._const('F', arg)}({var})"
-            if isinstance(arg, type) and issubclass(arg, enum.IntEnum):
-                members = self._const("M", arg._value2member_map_)
-                return f"{members}.get({var}, {var})"
-        return var
+        kind = field_enum(hint)
+        if kind is None:
+            return var
+        if issubclass(kind, enum.IntFlag):
+            return f"{self._const('F', kind)}({var})"
+        members = self._const("M", kind._value2member_map_)
+        return f"{members}.get({var}, {var})"
 
     # -- building --------------------------------------------------------
 
