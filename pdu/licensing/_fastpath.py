@@ -26,7 +26,7 @@ import io
 import re
 import struct
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Generic, Literal, TypeVar
 
 import construct
@@ -87,6 +87,41 @@ def _is_format(sc: Any) -> bool:
     return isinstance(sc, construct.FormatField) and sc.fmtstr[0] == "<"
 
 
+def _runs(subcons: list[tuple[Any, Any]]) -> Iterator[tuple[str | None, list[tuple[Any, Any]]]]:
+    """The fields of a Struct in order, consecutive little-endian integers (plain or
+    ``Rebuild``) together: ``(format, fields)`` for such a run, which one ``struct`` call
+    reads or writes, and ``(None, [field])`` for any other field."""
+    run: list[tuple[Any, Any]] = []
+    for name, sc in subcons:
+        if _is_format(_integer(sc)):
+            run.append((name, sc))
+            continue
+        if run:
+            yield _format(run), run
+            run = []
+        yield None, [(name, sc)]
+    if run:
+        yield _format(run), run
+
+
+def _integer(sc: Any) -> Any:
+    """The field a ``Rebuild`` computes, or ``sc`` itself."""
+    return sc.subcon if isinstance(sc, construct.Rebuild) else sc
+
+
+def _format(run: list[tuple[Any, Any]]) -> str:
+    return "<" + "".join(_integer(sc).fmtstr[1:] for _, sc in run)
+
+
+def _array_parts(sc: CheckedPrefixedArray) -> tuple[Any, Record[Any]]:
+    """The count field and the element Record of an array the generator supports."""
+    _, count = _unwrap(sc.countfield)
+    _, item = _unwrap(sc.subcon)
+    if not _is_format(count) or not isinstance(item, Record):
+        raise _Unsupported("CheckedPrefixedArray of this kind")
+    return count, item
+
+
 class _Generator:
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -129,33 +164,21 @@ class _Generator:
     def _emit_parse(self, fname: str, rec: Record[Any], subcons: list[tuple[Any, Any]]) -> None:
         body: list[str] = []
         local: dict[str, str] = {}
-        index = 0
-        while index < len(subcons):
-            # Consecutive fixed integers become one unpack_from.
-            group = []
-            while index < len(subcons):
-                name, sc = subcons[index]
-                inner: Any = sc.subcon if isinstance(sc, construct.Rebuild) else sc
-                if not _is_format(inner):
-                    break
-                group.append((name, inner))
-                index += 1
-            if group:
-                fmt = "<" + "".join(sc.fmtstr[1:] for _, sc in group)
-                packer = self._const("S", struct.Struct(fmt))
-                targets = []
-                for name, _ in group:
-                    var = f"v{len(local)}"
-                    local[name] = var
-                    targets.append(var)
-                body.append(f"{', '.join(targets)}, = {packer}.unpack_from(data, pos)")
-                body.append(f"pos += {struct.calcsize(fmt)}")
+        for fmt, run in _runs(subcons):
+            if fmt is None:
+                ((name, sc),) = run
+                var = f"v{len(local)}"
+                local[name] = var
+                body.extend(self._parse_field(var, sc, local))
                 continue
-            name, sc = subcons[index]
-            index += 1
-            var = f"v{len(local)}"
-            local[name] = var
-            body.extend(self._parse_field(var, sc, local))
+            packer = self._const("S", struct.Struct(fmt))
+            targets = []
+            for name, _ in run:
+                var = f"v{len(local)}"
+                local[name] = var
+                targets.append(var)
+            body.append(f"{', '.join(targets)}, = {packer}.unpack_from(data, pos)")
+            body.append(f"pos += {struct.calcsize(fmt)}")
         body.extend(self._construct(rec, local))
         self.lines.append(f"def {fname}(data, pos):")
         self.lines.extend(f"    {line}" for line in body)
@@ -197,10 +220,7 @@ class _Generator:
                 "pos = end",
             ]
         if isinstance(sc, CheckedPrefixedArray):
-            _, count = _unwrap(sc.countfield)
-            _, item = _unwrap(sc.subcon)
-            if not _is_format(count) or not isinstance(item, Record):
-                raise _Unsupported("CheckedPrefixedArray of this kind")
+            count, item = _array_parts(sc)
             counter = self._const("S", struct.Struct(count.fmtstr))
             parse_name, _ = self.record(item)
             return [
@@ -276,14 +296,12 @@ class _Generator:
             # A Rebuild this generator cannot inline gets the context construct would pass.
             pairs = ", ".join(f"{name!r}: {var}" for name, var in local.items())
             body.append(f"ctx = {{{pairs}}}")
-        index = 0
-        while index < len(subcons):
-            group = []
-            while index < len(subcons):
-                name, sc = subcons[index]
-                inner: Any = sc.subcon if isinstance(sc, construct.Rebuild) else sc
-                if not _is_format(inner):
-                    break
+        for fmt, run in _runs(subcons):
+            if fmt is None:
+                ((name, sc),) = run
+                body.extend(self._build_field(local[name], sc, local))
+                continue
+            for name, sc in run:
                 if isinstance(sc, construct.Rebuild):
                     var = f"b{len(local)}"
                     expr = self._rebuild_expr(sc.func, local)
@@ -292,17 +310,9 @@ class _Generator:
                     else:
                         body.append(f"{var} = {expr}")
                     local[name] = var
-                group.append((name, inner))
-                index += 1
-            if group:
-                fmt = "<" + "".join(sc.fmtstr[1:] for _, sc in group)
-                packer = self._const("S", struct.Struct(fmt))
-                values = ", ".join(local[name] for name, _ in group)
-                body.append(f"out.append({packer}.pack({values}))")
-                continue
-            name, sc = subcons[index]
-            index += 1
-            body.extend(self._build_field(local[name], sc, local))
+            packer = self._const("S", struct.Struct(fmt))
+            values = ", ".join(local[name] for name, _ in run)
+            body.append(f"out.append({packer}.pack({values}))")
         self.lines.append(f"def {fname}(obj, out):")
         self.lines.extend(f"    {line}" for line in body)
         self.lines.append("")
@@ -334,10 +344,7 @@ class _Generator:
                 "out.append(_struct.pack('<%dI' % _len(v), *v))",
             ]
         if isinstance(sc, CheckedPrefixedArray):
-            _, count = _unwrap(sc.countfield)
-            _, item = _unwrap(sc.subcon)
-            if not _is_format(count) or not isinstance(item, Record):
-                raise _Unsupported("CheckedPrefixedArray of this kind")
+            count, item = _array_parts(sc)
             counter = self._const("S", struct.Struct(count.fmtstr))
             _, build_name = self.record(item)
             return [
