@@ -297,15 +297,9 @@ MESSAGE_CODECS: dict[MsgType, Codec[Any]] = {
 """The decoder/encoder of each message body, by bMsgType."""
 
 _MSG_TYPE_OF: dict[type, MsgType] = {
-    ServerLicenseRequest: MsgType.LICENSE_REQUEST,
-    ServerPlatformChallenge: MsgType.PLATFORM_CHALLENGE,
-    ServerNewLicense: MsgType.NEW_LICENSE,
-    ServerUpgradeLicense: MsgType.UPGRADE_LICENSE,
-    ClientLicenseInfo: MsgType.LICENSE_INFO,
-    ClientNewLicenseRequest: MsgType.NEW_LICENSE_REQUEST,
-    ClientPlatformChallengeResponse: MsgType.PLATFORM_CHALLENGE_RESPONSE,
-    LicenseErrorMessage: MsgType.ERROR_ALERT,
+    codec.definition.cls: msg_type for msg_type, codec in MESSAGE_CODECS.items()
 }
+"""bMsgType by message class (the encoding side of `MESSAGE_CODECS`)."""
 
 LICENSE_PREAMBLE = Struct(
     "bMsgType" / Int8ul,
