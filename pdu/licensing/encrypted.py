@@ -12,7 +12,7 @@ These decoders take the *plaintext*; decrypting is `rdplic.crypto`'s job.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 from construct import Int16ul, Int32ul, Rebuild, Struct, len_, this
 
@@ -125,6 +125,8 @@ NEW_LICENSE_INFO = Record(
     ),
 )
 
+T = TypeVar("T")
+
 _HWID = Codec[ClientHardwareId]("CLIENT_HARDWARE_ID", CLIENT_HARDWARE_ID)
 _RESPONSE = Codec[PlatformChallengeResponseData](
     "PLATFORM_CHALLENGE_RESPONSE_DATA", PLATFORM_CHALLENGE_RESPONSE_DATA
@@ -132,7 +134,7 @@ _RESPONSE = Codec[PlatformChallengeResponseData](
 _NEW_LICENSE = Codec[NewLicenseInfo]("NEW_LICENSE_INFO", NEW_LICENSE_INFO)
 
 
-def _decode_whole(codec: Codec[Any], data: bytes | bytearray | memoryview) -> Any:
+def _decode_whole(codec: Codec[T], data: bytes | bytearray | memoryview) -> T:
     if type(data) is not bytes:
         data = bytes(data)
     obj, end = codec.parse(data)
@@ -143,7 +145,7 @@ def _decode_whole(codec: Codec[Any], data: bytes | bytearray | memoryview) -> An
 
 def decode_client_hardware_id(data: bytes | bytearray | memoryview) -> ClientHardwareId:
     """Decode a decrypted CLIENT_HARDWARE_ID (exactly 20 bytes)."""
-    return _decode_whole(_HWID, data)  # type: ignore[no-any-return]
+    return _decode_whole(_HWID, data)
 
 
 def encode_client_hardware_id(hwid: ClientHardwareId) -> bytes:
@@ -155,7 +157,7 @@ def decode_platform_challenge_response_data(
     data: bytes | bytearray | memoryview,
 ) -> PlatformChallengeResponseData:
     """Decode a decrypted PLATFORM_CHALLENGE_RESPONSE_DATA."""
-    return _decode_whole(_RESPONSE, data)  # type: ignore[no-any-return]
+    return _decode_whole(_RESPONSE, data)
 
 
 def encode_platform_challenge_response_data(response: PlatformChallengeResponseData) -> bytes:
@@ -165,7 +167,7 @@ def encode_platform_challenge_response_data(response: PlatformChallengeResponseD
 
 def decode_new_license_info(data: bytes | bytearray | memoryview) -> NewLicenseInfo:
     """Decode a decrypted NEW_LICENSE_INFO."""
-    return _decode_whole(_NEW_LICENSE, data)  # type: ignore[no-any-return]
+    return _decode_whole(_NEW_LICENSE, data)
 
 
 def encode_new_license_info(info: NewLicenseInfo) -> bytes:
