@@ -8,8 +8,9 @@ that hosts no session still has to send its four PDUs for the clients to call th
 active: rdesktop 1.9 waits for Synchronize and both Controls before it sends its Font List,
 FreeRDP 2.11 for all four before it leaves its finalization state.
 
-`ShareDataPdu` is the generic envelope (its body kept as bytes); the bodies have their own
-classes.  Lengths (totalLength, uncompressedLength) are derived on encode.
+`ShareDataPdu` is the generic envelope (its body kept as bytes; defined in `pdu.rdp` with
+the other share headers and re-exported here); the bodies have their own classes.  Lengths
+(totalLength, uncompressedLength) are derived on encode.
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ from __future__ import annotations
 import dataclasses
 import enum
 
-from construct import Bytes, GreedyBytes, Int8ul, Int16ul, Int32ul, Struct, this
+from construct import GreedyBytes, Int16ul, Int32ul, Struct
 
 from pdu._types import spec
-from pdu.errors import PduError
-from pdu.framing import build_checked, enum_or_int, need, parse_exact
-from pdu.rdp import TS_PROTOCOL_VERSION, PduType, PduType2, StreamId
+from pdu.framing import build_checked, enum_or_int, parse_exact
+from pdu.rdp import ShareDataPdu, decode_share_data_pdu, encode_share_data_pdu
 
 __all__ = [
     "ControlAction",
@@ -40,93 +40,6 @@ __all__ = [
     "encode_share_data_pdu",
     "encode_synchronize",
 ]
-
-_SHARE_DATA = Struct(
-    "totalLength" / Int16ul,
-    "pduType" / Int16ul,
-    "pduSource" / Int16ul,
-    "shareId" / Int32ul,
-    "pad1" / Int8ul,
-    "streamId" / Int8ul,
-    "uncompressedLength" / Int16ul,
-    "pduType2" / Int8ul,
-    "compressedType" / Int8ul,
-    "compressedLength" / Int16ul,
-    "data" / Bytes(this.totalLength - 18),
-)
-"""TS_SHARECONTROLHEADER + TS_SHAREDATAHEADER + the data PDU body."""
-
-_HEADER_SIZE = 18
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ShareDataPdu:
-    """A slow-path data PDU (MS-RDPBCGR 2.2.8.1.1.1.2) with its body as bytes.
-
-    ``uncompressed_length`` is None when it is what Windows writes: the body length plus 4
-    (pduType2, compressedType and compressedLength count, as in every spec example).
-    """
-
-    pdu_type2: PduType2 | int = spec("pduType2")
-    data: bytes = spec("data")
-    share_id: int = spec("shareId", default=0)
-    pdu_source: int = spec("pduSource", default=1002)
-    stream_id: StreamId | int = spec("streamId", default=StreamId.STREAM_LOW)
-    pad1: int = spec("pad1", default=0)
-    compressed_type: int = spec("compressedType", default=0)
-    compressed_length: int = spec("compressedLength", default=0)
-    version: int = spec("pduType.version", default=TS_PROTOCOL_VERSION)
-    uncompressed_length: int | None = spec("uncompressedLength", default=None)
-
-
-def decode_share_data_pdu(data: bytes) -> ShareDataPdu:
-    """Decode a data PDU (share control header included; after any security header)."""
-    name = "TS_SHAREDATAHEADER"
-    if len(data) < _HEADER_SIZE:
-        raise PduError(name, f"{len(data)} bytes is shorter than the headers", offset=len(data))
-    parsed = parse_exact(name, _SHARE_DATA, data)
-    if parsed.pduType & 0x000F != PduType.PDUTYPE_DATAPDU:
-        raise PduError(name, "pduType is not PDUTYPE_DATAPDU", field="pduType", offset=2)
-    uncompressed = parsed.uncompressedLength
-    return ShareDataPdu(
-        enum_or_int(PduType2, parsed.pduType2),
-        parsed.data,
-        parsed.shareId,
-        parsed.pduSource,
-        enum_or_int(StreamId, parsed.streamId),
-        parsed.pad1,
-        parsed.compressedType,
-        parsed.compressedLength,
-        parsed.pduType & 0xFFF0,
-        None if uncompressed == len(parsed.data) + 4 else uncompressed,
-    )
-
-
-def encode_share_data_pdu(pdu: ShareDataPdu) -> bytes:
-    """Encode a data PDU with both headers; totalLength and uncompressedLength are derived."""
-    name = "TS_SHAREDATAHEADER"
-    need(name, pdu.version & 0x000F == 0, "version overlaps the type", field="pduType")
-    total = _HEADER_SIZE + len(pdu.data)
-    need(name, total <= 0xFFFF, "PDU longer than 65535 bytes", field="totalLength")
-    uncompressed = pdu.uncompressed_length
-    return build_checked(
-        name,
-        _SHARE_DATA,
-        {
-            "totalLength": total,
-            "pduType": PduType.PDUTYPE_DATAPDU | pdu.version,
-            "pduSource": pdu.pdu_source,
-            "shareId": pdu.share_id,
-            "pad1": pdu.pad1,
-            "streamId": pdu.stream_id,
-            "uncompressedLength": len(pdu.data) + 4 if uncompressed is None else uncompressed,
-            "pduType2": pdu.pdu_type2,
-            "compressedType": pdu.compressed_type,
-            "compressedLength": pdu.compressed_length,
-            "data": pdu.data,
-        },
-    )
-
 
 # --------------------------------------------------------------------------------------------
 # Bodies

@@ -5,9 +5,9 @@
 - Security Exchange PDU data (2.2.1.10.1 TS_SECURITY_PACKET).
 - Client Info PDU data (2.2.1.11.1.1 TS_INFO_PACKET with 2.2.1.11.1.1.1
   TS_EXTENDED_INFO_PACKET and 2.2.1.11.1.1.1.1 TS_TIME_ZONE_INFORMATION).
-- Share Control Header (2.2.8.1.1.1.1), Set Error Info PDU (2.2.5.1.1) with the
-  ERRINFO_* codes, and the Demand Active PDU (2.2.1.13.1.1) with its capability sets kept as
-  (type, bytes).
+- Share Control Header (2.2.8.1.1.1.1), Share Data Header (2.2.8.1.1.1.2) with its body
+  as bytes, Set Error Info PDU (2.2.5.1.1) with the ERRINFO_* codes, and the Demand Active
+  PDU (2.2.1.13.1.1) with its capability sets kept as (type, bytes).
 
 Which security header a PDU carries is decided by its flags: with SEC_ENCRYPT the basic header
 is followed by the MAC (and, with FIPS encryption, by the FIPS fields); without it the header
@@ -71,6 +71,7 @@ __all__ = [
     "SecurityHeader",
     "SetErrorInfo",
     "ShareControlHeader",
+    "ShareDataPdu",
     "StreamId",
     "SystemTime",
     "TimeZoneInformation",
@@ -80,12 +81,14 @@ __all__ = [
     "decode_security_header",
     "decode_set_error_info",
     "decode_share_control_header",
+    "decode_share_data_pdu",
     "encode_client_info",
     "encode_demand_active",
     "encode_security_exchange",
     "encode_security_header",
     "encode_set_error_info",
     "encode_share_control_header",
+    "encode_share_data_pdu",
 ]
 
 
@@ -542,8 +545,8 @@ def encode_client_info(info: ClientInfo) -> bytes:
 
 
 # --------------------------------------------------------------------------------------------
-# Share Control Header, Set Error Info, Demand Active (MS-RDPBCGR 2.2.8.1.1.1, 2.2.5.1,
-# 2.2.1.13.1)
+# Share Control and Share Data headers, Set Error Info, Demand Active (MS-RDPBCGR
+# 2.2.8.1.1.1, 2.2.5.1, 2.2.1.13.1)
 
 TS_PROTOCOL_VERSION = 0x0010
 """The version bits of every pduType (versionLow = 1)."""
@@ -724,21 +727,91 @@ def encode_share_control_header(header: ShareControlHeader, body: bytes) -> byte
     )
 
 
-_SET_ERROR_INFO = Struct(
-    "totalLength" / Const(22, Int16ul),
+_SHARE_DATA = Struct(
+    "totalLength" / Int16ul,
     "pduType" / Int16ul,
     "pduSource" / Int16ul,
     "shareId" / Int32ul,
     "pad1" / Int8ul,
     "streamId" / Int8ul,
     "uncompressedLength" / Int16ul,
-    "pduType2" / Const(PduType2.PDUTYPE2_SET_ERROR_INFO_PDU, Int8ul),
+    "pduType2" / Int8ul,
     "compressedType" / Int8ul,
     "compressedLength" / Int16ul,
-    "errorInfo" / Int32ul,
+    "data" / Bytes(this.totalLength - 18),
 )
-_SET_ERROR_INFO_UNCOMPRESSED = 8
-"""uncompressedLength as Windows computes it: errorInfo (4) + pduType2 .. compressedLength (4)."""
+"""TS_SHARECONTROLHEADER + TS_SHAREDATAHEADER + the data PDU body."""
+
+_HEADER_SIZE = 18
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ShareDataPdu:
+    """A slow-path data PDU (MS-RDPBCGR 2.2.8.1.1.1.2) with its body as bytes.
+
+    ``uncompressed_length`` is None when it is what Windows writes: the body length plus 4
+    (pduType2, compressedType and compressedLength count, as in every spec example).
+    """
+
+    pdu_type2: PduType2 | int = spec("pduType2")
+    data: bytes = spec("data")
+    share_id: int = spec("shareId", default=0)
+    pdu_source: int = spec("pduSource", default=1002)
+    stream_id: StreamId | int = spec("streamId", default=StreamId.STREAM_LOW)
+    pad1: int = spec("pad1", default=0)
+    compressed_type: int = spec("compressedType", default=0)
+    compressed_length: int = spec("compressedLength", default=0)
+    version: int = spec("pduType.version", default=TS_PROTOCOL_VERSION)
+    uncompressed_length: int | None = spec("uncompressedLength", default=None)
+
+
+def decode_share_data_pdu(data: bytes) -> ShareDataPdu:
+    """Decode a data PDU (share control header included; after any security header)."""
+    name = "TS_SHAREDATAHEADER"
+    if len(data) < _HEADER_SIZE:
+        raise PduError(name, f"{len(data)} bytes is shorter than the headers", offset=len(data))
+    parsed = parse_exact(name, _SHARE_DATA, data)
+    if parsed.pduType & 0x000F != PduType.PDUTYPE_DATAPDU:
+        raise PduError(name, "pduType is not PDUTYPE_DATAPDU", field="pduType", offset=2)
+    uncompressed = parsed.uncompressedLength
+    return ShareDataPdu(
+        enum_or_int(PduType2, parsed.pduType2),
+        parsed.data,
+        parsed.shareId,
+        parsed.pduSource,
+        enum_or_int(StreamId, parsed.streamId),
+        parsed.pad1,
+        parsed.compressedType,
+        parsed.compressedLength,
+        parsed.pduType & 0xFFF0,
+        None if uncompressed == len(parsed.data) + 4 else uncompressed,
+    )
+
+
+def encode_share_data_pdu(pdu: ShareDataPdu) -> bytes:
+    """Encode a data PDU with both headers; totalLength and uncompressedLength are derived."""
+    name = "TS_SHAREDATAHEADER"
+    need(name, pdu.version & 0x000F == 0, "version overlaps the type", field="pduType")
+    total = _HEADER_SIZE + len(pdu.data)
+    need(name, total <= 0xFFFF, "PDU longer than 65535 bytes", field="totalLength")
+    uncompressed = pdu.uncompressed_length
+    return build_checked(
+        name,
+        _SHARE_DATA,
+        {
+            "totalLength": total,
+            "pduType": PduType.PDUTYPE_DATAPDU | pdu.version,
+            "pduSource": pdu.pdu_source,
+            "shareId": pdu.share_id,
+            "pad1": pdu.pad1,
+            "streamId": pdu.stream_id,
+            "uncompressedLength": len(pdu.data) + 4 if uncompressed is None else uncompressed,
+            "pduType2": pdu.pdu_type2,
+            "compressedType": pdu.compressed_type,
+            "compressedLength": pdu.compressed_length,
+            "data": pdu.data,
+        },
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -746,7 +819,8 @@ class SetErrorInfo:
     """TS_SET_ERROR_INFO_PDU (MS-RDPBCGR 2.2.5.1.1) with its share headers.
 
     Sent by the server before it disconnects; ``pdu_source`` is the server channel (1002).
-    ``uncompressed_length`` is None when it is 8 (the value the spec examples use).
+    ``uncompressed_length`` is None when it is 8 (the value the spec examples use).  On the
+    wire it is a `ShareDataPdu` of pduType2 PDUTYPE2_SET_ERROR_INFO_PDU whose data is errorInfo.
     """
 
     error_info: ErrorInfo | int = spec("errorInfo")
@@ -762,46 +836,44 @@ class SetErrorInfo:
 
 def decode_set_error_info(data: bytes) -> SetErrorInfo:
     """Decode a Set Error Info PDU data (after its security header, if any)."""
-    parsed = parse_exact("TS_SET_ERROR_INFO_PDU", _SET_ERROR_INFO, data)
-    if parsed.pduType & 0x000F != PduType.PDUTYPE_DATAPDU:
-        raise PduError(
-            "TS_SET_ERROR_INFO_PDU", "pduType is not PDUTYPE_DATAPDU", field="pduType", offset=2
-        )
-    uncompressed = parsed.uncompressedLength
+    name = "TS_SET_ERROR_INFO_PDU"
+    pdu = decode_share_data_pdu(data)
+    if pdu.pdu_type2 != PduType2.PDUTYPE2_SET_ERROR_INFO_PDU:
+        raise PduError(name, "pduType2 is not PDUTYPE2_SET_ERROR_INFO_PDU", field="pduType2")
+    if len(pdu.data) != 4:
+        raise PduError(name, f"errorInfo is 4 bytes, not {len(pdu.data)}", field="errorInfo")
     return SetErrorInfo(
-        enum_or_int(ErrorInfo, parsed.errorInfo),
-        parsed.pduSource,
-        parsed.shareId,
-        enum_or_int(StreamId, parsed.streamId),
-        parsed.pad1,
-        parsed.compressedType,
-        parsed.compressedLength,
-        parsed.pduType & 0xFFF0,
-        None if uncompressed == _SET_ERROR_INFO_UNCOMPRESSED else uncompressed,
+        enum_or_int(ErrorInfo, int.from_bytes(pdu.data, "little")),
+        pdu.pdu_source,
+        pdu.share_id,
+        pdu.stream_id,
+        pdu.pad1,
+        pdu.compressed_type,
+        pdu.compressed_length,
+        pdu.version,
+        pdu.uncompressed_length,
     )
 
 
 def encode_set_error_info(pdu: SetErrorInfo) -> bytes:
     """Encode a Set Error Info PDU data (without security header)."""
     name = "TS_SET_ERROR_INFO_PDU"
-    need(name, pdu.version & 0x000F == 0, "version overlaps the type", field="pduType")
-    uncompressed = pdu.uncompressed_length
-    return build_checked(
-        name,
-        _SET_ERROR_INFO,
-        {
-            "pduType": PduType.PDUTYPE_DATAPDU | pdu.version,
-            "pduSource": pdu.pdu_source,
-            "shareId": pdu.share_id,
-            "pad1": pdu.pad1,
-            "streamId": pdu.stream_id,
-            "uncompressedLength": _SET_ERROR_INFO_UNCOMPRESSED
-            if uncompressed is None
-            else uncompressed,
-            "compressedType": pdu.compressed_type,
-            "compressedLength": pdu.compressed_length,
-            "errorInfo": pdu.error_info,
-        },
+    error_info = pdu.error_info
+    in_range = isinstance(error_info, int) and 0 <= error_info <= 0xFFFFFFFF
+    need(name, in_range, "errorInfo is not 32 bits", field="errorInfo")
+    return encode_share_data_pdu(
+        ShareDataPdu(
+            PduType2.PDUTYPE2_SET_ERROR_INFO_PDU,
+            int(error_info).to_bytes(4, "little"),
+            pdu.share_id,
+            pdu.pdu_source,
+            pdu.stream_id,
+            pdu.pad1,
+            pdu.compressed_type,
+            pdu.compressed_length,
+            pdu.version,
+            pdu.uncompressed_length,
+        )
     )
 
 
