@@ -29,6 +29,8 @@ from pdu.framing import (
     X224ConnectionRequest,
     X224Data,
     X224DisconnectRequest,
+    decode_tpkt,
+    decode_x224,
     encode_tpkt,
     encode_x224,
 )
@@ -66,6 +68,7 @@ from pdu.mcs import (
     McsConnectInitial,
     McsResult,
     SendDataIndication,
+    decode_domain_pdu,
     decode_mcs_connect_response,
     encode_mcs_connect_initial,
 )
@@ -87,6 +90,7 @@ from rdplic.core.connection_common import (
     ConnectionBase,
     LicensingMachine,
     SecurityLayer,
+    malformed,
     mcs_frame,
     send_data_frame,
 )
@@ -244,7 +248,8 @@ class ClientConnection(ConnectionBase[ClientPhase, ClientInput]):
     def _handle_frame(self, frame: bytes, now: datetime) -> None:
         if frame[0] != 0x03:
             return  # fast-path output: no session, nothing to draw
-        tpdu = self._decode_tpdu(frame)
+        with malformed("X.224 frame"):
+            tpdu = decode_x224(decode_tpkt(frame).payload)
         if isinstance(tpdu, X224ConnectionConfirm):
             self._on_connection_confirm(tpdu)
         elif isinstance(tpdu, X224DisconnectRequest):
@@ -327,11 +332,9 @@ class ClientConnection(ConnectionBase[ClientPhase, ClientInput]):
         self._out.append(mcs_frame(encode_mcs_connect_initial(initial)))
 
     def _on_connect_response(self, payload: bytes) -> None:
-        try:
+        with malformed("MCS Connect Response"):
             response = decode_mcs_connect_response(payload)
             conference = decode_conference_create_response(response.user_data)
-        except PduError as error:
-            raise ConnectionProtocolError(f"malformed MCS Connect Response: {error}") from None
         if response.result != McsResult.RT_SUCCESSFUL:
             raise ConnectionProtocolError(f"MCS Connect Response result {response.result}")
         self._move(ClientInput.CONNECT_RESPONSE)
@@ -358,7 +361,8 @@ class ClientConnection(ConnectionBase[ClientPhase, ClientInput]):
         self._out.append(mcs_frame(AttachUserRequest()))
 
     def _on_domain_pdu(self, payload: bytes, now: datetime) -> None:
-        pdu = self._decode_domain_pdu(payload)
+        with malformed("MCS PDU"):
+            pdu = decode_domain_pdu(payload)
         if isinstance(pdu, SendDataIndication):
             self._on_send_data(pdu, now)
         elif isinstance(pdu, AttachUserConfirm):
@@ -433,10 +437,8 @@ class ClientConnection(ConnectionBase[ClientPhase, ClientInput]):
             self._move(ClientInput.LICENSING_PDU)
             self._run_licensing(lambda machine: machine.receive_pdu(body, now))
             return
-        try:
+        with malformed("share PDU"):
             header, _ = decode_share_control_header(body)
-        except PduError as error:
-            raise ConnectionProtocolError(f"malformed share PDU: {error}") from None
         if header.pdu_type == PduType.PDUTYPE_DEMANDACTIVEPDU:
             self._move(ClientInput.DEMAND_ACTIVE)
             self._end("Demand Active received")

@@ -10,8 +10,9 @@
   Exchange carries one, encrypted and signed at levels above LOW.
 * `mcs_frame` and `send_data_frame` put MCS PDUs into X.224 Data TPDUs and TPKT frames.
 * `ConnectionBase` is what `ServerConnection` and `ClientConnection` do alike: the
-  h11-like surface, the transition table, and decoding X.224 TPDUs and MCS domain PDUs;
-  `LicensingMachine` is what either needs of its licensing machine.
+  h11-like surface and the transition table; `malformed` turns a decoding error into the
+  protocol error that ends the connection; `LicensingMachine` is what either needs of its
+  licensing machine.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import abc
 import dataclasses
 import enum
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Generic, TypeVar
 from typing import Protocol as TypingProtocol
@@ -35,9 +37,6 @@ from pdu.framing import (
     RdpNegotiationResponse,
     Tpkt,
     X224Data,
-    X224Tpdu,
-    decode_tpkt,
-    decode_x224,
     encode_tpkt,
     encode_x224,
     frame_size,
@@ -46,7 +45,6 @@ from pdu.mcs import (
     DomainMcsPdu,
     SendDataIndication,
     SendDataRequest,
-    decode_domain_pdu,
     encode_domain_pdu,
 )
 from pdu.rdp import SecurityFlag, SecurityHeader, decode_security_header, encode_security_header
@@ -63,6 +61,7 @@ __all__ = [
     "FrameReader",
     "LicensingMachine",
     "SecurityLayer",
+    "malformed",
     "mcs_frame",
     "negotiate_security",
     "send_data_frame",
@@ -210,6 +209,15 @@ class SecurityLayer:
         return encode_security_header(header) + body
 
 
+@contextmanager
+def malformed(what: str) -> Iterator[None]:
+    """Turn a `PduError` in the block into ``ConnectionProtocolError("malformed {what}: ...")``."""
+    try:
+        yield
+    except PduError as error:
+        raise ConnectionProtocolError(f"malformed {what}: {error}") from None
+
+
 class LicensingMachine(TypingProtocol):
     """What a connection needs of its licensing machine (`LicensingServer`, `LicensingClient`)."""
 
@@ -312,22 +320,6 @@ class ConnectionBase(abc.ABC, Generic[PhaseT, InputT]):
                 f"{event.value} is not expected in phase {self._phase.value}"
             )
         self._phase = next_phase
-
-    @staticmethod
-    def _decode_tpdu(frame: bytes) -> X224Tpdu:
-        """The X.224 TPDU of a TPKT frame."""
-        try:
-            return decode_x224(decode_tpkt(frame).payload)
-        except PduError as error:
-            raise ConnectionProtocolError(f"malformed X.224 frame: {error}") from None
-
-    @staticmethod
-    def _decode_domain_pdu(payload: bytes) -> DomainMcsPdu:
-        """The MCS domain PDU of an X.224 Data TPDU."""
-        try:
-            return decode_domain_pdu(payload)
-        except PduError as error:
-            raise ConnectionProtocolError(f"malformed MCS PDU: {error}") from None
 
     def _draw(self, size: int) -> bytes:
         data = self._random_bytes(size)

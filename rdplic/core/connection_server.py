@@ -37,7 +37,6 @@ import enum
 from collections.abc import Callable
 from datetime import datetime
 
-from pdu.errors import PduError
 from pdu.finalization import (
     ControlAction,
     ControlPdu,
@@ -59,6 +58,8 @@ from pdu.framing import (
     X224ConnectionRequest,
     X224Data,
     X224DisconnectRequest,
+    decode_tpkt,
+    decode_x224,
     encode_tpkt,
     encode_x224,
 )
@@ -92,6 +93,7 @@ from pdu.mcs import (
     McsResult,
     Reason,
     SendDataRequest,
+    decode_domain_pdu,
     decode_mcs_connect_initial,
     encode_mcs_connect_response,
 )
@@ -117,6 +119,7 @@ from rdplic.core.connection_common import (
     ConnectionBase,
     LicensingMachine,
     SecurityLayer,
+    malformed,
     mcs_frame,
     negotiate_security,
     send_data_frame,
@@ -319,7 +322,8 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
             if self._phase is ServerPhase.AWAIT_FONT_LIST:
                 return  # fast-path input of a client that thinks it is active
             raise ConnectionProtocolError(f"fast-path frame in phase {self._phase.value}")
-        tpdu = self._decode_tpdu(frame)
+        with malformed("X.224 frame"):
+            tpdu = decode_x224(decode_tpkt(frame).payload)
         if isinstance(tpdu, X224ConnectionRequest):
             self._on_connection_request(tpdu)
         elif isinstance(tpdu, X224DisconnectRequest):
@@ -368,11 +372,9 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
     # -- MCS Connect Initial / Response ---------------------------------------------
 
     def _on_connect_initial(self, payload: bytes) -> None:
-        try:
+        with malformed("MCS Connect Initial"):
             initial = decode_mcs_connect_initial(payload)
             request = decode_conference_create_request(initial.user_data)
-        except PduError as error:
-            raise ConnectionProtocolError(f"malformed MCS Connect Initial: {error}") from None
         self._move(ServerInput.CONNECT_INITIAL)
         core = next((b for b in request.client_blocks if isinstance(b, ClientCoreData)), None)
         if core is None:
@@ -442,7 +444,8 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
     # -- MCS domain PDUs ---------------------------------------------------------------
 
     def _on_domain_pdu(self, payload: bytes, now: datetime) -> None:
-        pdu = self._decode_domain_pdu(payload)
+        with malformed("MCS PDU"):
+            pdu = decode_domain_pdu(payload)
         if isinstance(pdu, SendDataRequest):
             self._on_send_data(pdu, now)
         elif isinstance(pdu, ErectDomainRequest):
@@ -497,10 +500,8 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
         if self._tls or self._encryption_method is EncryptionMethod.NONE:
             raise ConnectionProtocolError("Security Exchange PDU without Standard RDP Security")
         self._move(ServerInput.SECURITY_EXCHANGE)
-        try:
+        with malformed("Security Exchange PDU"):
             exchange = decode_security_exchange(body)
-        except PduError as error:
-            raise ConnectionProtocolError(f"malformed Security Exchange PDU: {error}") from None
         key = self._config.proprietary_key
         encrypted = exchange.encrypted_client_random[: key.modulus_bytes]
         value = int.from_bytes(encrypted, "little")
@@ -518,10 +519,8 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
         if not self._tls and self._security.cipher is None:
             raise ConnectionProtocolError("Client Info PDU before the Security Exchange")
         self._move(ServerInput.CLIENT_INFO)
-        try:
+        with malformed("Client Info PDU"):
             info = decode_client_info(body)
-        except PduError as error:
-            raise ConnectionProtocolError(f"malformed Client Info PDU: {error}") from None
         user = utf16_text(info.user_name)
         self._events.append(
             ClientInfoReceived(
@@ -627,13 +626,11 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
         body = user_data
         if not self._tls:
             _, body = self._security.unwrap(user_data, what=self._phase.value)
-        try:
+        with malformed("share control PDU"):
             header, _ = decode_share_control_header(body)
             data_pdu = None
             if header.pdu_type == PduType.PDUTYPE_DATAPDU:
                 data_pdu = decode_share_data_pdu(body)
-        except PduError as error:
-            raise ConnectionProtocolError(f"malformed share control PDU: {error}") from None
         if header.pdu_type == PduType.PDUTYPE_CONFIRMACTIVEPDU:
             self._move(ServerInput.CONFIRM_ACTIVE)
             self._events.append(CapabilitiesConfirmed())
