@@ -16,6 +16,11 @@ MS-RDPELE 4.3 and 4.6) is a PKCS#7 ContentInfo of type signedData that holds
 only certificates; its certificate SET is in issuing order (license server
 first, client license last), not in DER sort order, so `SignedData` keeps the
 order it was given.
+
+A license is built and checked once per licensing handshake, where asn1crypto's object
+model costs milliseconds.  The ``der_*`` functions below write the same DER directly
+(`rdplic.crypto.license` builds its licenses with them), and `der_children` splits DER
+without interpreting it; tests check both against asn1crypto.
 """
 
 from __future__ import annotations
@@ -52,6 +57,15 @@ __all__ = [
     "TbsCertificate",
     "WindowsDirectoryName",
     "build_name",
+    "der_bmp_string",
+    "der_children",
+    "der_integer",
+    "der_name",
+    "der_oid",
+    "der_read",
+    "der_sequence",
+    "der_time",
+    "der_tlv",
     "name_attributes",
     "time_value",
 ]
@@ -264,3 +278,117 @@ def time_value(moment: datetime) -> ax509.Time:
     if 1950 <= moment.year < 2050:
         return ax509.Time(name="utc_time", value=moment)
     return ax509.Time(name="general_time", value=moment)
+
+
+# --------------------------------------------------------------------------------------------
+# DER written and split directly (the hot path of issuing and checking licenses)
+
+TAG_INTEGER = 0x02
+TAG_BIT_STRING = 0x03
+TAG_OCTET_STRING = 0x04
+TAG_OID = 0x06
+TAG_UTC_TIME = 0x17
+TAG_GENERALIZED_TIME = 0x18
+TAG_BMP_STRING = 0x1E
+TAG_SEQUENCE = 0x30
+TAG_SET = 0x31
+
+
+def der_tlv(tag: int, content: bytes) -> bytes:
+    """A single-byte tag, the DER (shortest) length and ``content``."""
+    length = len(content)
+    if length < 0x80:
+        return bytes((tag, length)) + content
+    size = (length.bit_length() + 7) // 8
+    return bytes((tag, 0x80 | size)) + length.to_bytes(size, "big") + content
+
+
+def der_sequence(*parts: bytes) -> bytes:
+    """A SEQUENCE of already encoded ``parts``."""
+    return der_tlv(TAG_SEQUENCE, b"".join(parts))
+
+
+def der_integer(value: int, tag: int = TAG_INTEGER) -> bytes:
+    """An INTEGER (two's complement, shortest form), with another tag for IMPLICIT ones."""
+    size = (value + (value < 0)).bit_length() // 8 + 1
+    return der_tlv(tag, value.to_bytes(size, "big", signed=True))
+
+
+def der_oid(dotted: str) -> bytes:
+    """An OBJECT IDENTIFIER from its dotted form."""
+    arcs = [int(arc) for arc in dotted.split(".")]
+    if len(arcs) < 2 or arcs[0] > 2 or (arcs[0] < 2 and arcs[1] >= 40):
+        raise ValueError(f"not an object identifier: {dotted}")
+    body = bytearray()
+    for arc in [40 * arcs[0] + arcs[1], *arcs[2:]]:
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7F))
+            arc >>= 7
+        body += bytes(reversed(chunk))
+    return der_tlv(TAG_OID, bytes(body))
+
+
+def der_bmp_string(text: str) -> bytes:
+    """A BMPString (UTF-16BE, as asn1crypto writes it: characters beyond the BMP as pairs)."""
+    return der_tlv(TAG_BMP_STRING, text.encode("utf-16-be"))
+
+
+def der_name(*attributes: tuple[bytes, str]) -> bytes:
+    """What `build_name` makes: one BMPString attribute per RDN; OIDs given DER-encoded."""
+    return der_sequence(
+        *(der_tlv(TAG_SET, der_sequence(oid, der_bmp_string(value))) for oid, value in attributes)
+    )
+
+
+def der_time(moment: datetime) -> bytes:
+    """What `time_value` makes: UTCTime before 2050, GeneralizedTime after; whole seconds."""
+    if moment.tzinfo is None:
+        raise ValueError("certificate times must be timezone-aware")
+    moment = moment.astimezone(UTC)
+    if 1950 <= moment.year < 2050:
+        text = f"{moment.year % 100:02d}{moment:%m%d%H%M%S}Z"
+        return der_tlv(TAG_UTC_TIME, text.encode("ascii"))
+    if moment.year >= 1000:
+        text = f"{moment.year:04d}{moment:%m%d%H%M%S}Z"
+        return der_tlv(TAG_GENERALIZED_TIME, text.encode("ascii"))
+    # Years below 1000: whatever asn1crypto writes (strftime's unpadded year).
+    return bytes(time_value(moment).dump())
+
+
+def der_read(data: bytes, offset: int, end: int) -> tuple[int, int, int]:
+    """(tag, start of content, end of content) of the element at ``offset``.
+
+    Single-byte tags and definite lengths only; raises ValueError when the element does
+    not fit before ``end``.  The length form is not checked: callers that need DER
+    compare with a re-encoding.
+    """
+    if offset + 2 > end:
+        raise ValueError("truncated DER element")
+    tag, first = data[offset], data[offset + 1]
+    if tag & 0x1F == 0x1F:
+        raise ValueError("multi-byte DER tag")
+    start = offset + 2
+    if first < 0x80:
+        length = first
+    else:
+        size = first & 0x7F
+        if size == 0 or size > 4 or start + size > end:
+            raise ValueError("bad DER length")
+        length = int.from_bytes(data[start : start + size], "big")
+        start += size
+    if start + length > end:
+        raise ValueError("DER element runs past its container")
+    return tag, start, start + length
+
+
+def der_children(data: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
+    """(tag, element start, content start, content end) of each element in ``data[start:end]``."""
+    out = []
+    offset = start
+    while offset < end:
+        tag, content, stop = der_read(data, offset, end)
+        out.append((tag, offset, content, stop))
+        offset = stop
+    return out

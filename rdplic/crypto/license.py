@@ -27,22 +27,22 @@ not whether it has expired (the caller compares ``expires`` with its clock).
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from asn1crypto import core
 
 from rdplic.crypto import asn1, hydra
+from rdplic.crypto.asn1 import der_oid, der_sequence, der_tlv
 from rdplic.crypto.errors import CertificateError, LicenseFormatError
 from rdplic.crypto.x509 import (
+    _SHA1_RSA_DER,
     LicenseServerIdentity,
     ParsedCertificate,
-    _authority_key_identifier,
-    _critical,
-    _sha1_rsa,
     certificate_signed_by,
     parse_certificate,
-    sign_tbs,
+    sign_tbs_der,
 )
 
 __all__ = [
@@ -60,6 +60,7 @@ _PRODUCT_SPECIFIC_9_VALUE = (7).to_bytes(4, "little")
 """Value of 1.3.6.1.4.1.311.18.9 in the Windows Server 2019 licenses (meaning undocumented)."""
 _MAX_LICENSE_SIZE = 1 << 16
 """cbLicenseInfo travels in a licensing PDU whose wMsgSize is 16-bit: nothing larger is real."""
+_VALID_REASON = "issued by this license server"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -183,10 +184,112 @@ def _check_time(moment: datetime, what: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+_OID_SIGNED_DATA = der_oid(asn1.OID_PKCS7_SIGNED_DATA)
+_ENVELOPE_HEAD = (
+    asn1.der_integer(1)  # version
+    + der_tlv(asn1.TAG_SET, b"")  # digestAlgorithms: none
+    + der_sequence(der_oid(asn1.OID_PKCS7_DATA))  # encapContentInfo: no content
+)
+_ENVELOPE_TAIL = der_tlv(asn1.TAG_SET, b"")  # signerInfos: none
+
+
 def _envelope(certificates: list[bytes]) -> bytes:
-    signed = asn1.SignedData.certificates_only(certificates)
-    info = asn1.ContentInfo({"content_type": asn1.OID_PKCS7_SIGNED_DATA, "content": signed})
-    return bytes(info.dump())
+    """ContentInfo { signedData, [0] SignedData } holding ``certificates`` in this order.
+
+    The DER of `asn1.SignedData.certificates_only` in an `asn1.ContentInfo`, written
+    directly.
+    """
+    certs = der_tlv(0xA0, b"".join(certificates))  # [0] IMPLICIT SET OF Certificate
+    signed = der_sequence(_ENVELOPE_HEAD, certs, _ENVELOPE_TAIL)
+    return der_sequence(_OID_SIGNED_DATA, der_tlv(0xA0, signed))
+
+
+@functools.lru_cache(maxsize=16)
+def _license_server(certificate: bytes) -> ParsedCertificate:
+    """A license server certificate, parsed once: it is in every license the server handles."""
+    return parse_certificate(certificate)
+
+
+_V3 = der_tlv(0xA0, asn1.der_integer(2))
+"""version [0] EXPLICIT Version v3."""
+_CN = der_oid(asn1.OID_COMMON_NAME)
+_LOCALITY = der_oid(asn1.OID_LOCALITY)
+_SERIAL_NUMBER = der_oid(asn1.OID_SERIAL_NUMBER)
+_CRITICAL = b"\x01\x01\xff"
+"""BOOLEAN TRUE in DER."""
+_EXT_CERT_VERSION = der_oid(hydra.OID_CERT_VERSION)
+_EXT_MANUFACTURER = der_oid(hydra.OID_MANUFACTURER)
+_EXT_PRODUCT_SPECIFIC_9 = der_oid(hydra.OID_PRODUCT_SPECIFIC_9)
+_EXT_LICENSED_PRODUCT_INFO = der_oid(hydra.OID_LICENSED_PRODUCT_INFO)
+_EXT_LICENSE_SERVER_INFO = der_oid(hydra.OID_LICENSE_SERVER_INFO)
+_EXT_AUTHORITY_KEY_IDENTIFIER = der_oid(asn1.OID_AUTHORITY_KEY_IDENTIFIER)
+
+
+def _extension(oid: bytes, value: bytes) -> bytes:
+    """A critical Extension { extnID, TRUE, OCTET STRING value } (``oid`` in DER)."""
+    return der_sequence(oid, _CRITICAL, der_tlv(asn1.TAG_OCTET_STRING, value))
+
+
+_CERT_VERSION_EXTENSION = _extension(
+    _EXT_CERT_VERSION, hydra.HYDRA_CERT_VERSION.to_bytes(4, "little")
+)
+_PRODUCT_SPECIFIC_9_EXTENSION = _extension(_EXT_PRODUCT_SPECIFIC_9, _PRODUCT_SPECIFIC_9_VALUE)
+
+
+def _authority_key_identifier(issuer_name: str, serial: int) -> bytes:
+    """AuthorityKeyIdentifier { [1] { [4] raw UTF-16 issuer name }, [2] serial }.
+
+    The DER `rdplic.crypto.x509` builds with asn1crypto for terminal-server certificates.
+    """
+    raw_name = der_tlv(0xA4, hydra.utf16z(issuer_name))
+    return der_sequence(der_tlv(0xA1, raw_name), asn1.der_integer(serial, 0x82))
+
+
+def _license_tbs(
+    issuer_subject: bytes,
+    issuer_spki: bytes,
+    server_info: hydra.LicenseServerInfo,
+    fields: LicenseFields,
+    hwid_text: str,
+) -> bytes:
+    """The DER TBSCertificate of the client license for ``fields`` (see `issue_license`)."""
+    product = hydra.LicensedProductInfo(
+        platform_id=fields.platform_id,
+        language_id=fields.language_id,
+        requested_product_id=fields.product_id,
+        adjusted_product_id=fields.adjusted_product_id,
+        version_info=(
+            hydra.LicensedVersionInfo(
+                fields.product_major, fields.product_minor, fields.license_flags
+            ),
+        ),
+    )
+    subject = asn1.der_name(
+        (_CN, fields.client_machine_name),
+        (_LOCALITY, fields.client_user_name),
+        (_SERIAL_NUMBER, hwid_text),
+    )
+    extensions = der_sequence(
+        _CERT_VERSION_EXTENSION,
+        _extension(_EXT_MANUFACTURER, hydra.utf16z(fields.company)),
+        _PRODUCT_SPECIFIC_9_EXTENSION,
+        _extension(_EXT_LICENSED_PRODUCT_INFO, product.encode()),
+        _extension(_EXT_LICENSE_SERVER_INFO, server_info.encode()),
+        _extension(
+            _EXT_AUTHORITY_KEY_IDENTIFIER,
+            _authority_key_identifier(server_info.issuer_name, fields.license_id),
+        ),
+    )
+    return der_sequence(
+        _V3,
+        asn1.der_integer(fields.license_id),
+        _SHA1_RSA_DER,
+        issuer_subject,
+        der_sequence(asn1.der_time(fields.issued), asn1.der_time(fields.expires)),
+        subject,
+        issuer_spki,
+        der_tlv(0xA3, extensions),
+    )
 
 
 def issue_license(issuer: LicenseServerIdentity, fields: LicenseFields) -> bytes:
@@ -203,54 +306,14 @@ def issue_license(issuer: LicenseServerIdentity, fields: LicenseFields) -> bytes
         raise LicenseFormatError("license_id must be a positive serial number")
     try:
         hwid_text = hydra.encode_hwid_serial(fields.hwid)
-        server = parse_certificate(issuer.certificate)
+        server = _license_server(issuer.certificate)
     except (ValueError, CertificateError) as error:
         raise LicenseFormatError(str(error)) from None
-    product = hydra.LicensedProductInfo(
-        platform_id=fields.platform_id,
-        language_id=fields.language_id,
-        requested_product_id=fields.product_id,
-        adjusted_product_id=fields.adjusted_product_id,
-        version_info=(
-            hydra.LicensedVersionInfo(
-                fields.product_major, fields.product_minor, fields.license_flags
-            ),
-        ),
-    )
     server_info = hydra.LicenseServerInfo(
         issuer_name=issuer.name, issuer_id=issuer.product_id, scope=issuer.scope
     )
-    subject = asn1.build_name(
-        (asn1.OID_COMMON_NAME, fields.client_machine_name),
-        (asn1.OID_LOCALITY, fields.client_user_name),
-        (asn1.OID_SERIAL_NUMBER, hwid_text),
-    )
-    tbs = asn1.TbsCertificate(
-        {
-            "version": "v3",
-            "serial_number": fields.license_id,
-            "signature": _sha1_rsa(),
-            "issuer": asn1.Name.load(server.subject),
-            "validity": {
-                "not_before": asn1.time_value(issued),
-                "not_after": asn1.time_value(expires),
-            },
-            "subject": subject,
-            "subject_public_key_info": asn1.SubjectPublicKeyInfo.load(server.spki),
-            "extensions": [
-                _critical(hydra.OID_CERT_VERSION, hydra.HYDRA_CERT_VERSION.to_bytes(4, "little")),
-                _critical(hydra.OID_MANUFACTURER, hydra.utf16z(fields.company)),
-                _critical(hydra.OID_PRODUCT_SPECIFIC_9, _PRODUCT_SPECIFIC_9_VALUE),
-                _critical(hydra.OID_LICENSED_PRODUCT_INFO, product.encode()),
-                _critical(hydra.OID_LICENSE_SERVER_INFO, server_info.encode()),
-                _critical(
-                    asn1.OID_AUTHORITY_KEY_IDENTIFIER,
-                    _authority_key_identifier(issuer.name, fields.license_id),
-                ),
-            ],
-        }
-    )
-    license_certificate = sign_tbs(tbs, issuer.private_key)
+    tbs = _license_tbs(server.subject, server.spki, server_info, fields, hwid_text)
+    license_certificate = sign_tbs_der(tbs, issuer.private_key)
     return _envelope([issuer.certificate, license_certificate])
 
 
@@ -346,7 +409,11 @@ def validate_license(blob: bytes, issuer_certificate: bytes) -> LicenseCheck:
     Never raises: any input, of any type, gets a verdict.
     """
     try:
-        ours = parse_certificate(issuer_certificate)
+        ours = (
+            _license_server(issuer_certificate)
+            if type(issuer_certificate) is bytes
+            else parse_certificate(issuer_certificate)
+        )
     except Exception as error:
         return LicenseCheck(LicenseStatus.MALFORMED, None, f"bad issuer certificate: {error}")
     try:
@@ -378,7 +445,7 @@ def _judge(
             )
         if _envelope(ders) != blob:
             return LicenseCheck(LicenseStatus.TAMPERED, parsed, "PKCS#7 envelope altered")
-        return LicenseCheck(LicenseStatus.VALID, parsed, "issued by this license server")
+        return LicenseCheck(LicenseStatus.VALID, parsed, _VALID_REASON)
     embedded = parsed.issuer_certificate
     claims_ours = cal.issuer == ours.subject and (
         embedded is None or _same_key(embedded, ours) or embedded == ours.der

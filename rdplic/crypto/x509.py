@@ -58,10 +58,12 @@ __all__ = [
     "build_license_server_certificate",
     "build_terminal_server_certificate",
     "build_x509_chain",
+    "certificate_der",
     "certificate_signed_by",
     "parse_certificate",
     "public_key_from_server_certificate",
     "sign_tbs",
+    "sign_tbs_der",
     "terminal_server_binding",
     "verify_server_certificate",
     "verify_x509_chain",
@@ -163,18 +165,28 @@ def _sha1_rsa() -> dict[str, object]:
     return {"algorithm": asn1.OID_SHA1_RSA_OIW, "parameters": core.Null()}
 
 
+_SHA1_RSA_DER = asn1.der_sequence(asn1.der_oid(asn1.OID_SHA1_RSA_OIW), b"\x05\x00")
+"""The AlgorithmIdentifier sha1WithRSA (OIW) with NULL parameters, as `_sha1_rsa` encodes."""
+
+
+def certificate_der(tbs_der: bytes, signature: bytes) -> bytes:
+    """Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }.
+
+    The TBS bytes as given, sha1WithRSA (OIW) and the signature in a BIT STRING.
+    """
+    bit_string = asn1.der_tlv(asn1.TAG_BIT_STRING, b"\x00" + signature)
+    return asn1.der_sequence(tbs_der, _SHA1_RSA_DER, bit_string)
+
+
+def sign_tbs_der(tbs_der: bytes, key: RsaPrivateKey) -> bytes:
+    """The DER certificate for the DER ``tbs_der`` signed with ``key`` (PKCS#1 v1.5, SHA-1)."""
+    signature = key.to_cryptography().sign(tbs_der, padding.PKCS1v15(), hashes.SHA1())
+    return certificate_der(tbs_der, signature)
+
+
 def sign_tbs(tbs: asn1.TbsCertificate, key: RsaPrivateKey) -> bytes:
     """The DER certificate for ``tbs`` signed with ``key`` (sha1WithRSA, OID 1.3.14.3.2.29)."""
-    tbs_der = tbs.dump()
-    signature = key.to_cryptography().sign(tbs_der, padding.PKCS1v15(), hashes.SHA1())
-    certificate = asn1.Certificate(
-        {
-            "tbs_certificate": asn1.TbsCertificate.load(tbs_der),
-            "signature_algorithm": _sha1_rsa(),
-            "signature_value": signature,
-        }
-    )
-    return bytes(certificate.dump())
+    return sign_tbs_der(bytes(tbs.dump()), key)
 
 
 def _critical(oid: str, value: bytes) -> dict[str, object]:
