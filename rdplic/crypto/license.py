@@ -30,8 +30,12 @@ import enum
 import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from asn1crypto import core
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 
 from rdplic.crypto import asn1, hydra
 from rdplic.crypto.asn1 import der_oid, der_sequence, der_tlv
@@ -40,6 +44,7 @@ from rdplic.crypto.x509 import (
     _SHA1_RSA_DER,
     LicenseServerIdentity,
     ParsedCertificate,
+    certificate_der,
     certificate_signed_by,
     parse_certificate,
     sign_tbs_der,
@@ -208,6 +213,12 @@ def _envelope(certificates: list[bytes]) -> bytes:
 def _license_server(certificate: bytes) -> ParsedCertificate:
     """A license server certificate, parsed once: it is in every license the server handles."""
     return parse_certificate(certificate)
+
+
+@functools.lru_cache(maxsize=16)
+def _native_public_key(certificate: bytes) -> Any:
+    """The ``cryptography`` public key of a license server certificate, built once."""
+    return _license_server(certificate).public_key.to_cryptography()
 
 
 _V3 = der_tlv(0xA0, asn1.der_integer(2))
@@ -394,6 +405,174 @@ def parse_license(blob: bytes) -> ParsedLicense:
         raise LicenseFormatError(f"malformed license: {error}") from None
 
 
+def _time(data: bytes, tag: int, start: int, end: int) -> datetime:
+    """A UTCTime or GeneralizedTime as `der_time` writes them (anything else: ValueError)."""
+    text = data[start:end].decode("ascii")
+    if tag == asn1.TAG_UTC_TIME and len(text) == 13:
+        year = int(text[:2])
+        year += 2000 if year < 50 else 1900
+        text = text[2:]
+    elif tag == asn1.TAG_GENERALIZED_TIME and len(text) == 15 and text[0] != "0":
+        year = int(text[:4])
+        text = text[4:]
+    else:
+        raise ValueError("not a time as this server writes it")
+    if not text.endswith("Z") or not text[:-1].isdigit():
+        raise ValueError("not a time as this server writes it")
+    month, day, hour, minute, second = (int(text[i : i + 2]) for i in range(0, 10, 2))
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+
+
+def _children(data: bytes, start: int, end: int, tag: int) -> list[tuple[int, int, int, int]]:
+    """The elements inside the element at ``start`` (which must have ``tag`` and end at ``end``)."""
+    found, content, stop = asn1.der_read(data, start, end)
+    if found != tag or stop != end:
+        raise ValueError("unexpected DER element")
+    return asn1.der_children(data, content, stop)
+
+
+def _read_our_license(
+    blob: bytes, ours: ParsedCertificate
+) -> tuple[ParsedLicense, bytes, bytes] | None:
+    """The license in ``blob`` if it is byte for byte one that `issue_license` writes for
+    the license server ``ours``; with the signed TBS and the signature.  None otherwise.
+
+    The DER is split without interpretation, the client license's fields are read, and
+    the license those fields make is written again and compared: only an exact copy gets
+    an answer here, so the fields read are the ones asn1crypto would read.
+    """
+    top = _children(blob, 0, len(blob), 0x30)
+    if len(top) != 2 or top[1][0] != 0xA0:
+        return None
+    signed = _children(blob, top[1][2], top[1][3], 0x30)
+    if len(signed) != 5 or signed[3][0] != 0xA0:
+        return None
+    certificates = asn1.der_children(blob, signed[3][2], signed[3][3])
+    if len(certificates) != 2:
+        return None
+    (_, lss, _, lse), (_, cas, _, cae) = certificates
+    if blob[lss:lse] != ours.der:
+        return None
+    cal = blob[cas:cae]
+    parts = _children(cal, 0, len(cal), 0x30)
+    if len(parts) != 3 or parts[2][0] != asn1.TAG_BIT_STRING:
+        return None
+    tbs = cal[parts[0][1] : parts[0][3]]
+    signature = cal[parts[2][2] + 1 : parts[2][3]]
+    tbs_parts = _children(tbs, 0, len(tbs), 0x30)
+    if len(tbs_parts) != 8:
+        return None
+    serial_part, validity_part, subject_part, extensions_part = (
+        tbs_parts[1],
+        tbs_parts[4],
+        tbs_parts[5],
+        tbs_parts[7],
+    )
+    license_id = int.from_bytes(tbs[serial_part[2] : serial_part[3]], "big", signed=True)
+    times = asn1.der_children(tbs, validity_part[2], validity_part[3])
+    if len(times) != 2:
+        return None
+    issued, expires = (_time(tbs, tag, start, end) for tag, _, start, end in times)
+    attributes: dict[bytes, str] = {}
+    for _, rdn_start, _, rdn_end in asn1.der_children(tbs, subject_part[2], subject_part[3]):
+        for _, atv_start, _, atv_end in _children(tbs, rdn_start, rdn_end, asn1.TAG_SET):
+            (_, oid_start, _, oid_end), (tag, _, value_start, value_end) = _children(
+                tbs, atv_start, atv_end, 0x30
+            )
+            if tag != asn1.TAG_BMP_STRING:
+                return None
+            oid = tbs[oid_start:oid_end]
+            if oid not in attributes:
+                attributes[oid] = tbs[value_start:value_end].decode("utf-16-be")
+    extensions: dict[bytes, bytes] = {}
+    (_, list_start, _, list_end), *rest = asn1.der_children(
+        tbs, extensions_part[2], extensions_part[3]
+    )
+    if rest:
+        return None
+    for _, ext_start, _, ext_end in _children(tbs, list_start, list_end, 0x30):
+        elements = _children(tbs, ext_start, ext_end, 0x30)
+        oid = tbs[elements[0][1] : elements[0][3]]
+        if oid not in extensions:
+            extensions[oid] = tbs[elements[-1][2] : elements[-1][3]]
+    product = hydra.LicensedProductInfo.decode(extensions[_EXT_LICENSED_PRODUCT_INFO])
+    server_info = hydra.LicenseServerInfo.decode(extensions[_EXT_LICENSE_SERVER_INFO])
+    company = extensions[_EXT_MANUFACTURER].decode("utf-16-le").rstrip("\x00")
+    version = product.version_info[0]
+    hwid_text = attributes[_SERIAL_NUMBER]
+    fields = LicenseFields(
+        license_id=license_id,
+        hwid=hydra.decode_hwid_serial(hwid_text),
+        client_machine_name=attributes[_CN],
+        client_user_name=attributes[_LOCALITY],
+        product_major=version.major,
+        product_minor=version.minor,
+        temporary=version.temporary,
+        issued=issued,
+        expires=expires,
+        platform_id=product.platform_id,
+        product_id=product.requested_product_id,
+        company=company,
+        language_id=product.language_id,
+    )
+    rebuilt = _license_tbs(ours.subject, ours.spki, server_info, fields, hwid_text)
+    if rebuilt != tbs or certificate_der(tbs, signature) != cal:
+        return None
+    if _envelope([ours.der, cal]) != blob:
+        return None
+    parsed = ParsedLicense(
+        license_id=license_id,
+        hwid=fields.hwid,
+        client_machine_name=fields.client_machine_name,
+        client_user_name=fields.client_user_name,
+        platform_id=product.platform_id,
+        product_major=version.major,
+        product_minor=version.minor,
+        product_id=product.requested_product_id,
+        adjusted_product_id=product.adjusted_product_id,
+        company=company,
+        temporary=version.temporary,
+        license_flags=version.flags,
+        language_id=product.language_id,
+        issued=issued,
+        expires=expires,
+        issuer_name=server_info.issuer_name,
+        issuer_scope=server_info.scope,
+        issuer_id=server_info.issuer_id,
+        issuer_common_name=ours.subject_attribute(asn1.OID_COMMON_NAME) or "",
+        certificate_count=2,
+        license_certificate=cal,
+        issuer_certificate=ours.der,
+    )
+    return parsed, tbs, signature
+
+
+def _validate_ours(blob: object, issuer_certificate: object) -> LicenseCheck | None:
+    """VALID for a license this license server issued, as issued; None to look further.
+
+    The fast path of `validate_license` (a licensing handshake checks the license a
+    returning client presents): `_read_our_license` and the signature, with OpenSSL.
+    Whatever it does not answer gets the general treatment, so the verdict and the
+    parsed license are always those of the general path.
+    """
+    if type(blob) is not bytes or type(issuer_certificate) is not bytes:
+        return None
+    if len(blob) > _MAX_LICENSE_SIZE:
+        return None
+    try:
+        found = _read_our_license(blob, _license_server(issuer_certificate))
+        if found is None:
+            return None
+        parsed, tbs, signature = found
+        key = _native_public_key(issuer_certificate)
+        key.verify(signature, tbs, padding.PKCS1v15(), hashes.SHA1())
+    except InvalidSignature:
+        return None
+    except Exception:  # anything unusual: the general path decides
+        return None
+    return LicenseCheck(LicenseStatus.VALID, parsed, _VALID_REASON)
+
+
 def validate_license(blob: bytes, issuer_certificate: bytes) -> LicenseCheck:
     """Whether ``blob`` is a license that the license server of ``issuer_certificate`` issued.
 
@@ -408,6 +587,9 @@ def validate_license(blob: bytes, issuer_certificate: bytes) -> LicenseCheck:
 
     Never raises: any input, of any type, gets a verdict.
     """
+    fast = _validate_ours(blob, issuer_certificate)
+    if fast is not None:
+        return fast
     try:
         ours = (
             _license_server(issuer_certificate)

@@ -1,7 +1,8 @@
 """Licenses written and checked as DER directly give what asn1crypto gives, byte for byte.
 
-`issue_license` writes DER with `rdplic.crypto.asn1.der_*`; the reference here is the
-asn1crypto construction it replaced.
+`issue_license` writes DER with `rdplic.crypto.asn1.der_*` and `validate_license` answers
+a license of its own server by splitting and rewriting it; the references here are the
+asn1crypto constructions they replaced and the general validation path.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from asn1crypto import core
 from crypto_helpers import CREATED, make_license_server
+from crypto_vectors import spec_43_license
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rdplic.crypto import LicenseFields, LicenseServerIdentity, LicenseStatus, asn1, hydra
+from rdplic.crypto import LicenseFields, LicenseServerIdentity, LicenseStatus, asn1, hydra, license
 from rdplic.crypto.license import issue_license, validate_license
 from rdplic.crypto.x509 import (
     _authority_key_identifier,
@@ -102,6 +104,13 @@ def reference_issue(issuer: LicenseServerIdentity, fields: LicenseFields) -> byt
     return bytes(info.dump())
 
 
+def general_validate(blob: bytes, issuer_certificate: bytes) -> license.LicenseCheck:
+    """`validate_license` without its fast path."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(license, "_validate_ours", lambda blob, issuer: None)
+        return validate_license(blob, issuer_certificate)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.integers(-(2**80), 2**80))
 def test_der_integer_is_asn1crypto_integer(value: int) -> None:
@@ -175,7 +184,8 @@ def test_issue_license_is_the_asn1crypto_license(
     company: str,
     platform: int,
 ) -> None:
-    """issue_license gives the asn1crypto-built license byte for byte, and it validates."""
+    """issue_license gives the asn1crypto-built license byte for byte, and validation of it
+    (fast path) gives what the general path gives."""
     fields = replace(
         _FIELDS,
         license_id=serial,
@@ -192,4 +202,52 @@ def test_issue_license_is_the_asn1crypto_license(
     )
     blob = issue_license(_ISSUER, fields)
     assert blob == reference_issue(_ISSUER, fields)
-    assert validate_license(blob, _ISSUER.certificate).status is LicenseStatus.VALID
+    fast = validate_license(blob, _ISSUER.certificate)
+    assert fast == general_validate(blob, _ISSUER.certificate)
+    assert fast.status is LicenseStatus.VALID
+
+
+def test_fast_path_answers_our_licenses_only() -> None:
+    """Our own license is answered by the fast path; another server's or Windows' is not."""
+    ours = issue_license(_ISSUER, _FIELDS)
+    assert license._validate_ours(ours, _ISSUER.certificate) is not None
+    assert license._validate_ours(issue_license(_OTHER, _FIELDS), _ISSUER.certificate) is None
+    windows = spec_43_license()
+    issuer = license.parse_license(windows).issuer_certificate
+    assert issuer is not None
+    assert license._validate_ours(windows, issuer) is None
+    assert validate_license(windows, issuer).status is LicenseStatus.VALID
+    assert license._validate_ours(bytearray(ours), _ISSUER.certificate) is None
+
+
+def test_resigned_license_falls_back_and_is_tampered() -> None:
+    """Our bytes signed with another key: the fast path declines, the verdict is TAMPERED."""
+    forged = replace(_OTHER, certificate=_ISSUER.certificate)
+    blob = issue_license(forged, _FIELDS)
+    assert license._validate_ours(blob, _ISSUER.certificate) is None
+    assert validate_license(blob, _ISSUER.certificate).status is LicenseStatus.TAMPERED
+
+
+_OURS = issue_license(_ISSUER, _FIELDS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(index=st.integers(0, len(_OURS) - 1), flip=st.integers(1, 255))
+def test_changed_byte_same_verdict_both_ways(index: int, flip: int) -> None:
+    """With any byte changed, validate_license says exactly what the general path says."""
+    changed = bytearray(_OURS)
+    changed[index] ^= flip
+    blob = bytes(changed)
+    assert validate_license(blob, _ISSUER.certificate) == general_validate(
+        blob, _ISSUER.certificate
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(cut=st.integers(0, len(_OURS)), junk=st.binary(max_size=8))
+def test_cut_or_spliced_same_verdict_both_ways(cut: int, junk: bytes) -> None:
+    """Cut short or with bytes added, validate_license says what the general path says."""
+    blob = _OURS[:cut] + junk
+    assert validate_license(blob, _ISSUER.certificate) == general_validate(
+        blob, _ISSUER.certificate
+    )
