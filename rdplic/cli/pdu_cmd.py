@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from pdu.errors import PduError
+from pdu.framing import Tpkt, X224Data, X224Tpdu, decode_tpkt, decode_x224, encode_tpkt, encode_x224
 from pdu.licensing import (
     ClientLicenseInfo,
     ClientNewLicenseRequest,
@@ -50,6 +51,18 @@ from pdu.licensing import (
     decode_platform_challenge_response_data,
     encode_licensing_pdu,
 )
+from pdu.mcs import (
+    DomainMcsPdu,
+    McsConnectInitial,
+    McsConnectResponse,
+    SendDataIndication,
+    SendDataRequest,
+    decode_mcs_pdu,
+    encode_domain_pdu,
+    encode_mcs_connect_initial,
+    encode_mcs_connect_response,
+)
+from pdu.rdp import SecurityFlag, SecurityHeader, decode_security_header, encode_security_header
 from rdplic.errors import UsageError
 from rdplic.pdujson import PduJsonError, from_json, to_json
 
@@ -57,10 +70,6 @@ __all__ = ["decode_layers", "encode_layers", "register"]
 
 SAMPLE = "license-request.hex"
 """Bundled in rdplic/data: the MS-RDPELE 4.1 License Request in a whole TPKT frame."""
-
-SEC_LICENSE_PKT = 0x0080
-SEC_ENCRYPT = 0x0008
-"""Security header flags (MS-RDPBCGR 2.2.8.1.1.2.1) that decide what follows the header."""
 
 LAYERS = ("tpkt", "x224", "mcs", "security", "licensing")
 
@@ -79,7 +88,7 @@ class _Layer:
     decode: Callable[[bytes, bool], tuple[Any, bytes | None]]
     """Decode (the flag says FIPS security headers are in force)."""
     encode: Callable[[Any, bytes | None], bytes]
-    hint: Callable[[], Any]
+    hint: Any
     """The type `from_json` rebuilds (a dataclass or a union of them)."""
     payload_key: str | None
     """The JSON key of the carried bytes inside ``fields``, if they are a field."""
@@ -87,68 +96,48 @@ class _Layer:
     """The layer the carried bytes hold, or None when they are not decoded further."""
 
 
-def _framing() -> Any:
-    return importlib.import_module("pdu.framing")
-
-
-def _mcs() -> Any:
-    return importlib.import_module("pdu.mcs")
-
-
-def _rdp() -> Any:
-    return importlib.import_module("pdu.rdp")
-
-
 def _decode_tpkt(data: bytes, fips: bool) -> tuple[Any, bytes | None]:
-    tpkt = _framing().decode_tpkt(data)
+    tpkt = decode_tpkt(data)
     return tpkt, tpkt.payload
 
 
 def _encode_tpkt(obj: Any, payload: bytes | None) -> bytes:
-    return bytes(_framing().encode_tpkt(dataclasses.replace(obj, payload=payload)))
+    return bytes(encode_tpkt(dataclasses.replace(obj, payload=payload)))
 
 
 def _decode_x224(data: bytes, fips: bool) -> tuple[Any, bytes | None]:
-    tpdu = _framing().decode_x224(data)
-    return tpdu, tpdu.payload if isinstance(tpdu, _framing().X224Data) else None
+    tpdu = decode_x224(data)
+    return tpdu, tpdu.payload if isinstance(tpdu, X224Data) else None
 
 
 def _encode_x224(obj: Any, payload: bytes | None) -> bytes:
     if payload is not None:
         obj = dataclasses.replace(obj, payload=payload)
-    return bytes(_framing().encode_x224(obj))
+    return bytes(encode_x224(obj))
 
 
 def _decode_mcs(data: bytes, fips: bool) -> tuple[Any, bytes | None]:
-    mcs = _mcs()
-    pdu = mcs.decode_mcs_pdu(data)
-    send_data = (mcs.SendDataRequest, mcs.SendDataIndication)
-    return pdu, pdu.user_data if isinstance(pdu, send_data) else None
+    pdu = decode_mcs_pdu(data)
+    return pdu, pdu.user_data if isinstance(pdu, SendDataRequest | SendDataIndication) else None
 
 
 def _encode_mcs(obj: Any, payload: bytes | None) -> bytes:
-    mcs = _mcs()
     if payload is not None:
         obj = dataclasses.replace(obj, user_data=payload)
-    if isinstance(obj, mcs.McsConnectInitial):
-        return bytes(mcs.encode_mcs_connect_initial(obj))
-    if isinstance(obj, mcs.McsConnectResponse):
-        return bytes(mcs.encode_mcs_connect_response(obj))
-    return bytes(mcs.encode_domain_pdu(obj))
-
-
-def _mcs_hint() -> Any:
-    mcs = _mcs()
-    return mcs.McsConnectInitial | mcs.McsConnectResponse | mcs.DomainMcsPdu
+    if isinstance(obj, McsConnectInitial):
+        return bytes(encode_mcs_connect_initial(obj))
+    if isinstance(obj, McsConnectResponse):
+        return bytes(encode_mcs_connect_response(obj))
+    return bytes(encode_domain_pdu(obj))
 
 
 def _decode_security(data: bytes, fips: bool) -> tuple[Any, bytes | None]:
-    header, rest = _rdp().decode_security_header(data, fips=fips)
+    header, rest = decode_security_header(data, fips=fips)
     return header, bytes(rest)
 
 
 def _encode_security(obj: Any, payload: bytes | None) -> bytes:
-    return bytes(_rdp().encode_security_header(obj)) + (payload or b"")
+    return bytes(encode_security_header(obj)) + (payload or b"")
 
 
 def _decode_licensing(data: bytes, fips: bool) -> tuple[Any, bytes | None]:
@@ -161,7 +150,7 @@ def _encode_licensing(obj: Any, payload: bytes | None) -> bytes:
 
 def _security_inner(header: Any, payload: bytes) -> str | None:
     flags = int(header.flags)
-    if flags & SEC_LICENSE_PKT and not flags & SEC_ENCRYPT:
+    if flags & SecurityFlag.SEC_LICENSE_PKT and not flags & SecurityFlag.SEC_ENCRYPT:
         return "licensing"
     return None
 
@@ -171,7 +160,7 @@ _STACK: dict[str, _Layer] = {
         "tpkt",
         _decode_tpkt,
         _encode_tpkt,
-        lambda: _framing().Tpkt,
+        Tpkt,
         "payload",
         lambda obj, payload: "x224",
     ),
@@ -179,7 +168,7 @@ _STACK: dict[str, _Layer] = {
         "x224",
         _decode_x224,
         _encode_x224,
-        lambda: _framing().X224Tpdu,
+        X224Tpdu,
         "userData",
         lambda obj, payload: "mcs",
     ),
@@ -187,7 +176,7 @@ _STACK: dict[str, _Layer] = {
         "mcs",
         _decode_mcs,
         _encode_mcs,
-        _mcs_hint,
+        McsConnectInitial | McsConnectResponse | DomainMcsPdu,
         "userData",
         lambda obj, payload: "security",
     ),
@@ -195,7 +184,7 @@ _STACK: dict[str, _Layer] = {
         "security",
         _decode_security,
         _encode_security,
-        lambda: _rdp().SecurityHeader,
+        SecurityHeader,
         None,
         _security_inner,
     ),
@@ -203,7 +192,7 @@ _STACK: dict[str, _Layer] = {
         "licensing",
         _decode_licensing,
         _encode_licensing,
-        lambda: LicensingPdu,
+        LicensingPdu,
         None,
         lambda obj, payload: None,
     ),
@@ -217,7 +206,7 @@ def detect_layer(data: bytes) -> str:
     if data[:2] == b"\x03\x00" and int.from_bytes(data[2:4], "big") == len(data) >= 4:
         return "tpkt"
     flags = int.from_bytes(data[:2], "little")
-    if len(data) >= 2 and data[0] != MsgType.ERROR_ALERT and flags & SEC_LICENSE_PKT:
+    if len(data) >= 2 and data[0] != MsgType.ERROR_ALERT and flags & SecurityFlag.SEC_LICENSE_PKT:
         return "security"
     return "licensing"
 
@@ -236,7 +225,7 @@ def _decode(data: bytes, layer: str, fips: bool) -> tuple[list[dict[str, Any]], 
     while name is not None and current is not None:
         spec = _STACK[name]
         obj, payload = spec.decode(current, fips)
-        entry: dict[str, Any] = {"layer": name, "fields": to_json(obj, spec.hint())}
+        entry: dict[str, Any] = {"layer": name, "fields": to_json(obj, spec.hint)}
         if spec.payload_key is not None and payload is not None:
             entry["fields"].pop(spec.payload_key, None)
         out.append(entry)
@@ -270,7 +259,7 @@ def encode_layers(layers: Any) -> bytes:
         if spec.payload_key is not None and payload is not None:
             fields[spec.payload_key] = payload.hex()
         try:
-            obj = from_json(spec.hint(), fields)
+            obj = from_json(spec.hint, fields)
         except PduJsonError as error:
             raise UsageError(f"layer {index} ({spec.name}): {error}") from None
         payload = spec.encode(obj, payload)
