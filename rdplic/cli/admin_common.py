@@ -1,4 +1,4 @@
-"""What the administration commands share: options, the store, output as tables or JSON.
+"""What the rdplic subcommands share: options, the store, input, output as tables or JSON.
 
 Every administration command takes ``--state-dir DIR`` (default: the directory
 ``rdplic serve`` uses, `rdplic.statedir`) and ``--json``. Commands that change
@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rdplic.errors import UsageError
+from rdplic.identity import ServerIdentity
 from rdplic.licensing import (
     HistoryEvent,
     IssuedLicense,
@@ -28,7 +29,7 @@ from rdplic.licensing import (
     SystemClock,
 )
 from rdplic.licensing.report import iso
-from rdplic.statedir import ensure_state_dir
+from rdplic.statedir import ensure_state_dir, resolve_state_dir
 from rdplic.store import SqliteStore, open_store, read_clock_offset
 
 __all__ = [
@@ -39,10 +40,17 @@ __all__ = [
     "event_json",
     "key_pack_json",
     "license_json",
+    "load_identity",
     "parse_count",
+    "parse_hex",
     "parse_id",
     "print_table",
+    "read_input",
 ]
+
+MAX_INPUT = 1 << 20
+"""Refuse inputs above 1 MiB: a frame is at most 64 KiB, a license fits one licensing PDU,
+and their hex or PEM text stays well below."""
 
 
 def add_common_options(parser: argparse.ArgumentParser, *, leaf: bool = True) -> None:
@@ -92,6 +100,37 @@ def admin(args: argparse.Namespace) -> Iterator[Admin]:
         yield Admin(service, store, clock)
     finally:
         store.close()
+
+
+def load_identity(args: argparse.Namespace) -> ServerIdentity:
+    """The server identity of ``--state-dir`` (or the default state directory), not created."""
+    return ServerIdentity.load(resolve_state_dir(getattr(args, "state_dir", None)))
+
+
+def read_input(path: str | None) -> bytes:
+    """The bytes of file ``path`` (stdin for None or ``-``), refused above `MAX_INPUT`."""
+    where = "stdin" if path is None or path == "-" else path
+    try:
+        if where == "stdin":
+            data = sys.stdin.buffer.read(MAX_INPUT + 1)
+        else:
+            with open(where, "rb") as stream:
+                data = stream.read(MAX_INPUT + 1)
+    except OSError as error:
+        raise UsageError(f"cannot read {where}: {error.strerror}") from None
+    if len(data) > MAX_INPUT:
+        raise UsageError(f"{where}: more than {MAX_INPUT} bytes")
+    return data
+
+
+def parse_hex(text: object, what: str) -> bytes:
+    """Bytes written as hex digits; whitespace and colons between them are ignored."""
+    if not isinstance(text, str):
+        raise UsageError(f"{what}: expected hex")
+    try:
+        return bytes.fromhex("".join(text.replace(":", " ").split()))
+    except ValueError:
+        raise UsageError(f"{what}: not valid hex") from None
 
 
 def wants_json(args: argparse.Namespace) -> bool:

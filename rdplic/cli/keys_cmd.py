@@ -12,31 +12,21 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
-import sys
 from typing import Any
 
+from rdplic.cli.admin_common import emit_json, load_identity, parse_hex
 from rdplic.crypto import CryptoError, derive_licensing_keys
 from rdplic.errors import UsageError
-from rdplic.identity import ServerIdentity
-from rdplic.statedir import resolve_state_dir
 
 __all__ = ["register"]
-
-
-def _hex(text: str, what: str) -> bytes:
-    try:
-        return bytes.fromhex("".join(text.replace(":", " ").split()))
-    except ValueError:
-        raise UsageError(f"{what}: not valid hex") from None
 
 
 def _derive(args: argparse.Namespace) -> int:
     try:
         keys = derive_licensing_keys(
-            _hex(args.premaster, "--premaster"),
-            _hex(args.client_random, "--client-random"),
-            _hex(args.server_random, "--server-random"),
+            parse_hex(args.premaster, "--premaster"),
+            parse_hex(args.client_random, "--client-random"),
+            parse_hex(args.server_random, "--server-random"),
         )
     except CryptoError as error:
         raise UsageError(str(error)) from None
@@ -46,8 +36,7 @@ def _derive(args: argparse.Namespace) -> int:
         "mac_salt_key": keys.mac_salt_key.hex(),
         "licensing_encryption_key": keys.licensing_encryption_key.hex(),
     }
-    json.dump(out, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    emit_json(out)
     return 0
 
 
@@ -56,7 +45,7 @@ def _fingerprint(der: bytes) -> str:
 
 
 def _show(args: argparse.Namespace) -> int:
-    identity = ServerIdentity.load(resolve_state_dir(getattr(args, "state_dir", None)))
+    identity = load_identity(args)
     ls = identity.license_server
     out: dict[str, Any] = {
         "state_dir": str(identity.state_dir),
@@ -78,8 +67,7 @@ def _show(args: argparse.Namespace) -> int:
             "hex": identity.proprietary_certificate.hex(),
         },
     }
-    json.dump(out, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    emit_json(out)
     return 0
 
 

@@ -16,21 +16,15 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import json
 import string
-import sys
-from pathlib import Path
 from typing import Any
 
+from rdplic.cli.admin_common import emit_json, load_identity, read_input
 from rdplic.crypto import ParsedLicense, parse_license, validate_license
 from rdplic.errors import UsageError
-from rdplic.identity import ServerIdentity
-from rdplic.statedir import resolve_state_dir
 
 __all__ = ["license_to_json", "read_license_file", "register_inspect"]
 
-_MAX_INPUT = 1 << 20
-"""A license fits one licensing PDU (64 KiB); its hex or PEM text stays below 1 MiB."""
 _HEX_TEXT = frozenset((string.hexdigits + string.whitespace + ":").encode())
 
 
@@ -85,40 +79,24 @@ def license_to_json(parsed: ParsedLicense) -> dict[str, Any]:
     }
 
 
-def _read(path: str) -> bytes:
-    try:
-        if path == "-":
-            data = sys.stdin.buffer.read(_MAX_INPUT + 1)
-        else:
-            with Path(path).open("rb") as handle:
-                data = handle.read(_MAX_INPUT + 1)
-    except OSError as error:
-        raise UsageError(f"cannot read {path}: {error.strerror}") from None
-    if len(data) > _MAX_INPUT:
-        raise UsageError(f"{path}: larger than any license (1 MiB)")
-    return data
-
-
 def _issuer_certificate(args: argparse.Namespace) -> bytes | None:
     if args.issuer_certificate is not None:
-        return read_license_file(_read(args.issuer_certificate))
+        return read_license_file(read_input(args.issuer_certificate))
     if args.validate:
-        identity = ServerIdentity.load(resolve_state_dir(getattr(args, "state_dir", None)))
-        return identity.license_server.certificate
+        return load_identity(args).license_server.certificate
     return None
 
 
 def _inspect(args: argparse.Namespace) -> int:
     if args.issuer_certificate is not None and args.validate:
         raise UsageError("give --issuer-certificate or --validate, not both")
-    blob = read_license_file(_read(args.file))
+    blob = read_license_file(read_input(args.file))
     out = license_to_json(parse_license(blob))
     issuer = _issuer_certificate(args)
     if issuer is not None:
         check = validate_license(blob, issuer)
         out["validation"] = {"status": check.status.name, "reason": check.reason}
-    json.dump(out, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    emit_json(out)
     return 0
 
 

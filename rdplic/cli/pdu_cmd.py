@@ -63,6 +63,7 @@ from pdu.mcs import (
     encode_mcs_connect_response,
 )
 from pdu.rdp import SecurityFlag, SecurityHeader, decode_security_header, encode_security_header
+from rdplic.cli.admin_common import emit_json, parse_hex, read_input
 from rdplic.errors import UsageError
 from rdplic.pdujson import PduJsonError, from_json, to_json
 
@@ -72,9 +73,6 @@ SAMPLE = "license-request.hex"
 """Bundled in rdplic/data: the MS-RDPELE 4.1 License Request in a whole TPKT frame."""
 
 LAYERS = ("tpkt", "x224", "mcs", "security", "licensing")
-
-MAX_INPUT = 1 << 20
-"""Refuse inputs above 1 MiB: a frame is at most 64 KiB, and hex text twice that."""
 
 
 # -- the layers ------------------------------------------------------------
@@ -253,7 +251,7 @@ def encode_layers(layers: Any) -> bytes:
         spec = _STACK[entry["layer"]]
         fields = dict(entry.get("fields") or {})
         if index == len(layers) - 1 and "payload" in entry:
-            payload = _hex(entry["payload"], f"layer {index} payload")
+            payload = parse_hex(entry["payload"], f"layer {index} payload")
         elif index == len(layers) - 1:
             payload = None
         if spec.payload_key is not None and payload is not None:
@@ -293,7 +291,8 @@ def _keys_for(args: argparse.Namespace, pdu: LicensingPdu) -> _Keys | None:
         if not (args.licensing_key and args.mac_salt_key):
             raise UsageError("--licensing-key and --mac-salt-key go together")
         return _Keys(
-            _hex(args.licensing_key, "--licensing-key"), _hex(args.mac_salt_key, "--mac-salt-key")
+            parse_hex(args.licensing_key, "--licensing-key"),
+            parse_hex(args.mac_salt_key, "--mac-salt-key"),
         )
     crypto = _crypto()
     premaster: bytes | None = None
@@ -316,13 +315,13 @@ def _keys_for(args: argparse.Namespace, pdu: LicensingPdu) -> _Keys | None:
         except crypto.CryptoError as error:
             raise UsageError(f"--server-key: {error}") from None
     elif args.premaster:
-        premaster = _hex(args.premaster, "--premaster")
+        premaster = parse_hex(args.premaster, "--premaster")
     if premaster is None:
         if args.client_random or args.server_random:
             raise UsageError("--client-random/--server-random need --premaster or --server-key")
         return None
     client_random = (
-        _hex(args.client_random, "--client-random")
+        parse_hex(args.client_random, "--client-random")
         if args.client_random
         else _client_random(pdu.message)
     )
@@ -330,7 +329,7 @@ def _keys_for(args: argparse.Namespace, pdu: LicensingPdu) -> _Keys | None:
         raise UsageError("--client-random is needed (this PDU does not carry ClientRandom)")
     if not args.server_random:
         raise UsageError("--server-random is needed (from the License Request)")
-    server_random = _hex(args.server_random, "--server-random")
+    server_random = parse_hex(args.server_random, "--server-random")
     try:
         keys = crypto.derive_licensing_keys(premaster, client_random, server_random)
     except crypto.CryptoError as error:
@@ -405,31 +404,6 @@ def _certificate_view(pdu: LicensingPdu) -> dict[str, Any] | None:
 # -- the command -----------------------------------------------------------
 
 
-def _hex(text: Any, what: str) -> bytes:
-    if not isinstance(text, str):
-        raise UsageError(f"{what}: expected hex")
-    try:
-        return bytes.fromhex("".join(text.split()))
-    except ValueError:
-        raise UsageError(f"{what}: not valid hex") from None
-
-
-def _read_input(path: str | None) -> bytes:
-    if path is None or path == "-":
-        data = sys.stdin.buffer.read(MAX_INPUT + 1)
-        where = "stdin"
-    else:
-        try:
-            with open(path, "rb") as stream:
-                data = stream.read(MAX_INPUT + 1)
-        except OSError as error:
-            raise UsageError(f"cannot read {path}: {error.strerror}") from None
-        where = path
-    if len(data) > MAX_INPUT:
-        raise UsageError(f"{where}: more than {MAX_INPUT} bytes")
-    return data
-
-
 _HEX_TEXT = frozenset((string.hexdigits + string.whitespace).encode())
 
 
@@ -455,9 +429,9 @@ def _decode_command(args: argparse.Namespace) -> int:
     if args.sample:
         data = _sample()
     elif args.hex is not None:
-        data = _hex(args.hex, "--hex")
+        data = parse_hex(args.hex, "--hex")
     else:
-        data = _bytes_from(_read_input(args.file))
+        data = _bytes_from(read_input(args.file))
     if not data:
         raise UsageError("no bytes to decode")
     layers, objects = _decode(data, args.layer, args.fips)
@@ -472,13 +446,12 @@ def _decode_command(args: argparse.Namespace) -> int:
             last["decrypted"] = _decrypted_view(pdu, keys)
     elif any((args.licensing_key, args.premaster, args.server_key)):
         raise UsageError("keys were given but the input holds no decodable licensing PDU")
-    json.dump(layers, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    emit_json(layers)
     return 0
 
 
 def _encode_command(args: argparse.Namespace) -> int:
-    text = _read_input(args.file)
+    text = read_input(args.file)
     try:
         layers = json.loads(text)
     except (ValueError, UnicodeDecodeError) as error:
