@@ -12,11 +12,11 @@ import argparse
 import json
 import random
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from rdplic.errors import UsageError
 from rdplic.identity import ServerIdentity
@@ -44,9 +44,12 @@ __all__ = [
     "parse_count",
     "parse_hex",
     "parse_id",
+    "parse_option",
     "print_table",
     "read_input",
 ]
+
+T = TypeVar("T")
 
 MAX_INPUT = 1 << 20
 """Refuse inputs above 1 MiB: a frame is at most 64 KiB, a license fits one licensing PDU,
@@ -166,6 +169,14 @@ def parse_id(text: str, what: str) -> int:
     if value <= 0:
         raise UsageError(f"{what} must be positive, got {text!r}")
     return value
+
+
+def parse_option(parse: Callable[[str], T], text: str, what: str) -> T:
+    """``parse(text)``, its ValueError becoming the one-line usage error ``WHAT: reason``."""
+    try:
+        return parse(text)
+    except ValueError as error:
+        raise UsageError(f"{what}: {error}") from None
 
 
 def parse_count(text: str | None, what: str = "--count") -> int:

@@ -16,6 +16,7 @@ from rdplic.cli.admin_common import (
     emit_json,
     event_json,
     parse_id,
+    parse_option,
     print_table,
     wants_json,
 )
@@ -37,10 +38,7 @@ def _query(args: argparse.Namespace) -> HistoryQuery:
     if client is not None:
         compact = re.sub(r"[\s:\-]", "", client.removeprefix("0x"))
         if args.hwid or re.fullmatch(r"[0-9a-fA-F]{40}", compact):
-            try:
-                hwid = parse_hwid(client)
-            except ValueError as error:
-                raise UsageError(f"hardware id: {error}") from None
+            hwid = parse_option(parse_hwid, client, "hardware id")
         else:
             machine = client
     kinds = None

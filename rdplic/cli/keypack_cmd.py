@@ -21,6 +21,7 @@ from rdplic.cli.admin_common import (
     parse_count,
     parse_date,
     parse_id,
+    parse_option,
     print_table,
     wants_json,
 )
@@ -30,23 +31,18 @@ from rdplic.licensing import CalType, KeyPack, KeyPackType, LicensingProgram, Pr
 __all__ = ["register"]
 
 
-def _parse(kind: Any, text: str, option: str) -> Any:
-    try:
-        return kind.parse(text)
-    except ValueError as error:
-        raise UsageError(f"{option}: {error}") from None
-
-
 def _add(args: argparse.Namespace) -> int:
     if args.type is None:
         raise UsageError("--type is required (per-device or per-user)")
-    cal_type: CalType = _parse(CalType, args.type, "--type")
+    cal_type = parse_option(CalType.parse, args.type, "--type")
     count = parse_count(args.count)
-    version = None if args.version is None else _parse(ProductVersion, args.version, "--version")
-    program: LicensingProgram = _parse(LicensingProgram, args.program, "--program")
+    version = None
+    if args.version is not None:
+        version = parse_option(ProductVersion.parse, args.version, "--version")
+    program = parse_option(LicensingProgram.parse, args.program, "--program")
     pack_type = None
     if args.key_pack_type is not None:
-        pack_type = _parse(KeyPackType, args.key_pack_type, "--key-pack-type")
+        pack_type = parse_option(KeyPackType.parse, args.key_pack_type, "--key-pack-type")
     expires = None if args.expires is None else parse_date(args.expires, "--expires")
     with admin(args) as a:
         pack = a.service.add_key_pack(

@@ -22,6 +22,7 @@ from rdplic.cli.admin_common import (
     key_pack_json,
     license_json,
     parse_id,
+    parse_option,
     print_table,
     wants_json,
 )
@@ -38,31 +39,19 @@ __all__ = ["register"]
 def _query(args: argparse.Namespace) -> LicenseQuery:
     statuses = None
     if args.status:
-        try:
-            statuses = [LicenseStatus.parse(s) for s in args.status.split(",") if s.strip()]
-        except ValueError as error:
-            raise UsageError(f"--status: {error}") from None
-    hwid = None
-    if args.hwid:
-        try:
-            hwid = parse_hwid(args.hwid)
-        except ValueError as error:
-            raise UsageError(f"--hwid: {error}") from None
-    cal_type = None
-    if args.type:
-        try:
-            cal_type = CalType.parse(args.type)
-        except ValueError as error:
-            raise UsageError(f"--type: {error}") from None
-    key_pack = None if args.key_pack is None else parse_id(args.key_pack, "--key-pack")
+        statuses = parse_option(_statuses, args.status, "--status")
     return LicenseQuery(
-        hwid=hwid,
+        hwid=parse_option(parse_hwid, args.hwid, "--hwid") if args.hwid else None,
         machine_name=args.client,
         user_name=args.user,
         statuses=statuses,
-        cal_type=cal_type,
-        key_pack_id=key_pack,
+        cal_type=parse_option(CalType.parse, args.type, "--type") if args.type else None,
+        key_pack_id=None if args.key_pack is None else parse_id(args.key_pack, "--key-pack"),
     )
+
+
+def _statuses(text: str) -> list[LicenseStatus]:
+    return [LicenseStatus.parse(s) for s in text.split(",") if s.strip()]
 
 
 def _table(licenses: list[IssuedLicense]) -> None:
