@@ -34,7 +34,10 @@ from rdplic.store import SqliteStore, open_store, read_clock_offset
 
 __all__ = [
     "Admin",
+    "add_actions",
+    "add_admin_command",
     "add_common_options",
+    "add_state_dir_option",
     "admin",
     "emit_json",
     "event_json",
@@ -56,15 +59,39 @@ MAX_INPUT = 1 << 20
 and their hex or PEM text stays well below."""
 
 
+def add_admin_command(
+    subparsers: Any, name: str, *, help: str, doc: str | None
+) -> argparse.ArgumentParser:
+    """``rdplic NAME`` with the common options; its description is the second paragraph of
+    ``doc`` (the command module's docstring)."""
+    description = doc.split("\n\n")[1] if doc else None
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name, help=help, description=description
+    )
+    add_common_options(parser, leaf=False)
+    return parser
+
+
+def add_actions(parser: argparse.ArgumentParser, dest: str = "action") -> Any:
+    """The required ACTION of a command (``rdplic keypack add``...)."""
+    actions = parser.add_subparsers(dest=dest, metavar="ACTION")
+    actions.required = True
+    return actions
+
+
+def add_state_dir_option(
+    parser: argparse.ArgumentParser,
+    default: Any = argparse.SUPPRESS,
+    help: str = "state directory (default: $RDPLIC_STATE_DIR or the XDG data directory)",
+) -> None:
+    """``--state-dir DIR``; SUPPRESS keeps a value given before the action name."""
+    parser.add_argument("--state-dir", metavar="DIR", default=default, help=help)
+
+
 def add_common_options(parser: argparse.ArgumentParser, *, leaf: bool = True) -> None:
     """``--state-dir`` and ``--json``, accepted before or after the action name."""
     default = argparse.SUPPRESS if leaf else None
-    parser.add_argument(
-        "--state-dir",
-        metavar="DIR",
-        default=default,
-        help="state directory (default: $RDPLIC_STATE_DIR or the XDG data directory)",
-    )
+    add_state_dir_option(parser, default)
     parser.add_argument(
         "--json",
         action="store_true",

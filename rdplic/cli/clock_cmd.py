@@ -13,7 +13,14 @@ import argparse
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rdplic.cli.admin_common import add_common_options, admin, emit_json, wants_json
+from rdplic.cli.admin_common import (
+    add_actions,
+    add_admin_command,
+    add_common_options,
+    admin,
+    emit_json,
+    wants_json,
+)
 from rdplic.errors import UsageError
 from rdplic.licensing import format_duration, parse_duration
 from rdplic.licensing.report import iso
@@ -72,14 +79,10 @@ def _reset(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "clock",
-        help="show or move the license server's clock (testing)",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
+    parser = add_admin_command(
+        subparsers, "clock", help="show or move the license server's clock (testing)", doc=__doc__
     )
-    add_common_options(parser, leaf=False)
-    actions = parser.add_subparsers(dest="action", metavar="ACTION")
-    actions.required = True
+    actions = add_actions(parser)
     show = actions.add_parser("show", help="the server's time and offset")
     add_common_options(show)
     show.set_defaults(func=_show)

@@ -13,7 +13,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rdplic.cli.admin_common import add_common_options, admin, emit_json, print_table, wants_json
+from rdplic.cli.admin_common import (
+    add_actions,
+    add_admin_command,
+    add_common_options,
+    admin,
+    emit_json,
+    print_table,
+    wants_json,
+)
 from rdplic.licensing import HostConfig
 from rdplic.licensing.report import iso
 
@@ -65,14 +73,13 @@ def _set(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_admin_command(
+        subparsers,
         "config",
         help="show or change the emulated host and license server",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        doc=__doc__,
     )
-    add_common_options(parser, leaf=False)
-    actions = parser.add_subparsers(dest="action", metavar="ACTION")
-    actions.required = True
+    actions = add_actions(parser)
     show = actions.add_parser("show", help="every key with its value")
     add_common_options(show)
     show.set_defaults(func=_show)

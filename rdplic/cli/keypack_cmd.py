@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from rdplic.cli.admin_common import (
+    add_actions,
+    add_admin_command,
     add_common_options,
     admin,
     emit_json,
@@ -115,14 +117,10 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "keypack",
-        help="install, list and remove CAL key packs",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
+    parser = add_admin_command(
+        subparsers, "keypack", help="install, list and remove CAL key packs", doc=__doc__
     )
-    add_common_options(parser, leaf=False)
-    actions = parser.add_subparsers(dest="action", metavar="ACTION")
-    actions.required = True
+    actions = add_actions(parser)
 
     add = actions.add_parser(
         "add",

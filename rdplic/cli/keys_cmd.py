@@ -14,7 +14,13 @@ import argparse
 import hashlib
 from typing import Any
 
-from rdplic.cli.admin_common import emit_json, load_identity, parse_hex
+from rdplic.cli.admin_common import (
+    add_actions,
+    add_state_dir_option,
+    emit_json,
+    load_identity,
+    parse_hex,
+)
 from rdplic.crypto import CryptoError, derive_licensing_keys
 from rdplic.errors import UsageError
 
@@ -78,8 +84,7 @@ def register(subparsers: Any) -> None:
         help="derive licensing keys; show the server identity",
         description="Licensing key derivation (MS-RDPELE 5.1.2) and the server's keys.",
     )
-    actions = parser.add_subparsers(dest="action", metavar="ACTION")
-    actions.required = True
+    actions = add_actions(parser)
     derive = actions.add_parser(
         "derive",
         help="print the licensing keys of a premaster secret and two randoms",
@@ -97,10 +102,5 @@ def register(subparsers: Any) -> None:
         help="print the server identity of the state directory",
         description="Print the license server name, scope, key sizes and fingerprints.",
     )
-    show.add_argument(
-        "--state-dir",
-        metavar="DIR",
-        default=argparse.SUPPRESS,
-        help="state directory (default: $RDPLIC_STATE_DIR or the XDG data directory)",
-    )
+    add_state_dir_option(show)
     show.set_defaults(func=_show)

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from rdplic.cli.admin_common import (
+    add_actions,
+    add_admin_command,
     add_common_options,
     admin,
     emit_json,
@@ -181,14 +183,13 @@ def _filters(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_admin_command(
+        subparsers,
         "license",
         help="list, show, revoke and transfer issued licenses; inspect license files",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        doc=__doc__,
     )
-    add_common_options(parser, leaf=False)
-    actions = parser.add_subparsers(dest="action", metavar="ACTION")
-    actions.required = True
+    actions = add_actions(parser)
 
     lst = actions.add_parser("list", help="issued licenses (one row / object each)")
     _filters(lst)

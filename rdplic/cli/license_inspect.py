@@ -19,7 +19,7 @@ import binascii
 import string
 from typing import Any
 
-from rdplic.cli.admin_common import emit_json, load_identity, read_input
+from rdplic.cli.admin_common import add_state_dir_option, emit_json, load_identity, read_input
 from rdplic.crypto import ParsedLicense, parse_license, validate_license
 from rdplic.errors import UsageError
 
@@ -121,10 +121,7 @@ def register_inspect(license_subparsers: Any) -> None:
         action="store_true",
         help="also validate against the license server of the state directory",
     )
-    parser.add_argument(
-        "--state-dir",
-        metavar="DIR",
-        default=argparse.SUPPRESS,
-        help="state directory for --validate (default: $RDPLIC_STATE_DIR or XDG data dir)",
+    add_state_dir_option(
+        parser, help="state directory for --validate (default: $RDPLIC_STATE_DIR or XDG data dir)"
     )
     parser.set_defaults(func=_inspect)

@@ -63,7 +63,7 @@ from pdu.mcs import (
     encode_mcs_connect_response,
 )
 from pdu.rdp import SecurityFlag, SecurityHeader, decode_security_header, encode_security_header
-from rdplic.cli.admin_common import emit_json, parse_hex, read_input
+from rdplic.cli.admin_common import add_actions, emit_json, parse_hex, read_input
 from rdplic.errors import UsageError
 from rdplic.pdujson import PduJsonError, from_json, to_json
 
@@ -467,8 +467,7 @@ def register(subparsers: Any) -> None:
         help="decode licensing PDUs to JSON and encode them back",
         description="Decode RDP licensing PDUs layer by layer to JSON, and encode that JSON back.",
     )
-    actions = parser.add_subparsers(dest="pdu_action", metavar="ACTION")
-    actions.required = True
+    actions = add_actions(parser, dest="pdu_action")
 
     decode = actions.add_parser(
         "decode",
