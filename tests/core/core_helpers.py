@@ -20,6 +20,7 @@ from typing import Literal
 from pdu.licensing import (
     ClientLicenseInfo,
     ClientNewLicenseRequest,
+    PreambleFlags,
     ServerLicenseRequest,
     decode_licensing_pdu,
 )
@@ -33,6 +34,7 @@ from rdplic.core import (
     ServerConfig,
     hardware_id,
 )
+from rdplic.core._common import build_pdu, error_message
 from rdplic.crypto import (
     LicenseServerIdentity,
     LicensingKeys,
@@ -53,6 +55,11 @@ T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 Feed = Literal["whole", "bytes", "stream"]
+
+
+def error_pdu(code: int, transition: int) -> bytes:
+    """A LICENSE_ERROR_MESSAGE PDU (preamble version 3) as either peer would send it."""
+    return build_pdu(error_message(code, transition), 3, PreambleFlags(0))
 
 
 def seeded_bytes(seed: int) -> Callable[[int], bytes]:

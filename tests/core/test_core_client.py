@@ -5,13 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from core_helpers import DAY, T0, Device, Lab, Session, drain, pump
+from core_helpers import DAY, T0, Device, Lab, Session, drain, error_pdu, pump
 
 from pdu.licensing import (
     ErrorCode,
     LicenseErrorMessage,
     MsgType,
-    PreambleFlags,
     StateTransition,
     decode_client_hardware_id,
     decode_licensing_pdu,
@@ -36,7 +35,6 @@ from rdplic.core import (
     ValidClient,
     hardware_id,
 )
-from rdplic.core._common import build_pdu, error_message
 from rdplic.crypto import RsaPublicKey, build_proprietary_certificate
 
 
@@ -57,10 +55,6 @@ def begin(lab: Lab, device: Device | None = None, **server_config: object) -> Se
     return session
 
 
-def server_error(code: int, transition: int) -> bytes:
-    return build_pdu(error_message(code, transition), 3, PreambleFlags(0))
-
-
 def assert_client_failed(session: Session, *, sent: tuple[int, int] | None) -> LicensingFailed:
     """The client is ABORTED; it sent ``sent`` (code, transition) or nothing at all (3.3.5.8)."""
     assert session.client.state is ClientState.ABORTED
@@ -72,6 +66,18 @@ def assert_client_failed(session: Session, *, sent: tuple[int, int] | None) -> L
     return failed[0]
 
 
+def assert_certificate_refused(session: Session, match: str | None = None) -> None:
+    """The client refuses the License Request's certificate (3.3.5.1): it raises, sends
+    ERR_INVALID_SERVER_CERTIFICATE / ST_TOTAL_ABORT and ends ABORTED."""
+    (request,) = session.server.data_to_send()
+    with pytest.raises(InvalidServerCertificate, match=match):
+        session.client.receive_pdu(request, T0)
+    assert_client_failed(
+        session,
+        sent=(ErrorCode.ERR_INVALID_SERVER_CERTIFICATE, StateTransition.ST_TOTAL_ABORT),
+    )
+
+
 # -- 3.3.5.1: the server certificate ------------------------------------------------------
 
 
@@ -80,13 +86,7 @@ def test_proprietary_certificate_with_a_bad_signature_is_refused(lab: Lab) -> No
     certificate = lab.keys.proprietary_certificate
     forged = certificate[:-12] + bytes([certificate[-12] ^ 0xFF]) + certificate[-11:]
     session = begin(lab, private_key=lab.keys.proprietary_key, certificate=forged)
-    (request,) = session.server.data_to_send()
-    with pytest.raises(InvalidServerCertificate):
-        session.client.receive_pdu(request, T0)
-    assert_client_failed(
-        session,
-        sent=(ErrorCode.ERR_INVALID_SERVER_CERTIFICATE, StateTransition.ST_TOTAL_ABORT),
-    )
+    assert_certificate_refused(session)
 
 
 def test_x509_chain_with_a_broken_link_is_refused(lab: Lab) -> None:
@@ -94,37 +94,19 @@ def test_x509_chain_with_a_broken_link_is_refused(lab: Lab) -> None:
     chain = lab.keys.x509_chain
     tail = len(chain) - 16 - 8  # inside the leaf's signature, before the padding
     session = begin(lab, certificate=chain[:tail] + bytes([chain[tail] ^ 0xFF]) + chain[tail + 1 :])
-    (request,) = session.server.data_to_send()
-    with pytest.raises(InvalidServerCertificate):
-        session.client.receive_pdu(request, T0)
-    assert_client_failed(
-        session,
-        sent=(ErrorCode.ERR_INVALID_SERVER_CERTIFICATE, StateTransition.ST_TOTAL_ABORT),
-    )
+    assert_certificate_refused(session)
 
 
 def test_garbage_certificate_is_refused(lab: Lab) -> None:
     """Bytes that are no SERVER_CERTIFICATE at all: ERR_INVALID_SERVER_CERTIFICATE."""
     session = begin(lab, certificate=b"\x01\x00\x00\x00junk")
-    (request,) = session.server.data_to_send()
-    with pytest.raises(InvalidServerCertificate):
-        session.client.receive_pdu(request, T0)
-    assert_client_failed(
-        session,
-        sent=(ErrorCode.ERR_INVALID_SERVER_CERTIFICATE, StateTransition.ST_TOTAL_ABORT),
-    )
+    assert_certificate_refused(session)
 
 
 def test_empty_certificate_without_a_connect_response_key_is_refused(lab: Lab) -> None:
     """No certificate in the request and none from the MCS Connect Response: refused."""
     session = begin(lab, certificate=b"")
-    (request,) = session.server.data_to_send()
-    with pytest.raises(InvalidServerCertificate):
-        session.client.receive_pdu(request, T0)
-    assert_client_failed(
-        session,
-        sent=(ErrorCode.ERR_INVALID_SERVER_CERTIFICATE, StateTransition.ST_TOTAL_ABORT),
-    )
+    assert_certificate_refused(session)
 
 
 def test_rdesktop_ignores_the_certificate(lab: Lab) -> None:
@@ -252,7 +234,7 @@ def test_valid_client_before_any_request_completes_licensing(lab: Lab) -> None:
     """A lone STATUS_VALID_CLIENT / ST_NO_TRANSITION completes licensing (MS-RDPBCGR 2.2.1.12)."""
     client = lab.session(Device()).client
     client.start(T0)
-    valid = server_error(ErrorCode.STATUS_VALID_CLIENT, StateTransition.ST_NO_TRANSITION)
+    valid = error_pdu(ErrorCode.STATUS_VALID_CLIENT, StateTransition.ST_NO_TRANSITION)
     client.receive_pdu(valid, T0)
     assert client.state is ClientState.COMPLETED
     (event,) = drain(client)
@@ -263,7 +245,7 @@ def test_other_error_with_no_transition_changes_nothing(lab: Lab) -> None:
     """An error code other than STATUS_VALID_CLIENT with ST_NO_TRANSITION leaves the client."""
     client = lab.session(Device()).client
     client.start(T0)
-    client.receive_pdu(server_error(ErrorCode.ERR_NO_LICENSE, StateTransition.ST_NO_TRANSITION), T0)
+    client.receive_pdu(error_pdu(ErrorCode.ERR_NO_LICENSE, StateTransition.ST_NO_TRANSITION), T0)
     assert client.state is ClientState.LICENSING_AWAIT
 
 
@@ -272,7 +254,7 @@ def test_server_total_abort_ends_licensing(lab: Lab) -> None:
     client = lab.session(Device()).client
     client.start(T0)
     client.receive_pdu(
-        server_error(ErrorCode.ERR_NO_LICENSE_SERVER, StateTransition.ST_TOTAL_ABORT), T0
+        error_pdu(ErrorCode.ERR_NO_LICENSE_SERVER, StateTransition.ST_TOTAL_ABORT), T0
     )
     assert client.state is ClientState.ABORTED and client.data_to_send() == []
     (failed,) = drain(client)
@@ -286,7 +268,7 @@ def test_reset_phase_to_start_waits_for_a_new_license_request(lab: Lab) -> None:
     (request,) = session.server.data_to_send()
     session.client.receive_pdu(request, T0)
     session.client.data_to_send()
-    reset = server_error(ErrorCode.ERR_INVALID_CLIENT, StateTransition.ST_RESET_PHASE_TO_START)
+    reset = error_pdu(ErrorCode.ERR_INVALID_CLIENT, StateTransition.ST_RESET_PHASE_TO_START)
     session.client.receive_pdu(reset, T0)
     assert session.client.state is ClientState.LICENSING_AWAIT
     assert any(isinstance(e, LicensingRestarted) for e in drain(session.client))
@@ -301,7 +283,7 @@ def test_resend_last_message_repeats_it(lab: Lab) -> None:
     (request,) = session.server.data_to_send()
     session.client.receive_pdu(request, T0)
     (answer,) = session.client.data_to_send()
-    resend = server_error(ErrorCode.ERR_INVALID_MAC, StateTransition.ST_RESEND_LAST_MESSAGE)
+    resend = error_pdu(ErrorCode.ERR_INVALID_MAC, StateTransition.ST_RESEND_LAST_MESSAGE)
     session.client.receive_pdu(resend, T0)
     assert session.client.data_to_send() == [answer]
     assert session.client.state is ClientState.AWAIT_SERVER_REPLY
@@ -311,7 +293,7 @@ def test_client_restarts_are_capped(lab: Lab) -> None:
     """More than max_restarts restart requests end the exchange."""
     client = lab.session(Device()).client
     client.start(T0)
-    resend = server_error(ErrorCode.ERR_INVALID_MAC, StateTransition.ST_RESEND_LAST_MESSAGE)
+    resend = error_pdu(ErrorCode.ERR_INVALID_MAC, StateTransition.ST_RESEND_LAST_MESSAGE)
     for _ in range(3):
         client.receive_pdu(resend, T0)
     with pytest.raises(MalformedMessage):
@@ -470,17 +452,8 @@ def test_client_that_skips_the_signature_check_still_uses_the_key(lab: Lab) -> N
 def test_server_key_too_small_for_the_premaster_is_refused(lab: Lab) -> None:
     """A hostile 256-bit key cannot hold a 48-byte premaster: ERR_INVALID_SERVER_CERTIFICATE."""
     tiny = RsaPublicKey(n=(1 << 255) + 0x1235, e=3)
-    config = lab.server_config(certificate=build_proprietary_certificate(tiny))
-    session = lab.session(Device(), server_config=config)
-    session.server.start(T0)
-    session.client.start(T0)
-    (request,) = session.server.data_to_send()
-    with pytest.raises(InvalidServerCertificate, match="unusable"):
-        session.client.receive_pdu(request, T0)
-    assert_client_failed(
-        session,
-        sent=(ErrorCode.ERR_INVALID_SERVER_CERTIFICATE, StateTransition.ST_TOTAL_ABORT),
-    )
+    session = begin(lab, certificate=build_proprietary_certificate(tiny))
+    assert_certificate_refused(session, match="unusable")
 
 
 def test_random_source_of_the_wrong_size_is_a_local_error(lab: Lab) -> None:

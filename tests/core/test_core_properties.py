@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from core_helpers import DAY, T0, Device, Keys, Lab, drain, seeded_bytes
+from core_helpers import DAY, T0, Device, Keys, Lab, drain, error_pdu, seeded_bytes
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from pdu.licensing import ErrorCode, PreambleFlags, StateTransition
+from pdu.licensing import ErrorCode, StateTransition
 from rdplic.core import (
     CLIENT_TRANSITIONS,
     SERVER_TRANSITIONS,
@@ -36,7 +36,6 @@ from rdplic.core import (
     ServerInput,
     ServerState,
 )
-from rdplic.core._common import build_pdu, error_message
 from rdplic.core.states import transition
 
 SERVER_SEED = 501
@@ -61,7 +60,7 @@ def error_pdus() -> list[bytes]:
     pdus = []
     for code in (ErrorCode.STATUS_VALID_CLIENT, ErrorCode.ERR_INVALID_MAC, 0x1234):
         for move in (*StateTransition, 7):
-            pdus.append(build_pdu(error_message(code, move), 3, PreambleFlags(0)))
+            pdus.append(error_pdu(code, move))
     return pdus
 
 

@@ -14,6 +14,7 @@ from core_helpers import (
     LabFactory,
     Session,
     drain,
+    error_pdu,
     pump,
     seeded_bytes,
     session_keys,
@@ -56,7 +57,7 @@ from rdplic.core import (
     UnexpectedMessage,
     ValidClient,
 )
-from rdplic.core._common import build_pdu, error_message
+from rdplic.core._common import build_pdu
 from rdplic.crypto import issue_license, mac_data, rc4
 from rdplic.crypto.license import LicenseFields
 from rdplic.licensing import Decision, DecisionKind, HostConfig, RefusalStyle
@@ -279,16 +280,12 @@ def test_driving_errors_are_local(lab: Lab) -> None:
 # -- the client's error messages (3.1.5.3) ---------------------------------------------------
 
 
-def client_error(code: int, transition: int) -> bytes:
-    return build_pdu(error_message(code, transition), 3, PreambleFlags(0))
-
-
 def test_client_total_abort_ends_licensing_without_reply(lab: Lab) -> None:
     """ERR_INVALID_SERVER_CERTIFICATE / ST_TOTAL_ABORT from the client: ABORTED, nothing sent."""
     session = started(lab)
     session.server.data_to_send()
     session.server.receive_pdu(
-        client_error(ErrorCode.ERR_INVALID_SERVER_CERTIFICATE, StateTransition.ST_TOTAL_ABORT), T0
+        error_pdu(ErrorCode.ERR_INVALID_SERVER_CERTIFICATE, StateTransition.ST_TOTAL_ABORT), T0
     )
     assert session.server.state is ServerState.ABORTED
     assert session.server.data_to_send() == []
@@ -302,7 +299,7 @@ def test_client_reset_phase_to_start_restarts_with_a_new_license_request(lab: La
     session = started(lab)
     (first,) = session.server.data_to_send()
     session.server.receive_pdu(
-        client_error(ErrorCode.ERR_INVALID_CLIENT, StateTransition.ST_RESET_PHASE_TO_START), T0
+        error_pdu(ErrorCode.ERR_INVALID_CLIENT, StateTransition.ST_RESET_PHASE_TO_START), T0
     )
     (second,) = session.server.data_to_send()
     assert second[0] == MsgType.LICENSE_REQUEST and second[4:36] != first[4:36]  # new random
@@ -318,7 +315,7 @@ def test_client_resend_last_message_repeats_it_byte_for_byte(lab: Lab) -> None:
     session = started(lab)
     (first,) = session.server.data_to_send()
     session.server.receive_pdu(
-        client_error(ErrorCode.ERR_INVALID_MAC, StateTransition.ST_RESEND_LAST_MESSAGE), T0
+        error_pdu(ErrorCode.ERR_INVALID_MAC, StateTransition.ST_RESEND_LAST_MESSAGE), T0
     )
     assert session.server.data_to_send() == [first]
     assert session.server.state is ServerState.AWAIT_CLIENT_LICENSE
@@ -329,7 +326,7 @@ def test_client_no_transition_error_changes_nothing(lab: Lab) -> None:
     session = started(lab)
     session.server.data_to_send()
     session.server.receive_pdu(
-        client_error(ErrorCode.ERR_NO_LICENSE, StateTransition.ST_NO_TRANSITION), T0
+        error_pdu(ErrorCode.ERR_NO_LICENSE, StateTransition.ST_NO_TRANSITION), T0
     )
     assert session.server.state is ServerState.AWAIT_CLIENT_LICENSE
     assert session.server.data_to_send() == []
@@ -339,7 +336,7 @@ def test_restarts_are_capped(lab: Lab) -> None:
     """A client that keeps asking to restart is refused after max_restarts (3)."""
     session = started(lab)
     session.server.data_to_send()
-    reset = client_error(ErrorCode.ERR_INVALID_CLIENT, StateTransition.ST_RESET_PHASE_TO_START)
+    reset = error_pdu(ErrorCode.ERR_INVALID_CLIENT, StateTransition.ST_RESET_PHASE_TO_START)
     for _ in range(3):
         session.server.receive_pdu(reset, T0)
         session.server.data_to_send()
@@ -353,7 +350,7 @@ def test_unknown_state_transition_is_malformed(lab: Lab) -> None:
     session = started(lab)
     session.server.data_to_send()
     with pytest.raises(MalformedMessage):
-        session.server.receive_pdu(client_error(ErrorCode.ERR_INVALID_CLIENT, 9), T0)
+        session.server.receive_pdu(error_pdu(ErrorCode.ERR_INVALID_CLIENT, 9), T0)
     assert_aborted_with(session, ErrorCode.ERR_INVALID_CLIENT, MalformedMessage)
 
 
