@@ -1,7 +1,9 @@
-"""Hypothesis strategies for every structure of pdu.licensing (shared by the property tests)."""
+"""Fixtures and Hypothesis strategies for pdu.licensing: the MS-RDPELE section 4 examples of
+tests/data/rdpele, and generators of every structure (shared by the licensing tests)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st
@@ -28,7 +30,32 @@ from pdu.licensing import (
     TextBlob,
 )
 
-__all__ = ["hwids", "license_infos", "messages", "pdus", "responses"]
+__all__ = [
+    "RDPELE",
+    "RDPELE_PDUS",
+    "example",
+    "hwids",
+    "license_infos",
+    "messages",
+    "pdus",
+    "responses",
+]
+
+RDPELE = Path(__file__).resolve().parent.parent / "data" / "rdpele"
+
+RDPELE_PDUS = sorted(
+    path.name
+    for path in RDPELE.glob("*.hex")
+    if not path.name.endswith("-decrypted.hex") and "frame" not in path.name
+)
+"""The file names of the whole licensing PDUs among the examples (not the decrypted
+fields, not the framed valid-client PDU)."""
+
+
+def example(name: str) -> bytes:
+    """The bytes of one example file of tests/data/rdpele (hex, whitespace ignored)."""
+    return bytes.fromhex((RDPELE / name).read_text())
+
 
 u16 = st.integers(0, 0xFFFF)
 u32 = st.integers(0, 0xFFFFFFFF)

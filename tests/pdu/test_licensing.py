@@ -7,9 +7,8 @@ byte for byte.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from licensing_strategies import example
 
 from pdu.licensing import (
     BlobType,
@@ -45,8 +44,6 @@ from pdu.licensing import (
 from pdu.licensing._fastpath import Engine
 from pdu.licensing.messages import LICENSING_PDU
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "rdpele"
-
 EXAMPLES = {
     "4.1": "4.1-server-license-request.hex",
     "4.2": "4.2-client-new-license-request.hex",
@@ -56,11 +53,6 @@ EXAMPLES = {
     "4.6": "4.6-server-new-license.hex",
     "bcgr-4.1.11": "bcgr-4.1.11-valid-client.hex",
 }
-
-
-def example(name: str) -> bytes:
-    """The bytes of one example file (hex, whitespace ignored)."""
-    return bytes.fromhex((DATA / name).read_text())
 
 
 def utf16(text: str) -> bytes:

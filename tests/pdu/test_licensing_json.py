@@ -7,12 +7,11 @@ provenance in its README) and for generated PDUs; the JSON uses the spec's field
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
-from licensing_strategies import hwids, license_infos, pdus, responses
+from licensing_strategies import RDPELE_PDUS, example, hwids, license_infos, pdus, responses
 
 from pdu.licensing import (
     BlobType,
@@ -31,25 +30,13 @@ from pdu.licensing import (
 )
 from rdplic.pdujson import PduJsonError, from_json, to_json
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "rdpele"
-EXAMPLES = sorted(
-    path.name
-    for path in DATA.glob("*.hex")
-    if not path.name.endswith("-decrypted.hex") and "frame" not in path.name
-)
-
-
-def example(name: str) -> bytes:
-    """The bytes of one example file (hex, whitespace ignored)."""
-    return bytes.fromhex((DATA / name).read_text())
-
 
 def through_text(value: Any) -> Any:
     """The value as it comes back from json.dumps / json.loads."""
     return json.loads(json.dumps(value))
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize("name", RDPELE_PDUS)
 def test_examples_round_trip_through_json(name: str) -> None:
     """Every MS-RDPELE section 4 example survives decode -> JSON text -> encode unchanged."""
     data = example(name)

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from licensing_strategies import hwids, license_infos, pdus, responses
+from licensing_strategies import RDPELE_PDUS, example, hwids, license_infos, pdus, responses
 
 from pdu.errors import PduError
 from pdu.licensing import (
@@ -37,12 +36,7 @@ from pdu.licensing import (
 from pdu.licensing._fastpath import Codec, Engine
 from pdu.licensing.encrypted import _HWID, _NEW_LICENSE, _RESPONSE
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "rdpele"
-EXAMPLES = [
-    bytes.fromhex(path.read_text())
-    for path in sorted(DATA.glob("*.hex"))
-    if not path.name.endswith("-decrypted.hex") and "frame" not in path.name
-]
+EXAMPLES = [example(name) for name in RDPELE_PDUS]
 
 BOUNDED = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from pathlib import Path
 
 import pytest
+from licensing_strategies import example
 
 from pdu.errors import PduError
 from pdu.licensing import (
@@ -35,14 +35,6 @@ from pdu.licensing import (
     decode_platform_challenge_response_data,
     encode_licensing_pdu,
 )
-
-DATA = Path(__file__).resolve().parent.parent / "data" / "rdpele"
-
-
-def example(name: str) -> bytes:
-    """The bytes of one example file (hex, whitespace ignored)."""
-    return bytes.fromhex((DATA / name).read_text())
-
 
 VALID_CLIENT = example("bcgr-4.1.11-valid-client.hex")
 LICENSE_REQUEST = example("4.1-server-license-request.hex")
