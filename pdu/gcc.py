@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import struct
 from typing import Any
 
+import construct
 from construct import Bytes, Int8ul, Int16ul, Int32ul, Struct
 
 from pdu._types import Ansi, Utf16, spec
@@ -411,31 +413,78 @@ _SC_SECURITY_KEYS = Struct(
 )
 
 
+# The client blocks are decoded once per connection, on the path of every handshake: the
+# fixed-size parts are read with precompiled `struct` formats equivalent to the construct
+# definitions above (which still build them, and which tests compare these with).
+
+
+def _struct_of(con: Any) -> struct.Struct | None:
+    """The `struct` format of a fixed-size little-endian field, None for anything else."""
+    if isinstance(con, construct.FormatField):
+        return struct.Struct(con.fmtstr)
+    if isinstance(con, construct.Bytes) and isinstance(con.length, int):
+        return struct.Struct(f"{con.length}s")
+    return None
+
+
+def _fast_optional(
+    fields: tuple[OptionalField, ...],
+) -> tuple[tuple[str, struct.Struct], ...] | None:
+    formats = tuple((name, _struct_of(con)) for name, con in fields)
+    if any(fmt is None for _, fmt in formats):
+        return None
+    return tuple((name, fmt) for name, fmt in formats if fmt is not None)
+
+
+def _optional_tail(
+    structure: str, data: bytes, fields: tuple[OptionalField, ...], fast: Any
+) -> tuple[dict[str, Any], bytes]:
+    """`parse_optional_tail` for fixed-size fields, with `struct` (same values, same rest)."""
+    if fast is None:
+        return parse_optional_tail(structure, data, fields)
+    values: dict[str, Any] = {}
+    offset = 0
+    for name, fmt in fast:
+        if len(data) - offset < fmt.size:
+            break
+        values[name] = fmt.unpack_from(data, offset)[0]
+        offset += fmt.size
+    return values, data[offset:]
+
+
+_CS_CORE_FIXED_FAST = struct.Struct("<IHHHHII32sIII64s")
+assert _CS_CORE_FIXED_FAST.size == _CS_CORE_FIXED_SIZE  # INVARIANT: same layout
+_CS_CORE_OPTIONAL_FAST = _fast_optional(_CS_CORE_OPTIONAL)
+_SC_CORE_OPTIONAL_FAST = _fast_optional(_SC_CORE_OPTIONAL)
+_TWO_UINT32 = struct.Struct("<II")
+_CHANNEL_DEF_FAST = struct.Struct("<8sI")
+
+
 def _decode_cs_core(body: bytes) -> ClientCoreData:
     if len(body) < _CS_CORE_FIXED_SIZE:
         raise PduError(
             "TS_UD_CS_CORE", f"{len(body)} bytes, the fixed part needs {_CS_CORE_FIXED_SIZE}"
         )
-    fixed = parse_exact("TS_UD_CS_CORE", _CS_CORE_FIXED, body[:_CS_CORE_FIXED_SIZE])
-    values, trailing = parse_optional_tail(
-        "TS_UD_CS_CORE", body[_CS_CORE_FIXED_SIZE:], _CS_CORE_OPTIONAL
+    fixed = _CS_CORE_FIXED_FAST.unpack_from(body)
+    values, trailing = _optional_tail(
+        "TS_UD_CS_CORE", body[_CS_CORE_FIXED_SIZE:], _CS_CORE_OPTIONAL, _CS_CORE_OPTIONAL_FAST
     )
     for name, convert in _CS_CORE_TYPES.items():
         if name in values:
             values[name] = convert(values[name])
     return ClientCoreData(
-        enum_or_int(RdpVersion, fixed.version),
-        fixed.desktopWidth,
-        fixed.desktopHeight,
-        enum_or_int(ColorDepth, fixed.colorDepth),
-        fixed.SASSequence,
-        fixed.keyboardLayout,
-        fixed.clientBuild,
-        fixed.clientName,
-        fixed.keyboardType,
-        fixed.keyboardSubType,
-        fixed.keyboardFunctionKey,
-        fixed.imeFileName,
+        enum_or_int(RdpVersion, fixed[0]),
+        fixed[1],
+        fixed[2],
+        enum_or_int(ColorDepth, fixed[3]),
+        fixed[4],
+        fixed[5],
+        fixed[6],
+        fixed[7],
+        fixed[8],
+        fixed[9],
+        fixed[10],
+        fixed[11],
         trailing=trailing,
         **values,
     )
@@ -466,8 +515,8 @@ def _decode_cs_net(body: bytes) -> ClientNetworkData:
         )
     channels = []
     for offset in range(4, len(body), 12):
-        item = parse_exact("CHANNEL_DEF", _CHANNEL_DEF, body[offset : offset + 12])
-        channels.append(ChannelDef(item.name, ChannelOption(item.options)))
+        name, options = _CHANNEL_DEF_FAST.unpack_from(body, offset)
+        channels.append(ChannelDef(name, ChannelOption(options)))
     return ClientNetworkData(tuple(channels))
 
 
@@ -485,7 +534,9 @@ def _encode_cs_net(block: ClientNetworkData) -> bytes:
 def _decode_sc_core(body: bytes) -> ServerCoreData:
     if len(body) < 4:
         raise PduError("TS_UD_SC_CORE", "shorter than version", field="version")
-    values, trailing = parse_optional_tail("TS_UD_SC_CORE", body[4:], _SC_CORE_OPTIONAL)
+    values, trailing = _optional_tail(
+        "TS_UD_SC_CORE", body[4:], _SC_CORE_OPTIONAL, _SC_CORE_OPTIONAL_FAST
+    )
     protocols = values.get("client_requested_protocols")
     flags = values.get("early_capability_flags")
     return ServerCoreData(
@@ -504,22 +555,22 @@ def _encode_sc_core(block: ServerCoreData) -> bytes:
 def _decode_sc_security(body: bytes) -> ServerSecurityData:
     if len(body) < 8:
         raise PduError("TS_UD_SC_SEC1", "shorter than encryptionMethod and encryptionLevel")
-    head = parse_exact("TS_UD_SC_SEC1", _SC_SECURITY_HEAD, body[:8])
-    method = EncryptionMethod(head.encryptionMethod)
-    level = enum_or_int(EncryptionLevel, head.encryptionLevel)
+    encryption_method, encryption_level = _TWO_UINT32.unpack_from(body)
+    method = EncryptionMethod(encryption_method)
+    level = enum_or_int(EncryptionLevel, encryption_level)
     if len(body) == 8:
         return ServerSecurityData(method, level)
     if len(body) < 16:
         raise PduError("TS_UD_SC_SEC1", "shorter than serverRandomLen and serverCertLen")
-    keys = parse_exact("TS_UD_SC_SEC1", _SC_SECURITY_KEYS, body[8:16])
-    if 16 + keys.serverRandomLen + keys.serverCertLen != len(body):
+    random_length, certificate_length = _TWO_UINT32.unpack_from(body, 8)
+    if 16 + random_length + certificate_length != len(body):
         raise PduError(
             "TS_UD_SC_SEC1",
-            f"serverRandomLen {keys.serverRandomLen} and serverCertLen {keys.serverCertLen}"
+            f"serverRandomLen {random_length} and serverCertLen {certificate_length}"
             f" do not fill the {len(body) - 16} bytes left",
             field="serverRandomLen",
         )
-    random_end = 16 + keys.serverRandomLen
+    random_end = 16 + random_length
     return ServerSecurityData(method, level, body[16:random_end], body[random_end:])
 
 
@@ -633,19 +684,17 @@ def decode_client_blocks(data: bytes) -> tuple[ClientBlock, ...]:
         if block_type == UserDataType.CS_CORE:
             blocks.append(_decode_cs_core(body))
         elif block_type == UserDataType.CS_SECURITY:
-            sec = parse_exact("TS_UD_CS_SEC", _CS_SECURITY, body)
-            blocks.append(
-                ClientSecurityData(
-                    EncryptionMethod(sec.encryptionMethods), sec.extEncryptionMethods
-                )
-            )
+            if len(body) != 8:
+                parse_exact("TS_UD_CS_SEC", _CS_SECURITY, body)  # raises the PduError
+            methods, ext_methods = _TWO_UINT32.unpack(body)
+            blocks.append(ClientSecurityData(EncryptionMethod(methods), ext_methods))
         elif block_type == UserDataType.CS_NET:
             blocks.append(_decode_cs_net(body))
         elif block_type == UserDataType.CS_CLUSTER:
-            cluster = parse_exact("TS_UD_CS_CLUSTER", _CS_CLUSTER, body)
-            blocks.append(
-                ClientClusterData(ClusterFlag(cluster.Flags), cluster.RedirectedSessionID)
-            )
+            if len(body) != 8:
+                parse_exact("TS_UD_CS_CLUSTER", _CS_CLUSTER, body)  # raises the PduError
+            flags, session_id = _TWO_UINT32.unpack(body)
+            blocks.append(ClientClusterData(ClusterFlag(flags), session_id))
         else:
             blocks.append(UnknownBlock(enum_or_int(UserDataType, block_type), body))
     return tuple(blocks)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import io
 import struct
 from collections.abc import Callable
@@ -434,14 +435,148 @@ def _write_connect_response(pdu: McsConnectResponse, layout: BerLayout | None) -
     return encoded, writer.sizes
 
 
+def _der_tlv(tag: bytes, content: bytes) -> bytes:
+    length = len(content)
+    if length < 0x80:
+        return tag + bytes((length,)) + content
+    size = (length.bit_length() + 7) // 8
+    return tag + bytes((0x80 | size,)) + length.to_bytes(size, "big") + content
+
+
+def _der_integer(tag: bytes, value: int) -> bytes:
+    size = value.bit_length() // 8 + 1
+    return tag + bytes((size,)) + value.to_bytes(size, "big")
+
+
+@functools.lru_cache(maxsize=64)
+def _der_domain_parameters(params: DomainParameters) -> bytes:
+    """DomainParameters as DER (cached: every client sends the same few sets)."""
+    return _der_tlv(
+        TAG_SEQUENCE,
+        b"".join(_der_integer(TAG_INTEGER, getattr(params, name)) for name in _DOMAIN_FIELDS),
+    )
+
+
+def _der_connect_initial(pdu: McsConnectInitial) -> bytes | None:
+    """What `_write_connect_initial` writes without a layout, for values it accepts as
+    they are (non-negative INTEGERs of at most 8 octets); None for any other."""
+    parameters = (pdu.target_parameters, pdu.minimum_parameters, pdu.maximum_parameters)
+    if not all(_plain_parameters(p) for p in parameters):
+        return None
+    content = b"".join(
+        (
+            _der_tlv(TAG_OCTET_STRING, pdu.calling_domain_selector),
+            _der_tlv(TAG_OCTET_STRING, pdu.called_domain_selector),
+            TAG_BOOLEAN + (b"\x01\xff" if pdu.upward_flag else b"\x01\x00"),
+            *(_der_domain_parameters(p) for p in parameters),
+            _der_tlv(TAG_OCTET_STRING, pdu.user_data),
+        )
+    )
+    return _der_tlv(TAG_CONNECT_INITIAL, content)
+
+
+def _der_connect_response(pdu: McsConnectResponse) -> bytes | None:
+    """What `_write_connect_response` writes without a layout (None: not plain values)."""
+    result, connect_id = int(pdu.result), pdu.called_connect_id
+    if not (_plain_parameters(pdu.domain_parameters) and _plain(result) and _plain(connect_id)):
+        return None
+    content = b"".join(
+        (
+            _der_integer(TAG_ENUMERATED, result),
+            _der_integer(TAG_INTEGER, connect_id),
+            _der_domain_parameters(pdu.domain_parameters),
+            _der_tlv(TAG_OCTET_STRING, pdu.user_data),
+        )
+    )
+    return _der_tlv(TAG_CONNECT_RESPONSE, content)
+
+
+def _plain(value: int) -> bool:
+    return value >= 0 and _integer_size(value) <= _MAX_INTEGER_OCTETS
+
+
+@functools.lru_cache(maxsize=64)
+def _plain_parameters(params: DomainParameters) -> bool:
+    return all(_plain(getattr(params, name)) for name in _DOMAIN_FIELDS)
+
+
 def _layout(reader: _BerReader, default_sizes: list[int]) -> BerLayout | None:
     if reader.sizes == default_sizes and reader.true_octet == 0xFF:
         return None
     return BerLayout(tuple(reader.sizes), reader.true_octet)
 
 
+def _layout_of(
+    reader: _BerReader, data: bytes, der: bytes | None, write: Callable[[], tuple[bytes, Any]]
+) -> BerLayout | None:
+    """The layout of what ``reader`` read from ``data``.
+
+    None exactly when the sizes read are the ones the writer picks by default: when
+    ``data`` is the DER encoding ``der`` of the decoded values (every size the shortest,
+    TRUE as 0xFF).  Values `_der_*` does not write (``der`` None) go through ``write``,
+    the writer without a layout, which also refuses them the same way.
+    """
+    if der is None:
+        return _layout(reader, write()[1])
+    if der == data:
+        return None
+    return BerLayout(tuple(reader.sizes), reader.true_octet)
+
+
+def _der_element(data: bytes, pos: int, tag: int) -> tuple[int, int]:
+    """(start, end) of the contents of the element with one-byte ``tag`` at ``pos``: short
+    or long definite length, nothing checked beyond what slicing needs (see below)."""
+    if data[pos] != tag:
+        raise ValueError("unexpected tag")
+    first = data[pos + 1]
+    if first < 0x80:
+        return pos + 2, pos + 2 + first
+    size = first & 0x7F
+    start = pos + 2 + size
+    return start, start + int.from_bytes(data[pos + 2 : start], "big")
+
+
+def _fast_connect_initial(data: bytes) -> McsConnectInitial | None:
+    """The Connect-Initial in ``data`` when ``data`` is its DER encoding, else None.
+
+    Clients send DER (mstsc, FreeRDP, rdplic's own): the values are read without checks
+    and kept only if writing them as DER gives ``data`` back, so the result is what
+    `decode_mcs_connect_initial`'s general path gives (layout None) and anything else
+    goes that way.
+    """
+    try:
+        if data[:2] != TAG_CONNECT_INITIAL:
+            return None
+        first = data[2]
+        pos = 3 if first < 0x80 else 3 + (first & 0x7F)
+        start, pos = _der_element(data, pos, 0x04)
+        calling = data[start:pos]
+        start, pos = _der_element(data, pos, 0x04)
+        called = data[start:pos]
+        start, pos = _der_element(data, pos, 0x01)
+        upward = data[start:pos] != b"\x00"
+        parameters = []
+        for _ in range(3):
+            start, stop = _der_element(data, pos, 0x30)
+            values = []
+            for _ in range(8):
+                value_start, start = _der_element(data, start, 0x02)
+                values.append(int.from_bytes(data[value_start:start], "big"))
+            parameters.append(DomainParameters(*values))
+            pos = stop
+        start, pos = _der_element(data, pos, 0x04)
+        target, minimum, maximum = parameters
+        pdu = McsConnectInitial(target, minimum, maximum, data[start:pos], calling, called, upward)
+    except (IndexError, ValueError, TypeError):
+        return None
+    return pdu if _der_connect_initial(pdu) == data else None
+
+
 def decode_mcs_connect_initial(data: bytes) -> McsConnectInitial:
     """Decode a Connect-Initial (the payload of the X.224 Data TPDU)."""
+    fast = _fast_connect_initial(data)
+    if fast is not None:
+        return fast
     reader = _BerReader("MCS_CONNECT_INITIAL", data)
 
     def parse(_stream: io.BytesIO) -> McsConnectInitial:
@@ -457,14 +592,20 @@ def decode_mcs_connect_initial(data: bytes) -> McsConnectInitial:
         if end != len(data):
             raise PduError(reader.structure, f"{len(data) - end} trailing bytes", offset=end)
         pdu = McsConnectInitial(target, minimum, maximum, user_data, calling, called, upward)
-        _encoded, default_sizes = _write_connect_initial(pdu, None)
-        return dataclasses.replace(pdu, ber_layout=_layout(reader, default_sizes))
+        layout = _layout_of(
+            reader, data, _der_connect_initial(pdu), lambda: _write_connect_initial(pdu, None)
+        )
+        return pdu if layout is None else dataclasses.replace(pdu, ber_layout=layout)
 
     return guarded("MCS_CONNECT_INITIAL", data, parse)
 
 
 def encode_mcs_connect_initial(pdu: McsConnectInitial) -> bytes:
     """Encode a Connect-Initial, with the sizes of ``pdu.ber_layout`` when it has one."""
+    if pdu.ber_layout is None:
+        der = _der_connect_initial(pdu)
+        if der is not None:
+            return der
     return _write_connect_initial(pdu, pdu.ber_layout)[0]
 
 
@@ -482,14 +623,20 @@ def decode_mcs_connect_response(data: bytes) -> McsConnectResponse:
         if end != len(data):
             raise PduError(reader.structure, f"{len(data) - end} trailing bytes", offset=end)
         pdu = McsConnectResponse(params, user_data, enum_or_int(McsResult, result), connect_id)
-        _encoded, default_sizes = _write_connect_response(pdu, None)
-        return dataclasses.replace(pdu, ber_layout=_layout(reader, default_sizes))
+        layout = _layout_of(
+            reader, data, _der_connect_response(pdu), lambda: _write_connect_response(pdu, None)
+        )
+        return pdu if layout is None else dataclasses.replace(pdu, ber_layout=layout)
 
     return guarded("MCS_CONNECT_RESPONSE", data, parse)
 
 
 def encode_mcs_connect_response(pdu: McsConnectResponse) -> bytes:
     """Encode a Connect-Response, with the sizes of ``pdu.ber_layout`` when it has one."""
+    if pdu.ber_layout is None:
+        der = _der_connect_response(pdu)
+        if der is not None:
+            return der
     return _write_connect_response(pdu, pdu.ber_layout)[0]
 
 
@@ -757,6 +904,9 @@ def decode_domain_pdu(data: bytes) -> DomainMcsPdu:
                     )
     if not data:
         raise PduError("DomainMCSPDU", "empty", offset=0)
+    fast = _decode_connection_pdu(data)
+    if fast is not None:
+        return fast
     choice = data[0] >> 2
     if choice in (CHOICE_SEND_DATA_REQUEST, CHOICE_SEND_DATA_INDICATION):
         return _decode_send_data(data)
@@ -787,6 +937,42 @@ def decode_domain_pdu(data: bytes) -> DomainMcsPdu:
         parsed = parse_exact("DisconnectProviderUltimatum", _DISCONNECT_PROVIDER_ULTIMATUM, data)
         return DisconnectProviderUltimatum(enum_or_int(Reason, parsed.reason))
     raise PduError("DomainMCSPDU", f"unsupported choice {choice}", field="choice", offset=0)
+
+
+def _decode_connection_pdu(data: bytes) -> DomainMcsPdu | None:
+    """The PDUs of the channel connection phase in their usual form, with `struct`; None
+    for anything else (the construct definitions then decode it or say what is wrong)."""
+    first, size = data[0], len(data)
+    if size < 2:
+        return AttachUserRequest() if first == CHOICE_ATTACH_USER_REQUEST << 2 else None
+    if first == CHOICE_CHANNEL_JOIN_REQUEST << 2 and size == 5:
+        initiator, channel_id = _TWO_UINT16.unpack_from(data, 1)
+        return ChannelJoinRequest(initiator + MCS_BASE_CHANNEL_ID, channel_id)
+    if first == CHOICE_ERECT_DOMAIN_REQUEST << 2 and size == 5 and data[1] == data[3] == 1:
+        return ErectDomainRequest(data[2], data[4], ErectDomainForm.PER)
+    if first >> 2 == CHOICE_CHANNEL_JOIN_CONFIRM and not data[1] & 0x1F:
+        present = bool(first & 0x02)
+        if size == (8 if present else 6):
+            result = enum_or_int(McsResult, ((first & 0x01) << 3) | (data[1] >> 5))
+            initiator, requested = _TWO_UINT16.unpack_from(data, 2)
+            channel = int.from_bytes(data[6:8], "big") if present else None
+            return ChannelJoinConfirm(initiator + MCS_BASE_CHANNEL_ID, requested, channel, result)
+    if first >> 2 == CHOICE_ATTACH_USER_CONFIRM and not data[1] & 0x1F:
+        present = bool(first & 0x02)
+        if size == (4 if present else 2):
+            result = enum_or_int(McsResult, ((first & 0x01) << 3) | (data[1] >> 5))
+            user = int.from_bytes(data[2:4], "big") + MCS_BASE_CHANNEL_ID if present else None
+            return AttachUserConfirm(result, user)
+    return None
+
+
+def _confirm_header(choice: int, present: bool, result: int) -> bytes:
+    """The 2-byte PER header of Attach User / Channel Join Confirm: choice (6 bits), the
+    optional field's presence bit, result (4 bits), 5 zero bits."""
+    return bytes(((choice << 2) | (present << 1) | (result >> 3), (result & 0x07) << 5))
+
+
+_TWO_UINT16 = struct.Struct(">HH")
 
 
 def _user_id(structure: str, value: int, field: str) -> int:
@@ -836,6 +1022,12 @@ def encode_domain_pdu(pdu: DomainMcsPdu) -> bytes:
         return build_checked("AttachUserRequest", _ATTACH_USER_REQUEST, {})
     if isinstance(pdu, AttachUserConfirm):
         user = pdu.initiator
+        result = int(pdu.result)
+        if 0 <= result <= 0x0F:
+            header = _confirm_header(CHOICE_ATTACH_USER_CONFIRM, user is not None, result)
+            if user is None:
+                return header
+            return header + _user_id("AttachUserConfirm", user, "initiator").to_bytes(2, "big")
         return build_checked(
             "AttachUserConfirm",
             _ATTACH_USER_CONFIRM,
@@ -856,6 +1048,18 @@ def encode_domain_pdu(pdu: DomainMcsPdu) -> bytes:
             },
         )
     if isinstance(pdu, ChannelJoinConfirm):
+        result, channel = int(pdu.result), pdu.channel_id
+        if (
+            0 <= result <= 0x0F
+            and 0 <= pdu.requested <= 0xFFFF
+            and (channel is None or 0 <= channel <= 0xFFFF)
+        ):
+            initiator = _user_id("ChannelJoinConfirm", pdu.initiator, "initiator")
+            return (
+                _confirm_header(CHOICE_CHANNEL_JOIN_CONFIRM, channel is not None, result)
+                + _TWO_UINT16.pack(initiator, pdu.requested)
+                + (b"" if channel is None else channel.to_bytes(2, "big"))
+            )
         return build_checked(
             "ChannelJoinConfirm",
             _CHANNEL_JOIN_CONFIRM,
