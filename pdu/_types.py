@@ -1,9 +1,10 @@
 """Conventions shared by every typed PDU object in `pdu/`.
 
-Every decoded structure is a frozen, slotted dataclass.  Its Python field
-names are snake_case; the spec's field name travels in the field metadata
-(``spec("bMsgType")``) so that JSON output (``rdplic pdu decode``) and error
-paths use the names a reader finds in MS-RDPELE / MS-RDPBCGR.
+Every decoded structure is a frozen, slotted dataclass (``@pdu_dataclass``).
+Its Python field names are snake_case; the spec's field name travels in the
+field metadata (``spec("bMsgType")``) so that JSON output (``rdplic pdu
+decode``) and error paths use the names a reader finds in MS-RDPELE /
+MS-RDPBCGR.
 
 Byte strings that the spec defines as text keep their raw bytes (so that
 re-encoding is byte-exact even for a missing NUL or an odd length) and are
@@ -16,9 +17,12 @@ is kept as decoded so that encode(decode(b)) == b.
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, TypeVar, dataclass_transform, overload
 
-__all__ = ["Ansi", "TextEncoding", "Utf16", "spec"]
+__all__ = ["Ansi", "TextEncoding", "Utf16", "pdu_dataclass", "spec"]
+
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -35,8 +39,58 @@ Ansi = Annotated[bytes, TextEncoding("latin-1")]
 """8-bit text as on the wire (the spec's "ANSI"), NUL terminator included when present."""
 
 
+@overload
+def spec(
+    name: str,
+    *,
+    default: T,
+    init: bool = True,
+    repr: bool = True,
+    kw_only: bool = False,
+    metadata: Mapping[str, Any] | None = None,
+) -> T: ...
+
+
+@overload
+def spec(
+    name: str,
+    *,
+    default_factory: Callable[[], T],
+    init: bool = True,
+    repr: bool = True,
+    kw_only: bool = False,
+    metadata: Mapping[str, Any] | None = None,
+) -> T: ...
+
+
+@overload
+def spec(
+    name: str,
+    *,
+    init: bool = True,
+    repr: bool = True,
+    kw_only: bool = False,
+    metadata: Mapping[str, Any] | None = None,
+) -> Any: ...
+
+
 def spec(name: str, **kwargs: Any) -> Any:
-    """A dataclass field carrying the spec's name for it (``spec("dwVersion")``)."""
+    """A dataclass field carrying the spec's name for it (``spec("dwVersion")``).
+
+    It takes `dataclasses.field`'s keywords; `pdu_dataclass` names it as a field
+    specifier, so that type checkers know which fields ``__init__`` requires.
+    """
     metadata = dict(kwargs.pop("metadata", {}) or {})
     metadata["spec"] = name
     return dataclasses.field(metadata=metadata, **kwargs)
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, spec))
+def pdu_dataclass(cls: type[T]) -> type[T]:
+    """``@dataclass(frozen=True, slots=True)`` for PDU objects.
+
+    The same class as the standard decorator makes; the `typing.dataclass_transform`
+    marker tells type checkers that `spec` declares fields (a field without
+    ``default=`` is required), which they cannot know of ``dataclasses.dataclass``.
+    """
+    return dataclasses.dataclass(frozen=True, slots=True)(cls)

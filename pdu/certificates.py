@@ -19,11 +19,10 @@ Nothing here checks a signature or reads a key: that is `rdplic.crypto`.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 
 import construct as c
 
-from pdu._types import spec
+from pdu._types import pdu_dataclass, spec
 from pdu.errors import PduError, guarded
 
 __all__ = [
@@ -60,7 +59,7 @@ MAX_CERT_BLOBS = 200
 """MS-RDPELE 2.2.1.4.2: NumCertBlobs is at most 200 (caps the work of a hostile chain)."""
 
 
-@dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class RsaPublicKeyBlob:
     """RSA_PUBLIC_KEY (MS-RDPBCGR 2.2.1.4.3.1.1.1); keylen is ``len(modulus)``.
 
@@ -75,7 +74,7 @@ class RsaPublicKeyBlob:
     modulus: bytes = spec("modulus")
 
 
-@dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class ProprietaryServerCertificate:
     """PROPRIETARYSERVERCERTIFICATE (MS-RDPBCGR 2.2.1.4.3.1.1), after dwVersion.
 
@@ -91,7 +90,7 @@ class ProprietaryServerCertificate:
     signature_blob_type: int = spec("wSignatureBlobType", default=BB_RSA_SIGNATURE_BLOB)
 
 
-@dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class X509CertificateChain:
     """The X.509 chain body (MS-RDPELE 2.2.1.4.2): DER certificates, root first, leaf last.
 
@@ -103,7 +102,7 @@ class X509CertificateChain:
     padding: bytes = spec("Padding")
 
 
-@dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class ServerCertificate:
     """SERVER_CERTIFICATE (MS-RDPBCGR 2.2.1.4.3.1).
 

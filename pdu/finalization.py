@@ -15,12 +15,11 @@ the other share headers and re-exported here); the bodies have their own classes
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 
 from construct import GreedyBytes, Int16ul, Int32ul, Struct
 
-from pdu._types import spec
+from pdu._types import pdu_dataclass, spec
 from pdu.framing import build_checked, enum_or_int, parse_exact
 from pdu.rdp import ShareDataPdu, decode_share_data_pdu, encode_share_data_pdu
 
@@ -49,7 +48,7 @@ SYNCMSGTYPE_SYNC = 1
 _SYNCHRONIZE = Struct("messageType" / Int16ul, "targetUser" / Int16ul)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class SynchronizePdu:
     """TS_SYNCHRONIZE_PDU body (2.2.1.14.1): targetUser is the peer's MCS channel."""
 
@@ -82,7 +81,7 @@ class ControlAction(enum.IntEnum):
 _CONTROL = Struct("action" / Int16ul, "grantId" / Int16ul, "controlId" / Int32ul)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class ControlPdu:
     """TS_CONTROL_PDU body (2.2.1.15.1; Granted Control carries the grantee's channel and
     the server's id in grantId / controlId, 2.2.1.21.1)."""
@@ -117,7 +116,7 @@ _FONT = Struct(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class FontListPdu:
     """TS_FONT_LIST_PDU body (2.2.1.18.1): every client sends zero entries, 0x32 bytes each."""
 
@@ -127,7 +126,7 @@ class FontListPdu:
     entry_size: int = spec("entrySize", default=0x32)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class FontMapPdu:
     """TS_FONT_MAP_PDU body (2.2.1.22.1): the server's empty answer to the Font List."""
 

@@ -18,7 +18,6 @@ bad input with them to report the failing field, and the tests check that both a
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import io
 import struct
@@ -38,7 +37,7 @@ from construct import (
     this,
 )
 
-from pdu._types import Ansi, spec
+from pdu._types import Ansi, pdu_dataclass, spec
 from pdu.errors import PduError, guarded
 
 __all__ = [
@@ -264,7 +263,7 @@ _TPKT = Struct(
 _TPKT_FAST = struct.Struct(">BBH")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class Tpkt:
     """A TPKT frame ([T123] section 8); the length is derived from the payload."""
 
@@ -354,7 +353,7 @@ _CORRELATION_INFO = Struct(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class RdpNegotiationRequest:
     """RDP_NEG_REQ (MS-RDPBCGR 2.2.1.1.1)."""
 
@@ -362,7 +361,7 @@ class RdpNegotiationRequest:
     flags: NegotiationRequestFlag = spec("flags", default=NegotiationRequestFlag(0))
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class RdpCorrelationInfo:
     """RDP_NEG_CORRELATION_INFO (MS-RDPBCGR 2.2.1.1.2); reserved is kept as sent (16 zeros)."""
 
@@ -371,7 +370,7 @@ class RdpCorrelationInfo:
     reserved: bytes = spec("reserved", default=bytes(16))
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class RdpNegotiationResponse:
     """RDP_NEG_RSP (MS-RDPBCGR 2.2.1.2.1)."""
 
@@ -379,7 +378,7 @@ class RdpNegotiationResponse:
     flags: NegotiationResponseFlag = spec("flags", default=NegotiationResponseFlag(0))
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class RdpNegotiationFailure:
     """RDP_NEG_FAILURE (MS-RDPBCGR 2.2.1.2.2); an unknown failureCode stays an int."""
 
@@ -413,7 +412,7 @@ _X224_CONNECT = Struct(
 _X224_DATA_FAST = b"\x02\xf0\x80"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class X224ConnectionRequest:
     """X.224 Connection Request TPDU with the RDP fields of MS-RDPBCGR 2.2.1.1.
 
@@ -440,7 +439,7 @@ class X224ConnectionRequest:
         return None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class X224ConnectionConfirm:
     """X.224 Connection Confirm TPDU with optional rdpNegData (MS-RDPBCGR 2.2.1.2).
 
@@ -456,7 +455,7 @@ class X224ConnectionConfirm:
     credit: int = spec("CDT", default=0)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class X224DisconnectRequest:
     """X.224 Disconnect Request TPDU ([X224] 13.5); ``variable`` is its variable part."""
 
@@ -466,7 +465,7 @@ class X224DisconnectRequest:
     variable: bytes = spec("variable", default=b"")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class X224Data:
     """X.224 Data TPDU ([X224] 13.7): the 3-byte header ``02 F0 80`` and the payload.
 
@@ -670,7 +669,7 @@ class FastPathFlag(enum.IntFlag):
     FASTPATH_ENCRYPTED = 0x2
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class FastPathPdu:
     """A fast-path frame: header byte, 1- or 2-byte length, and everything after it.
 

@@ -40,7 +40,7 @@ from construct import (
     this,
 )
 
-from pdu._types import Ansi, Utf16, spec
+from pdu._types import Ansi, Utf16, pdu_dataclass, spec
 from pdu.errors import PduError, guarded
 from pdu.framing import (
     OptionalField,
@@ -153,7 +153,7 @@ def _security_flag(value: int) -> SecurityFlag:
     return flag
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class SecurityHeader:
     """A security header: basic, non-FIPS (``data_signature``) or FIPS (also ``fips_padlen``).
 
@@ -222,7 +222,7 @@ _SECURITY_EXCHANGE = Struct(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class SecurityExchange:
     """TS_SECURITY_PACKET after its basic security header (SEC_EXCHANGE_PKT).
 
@@ -301,7 +301,7 @@ class PerformanceFlag(enum.IntFlag):
     PERF_RESERVED2 = 0x80000000
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class SystemTime:
     """TS_SYSTEMTIME (MS-RDPBCGR 2.2.1.11.1.1.1.1.1)."""
 
@@ -315,7 +315,7 @@ class SystemTime:
     milliseconds: int = spec("wMilliseconds", default=0)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class TimeZoneInformation:
     """TS_TIME_ZONE_INFORMATION (MS-RDPBCGR 2.2.1.11.1.1.1.1); names are 64 raw bytes."""
 
@@ -383,7 +383,7 @@ TIME_ZONE_INFORMATION = _TimeZoneAdapter(
 """TS_TIME_ZONE_INFORMATION, 172 bytes; the biases are signed minutes (-60 = C4 FF FF FF)."""
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class ExtendedInfo:
     """TS_EXTENDED_INFO_PACKET (MS-RDPBCGR 2.2.1.11.1.1.1).
 
@@ -408,7 +408,7 @@ class ExtendedInfo:
     trailing: bytes = spec("trailing", default=b"")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class ClientInfo:
     """TS_INFO_PACKET (MS-RDPBCGR 2.2.1.11.1.1), the decrypted Client Info PDU data.
 
@@ -679,7 +679,7 @@ class CapabilitySetType(enum.IntEnum):
     CAPSSETTYPE_FRAME_ACKNOWLEDGE = 0x001E
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class ShareControlHeader:
     """TS_SHARECONTROLHEADER (MS-RDPBCGR 2.2.8.1.1.1.1); totalLength is derived.
 
@@ -745,7 +745,7 @@ _SHARE_DATA = Struct(
 _HEADER_SIZE = 18
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class ShareDataPdu:
     """A slow-path data PDU (MS-RDPBCGR 2.2.8.1.1.1.2) with its body as bytes.
 
@@ -814,7 +814,7 @@ def encode_share_data_pdu(pdu: ShareDataPdu) -> bytes:
     )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class SetErrorInfo:
     """TS_SET_ERROR_INFO_PDU (MS-RDPBCGR 2.2.5.1.1) with its share headers.
 
@@ -877,7 +877,7 @@ def encode_set_error_info(pdu: SetErrorInfo) -> bytes:
     )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class CapabilitySet:
     """One TS_CAPS_SET: its type and its data after the 4-byte header (lengthCapability
     is derived)."""
@@ -897,7 +897,7 @@ _DEMAND_ACTIVE_FIXED = Struct(
 """TS_DEMAND_ACTIVE_PDU up to the capability sets (after its TS_SHARECONTROLHEADER)."""
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class DemandActive:
     """TS_DEMAND_ACTIVE_PDU (MS-RDPBCGR 2.2.1.13.1.1) with its TS_SHARECONTROLHEADER.
 

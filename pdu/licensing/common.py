@@ -12,11 +12,9 @@ non-empty ones (0xF750 in MS-RDPELE 4.4), and the spec says to ignore them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from construct import Int16ul, Int32ul, Rebuild, Struct, len_, this
 
-from pdu._types import Ansi, Utf16, spec
+from pdu._types import Ansi, Utf16, pdu_dataclass, spec
 from pdu.licensing._codec import CheckedPrefixedArray, ExactBytes, Record, UInt32Array
 from pdu.licensing.constants import BlobType, KeyExchangeAlg
 
@@ -36,7 +34,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class LicenseBinaryBlob:
     """LICENSE_BINARY_BLOB (MS-RDPBCGR 2.2.1.12.1.2): a typed, length-prefixed byte string.
 
@@ -58,7 +56,7 @@ LICENSE_BINARY_BLOB = Record(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class TextBlob:
     """A LICENSE_BINARY_BLOB holding NUL-terminated ANSI text.
 
@@ -74,7 +72,7 @@ class TextBlob:
 TEXT_BLOB = Record(TextBlob, LICENSE_BINARY_BLOB.subcon)
 
 
-@dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class ProductInfo:
     """PRODUCT_INFO (MS-RDPELE 2.2.2.1.1): what the server licenses.
 
@@ -100,7 +98,7 @@ PRODUCT_INFO = Record(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class KeyExchangeList:
     """KeyExchangeList of SERVER_LICENSE_REQUEST (MS-RDPELE 2.2.2.1).
 
@@ -123,7 +121,7 @@ KEY_EXCHANGE_LIST = Record(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class Scope:
     """Scope (MS-RDPELE 2.2.2.1.2.1): a BB_SCOPE_BLOB naming the license issuer.
 
@@ -137,7 +135,7 @@ class Scope:
 SCOPE = Record(Scope, LICENSE_BINARY_BLOB.subcon)
 
 
-@dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class ScopeList:
     """SCOPE_LIST (MS-RDPELE 2.2.2.1.2): ScopeCount then that many Scope blobs.
 

@@ -11,12 +11,11 @@ These decoders take the *plaintext*; decrypting is `rdplic.crypto`'s job.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TypeVar
 
 from construct import Int16ul, Int32ul, Rebuild, Struct, len_, this
 
-from pdu._types import Ansi, Utf16, spec
+from pdu._types import Ansi, Utf16, pdu_dataclass, spec
 from pdu.errors import PduError
 from pdu.licensing._codec import ExactBytes, Record
 from pdu.licensing._fastpath import Codec
@@ -38,7 +37,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class ClientHardwareId:
     """CLIENT_HARDWARE_ID (MS-RDPELE 2.2.2.3.1), 20 bytes.
 
@@ -66,7 +65,7 @@ CLIENT_HARDWARE_ID = Record(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class PlatformChallengeResponseData:
     """PLATFORM_CHALLENGE_RESPONSE_DATA (MS-RDPELE 2.2.2.5.1).
 
@@ -94,7 +93,7 @@ PLATFORM_CHALLENGE_RESPONSE_DATA = Record(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class NewLicenseInfo:
     """NEW_LICENSE_INFO (MS-RDPELE 2.2.2.6.1): the CAL and the key the client files it under.
 

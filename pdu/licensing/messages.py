@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from construct import Int8ul, Int16ul, Int32ul, Struct, Switch, this
 
-from pdu._types import spec
+from pdu._types import pdu_dataclass, spec
 from pdu.errors import PduError
 from pdu.licensing._codec import ExactBytes, Record, enum_or_int
 from pdu.licensing._fastpath import Codec, Engine
@@ -79,7 +78,7 @@ MAC_SIZE = 16
 """MACData, an MD5 digest (MS-RDPELE 5.1.5)."""
 
 
-@dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class ServerLicenseRequest:
     """SERVER_LICENSE_REQUEST (MS-RDPELE 2.2.2.1), bMsgType LICENSE_REQUEST.
 
@@ -106,7 +105,7 @@ SERVER_LICENSE_REQUEST = Record(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class ClientNewLicenseRequest:
     """CLIENT_NEW_LICENSE_REQUEST (MS-RDPELE 2.2.2.2), bMsgType NEW_LICENSE_REQUEST.
 
@@ -135,7 +134,7 @@ CLIENT_NEW_LICENSE_REQUEST = Record(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class ClientLicenseInfo:
     """CLIENT_LICENSE_INFO (MS-RDPELE 2.2.2.3), bMsgType LICENSE_INFO.
 
@@ -167,7 +166,7 @@ CLIENT_LICENSE_INFO = Record(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class ServerPlatformChallenge:
     """SERVER_PLATFORM_CHALLENGE (MS-RDPELE 2.2.2.4), bMsgType PLATFORM_CHALLENGE.
 
@@ -190,7 +189,7 @@ SERVER_PLATFORM_CHALLENGE = Record(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class ClientPlatformChallengeResponse:
     """CLIENT_PLATFORM_CHALLENGE_RESPONSE (MS-RDPELE 2.2.2.5), bMsgType PLATFORM_CHALLENGE_RESPONSE.
 
@@ -219,7 +218,7 @@ _LICENSE_STRUCT = Struct(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class ServerNewLicense:
     """SERVER_NEW_LICENSE (MS-RDPELE 2.2.2.7), bMsgType NEW_LICENSE.
 
@@ -234,7 +233,7 @@ class ServerNewLicense:
 SERVER_NEW_LICENSE = Record(ServerNewLicense, _LICENSE_STRUCT)
 
 
-@dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class ServerUpgradeLicense:
     """SERVER_UPGRADE_LICENSE (MS-RDPELE 2.2.2.6), bMsgType UPGRADE_LICENSE.
 
@@ -248,7 +247,7 @@ class ServerUpgradeLicense:
 SERVER_UPGRADE_LICENSE = Record(ServerUpgradeLicense, _LICENSE_STRUCT)
 
 
-@dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class LicenseErrorMessage:
     """LICENSE_ERROR_MESSAGE (MS-RDPBCGR 2.2.1.12.1.3), bMsgType ERROR_ALERT.
 
@@ -318,7 +317,7 @@ LICENSING_PDU = Struct(
 _PREAMBLE = struct.Struct("<BBH")
 
 
-@dataclass(frozen=True, slots=True)
+@pdu_dataclass
 class LicensingPdu:
     """A licensing PDU: LICENSE_PREAMBLE (MS-RDPBCGR 2.2.1.12.1.1) and one message.
 
@@ -330,16 +329,12 @@ class LicensingPdu:
     it always should; otherwise it holds the wMsgSize that was received.
     """
 
-    # dataclasses.field() rather than spec() here, so that type checkers see which
-    # fields __init__ takes.
-    msg_type: MsgType = field(init=False, repr=False, metadata={"spec": "bMsgType"})
-    version: PreambleVersion | int = field(
-        default=PreambleVersion.PREAMBLE_VERSION_3_0,
-        kw_only=True,
-        metadata={"spec": "LicenseProtocolVersion"},
+    msg_type: MsgType = spec("bMsgType", init=False, repr=False)
+    version: PreambleVersion | int = spec(
+        "LicenseProtocolVersion", default=PreambleVersion.PREAMBLE_VERSION_3_0, kw_only=True
     )
-    flags: PreambleFlags = field(default=PreambleFlags(0), kw_only=True, metadata={"spec": "flags"})
-    msg_size: int | None = field(default=None, kw_only=True, metadata={"spec": "wMsgSize"})
+    flags: PreambleFlags = spec("flags", default=PreambleFlags(0), kw_only=True)
+    msg_size: int | None = spec("wMsgSize", default=None, kw_only=True)
     message: LicensingMessage = spec("message")
 
     def __post_init__(self) -> None:
