@@ -309,11 +309,9 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
         self._server_random = b""
         self._user_channel = 0
         self._channels: set[int] = set()
-        self._joined: set[int] = set()
         self._license_encrypt = False
         self._licensing: LicensingMachine | None = None
         self._end_error_info = config.end_error_info
-        self._desktop = (1024, 768)
 
     # -- frames ------------------------------------------------------------------------
 
@@ -384,7 +382,6 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
         )
         network = next((b for b in request.client_blocks if isinstance(b, ClientNetworkData)), None)
         self._client_core = core
-        self._desktop = (core.desktop_width, core.desktop_height)
         channels = network.channels if network is not None else ()
         static_ids = tuple(MCS_GLOBAL_CHANNEL + 1 + i for i in range(len(channels)))
         self._user_channel = MCS_GLOBAL_CHANNEL + 1 + len(channels)
@@ -458,7 +455,6 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
         elif isinstance(pdu, ChannelJoinRequest):
             self._move(ServerInput.CHANNEL_JOIN)
             if pdu.channel_id in self._channels:
-                self._joined.add(pdu.channel_id)
                 confirm = ChannelJoinConfirm(
                     pdu.initiator, pdu.channel_id, pdu.channel_id, McsResult.RT_SUCCESSFUL
                 )
@@ -612,11 +608,12 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
     # -- after licensing ---------------------------------------------------------------
 
     def _send_demand_active(self) -> None:
-        width, height = self._desktop
+        core = self._client_core
+        assert core is not None  # INVARIANT: read with the MCS Connect Initial
         pdu = DemandActive(
             share_id=DEMAND_ACTIVE_SHARE_ID,
             source_descriptor=b"RDP\x00",
-            capability_sets=demand_active_capabilities(width, height),
+            capability_sets=demand_active_capabilities(core.desktop_width, core.desktop_height),
             pdu_source=SERVER_CHANNEL_ID,
         )
         self._send_share_pdu(encode_demand_active(pdu))
