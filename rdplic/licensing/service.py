@@ -25,7 +25,8 @@ Administration (key packs, revocation, transfer, reports) uses the same store, s
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -135,9 +136,16 @@ def load_host_config(tx: StoreTransaction) -> HostConfig:
     """The host configuration persisted in the store (defaults where never set)."""
     stored = tx.settings(_CONFIG_PREFIX)
     try:
-        return HostConfig.from_settings({k[len(_CONFIG_PREFIX) :]: v for k, v in stored.items()})
+        return _host_config(tuple((k[len(_CONFIG_PREFIX) :], v) for k, v in stored.items()))
     except ValueError as error:
         raise StoreError(f"stored host configuration is not usable: {error}") from None
+
+
+@functools.lru_cache(maxsize=16)
+def _host_config(settings: tuple[tuple[str, str], ...]) -> HostConfig:
+    """`HostConfig.from_settings`, parsed once per distinct set of stored settings (every
+    decision reads them; they rarely change, and a HostConfig is immutable)."""
+    return HostConfig.from_settings(dict(settings))
 
 
 def save_host_config(tx: StoreTransaction, config: HostConfig) -> None:
@@ -180,6 +188,10 @@ class LicenseService:
         self._store = store
         self._signer = signer
         self._rng = rng
+        # A store that can tell cheaply whether anything was committed since (SQLite's
+        # PRAGMA data_version) lets `config` skip its read transaction when nothing was.
+        self._change_token: Callable[[], Hashable] | None = getattr(store, "change_token", None)
+        self._config_read: tuple[Hashable, HostConfig] | None = None
         if config is not None:
             config.check()
             with store.transaction() as tx:
@@ -193,8 +205,17 @@ class LicenseService:
     # Host identity
 
     def config(self) -> HostConfig:
+        """The host configuration as stored now (another process may have changed it)."""
+        token = None if self._change_token is None else self._change_token()
+        read = self._config_read
+        if token is not None and read is not None and read[0] == token:
+            return read[1]
         with self._store.snapshot() as tx:
-            return load_host_config(tx)
+            config = load_host_config(tx)
+        if token is not None:
+            # Taken before the read: a change in between shows as a new token next time.
+            self._config_read = (token, config)
+        return config
 
     def product_info(self) -> ProductInfo:
         """ProductInfo and scope for the Server License Request (R42)."""

@@ -13,6 +13,7 @@ SQLite's; `rdplic.store.migrations` holds the schema and the dialect differences
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sqlite3
 import threading
@@ -42,6 +43,8 @@ STORE_FILENAME = "licenses.sqlite3"
 """Name of the database file inside the state directory."""
 
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_CONNECTION_SERIALS = itertools.count(1)
+"""Numbers the connections, so that a change token never matches another connection's."""
 _BUSY_TIMEOUT_S = 60.0
 """How long a writer waits for another writer's transaction (decisions take milliseconds)."""
 
@@ -421,6 +424,8 @@ class SqliteStore:
         conn.execute("PRAGMA synchronous = FULL")
         self._local.conn = conn
         self._local.pid = os.getpid()
+        self._local.serial = next(_CONNECTION_SERIALS)
+        self._local.commits = 0
         with self._lock:
             self._all.append(conn)
         return conn
@@ -441,6 +446,19 @@ class SqliteStore:
             raise
         else:
             conn.commit()
+            if statement != "BEGIN":  # a write transaction: its commit changes the data
+                self._local.commits += 1
+
+    def change_token(self) -> tuple[int, int, int]:
+        """A value that differs from the last one whenever something was committed since.
+
+        SQLite's ``PRAGMA data_version`` changes when another connection (of this process
+        or another) commits; this connection's own commits are counted.  One statement,
+        no transaction: callers use it to keep what they read until the store changes.
+        """
+        conn = self._connection()
+        version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+        return self._local.serial, version, self._local.commits
 
     @contextmanager
     def transaction(self) -> Iterator[SqliteTransaction]:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from ls_helpers import T0
+from ls_helpers import T0, FakeSigner
 
 from rdplic.licensing import (
     FixedClock,
     HostConfig,
+    LicenseService,
     LicensingMode,
     ProductVersion,
     SystemClock,
@@ -18,6 +21,7 @@ from rdplic.licensing import (
 )
 from rdplic.licensing.hostconfig import PlatformPattern
 from rdplic.licensing.model import parse_hwid, to_utc
+from rdplic.store import SqliteStore, StoreError
 
 
 @pytest.mark.parametrize(
@@ -143,3 +147,40 @@ def test_hwid_text_forms() -> None:
         parse_hwid("00ff")
     with pytest.raises(ValueError, match="hexadecimal"):
         parse_hwid("zz" * 20)
+
+
+def test_service_config_sees_changes_from_elsewhere_at_once(tmp_path: Path) -> None:
+    """LicenseService.config() keeps what it read only while the store is unchanged: a
+    setting written through another connection (``rdplic config set``) shows next call."""
+    path = tmp_path / "licenses.sqlite3"
+    store, admin = SqliteStore(path), SqliteStore(path)
+    try:
+        service = LicenseService(store, FakeSigner(), random.Random(1))
+        other = LicenseService(admin, FakeSigner(), random.Random(1))
+        assert service.config().licensing_mode is LicensingMode.PER_DEVICE
+        other.update_config("licensing_mode", "per-user", T0)
+        assert service.config().licensing_mode is LicensingMode.PER_USER
+        statements: list[str] = []
+        store._connection().set_trace_callback(statements.append)
+        assert service.config().licensing_mode is LicensingMode.PER_USER
+        assert statements == ["PRAGMA data_version"]  # nothing changed: no read transaction
+        service.update_config("licensing_mode", "per-device", T0)
+        assert service.config().licensing_mode is LicensingMode.PER_DEVICE
+        assert other.config().licensing_mode is LicensingMode.PER_DEVICE
+    finally:
+        store.close()
+        admin.close()
+
+
+def test_a_bad_stored_setting_fails_every_read(tmp_path: Path) -> None:
+    """A stored configuration that does not parse is a StoreError at each read, not once."""
+    store = SqliteStore(tmp_path / "licenses.sqlite3")
+    try:
+        with store.transaction() as tx:
+            tx.set_setting("host.licensing_mode", "nonsense")
+        service = LicenseService(store, FakeSigner(), random.Random(1))
+        for _ in range(2):
+            with pytest.raises(StoreError):
+                service.config()
+    finally:
+        store.close()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -223,3 +225,47 @@ def test_a_later_migration_is_applied_once_on_open(
     columns = [r[1] for r in sqlite3.connect(again.path).execute("PRAGMA table_info(licenses)")]
     assert "note" in columns
     again.close()
+
+
+def test_change_token_follows_commits(tmp_path: Path) -> None:
+    """change_token stays the same across reads and changes with any commit: this
+    connection's, another connection's, another thread's or another process's."""
+    path = tmp_path / "licenses.sqlite3"
+    store, other = SqliteStore(path), SqliteStore(path)
+    try:
+        first = store.change_token()
+        with store.snapshot() as tx:
+            tx.get_setting("x")
+        assert store.change_token() == first
+        with store.transaction() as tx:
+            tx.set_setting("x", "1")
+        second = store.change_token()
+        assert second != first
+        with other.transaction() as tx:
+            tx.set_setting("x", "2")
+        third = store.change_token()
+        assert third not in (first, second)
+        assert store.change_token() == third
+        with pytest.raises(RuntimeError), store.transaction() as tx:
+            tx.set_setting("x", "3")
+            raise RuntimeError("rolled back")
+        assert store.change_token() == third
+        code = (
+            "import sys, rdplic.licensing; from rdplic.store import SqliteStore\n"
+            "s = SqliteStore(sys.argv[1])\n"
+            "with s.transaction() as tx: tx.set_setting('x', '4')"
+        )
+        subprocess.run([sys.executable, "-c", code, str(path)], check=True)
+        assert store.change_token() != third
+    finally:
+        store.close()
+        other.close()
+
+
+def test_change_tokens_of_two_connections_never_match(tmp_path: Path) -> None:
+    """A closed and reopened connection never repeats a token of the old one."""
+    store = SqliteStore(tmp_path / "licenses.sqlite3")
+    before = store.change_token()
+    store.close()
+    assert store.change_token() != before
+    store.close()
