@@ -188,9 +188,9 @@ class LicenseService:
         self._store = store
         self._signer = signer
         self._rng = rng
-        # A store that can tell cheaply whether anything was committed since (SQLite's
-        # PRAGMA data_version) lets `config` skip its read transaction when nothing was.
-        self._change_token: Callable[[], Hashable] | None = getattr(store, "change_token", None)
+        # A store that can tell cheaply whether the settings may have changed (SQLite's
+        # PRAGMA data_version and its own writes) lets `config` skip its read transaction.
+        self._settings_token: Callable[[], Hashable] | None = getattr(store, "settings_token", None)
         self._config_read: tuple[Hashable, HostConfig] | None = None
         if config is not None:
             config.check()
@@ -206,7 +206,7 @@ class LicenseService:
 
     def config(self) -> HostConfig:
         """The host configuration as stored now (another process may have changed it)."""
-        token = None if self._change_token is None else self._change_token()
+        token = None if self._settings_token is None else self._settings_token()
         read = self._config_read
         if token is not None and read is not None and read[0] == token:
             return read[1]

@@ -73,6 +73,8 @@ class SqliteTransaction:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self.wrote_settings = False
+        """Whether a setting was written (`SqliteStore.settings_token` counts those commits)."""
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = self._conn.execute(sql, params).fetchone()
@@ -92,11 +94,13 @@ class SqliteTransaction:
         return None if value is None else str(value)
 
     def set_setting(self, name: str, value: str) -> None:
+        self.wrote_settings = True
         cur = self._conn.execute("UPDATE settings SET value = ? WHERE name = ?", (value, name))
         if cur.rowcount == 0:
             self._conn.execute("INSERT INTO settings (name, value) VALUES (?, ?)", (name, value))
 
     def delete_setting(self, name: str) -> None:
+        self.wrote_settings = True
         self._conn.execute("DELETE FROM settings WHERE name = ?", (name,))
 
     def settings(self, prefix: str = "") -> dict[str, str]:
@@ -425,7 +429,7 @@ class SqliteStore:
         self._local.conn = conn
         self._local.pid = os.getpid()
         self._local.serial = next(_CONNECTION_SERIALS)
-        self._local.commits = 0
+        self._local.settings_commits = 0
         with self._lock:
             self._all.append(conn)
         return conn
@@ -446,25 +450,27 @@ class SqliteStore:
             raise
         else:
             conn.commit()
-            if statement != "BEGIN":  # a write transaction: its commit changes the data
-                self._local.commits += 1
 
-    def change_token(self) -> tuple[int, int, int]:
-        """A value that differs from the last one whenever something was committed since.
+    def settings_token(self) -> tuple[int, int, int]:
+        """A value that differs from the last one whenever the settings may have changed.
 
         SQLite's ``PRAGMA data_version`` changes when another connection (of this process
-        or another) commits; this connection's own commits are counted.  One statement,
-        no transaction: callers use it to keep what they read until the store changes.
+        or another) commits anything; this connection's own commits that wrote a setting
+        are counted.  One statement, no transaction: the license service keeps the host
+        configuration it read until the token changes.
         """
         conn = self._connection()
         version = int(conn.execute("PRAGMA data_version").fetchone()[0])
-        return self._local.serial, version, self._local.commits
+        return self._local.serial, version, self._local.settings_commits
 
     @contextmanager
     def transaction(self) -> Iterator[SqliteTransaction]:
         """``BEGIN IMMEDIATE``: the write lock is taken before the first read."""
         with self._begin("BEGIN IMMEDIATE") as conn:
-            yield SqliteTransaction(conn)
+            tx = SqliteTransaction(conn)
+            yield tx
+        if tx.wrote_settings:  # committed (an exception would not get here)
+            self._local.settings_commits += 1
 
     @contextmanager
     def snapshot(self) -> Iterator[SqliteTransaction]:

@@ -227,45 +227,52 @@ def test_a_later_migration_is_applied_once_on_open(
     again.close()
 
 
-def test_change_token_follows_commits(tmp_path: Path) -> None:
-    """change_token stays the same across reads and changes with any commit: this
-    connection's, another connection's, another thread's or another process's."""
+def test_settings_token_follows_setting_changes(tmp_path: Path) -> None:
+    """settings_token stays the same across reads and this connection's commits that write
+    no setting, and changes when it writes one or another connection, thread or process
+    commits anything."""
     path = tmp_path / "licenses.sqlite3"
     store, other = SqliteStore(path), SqliteStore(path)
     try:
-        first = store.change_token()
+        first = store.settings_token()
         with store.snapshot() as tx:
             tx.get_setting("x")
-        assert store.change_token() == first
+        with store.transaction() as tx:
+            tx.insert_key_pack(_pack(1))
+        assert store.settings_token() == first
         with store.transaction() as tx:
             tx.set_setting("x", "1")
-        second = store.change_token()
+        second = store.settings_token()
         assert second != first
         with other.transaction() as tx:
-            tx.set_setting("x", "2")
-        third = store.change_token()
+            tx.insert_key_pack(_pack(2))
+        third = store.settings_token()
         assert third not in (first, second)
-        assert store.change_token() == third
+        assert store.settings_token() == third
         with pytest.raises(RuntimeError), store.transaction() as tx:
             tx.set_setting("x", "3")
             raise RuntimeError("rolled back")
-        assert store.change_token() == third
+        assert store.settings_token() == third
+        with store.transaction() as tx:
+            tx.delete_setting("x")
+        fourth = store.settings_token()
+        assert fourth != third
         code = (
             "import sys, rdplic.licensing; from rdplic.store import SqliteStore\n"
             "s = SqliteStore(sys.argv[1])\n"
             "with s.transaction() as tx: tx.set_setting('x', '4')"
         )
         subprocess.run([sys.executable, "-c", code, str(path)], check=True)
-        assert store.change_token() != third
+        assert store.settings_token() != fourth
     finally:
         store.close()
         other.close()
 
 
-def test_change_tokens_of_two_connections_never_match(tmp_path: Path) -> None:
+def test_settings_tokens_of_two_connections_never_match(tmp_path: Path) -> None:
     """A closed and reopened connection never repeats a token of the old one."""
     store = SqliteStore(tmp_path / "licenses.sqlite3")
-    before = store.change_token()
+    before = store.settings_token()
     store.close()
-    assert store.change_token() != before
+    assert store.settings_token() != before
     store.close()
