@@ -13,8 +13,10 @@ What it does, all over loopback:
    process with the server's own code and keys; every call the server core makes into the
    crypto primitives (raw RSA of the client random under Standard RDP Security and of the
    premaster secret, the license signature, key derivations, RC4 and MACs; under TLS, the
-   TLS handshake too) is recorded, then replayed and timed.  The inverse of that time is
-   the most handshakes per second one core could do if the server did nothing else.
+   TLS handshake too) is recorded, then replayed and timed on the server's CPU before,
+   between and after the passes below (a virtual machine's speed drifts: each pass is
+   compared with the timings around it).  The inverse of that time is the most
+   handshakes per second one core could do if the server did nothing else.
 2. Starts ``rdplic serve`` in a child process pinned to one CPU (when there are two or
    more, the simulated clients get the others) with a fresh state directory.
 3. Runs ``--handshakes`` licensing handshakes, ``--concurrency`` at a time, with the
@@ -280,11 +282,32 @@ class CryptoWork:
     def rate(costs: dict[str, float]) -> float:
         return 1.0 / sum(costs.values())
 
+    def mean(self, other: CryptoWork) -> CryptoWork:
+        """Each step's mean of two measurements (taken before and after a pass)."""
 
-def crypto_work(state_dir: Path, security: str, seconds: float = 3.0) -> CryptoWork:
-    """Record one new-device and one returning-device handshake and time their crypto."""
-    from cryptography.hazmat.primitives.asymmetric import padding
+        def average(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+            return {label: (a[label] + b[label]) / 2 for label in a}
 
+        return CryptoWork(
+            average(self.new, other.new),
+            average(self.returning, other.returning),
+            average(self.openssl_rsa, other.openssl_rsa),
+        )
+
+
+@dataclasses.dataclass(slots=True)
+class RecordedCrypto:
+    """The server core's crypto calls in one new-device and one returning handshake."""
+
+    new: list[_Call]
+    returning: list[_Call]
+    keys: dict[str, Any]
+    """The raw-RSA keys by step label, for the OpenSSL comparison."""
+
+
+def record_crypto(state_dir: Path, security: str) -> RecordedCrypto:
+    """Run one new-device and one returning-device handshake in this process, recording
+    the server core's calls into the crypto primitives."""
     from rdplic.core.connection_server import ServerConnection, ServerConnectionConfig
     from rdplic.core.licensing_server import LicensingServer, ServerConfig
     from rdplic.identity import ServerIdentity
@@ -356,10 +379,44 @@ def crypto_work(state_dir: Path, security: str, seconds: float = 3.0) -> CryptoW
     finally:
         recorder.remove()
         store.close()
+    keys = {
+        "rsa: client random (GMP)": identity.proprietary_key,
+        "rsa: premaster secret (GMP)": identity.terminal_server_key,
+    }
+    return RecordedCrypto(recorded[0], recorded[1], keys)
+
+
+def time_crypto(
+    recorded: RecordedCrypto,
+    state_dir: Path,
+    security: str,
+    cpu: int | None,
+    seconds: float = 2.0,
+) -> CryptoWork:
+    """Replay the recorded crypto on ``cpu`` (the server's, idle meanwhile) and time it.
+
+    A virtual machine's speed drifts by tens of percent over minutes: the benchmark
+    times the crypto before and after each pass of handshakes, on the server's CPU, and
+    compares the pass with the mean of the two.
+    """
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    previous = os.sched_getaffinity(0)
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    try:
+        return _time_crypto(recorded, state_dir, security, seconds, padding)
+    finally:
+        os.sched_setaffinity(0, previous)
+
+
+def _time_crypto(
+    recorded: RecordedCrypto, state_dir: Path, security: str, seconds: float, padding: Any
+) -> CryptoWork:
     # Timed in blocks of about 20 ms; each step's cost is its median over the blocks, so
     # that another process taking the CPU for a while does not count (nor a lucky block).
     results = []
-    for calls in recorded:
+    for calls in (recorded.new, recorded.returning):
         blocks: list[dict[str, float]] = []
         started = time.perf_counter()
         while time.perf_counter() - started < seconds / 2 or len(blocks) < 5:
@@ -377,14 +434,11 @@ def crypto_work(state_dir: Path, security: str, seconds: float = 3.0) -> CryptoW
     # The same private operations through OpenSSL (PKCS#1 v1.5 decryption, same key
     # size), which cannot do RDP's raw RSA: for scale only.
     openssl: dict[str, float] = {}
-    for label, key in (
-        ("rsa: client random (GMP)", identity.proprietary_key),
-        ("rsa: premaster secret (GMP)", identity.terminal_server_key),
-    ):
+    for label, key in recorded.keys.items():
         native = key.to_cryptography()
         ciphertext = native.public_key().encrypt(bytes(32), padding.PKCS1v15())
         count, started = 0, time.perf_counter()
-        while time.perf_counter() - started < 0.3:
+        while time.perf_counter() - started < 0.2:
             native.decrypt(ciphertext, padding.PKCS1v15())
             count += 1
         openssl[label] = (time.perf_counter() - started) / count
@@ -394,8 +448,8 @@ def crypto_work(state_dir: Path, security: str, seconds: float = 3.0) -> CryptoW
 def print_crypto(work: CryptoWork) -> None:
     print(
         "\ncrypto work of one handshake, server side: the calls the server core made into"
-        "\nRSA, hashing, RC4 and MACs in an in-process handshake with its own keys, replayed here"
-        "\n(no DER building, parsing or store work is counted):"
+        "\nRSA, hashing, RC4 and MACs in an in-process handshake with its own keys, replayed on"
+        "\nthe server's CPU while it is idle (no DER building, parsing or store work counted):"
     )
     print(f"  {'':<34} {'new device':>12} {'returning':>12}")
     labels = list(work.new) + [k for k in work.returning if k not in work.new]
@@ -732,8 +786,8 @@ def main() -> int:
             check=True,
             capture_output=True,
         )
-        work = crypto_work(state_dir, args.security)
-        print_crypto(work)
+        recorded = record_crypto(state_dir, args.security)
+        before = time_crypto(recorded, state_dir, args.security, server_cpu)
 
         requested = 0 if args.security == "rdp" else 1
 
@@ -742,19 +796,37 @@ def main() -> int:
             cpu0 = cpu_seconds(server.pid)
             first = yield run_handshakes(port, args.handshakes, args.concurrency, requested)
             cpu1 = cpu_seconds(server.pid)
-            again = yield run_handshakes(port, args.handshakes, args.concurrency, requested)
+            between = time_crypto(recorded, state_dir, args.security, server_cpu)
             cpu2 = cpu_seconds(server.pid)
+            again = yield run_handshakes(port, args.handshakes, args.concurrency, requested)
+            cpu3 = cpu_seconds(server.pid)
+            after = time_crypto(recorded, state_dir, args.security, server_cpu)
             first = (*first, (cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]))
-            again = (*again, (cpu2[0] - cpu1[0], cpu2[1] - cpu1[1]))
+            again = (*again, (cpu3[0] - cpu2[0], cpu3[1] - cpu2[1]))
             held = None
             if args.hold:
                 held = yield hold_connections(port, args.hold, server.pid)
-            return first, again, held
+            return first, again, held, between, after
 
-        first, again, held = _run(everything())
-        report("new devices (a permanent CAL issued and recorded each)", first, work.rate(work.new))
+        first, again, held, between, after = _run(everything())
+        work = before.mean(between).mean(between.mean(after))
+        print_crypto(work)
+        drift = ";  ".join(
+            f"{name} {w.rate(w.new):.0f}/s, {w.rate(w.returning):.0f}/s"
+            for name, w in (("before", before), ("between", between), ("after", after))
+        )
+        print(f"  (timed on the server's CPU: {drift};")
+        print("   each pass is compared with the mean of the timings before and after it)")
+        first_work, again_work = before.mean(between), between.mean(after)
         report(
-            "returning devices (license presented, valid client)", again, work.rate(work.returning)
+            "new devices (a permanent CAL issued and recorded each)",
+            first,
+            first_work.rate(first_work.new),
+        )
+        report(
+            "returning devices (license presented, valid client)",
+            again,
+            again_work.rate(again_work.returning),
         )
         if held is not None:
             grown = held["rss_after_kib"] - held["rss_before_kib"]
