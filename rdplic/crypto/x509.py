@@ -28,6 +28,7 @@ Everything is built with asn1crypto from the lenient types in
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -447,7 +448,23 @@ def verify_x509_chain(data: bytes) -> RsaPublicKey:
 
 
 def verify_server_certificate(data: bytes) -> RsaPublicKey:
-    """The server key from either SERVER_CERTIFICATE form, after checking its signature(s)."""
+    """The server key from either SERVER_CERTIFICATE form, after checking its signature(s).
+
+    A client meets the same certificate at every connection to a server: the verdict on
+    the exact bytes is kept (a few of them; a pure function of the bytes, so nothing
+    changes but the time; a certificate that fails is checked again each time).
+    """
+    if type(data) is bytes:
+        return _verified_server_key(data)
+    return _verify_server_certificate(data)
+
+
+@functools.lru_cache(maxsize=16)
+def _verified_server_key(data: bytes) -> RsaPublicKey:
+    return _verify_server_certificate(data)
+
+
+def _verify_server_certificate(data: bytes) -> RsaPublicKey:
     body = _decode(data).certificate
     if isinstance(body, ProprietaryServerCertificate):
         return verify_proprietary_certificate(data)

@@ -182,6 +182,25 @@ def test_chain_with_tampered_root_fails(license_server: LicenseServerIdentity) -
         verify_x509_chain(build_x509_chain([bytes(der)]))
 
 
+def test_server_certificate_verdict_is_kept_per_exact_bytes(
+    license_server: LicenseServerIdentity,
+) -> None:
+    """verify_server_certificate gives the same key again for the same bytes, still refuses
+    a changed chain after the good one was seen, and takes a bytearray."""
+    key = generate_rsa_key(512, seeded(13).randbytes)
+    der = build_terminal_server_certificate(
+        license_server, key.public, server_name="SRV", hwid=HWID, issued=CREATED
+    )
+    chain = build_x509_chain([license_server.certificate, der])
+    assert verify_server_certificate(chain) == verify_server_certificate(chain) == key.public
+    assert verify_server_certificate(bytearray(chain)) == key.public  # type: ignore[arg-type]
+    tampered = bytearray(chain)
+    tampered[-40] ^= 0x01
+    for _ in range(2):
+        with pytest.raises(CertificateError):
+            verify_server_certificate(bytes(tampered))
+
+
 def test_builders_need_aware_dates(license_server: LicenseServerIdentity) -> None:
     """Naive datetimes are refused: certificates are dated in UTC."""
     with pytest.raises(CertificateError):
