@@ -547,8 +547,24 @@ def _decode_sc_core(body: bytes) -> ServerCoreData:
     )
 
 
+def _uint32_pair(first: object, second: object) -> bytes | None:
+    """Two UINT32 little-endian with `struct` when both fit (else None: construct decides)."""
+    if (
+        isinstance(first, int)
+        and isinstance(second, int)
+        and 0 <= first <= 0xFFFFFFFF
+        and 0 <= second <= 0xFFFFFFFF
+    ):
+        return _TWO_UINT32.pack(first, second)
+    return None
+
+
 def _encode_sc_core(block: ServerCoreData) -> bytes:
-    version = build_checked("TS_UD_SC_CORE", Int32ul, block.version)
+    value = block.version
+    if isinstance(value, int) and 0 <= value <= 0xFFFFFFFF:
+        version = value.to_bytes(4, "little")
+    else:
+        version = build_checked("TS_UD_SC_CORE", Int32ul, value)
     return version + build_optional_tail("TS_UD_SC_CORE", block, _SC_CORE_OPTIONAL, block.trailing)
 
 
@@ -575,7 +591,7 @@ def _decode_sc_security(body: bytes) -> ServerSecurityData:
 
 
 def _encode_sc_security(block: ServerSecurityData) -> bytes:
-    head = build_checked(
+    head = _uint32_pair(block.encryption_method, block.encryption_level) or build_checked(
         "TS_UD_SC_SEC1",
         _SC_SECURITY_HEAD,
         {"encryptionMethod": block.encryption_method, "encryptionLevel": block.encryption_level},
@@ -590,7 +606,7 @@ def _encode_sc_security(block: ServerSecurityData) -> bytes:
     )
     random = block.server_random or b""
     certificate = block.server_certificate or b""
-    keys = build_checked(
+    keys = _uint32_pair(len(random), len(certificate)) or build_checked(
         "TS_UD_SC_SEC1",
         _SC_SECURITY_KEYS,
         {"serverRandomLen": len(random), "serverCertLen": len(certificate)},

@@ -1074,6 +1074,10 @@ def encode_domain_pdu(pdu: DomainMcsPdu) -> bytes:
             },
         )
     if isinstance(pdu, DisconnectProviderUltimatum):
+        reason = int(pdu.reason)
+        if 0 <= reason <= 7:  # choice (6 bits), reason (3 bits), 7 zero bits
+            first = (CHOICE_DISCONNECT_PROVIDER_ULTIMATUM << 2) | (reason >> 1)
+            return bytes((first, (reason & 1) << 7))
         return build_checked(
             "DisconnectProviderUltimatum",
             _DISCONNECT_PROVIDER_ULTIMATUM,

@@ -281,3 +281,56 @@ def small_blocks(draw: st.DrawFn) -> bytes:
 def test_small_client_blocks_decode_as_construct_does(data: bytes) -> None:
     """Security, cluster and network blocks: the same values or the same PduError."""
     assert outcome(gcc.decode_client_blocks, data) == outcome(construct_blocks, data)
+
+
+@PROPERTY
+@given(st.integers(-2, 10).map(lambda v: enum_or_int(mcs.Reason, v)))
+def test_disconnect_ultimatum_encodes_as_construct_does(reason: Any) -> None:
+    """Disconnect Provider Ultimatum: the construct bytes, or its PduError for a bad reason."""
+    pdu = mcs.DisconnectProviderUltimatum(reason)
+    expected = outcome(
+        build_checked,
+        "DisconnectProviderUltimatum",
+        mcs._DISCONNECT_PROVIDER_ULTIMATUM,
+        {"reason": int(reason)},
+    )
+    assert outcome(mcs.encode_domain_pdu, pdu) == expected
+
+
+def construct_sc_security(block: gcc.ServerSecurityData) -> bytes:
+    """TS_UD_SC_SEC1 built by the construct definitions (before the struct path)."""
+    head = build_checked(
+        "TS_UD_SC_SEC1",
+        gcc._SC_SECURITY_HEAD,
+        {"encryptionMethod": block.encryption_method, "encryptionLevel": block.encryption_level},
+    )
+    if block.server_random is None:
+        return head
+    random, certificate = block.server_random, block.server_certificate or b""
+    keys = build_checked(
+        "TS_UD_SC_SEC1",
+        gcc._SC_SECURITY_KEYS,
+        {"serverRandomLen": len(random), "serverCertLen": len(certificate)},
+    )
+    return head + keys + random + certificate
+
+
+u32ish = st.integers(-1, 2**32) | st.booleans()
+
+
+@PROPERTY
+@given(u32ish, u32ish, st.none() | st.binary(max_size=40), st.binary(max_size=40))
+def test_server_security_and_core_encode_as_construct_does(
+    method: Any, level: Any, random: bytes | None, certificate: bytes
+) -> None:
+    """SC_SEC1 and SC_CORE's version: the construct bytes, or a PduError alike."""
+    block = gcc.ServerSecurityData(method, level, random, None if random is None else certificate)
+    assert outcome(gcc._encode_sc_security, block) == outcome(construct_sc_security, block)
+    core = gcc.ServerCoreData(method)
+    expected = outcome(
+        lambda: (
+            build_checked("TS_UD_SC_CORE", gcc.Int32ul, method)
+            + gcc.build_optional_tail("TS_UD_SC_CORE", core, gcc._SC_CORE_OPTIONAL, core.trailing)
+        )
+    )
+    assert outcome(gcc._encode_sc_core, core) == expected
