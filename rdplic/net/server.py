@@ -95,6 +95,10 @@ class _Summary:
             self.user_name = client.user_name
 
 
+_SUMMARY_FIELDS = tuple(field.name for field in dataclasses.fields(_Summary))
+"""What the connection's log line carries (all plain values: no deep copy needed)."""
+
+
 def _licensed(summary: _Summary, outcome: str, issued: lic.LicenseSummary | None) -> None:
     summary.outcome = outcome
     if issued is not None:
@@ -178,7 +182,7 @@ class RdpServerProtocol(TwistedProtocol):
         if self._summary.outcome == "incomplete" and not self._summary.error:
             self._summary.error = reason.getErrorMessage() if reason is not None else ""
         elapsed_ms = round((time.monotonic() - self._started) * 1000, 1)
-        summary = dataclasses.asdict(self._summary)
+        summary = {name: getattr(self._summary, name) for name in _SUMMARY_FIELDS}
         self._log.info(
             "connection {peer} {security} client={client_name!r} user={user_name!r} "
             "hwid={hwid} outcome={outcome} license={license_id} temporary={temporary} "
