@@ -491,7 +491,7 @@ def _decode_cs_core(body: bytes) -> ClientCoreData:
 
 
 def _encode_cs_core(block: ClientCoreData) -> bytes:
-    fixed = build_checked(
+    fixed = _pack_cs_core(block) or build_checked(
         "TS_UD_CS_CORE",
         _CS_CORE_FIXED,
         {
@@ -501,6 +501,25 @@ def _encode_cs_core(block: ClientCoreData) -> bytes:
     )
     tail = build_optional_tail("TS_UD_CS_CORE", block, _CS_CORE_OPTIONAL, block.trailing)
     return fixed + tail
+
+
+def _pack_cs_core(block: ClientCoreData) -> bytes | None:
+    """The fixed part with `struct` when every value fits as construct would write it
+    (the two byte strings of exactly their size); None to let construct write or refuse."""
+    values = [getattr(block, name) for name in _CS_CORE_FIXED_FIELDS]
+    client_name, ime_file_name = values[7], values[11]
+    if not (
+        isinstance(client_name, bytes)
+        and len(client_name) == 32
+        and isinstance(ime_file_name, bytes)
+        and len(ime_file_name) == 64
+        and all(isinstance(value, int) for i, value in enumerate(values) if i not in (7, 11))
+    ):
+        return None
+    try:
+        return _CS_CORE_FIXED_FAST.pack(*values)
+    except struct.error:
+        return None
 
 
 def _decode_cs_net(body: bytes) -> ClientNetworkData:

@@ -609,8 +609,40 @@ def encode_mcs_connect_initial(pdu: McsConnectInitial) -> bytes:
     return _write_connect_initial(pdu, pdu.ber_layout)[0]
 
 
+def _fast_connect_response(data: bytes) -> McsConnectResponse | None:
+    """The Connect-Response in ``data`` when ``data`` is its DER encoding (as Windows and
+    rdplic send it), else None; see `_fast_connect_initial`."""
+    try:
+        if data[:2] != TAG_CONNECT_RESPONSE:
+            return None
+        first = data[2]
+        pos = 3 if first < 0x80 else 3 + (first & 0x7F)
+        start, pos = _der_element(data, pos, 0x0A)
+        result = int.from_bytes(data[start:pos], "big")
+        start, pos = _der_element(data, pos, 0x02)
+        connect_id = int.from_bytes(data[start:pos], "big")
+        start, stop = _der_element(data, pos, 0x30)
+        values = []
+        for _ in range(8):
+            value_start, start = _der_element(data, start, 0x02)
+            values.append(int.from_bytes(data[value_start:start], "big"))
+        start, pos = _der_element(data, stop, 0x04)
+        pdu = McsConnectResponse(
+            DomainParameters(*values),
+            data[start:pos],
+            enum_or_int(McsResult, result),
+            connect_id,
+        )
+    except (IndexError, ValueError, TypeError):
+        return None
+    return pdu if _der_connect_response(pdu) == data else None
+
+
 def decode_mcs_connect_response(data: bytes) -> McsConnectResponse:
     """Decode a Connect-Response (the payload of the X.224 Data TPDU)."""
+    fast = _fast_connect_response(data)
+    if fast is not None:
+        return fast
     reader = _BerReader("MCS_CONNECT_RESPONSE", data)
 
     def parse(_stream: io.BytesIO) -> McsConnectResponse:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from connection_strategies import (
+    client_core_data,
     connect_initials,
     connect_responses,
     domain_parameters,
@@ -334,3 +335,44 @@ def test_server_security_and_core_encode_as_construct_does(
         )
     )
     assert outcome(gcc._encode_sc_core, core) == expected
+
+
+def construct_cs_core_fixed(block: gcc.ClientCoreData) -> bytes:
+    """The fixed part of TS_UD_CS_CORE built by the construct definition."""
+    fields = zip(gcc._CS_CORE_FIXED.subcons, gcc._CS_CORE_FIXED_FIELDS, strict=True)
+    return build_checked(
+        "TS_UD_CS_CORE",
+        gcc._CS_CORE_FIXED,
+        {con.name: getattr(block, name) for con, name in fields},
+    )
+
+
+@PROPERTY
+@given(
+    client_core_data(),
+    st.sampled_from(
+        [
+            {},
+            {"client_name": b"short"},
+            {"ime_file_name": bytes(65)},
+            {"desktop_width": -1},
+            {"client_build": 2**32},
+            {"keyboard_type": True},
+            {"client_name": "text"},
+        ]
+    ),
+)
+def test_client_core_encodes_as_construct_does(block: gcc.ClientCoreData, change: dict) -> None:
+    """TS_UD_CS_CORE's fixed part: the construct bytes, or a PduError alike."""
+    block = dataclasses.replace(block, **change)
+    assert outcome(gcc._pack_cs_core, block) in (None, outcome(construct_cs_core_fixed, block))
+    tail = outcome(
+        gcc.build_optional_tail, "TS_UD_CS_CORE", block, gcc._CS_CORE_OPTIONAL, block.trailing
+    )
+    fixed = outcome(construct_cs_core_fixed, block)
+    expected = fixed + tail if isinstance(fixed, bytes) and isinstance(tail, bytes) else None
+    result = outcome(gcc._encode_cs_core, block)
+    if expected is None:
+        assert not isinstance(result, bytes)
+    else:
+        assert result == expected
