@@ -415,18 +415,22 @@ def _time_crypto(
 ) -> CryptoWork:
     # Timed in blocks of about 20 ms; each step's cost is its median over the blocks, so
     # that another process taking the CPU for a while does not count (nor a lucky block).
-    results = []
-    for calls in (recorded.new, recorded.returning):
-        blocks: list[dict[str, float]] = []
-        started = time.perf_counter()
-        while time.perf_counter() - started < seconds / 2 or len(blocks) < 5:
+    # The two handshakes' blocks alternate, so that both see the machine alike.
+    kinds = (recorded.new, recorded.returning)
+    blocks: list[list[dict[str, float]]] = [[], []]
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds or len(blocks[0]) < 5:
+        for calls, kind_blocks in zip(kinds, blocks, strict=True):
             costs: dict[str, float] = {}
             count, block_start = 0, time.perf_counter()
             while time.perf_counter() - block_start < 0.02 or count < 2:
                 _replay(calls, costs)
                 count += 1
-            blocks.append({label: total / count for label, total in costs.items()})
-        results.append({label: statistics.median(b[label] for b in blocks) for label in blocks[0]})
+            kind_blocks.append({label: total / count for label, total in costs.items()})
+    results = [
+        {label: statistics.median(b[label] for b in kind_blocks) for label in kind_blocks[0]}
+        for kind_blocks in blocks
+    ]
     if security == "tls":
         tls = _tls_handshake_cost(state_dir, seconds / 3)
         for costs in results:
