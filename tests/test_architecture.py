@@ -46,3 +46,24 @@ def test_crypto_is_pure() -> None:
     for path, names in _imported_top_modules("rdplic/crypto").items():
         bad = {n for n in names if n.split(".")[0] in forbidden or n.startswith("rdplic.store")}
         assert not bad, f"{path} imports {sorted(bad)}"
+
+
+def test_each_package_imports_on_its_own() -> None:
+    """Every package imports first in a fresh interpreter (no import cycle hides behind another)."""
+    import subprocess
+
+    packages = [
+        "pdu",
+        "rdplic.crypto",
+        "rdplic.core",
+        "rdplic.licensing",
+        "rdplic.store",
+        "rdplic.net",
+        "rdplic.identity",
+        "rdplic.cli.main",
+    ]
+    for name in packages:
+        result = subprocess.run(
+            [sys.executable, "-c", f"import {name}"], capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, f"import {name}: {result.stderr.strip().splitlines()[-1:]}"

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 
+# The licensing package first: the store persists its model, and its service imports the store
+# interface, so importing rdplic.store on its own must not enter that cycle from this side.
+import rdplic.licensing  # noqa: F401
 from rdplic.store.base import (
     CLOCK_OFFSET_SETTING,
     HistoryQuery,
