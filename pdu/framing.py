@@ -67,6 +67,7 @@ __all__ = [
     "encode_tpkt",
     "encode_x224",
     "frame_size",
+    "tpkt_data_frame",
 ]
 
 E = TypeVar("E", bound=enum.IntEnum)
@@ -410,6 +411,79 @@ _X224_CONNECT = Struct(
     "variable" / Bytes(this.length - 6),
 )
 _X224_DATA_FAST = b"\x02\xf0\x80"
+_X224_CONNECT_FAST = struct.Struct(">BBHHB")
+"""`_X224_CONNECT` without its variable part, for the usual path."""
+_NEG_FAST = struct.Struct("<BBHI")
+"""`_NEG`, for the usual path."""
+
+
+def _fast_neg(data: bytes) -> tuple[int, int, int] | None:
+    """(type, flags, value) of a well-formed 8-byte negotiation structure, else None."""
+    if len(data) == 8 and data[2:4] == b"\x08\x00":
+        kind, flags, _, value = _NEG_FAST.unpack(data)
+        return kind, flags, value
+    return None
+
+
+def _parse_neg(structure: str, data: bytes) -> tuple[int, int, int]:
+    """(type, flags, value) of an 8-byte negotiation structure; construct reports errors."""
+    fast = _fast_neg(data)
+    if fast is not None:
+        return fast
+    neg = parse_exact(structure, _NEG, data)
+    return neg.type, neg.flags, neg.value
+
+
+def _fast_neg_bytes(kind: int, flags: int, value: int) -> bytes | None:
+    """`_NEG` written with `struct`, or None when a value does not fit."""
+    try:
+        return _NEG_FAST.pack(kind, flags, 8, value)
+    except struct.error:
+        return None
+
+
+def _build_neg(structure: str, kind: int, flags: int, value: int) -> bytes:
+    """An 8-byte negotiation structure; construct reports values that do not fit."""
+    fast = _fast_neg_bytes(kind, flags, value)
+    if fast is not None:
+        return fast
+    return build_checked(structure, _NEG, {"type": kind, "flags": flags, "value": value})
+
+
+def _fast_connect_head(data: bytes) -> Any:
+    """`_X224_CONNECT` read with `struct` when the length indicator fits ``data``, else None."""
+    if not data or data[0] < 6 or data[0] + 1 != len(data):
+        return None
+    length, code, dst_ref, src_ref, class_option = _X224_CONNECT_FAST.unpack_from(data)
+    return construct.Container(
+        length=length,
+        code=code,
+        dstRef=dst_ref,
+        srcRef=src_ref,
+        classOption=class_option,
+        variable=data[7:],
+    )
+
+
+def _fast_connect_bytes(
+    code: int, dst_ref: int, src_ref: int, class_option: int, variable: bytes
+) -> bytes | None:
+    """`_X224_CONNECT` written with `struct`, or None when a value does not fit."""
+    if type(variable) is not bytes:
+        return None
+    try:
+        fixed = _X224_CONNECT_FAST.pack(len(variable) + 6, code, dst_ref, src_ref, class_option)
+    except struct.error:
+        return None
+    return fixed + variable
+
+
+def tpkt_data_frame(payload: bytes) -> bytes:
+    """``encode_tpkt(Tpkt(encode_x224(X224Data(payload))))`` without the objects."""
+    length = len(payload) + 7
+    if length > 0xFFFF:
+        return encode_tpkt(Tpkt(encode_x224(X224Data(payload))))  # raises PduError
+    return _TPKT_FAST.pack(TPKT_VERSION, 0, length) + _X224_DATA_FAST + payload
 
 
 @pdu_dataclass
@@ -496,10 +570,10 @@ def _decode_connection_request(head: Any) -> X224ConnectionRequest:
     neg_req = None
     correlation = None
     if rest:
-        neg = parse_exact("RDP_NEG_REQ", _NEG, rest[:8])
-        if neg.type != TYPE_RDP_NEG_REQ:
-            raise PduError("RDP_NEG_REQ", f"type 0x{neg.type:02x} is not TYPE_RDP_NEG_REQ")
-        neg_req = RdpNegotiationRequest(Protocol(neg.value), NegotiationRequestFlag(neg.flags))
+        kind, flags, value = _parse_neg("RDP_NEG_REQ", rest[:8])
+        if kind != TYPE_RDP_NEG_REQ:
+            raise PduError("RDP_NEG_REQ", f"type 0x{kind:02x} is not TYPE_RDP_NEG_REQ")
+        neg_req = RdpNegotiationRequest(Protocol(value), NegotiationRequestFlag(flags))
         rest = rest[8:]
     if rest:
         info = parse_exact("RDP_NEG_CORRELATION_INFO", _CORRELATION_INFO, rest)
@@ -518,17 +592,13 @@ def _decode_connection_request(head: Any) -> X224ConnectionRequest:
 def _decode_connection_confirm(head: Any) -> X224ConnectionConfirm:
     neg_data: RdpNegotiationResponse | RdpNegotiationFailure | None = None
     if head.variable:
-        neg = parse_exact("rdpNegData", _NEG, head.variable)
-        if neg.type == TYPE_RDP_NEG_RSP:
-            neg_data = RdpNegotiationResponse(
-                Protocol(neg.value), NegotiationResponseFlag(neg.flags)
-            )
-        elif neg.type == TYPE_RDP_NEG_FAILURE:
-            neg_data = RdpNegotiationFailure(
-                enum_or_int(NegotiationFailureCode, neg.value), neg.flags
-            )
+        kind, flags, value = _parse_neg("rdpNegData", head.variable)
+        if kind == TYPE_RDP_NEG_RSP:
+            neg_data = RdpNegotiationResponse(Protocol(value), NegotiationResponseFlag(flags))
+        elif kind == TYPE_RDP_NEG_FAILURE:
+            neg_data = RdpNegotiationFailure(enum_or_int(NegotiationFailureCode, value), flags)
         else:
-            raise PduError("rdpNegData", f"type 0x{neg.type:02x} is neither RSP nor FAILURE")
+            raise PduError("rdpNegData", f"type 0x{kind:02x} is neither RSP nor FAILURE")
     return X224ConnectionConfirm(
         neg_data, head.dstRef, head.srcRef, head.classOption, head.code & 0x0F
     )
@@ -548,7 +618,9 @@ def decode_x224(data: bytes) -> X224Tpdu:
         name = "X224_CR" if code == X224_CR else "X224_CC"
         if data[0] < 6:
             raise PduError(name, f"length indicator {data[0]} is below 6", field="length")
-        head = parse_exact(name, _X224_CONNECT, data)
+        head = _fast_connect_head(data)
+        if head is None:
+            head = parse_exact(name, _X224_CONNECT, data)  # reports the error
         if code == X224_CR:
             return _decode_connection_request(head)
         return _decode_connection_confirm(head)
@@ -571,6 +643,9 @@ def _encode_connect(
 ) -> bytes:
     need(name, 0 <= credit <= 0x0F, "credit is not 4 bits", field="CDT")
     need(name, len(variable) + 6 <= 0xFE, "variable part too long", field="length")
+    fast = _fast_connect_bytes(code | credit, dst_ref, src_ref, class_option, variable)
+    if fast is not None:
+        return fast
     return build_checked(
         name,
         _X224_CONNECT,
@@ -601,10 +676,8 @@ def encode_x224(tpdu: X224Tpdu) -> bytes:
             variable += tpdu.cookie + b"\r\n"
         if tpdu.rdp_neg_req is not None:
             req = tpdu.rdp_neg_req
-            variable += build_checked(
-                "RDP_NEG_REQ",
-                _NEG,
-                {"type": TYPE_RDP_NEG_REQ, "flags": req.flags, "value": req.requested_protocols},
+            variable += _build_neg(
+                "RDP_NEG_REQ", TYPE_RDP_NEG_REQ, req.flags, req.requested_protocols
             )
         if tpdu.rdp_correlation_info is not None:
             need("X224_CR", tpdu.rdp_neg_req is not None, "correlation info needs rdpNegReq")
@@ -631,16 +704,10 @@ def encode_x224(tpdu: X224Tpdu) -> bytes:
         variable = b""
         neg = tpdu.rdp_neg_data
         if isinstance(neg, RdpNegotiationResponse):
-            variable = build_checked(
-                "RDP_NEG_RSP",
-                _NEG,
-                {"type": TYPE_RDP_NEG_RSP, "flags": neg.flags, "value": neg.selected_protocol},
-            )
+            variable = _build_neg("RDP_NEG_RSP", TYPE_RDP_NEG_RSP, neg.flags, neg.selected_protocol)
         elif isinstance(neg, RdpNegotiationFailure):
-            variable = build_checked(
-                "RDP_NEG_FAILURE",
-                _NEG,
-                {"type": TYPE_RDP_NEG_FAILURE, "flags": neg.flags, "value": neg.failure_code},
+            variable = _build_neg(
+                "RDP_NEG_FAILURE", TYPE_RDP_NEG_FAILURE, neg.flags, neg.failure_code
             )
         return _encode_connect(
             "X224_CC",

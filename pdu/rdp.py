@@ -503,8 +503,121 @@ def _encode_extended_info(info: ExtendedInfo) -> bytes:
     return head + build_optional_tail(name, info, _EXTENDED_INFO_OPTIONAL, info.trailing)
 
 
+_INFO_FIXED = struct.Struct("<II5H")
+_INFO_UNICODE = int(InfoFlag.INFO_UNICODE)
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_EXTENDED_HEAD = struct.Struct("<HH")
+_TIME_ZONE = struct.Struct("<i64s8Hi64s8Hi")
+_OPTIONAL_KINDS = ("tz", "u32", "u32", "prefixed", "u16", "u16", "prefixed", "u16")
+"""How each of `_EXTENDED_INFO_OPTIONAL` is laid out, for `_fast_extended_info`."""
+
+
+def _fast_extended_info(data: bytes) -> ExtendedInfo | None:
+    """TS_EXTENDED_INFO_PACKET read with `struct`, as `_decode_extended_info` reads it.
+
+    None for anything the construct path would refuse (a length running past the end):
+    that path then reports the error.
+    """
+    size = len(data)
+    if size < 4:
+        return None
+    family, cb_address = _EXTENDED_HEAD.unpack_from(data)
+    offset = 4 + cb_address
+    if offset + 2 > size:
+        return None
+    address = data[4:offset]
+    (cb_dir,) = _U16.unpack_from(data, offset)
+    start = offset + 2
+    offset = start + cb_dir
+    if offset > size:
+        return None
+    client_dir = data[start:offset]
+    values: list[Any] = []
+    for kind in _OPTIONAL_KINDS:
+        left = size - offset
+        if kind == "tz":
+            if left < 172:
+                break
+            f = _TIME_ZONE.unpack_from(data, offset)
+            values.append(
+                TimeZoneInformation(
+                    f[0], f[1], SystemTime(*f[2:10]), f[10], f[11], SystemTime(*f[12:20]), f[20]
+                )
+            )
+            offset += 172
+        elif kind == "u32":
+            if left < 4:
+                break
+            values.append(_U32.unpack_from(data, offset)[0])
+            offset += 4
+        elif kind == "u16":
+            if left < 2:
+                break
+            values.append(_U16.unpack_from(data, offset)[0])
+            offset += 2
+        else:
+            if left < 2:
+                break
+            (length,) = _U16.unpack_from(data, offset)
+            if length > left - 2:
+                return None
+            values.append(data[offset + 2 : offset + 2 + length])
+            offset += 2 + length
+    if len(values) > 2:
+        values[2] = PerformanceFlag(values[2])
+    values.extend([None] * (8 - len(values)))
+    return ExtendedInfo(
+        enum_or_int(ClientAddressFamily, family),
+        address,
+        client_dir,
+        values[0],
+        values[1],
+        values[2],
+        values[3],
+        values[4],
+        values[5],
+        values[6],
+        values[7],
+        data[offset:],
+    )
+
+
+def _fast_client_info(data: bytes) -> ClientInfo | None:
+    """TS_INFO_PACKET read with `struct` on the usual path; None sends it to construct."""
+    size = len(data)
+    if size < 18:
+        return None
+    code_page, flags, *lengths = _INFO_FIXED.unpack_from(data)
+    nul = 2 if flags & _INFO_UNICODE else 1
+    offset = 18
+    strings = []
+    for length in lengths:
+        end = offset + length + nul
+        if end > size:
+            return None
+        strings.append(data[offset:end])
+        offset = end
+    extra = None
+    if offset < size:
+        extra = _fast_extended_info(data[offset:])
+        if extra is None:
+            return None
+    domain, user_name, password, shell, working_dir = strings
+    return ClientInfo(
+        code_page, InfoFlag(flags), domain, user_name, password, shell, working_dir, extra
+    )
+
+
 def decode_client_info(data: bytes) -> ClientInfo:
-    """Decode TS_INFO_PACKET: the Client Info PDU data after its (decrypted) security header."""
+    """Decode TS_INFO_PACKET: the Client Info PDU data after its (decrypted) security header.
+
+    `_fast_client_info` reads the usual packet with `struct`; the construct definition
+    (`_INFO_PACKET`) reads the rest and reports every error.
+    """
+    fast = _fast_client_info(data)
+    if fast is not None:
+        return fast
     parsed = parse_exact("TS_INFO_PACKET", _INFO_PACKET, data)
     extra = parsed.extraInfo
     return ClientInfo(
@@ -743,6 +856,8 @@ _SHARE_DATA = Struct(
 """TS_SHARECONTROLHEADER + TS_SHAREDATAHEADER + the data PDU body."""
 
 _HEADER_SIZE = 18
+_SHARE_DATA_FAST = struct.Struct("<HHHIBBHBBH")
+"""`_SHARE_DATA` without its data, for `encode_share_data_pdu`'s usual path."""
 
 
 @pdu_dataclass
@@ -788,6 +903,17 @@ def decode_share_data_pdu(data: bytes) -> ShareDataPdu:
     )
 
 
+def _fast_share_data(fields: tuple[Any, ...], data: bytes) -> bytes | None:
+    """`_SHARE_DATA` written with `struct`, or None when a value does not fit (construct
+    then reports which)."""
+    if type(data) is not bytes:
+        return None
+    try:
+        return _SHARE_DATA_FAST.pack(*fields) + data
+    except struct.error:
+        return None
+
+
 def encode_share_data_pdu(pdu: ShareDataPdu) -> bytes:
     """Encode a data PDU with both headers; totalLength and uncompressedLength are derived."""
     name = "TS_SHAREDATAHEADER"
@@ -795,6 +921,21 @@ def encode_share_data_pdu(pdu: ShareDataPdu) -> bytes:
     total = _HEADER_SIZE + len(pdu.data)
     need(name, total <= 0xFFFF, "PDU longer than 65535 bytes", field="totalLength")
     uncompressed = pdu.uncompressed_length
+    fields = (
+        total,
+        PduType.PDUTYPE_DATAPDU | pdu.version,
+        pdu.pdu_source,
+        pdu.share_id,
+        pdu.pad1,
+        pdu.stream_id,
+        len(pdu.data) + 4 if uncompressed is None else uncompressed,
+        pdu.pdu_type2,
+        pdu.compressed_type,
+        pdu.compressed_length,
+    )
+    fast = _fast_share_data(fields, pdu.data)
+    if fast is not None:
+        return fast
     return build_checked(
         name,
         _SHARE_DATA,

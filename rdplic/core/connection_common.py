@@ -21,8 +21,7 @@ import abc
 import dataclasses
 import enum
 from collections import deque
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Generic, TypeVar
 from typing import Protocol as TypingProtocol
@@ -35,11 +34,8 @@ from pdu.framing import (
     RdpNegotiationFailure,
     RdpNegotiationRequest,
     RdpNegotiationResponse,
-    Tpkt,
-    X224Data,
-    encode_tpkt,
-    encode_x224,
     frame_size,
+    tpkt_data_frame,
 )
 from pdu.mcs import (
     DomainMcsPdu,
@@ -151,7 +147,7 @@ def negotiate_security(
 def mcs_frame(pdu: DomainMcsPdu | bytes) -> bytes:
     """A TPKT frame carrying one MCS PDU (encoded here unless already bytes)."""
     payload = pdu if isinstance(pdu, bytes) else encode_domain_pdu(pdu)
-    return encode_tpkt(Tpkt(encode_x224(X224Data(payload))))
+    return tpkt_data_frame(payload)
 
 
 def send_data_frame(initiator: int, channel_id: int, user_data: bytes, *, server: bool) -> bytes:
@@ -209,13 +205,25 @@ class SecurityLayer:
         return encode_security_header(header) + body
 
 
-@contextmanager
-def malformed(what: str) -> Iterator[None]:
-    """Turn a `PduError` in the block into ``ConnectionProtocolError("malformed {what}: ...")``."""
-    try:
-        yield
-    except PduError as error:
-        raise ConnectionProtocolError(f"malformed {what}: {error}") from None
+class malformed:
+    """Turn a `PduError` in the block into ``ConnectionProtocolError("malformed {what}: ...")``.
+
+    A class rather than a ``@contextmanager`` generator: it runs for every frame.
+    """
+
+    __slots__ = ("_what",)
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: object
+    ) -> None:
+        if isinstance(error, PduError):
+            raise ConnectionProtocolError(f"malformed {self._what}: {error}") from None
 
 
 class LicensingMachine(TypingProtocol):

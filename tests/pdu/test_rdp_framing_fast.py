@@ -1,0 +1,174 @@
+"""The `struct` fast paths of pdu.rdp and pdu.framing decode and encode as construct does.
+
+TS_INFO_PACKET (with TS_EXTENDED_INFO_PACKET) is read with `struct`, the share data headers
+(Set Error Info) written with it, and the X.224 Connection Request / Confirm and their
+negotiation structures read and written with it; anything unusual goes to the construct
+definitions, which stay the reference.  Each fast path is compared here with the general
+path (the fast function switched off) on generated PDUs, spec examples and hostile bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from connection_strategies import (
+    bcgr,
+    client_infos,
+    hostile,
+    send_data,
+    set_error_infos,
+    windows,
+    x224_tpdus,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pdu import framing, rdp
+from pdu.errors import PduError
+
+PROPERTY = settings(max_examples=200, deadline=None)
+
+
+def outcome(call: Any, *args: Any) -> Any:
+    """The value, or the PduError's text: what a caller can observe."""
+    try:
+        return call(*args)
+    except PduError as error:
+        return ("PduError", str(error))
+
+
+def both(call: Any, module: Any, names: tuple[str, ...], *args: Any) -> tuple[Any, Any]:
+    """``call(*args)`` with the fast paths, and again with ``names`` switched off."""
+    fast = outcome(call, *args)
+    with pytest.MonkeyPatch.context() as patch:
+        for name in names:
+            patch.setattr(module, name, lambda *a, **k: None)
+        general = outcome(call, *args)
+    return fast, general
+
+
+_INFO_SEEDS = [
+    bcgr("4.1.10-client-info-decrypted-ts-info-packet"),
+    rdp.encode_client_info(
+        rdp.ClientInfo(0, rdp.InfoFlag.INFO_UNICODE, b"\0\0", b"u\0\0\0", b"\0\0", b"\0\0", b"\0\0")
+    ),
+]
+
+
+def test_spec_client_info_takes_the_fast_path() -> None:
+    """The MS-RDPBCGR 4.1.10 TS_INFO_PACKET is read by the fast path, as construct reads it."""
+    data = _INFO_SEEDS[0]
+    assert rdp._fast_client_info(data) is not None
+    fast, general = both(rdp.decode_client_info, rdp, ("_fast_client_info",), data)
+    assert fast == general
+    assert rdp.encode_client_info(fast) == data
+
+
+def test_windows_client_info_fast() -> None:
+    """The Windows capture's Client Info (tls-frame31) decodes alike on both paths."""
+    frame = send_data(windows("tls-frame31-c2s-decrypted"))
+    user_data = rdp.decode_security_header(frame.user_data)[1]
+    fast, general = both(rdp.decode_client_info, rdp, ("_fast_client_info",), user_data)
+    assert fast == general
+    assert not isinstance(fast, tuple)
+
+
+@PROPERTY
+@given(client_infos())
+def test_client_info_fast_decode(info: rdp.ClientInfo) -> None:
+    """Every encodable TS_INFO_PACKET decodes to the same object on both paths."""
+    data = rdp.encode_client_info(info)
+    assert rdp._fast_client_info(data) == info
+    fast, general = both(rdp.decode_client_info, rdp, ("_fast_client_info",), data)
+    assert fast == general == info
+
+
+@PROPERTY
+@given(
+    st.one_of(hostile(_INFO_SEEDS), client_infos().map(rdp.encode_client_info)).flatmap(
+        lambda data: st.tuples(st.just(data), st.integers(0, len(data)), st.binary(max_size=6))
+    )
+)
+def test_client_info_fast_hostile(case: tuple[bytes, int, bytes]) -> None:
+    """Mutated, cut or extended packets: the same object or the same PduError on both paths."""
+    data, cut, extra = case
+    for candidate in (data, data[:cut], data + extra):
+        fast, general = both(rdp.decode_client_info, rdp, ("_fast_client_info",), candidate)
+        assert fast == general
+
+
+@PROPERTY
+@given(set_error_infos, st.sampled_from([None, -1, 2**32, "x", 1.5]), st.integers(0, 9))
+def test_set_error_info_fast_encode(pdu: rdp.SetErrorInfo, bad: Any, where: int) -> None:
+    """Set Error Info: the same bytes on both paths, and the same PduError for a bad field."""
+    fast, general = both(rdp.encode_set_error_info, rdp, ("_fast_share_data",), pdu)
+    assert fast == general
+    names = ("pdu_source", "share_id", "stream_id", "pad1", "compressed_type")
+    if bad is not None and where < len(names):
+        broken = dataclasses.replace(pdu, **{names[where]: bad})
+        fast, general = both(rdp.encode_set_error_info, rdp, ("_fast_share_data",), broken)
+        assert fast == general
+        assert isinstance(fast, tuple)
+
+
+_X224_NAMES = ("_fast_neg", "_fast_neg_bytes", "_fast_connect_head", "_fast_connect_bytes")
+
+
+@PROPERTY
+@given(x224_tpdus)
+def test_x224_fast_paths(tpdu: framing.X224Tpdu) -> None:
+    """Every TPDU encodes to the same bytes on both paths, and decodes back alike."""
+    fast, general = both(framing.encode_x224, framing, _X224_NAMES, tpdu)
+    assert fast == general
+    if isinstance(fast, bytes):
+        decoded, decoded_general = both(framing.decode_x224, framing, _X224_NAMES, fast)
+        assert decoded == decoded_general == tpdu
+
+
+_X224_SEEDS = [
+    framing.decode_tpkt(bcgr("4.1.1-client-x224-connection-request")).payload,
+    framing.decode_tpkt(bcgr("4.1.2-server-x224-connection-confirm")).payload,
+]
+
+
+@PROPERTY
+@given(hostile(_X224_SEEDS))
+def test_x224_fast_decode_hostile(data: bytes) -> None:
+    """Mutated Connection Request / Confirm bytes: the same TPDU or PduError on both paths."""
+    fast, general = both(framing.decode_x224, framing, _X224_NAMES, data)
+    assert fast == general
+
+
+@PROPERTY
+@given(
+    st.sampled_from([-1, 0x100, 2**32, "x"]),
+    st.sampled_from(["flags", "dst_ref", "src_ref", "class_option"]),
+)
+def test_x224_fast_encode_refuses_alike(bad: Any, field: str) -> None:
+    """A value that does not fit its field: the same PduError on both paths."""
+    confirm = framing.X224ConnectionConfirm(
+        framing.RdpNegotiationResponse(
+            framing.Protocol.PROTOCOL_RDP, framing.NegotiationResponseFlag(0)
+        )
+    )
+    if field == "flags":
+        assert confirm.rdp_neg_data is not None
+        broken = dataclasses.replace(
+            confirm, rdp_neg_data=dataclasses.replace(confirm.rdp_neg_data, flags=bad)
+        )
+    else:
+        broken = dataclasses.replace(confirm, **{field: bad})
+    fast, general = both(framing.encode_x224, framing, _X224_NAMES, broken)
+    assert fast == general
+
+
+def test_tpkt_data_frame_is_the_objects() -> None:
+    """`tpkt_data_frame` writes what TPKT(X.224 Data(payload)) writes, and refuses alike."""
+    for payload in (b"", b"\x01" * 300, b"\x00" * (0xFFFF - 7)):
+        expected = framing.encode_tpkt(framing.Tpkt(framing.encode_x224(framing.X224Data(payload))))
+        assert framing.tpkt_data_frame(payload) == expected
+    too_long = b"\x00" * (0xFFFF - 6)
+    with pytest.raises(PduError):
+        framing.tpkt_data_frame(too_long)
