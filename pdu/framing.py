@@ -68,6 +68,7 @@ __all__ = [
     "encode_x224",
     "frame_size",
     "tpkt_data_frame",
+    "tpkt_payload",
 ]
 
 E = TypeVar("E", bound=enum.IntEnum)
@@ -280,6 +281,15 @@ def decode_tpkt(data: bytes) -> Tpkt:
             return Tpkt(data[4:], reserved)
     parsed = parse_exact("TPKT", _TPKT, data)
     return Tpkt(parsed.payload, parsed.reserved)  # pragma: no cover - the fast path took it
+
+
+def tpkt_payload(data: bytes) -> bytes:
+    """``decode_tpkt(data).payload`` without the `Tpkt` object."""
+    if len(data) >= 4:
+        version, _, length = _TPKT_FAST.unpack_from(data)
+        if version == TPKT_VERSION and length == len(data) and length >= TPKT_MIN_SIZE:
+            return data[4:]
+    return decode_tpkt(data).payload
 
 
 def encode_tpkt(tpkt: Tpkt) -> bytes:

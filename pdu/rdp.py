@@ -89,6 +89,7 @@ __all__ = [
     "encode_set_error_info",
     "encode_share_control_header",
     "encode_share_data_pdu",
+    "security_header_bytes",
 ]
 
 
@@ -168,6 +169,25 @@ class SecurityHeader:
     fips_padlen: int | None = spec("padlen", default=None)
 
 
+def security_header_bytes(flags: int, data_signature: bytes | None, flags_hi: int = 0) -> bytes:
+    """``encode_security_header(SecurityHeader(flags, flags_hi, data_signature))`` without
+    the object: a basic or non-FIPS header (TS_SECURITY_HEADER, TS_SECURITY_HEADER1)."""
+    name = "TS_SECURITY_HEADER"
+    need(name, 0 <= flags <= 0xFFFF, "flags is not 16 bits", field="flags")
+    need(name, 0 <= flags_hi <= 0xFFFF, "flagsHi is not 16 bits", field="flagsHi")
+    basic = _SEC_BASIC.pack(flags, flags_hi)
+    need(
+        name,
+        bool(flags & _SEC_ENCRYPT) == (data_signature is not None),
+        "dataSignature goes with SEC_ENCRYPT",
+        field="dataSignature",
+    )
+    if data_signature is None:
+        return basic
+    need(name, len(data_signature) == 8, "dataSignature is not 8 bytes")
+    return basic + data_signature
+
+
 def decode_security_header(data: bytes, *, fips: bool = False) -> tuple[SecurityHeader, bytes]:
     """Decode the security header at the start of ``data``; return it and the bytes after it.
 
@@ -192,11 +212,14 @@ def decode_security_header(data: bytes, *, fips: bool = False) -> tuple[Security
 
 def encode_security_header(header: SecurityHeader) -> bytes:
     """Encode a security header (its kind follows from its flags and fields)."""
+    if header.fips_padlen is None:
+        return security_header_bytes(int(header.flags), header.data_signature, header.flags_hi)
     name = "TS_SECURITY_HEADER"
-    need(name, 0 <= header.flags <= 0xFFFF, "flags is not 16 bits", field="flags")
+    flags = int(header.flags)
+    need(name, 0 <= flags <= 0xFFFF, "flags is not 16 bits", field="flags")
     need(name, 0 <= header.flags_hi <= 0xFFFF, "flagsHi is not 16 bits", field="flagsHi")
-    basic = _SEC_BASIC.pack(int(header.flags), header.flags_hi)
-    encrypted = bool(header.flags & _SEC_ENCRYPT)
+    basic = _SEC_BASIC.pack(flags, header.flags_hi)
+    encrypted = bool(flags & _SEC_ENCRYPT)
     need(
         name,
         encrypted == (header.data_signature is not None),

@@ -65,6 +65,7 @@ from pdu.licensing.messages import (
     ServerPlatformChallenge,
     ServerUpgradeLicense,
     decode_licensing_pdu,
+    encode_licensing_message,
     encode_licensing_pdu,
 )
 
@@ -108,6 +109,7 @@ __all__ = [
     "decode_new_license_info",
     "decode_platform_challenge_response_data",
     "encode_client_hardware_id",
+    "encode_licensing_message",
     "encode_licensing_pdu",
     "encode_new_license_info",
     "encode_platform_challenge_response_data",

@@ -68,6 +68,7 @@ __all__ = [
     "ServerPlatformChallenge",
     "ServerUpgradeLicense",
     "decode_licensing_pdu",
+    "encode_licensing_message",
     "encode_licensing_pdu",
 ]
 
@@ -399,17 +400,40 @@ _FLAGS = [PreambleFlags(high << 4) for high in range(16)]
 
 def encode_licensing_pdu(pdu: LicensingPdu, *, engine: Engine = "fast") -> bytes:
     """Encode a licensing PDU; wMsgSize is derived unless ``pdu.msg_size`` overrides it."""
-    codec = MESSAGE_CODECS[pdu.msg_type]
-    if not 0 <= pdu.version <= LICENSE_PROTOCOL_VERSION_MASK:
-        raise PduError("LICENSE_PREAMBLE", f"version {pdu.version} is not 0..15", field="flags")
-    if pdu.flags & LICENSE_PROTOCOL_VERSION_MASK or not 0 <= pdu.flags <= 0xFF:
+    return _encode(pdu.msg_type, pdu.message, pdu.version, pdu.flags, pdu.msg_size, engine)
+
+
+def encode_licensing_message(
+    message: LicensingMessage, version: int, flags: int, *, engine: Engine = "fast"
+) -> bytes:
+    """``encode_licensing_pdu(LicensingPdu(message, version=version, flags=flags))``,
+    without building the `LicensingPdu` (a server sends several per handshake)."""
+    msg_type = _MSG_TYPE_OF.get(type(message))
+    if msg_type is None:
+        raise TypeError(f"not a licensing message: {type(message).__name__}")
+    return _encode(msg_type, message, version, flags, None, engine)
+
+
+def _encode(
+    msg_type: MsgType,
+    message: LicensingMessage,
+    version: int,
+    flags: int,
+    msg_size: int | None,
+    engine: Engine,
+) -> bytes:
+    codec = MESSAGE_CODECS[msg_type]
+    if not 0 <= version <= LICENSE_PROTOCOL_VERSION_MASK:
+        raise PduError("LICENSE_PREAMBLE", f"version {version} is not 0..15", field="flags")
+    flag_bits = int(flags)
+    if flag_bits & LICENSE_PROTOCOL_VERSION_MASK or not 0 <= flag_bits <= 0xFF:
         raise PduError(
-            "LICENSE_PREAMBLE", f"flags 0x{int(pdu.flags):X} overlap the version", field="flags"
+            "LICENSE_PREAMBLE", f"flags 0x{flag_bits:X} overlap the version", field="flags"
         )
-    body = codec.build(pdu.message, engine=engine)
-    size = _PREAMBLE.size + len(body) if pdu.msg_size is None else pdu.msg_size
+    body = codec.build(message, engine=engine)
+    size = _PREAMBLE.size + len(body) if msg_size is None else msg_size
     if not 0 <= size <= 0xFFFF:
         raise PduError(
             "LICENSE_PREAMBLE", f"wMsgSize {size} does not fit 16 bits", field="wMsgSize"
         )
-    return _PREAMBLE.pack(pdu.msg_type, pdu.version | pdu.flags, size) + body
+    return _PREAMBLE.pack(msg_type, int(version) | flag_bits, size) + body

@@ -25,7 +25,7 @@ from pdu.licensing import (
     PreambleFlags,
     StateTransition,
     decode_licensing_pdu,
-    encode_licensing_pdu,
+    encode_licensing_message,
 )
 from rdplic.core.errors import (
     InvalidMessageLength,
@@ -108,7 +108,7 @@ def utf16_z(text: str) -> bytes:
 
 def build_pdu(message: LicensingMessage, version: int, flags: PreambleFlags) -> bytes:
     """The bytes of one licensing PDU, preamble included, wMsgSize derived."""
-    return encode_licensing_pdu(LicensingPdu(message, version=version, flags=flags))
+    return encode_licensing_message(message, version, flags)
 
 
 def error_message(code: int, transition: int) -> LicenseErrorMessage:

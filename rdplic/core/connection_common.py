@@ -43,7 +43,7 @@ from pdu.mcs import (
     SendDataRequest,
     encode_domain_pdu,
 )
-from pdu.rdp import SecurityFlag, SecurityHeader, decode_security_header, encode_security_header
+from pdu.rdp import SecurityFlag, decode_security_header, security_header_bytes
 from rdplic.core import events as lic
 from rdplic.core._common import RandomBytes
 from rdplic.core.connection_events import ConnectionEvent, ConnectionProtocolError
@@ -179,14 +179,15 @@ class SecurityLayer:
         except PduError as error:
             raise ConnectionProtocolError(f"{what}: bad security header: {error}") from None
         flags = header.flags
-        if flags & SecurityFlag.SEC_ENCRYPT:
+        bits = int(flags)
+        if bits & _SEC_ENCRYPT:
             if self.cipher is None or header.data_signature is None:
                 raise ConnectionProtocolError(f"{what}: encrypted before the security exchange")
             try:
                 body = self.cipher.unprotect(
                     header.data_signature,
                     body,
-                    salted=bool(flags & SecurityFlag.SEC_SECURE_CHECKSUM),
+                    salted=bool(bits & _SEC_SECURE_CHECKSUM),
                 )
             except MacMismatchError:
                 raise ConnectionProtocolError(f"{what}: MAC mismatch") from None
@@ -199,10 +200,12 @@ class SecurityLayer:
             encrypt = self.encrypt_all
         if encrypt and self.cipher is not None:
             signature, body = self.cipher.protect(body)
-            header = SecurityHeader(flags | SecurityFlag.SEC_ENCRYPT, 0, signature)
-        else:
-            header = SecurityHeader(flags, 0)
-        return encode_security_header(header) + body
+            return security_header_bytes(int(flags) | _SEC_ENCRYPT, signature) + body
+        return security_header_bytes(int(flags), None) + body
+
+
+_SEC_ENCRYPT = int(SecurityFlag.SEC_ENCRYPT)
+_SEC_SECURE_CHECKSUM = int(SecurityFlag.SEC_SECURE_CHECKSUM)
 
 
 class malformed:

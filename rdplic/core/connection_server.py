@@ -58,10 +58,10 @@ from pdu.framing import (
     X224ConnectionRequest,
     X224Data,
     X224DisconnectRequest,
-    decode_tpkt,
     decode_x224,
     encode_tpkt,
     encode_x224,
+    tpkt_payload,
 )
 from pdu.gcc import (
     ClientCoreData,
@@ -162,6 +162,12 @@ the blocks longer than 127 bytes) throws it off ("Unhandled response tag")."""
 CLIENT_RANDOM_SIZE = 32
 SERVER_RANDOM_SIZE = 32
 DEMAND_ACTIVE_SHARE_ID = 0x000103EA
+
+_SEC_EXCHANGE_PKT = int(SecurityFlag.SEC_EXCHANGE_PKT)
+_SEC_INFO_PKT = int(SecurityFlag.SEC_INFO_PKT)
+_SEC_LICENSE_PKT = int(SecurityFlag.SEC_LICENSE_PKT)
+_LICENSE_FLAGS_RDP = SecurityFlag.SEC_LICENSE_PKT | SecurityFlag.SEC_LICENSE_ENCRYPT_CS
+"""The security flags of a licensing PDU under Standard RDP Security (see `_send_licensing`)."""
 """shareId of Windows' Demand Active: 0x10000 + the server channel (captures/windows)."""
 
 
@@ -321,7 +327,7 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
                 return  # fast-path input of a client that thinks it is active
             raise ConnectionProtocolError(f"fast-path frame in phase {self._phase.value}")
         with malformed("X.224 frame"):
-            tpdu = decode_x224(decode_tpkt(frame).payload)
+            tpdu = decode_x224(tpkt_payload(frame))
         if isinstance(tpdu, X224ConnectionRequest):
             self._on_connection_request(tpdu)
         elif isinstance(tpdu, X224DisconnectRequest):
@@ -479,11 +485,12 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
             self._on_share_control(pdu.user_data)
             return
         flags, body = self._security.unwrap(pdu.user_data, what=self._phase.value)
-        if flags & SecurityFlag.SEC_EXCHANGE_PKT:
+        bits = int(flags)
+        if bits & _SEC_EXCHANGE_PKT:
             self._on_security_exchange(flags, body)
-        elif flags & SecurityFlag.SEC_INFO_PKT:
+        elif bits & _SEC_INFO_PKT:
             self._on_client_info(body, now)
-        elif flags & SecurityFlag.SEC_LICENSE_PKT:
+        elif bits & _SEC_LICENSE_PKT:
             self._on_licensing_pdu(body, now)
         else:
             raise ConnectionProtocolError(
@@ -598,7 +605,7 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
         if not self._tls:
             # "I can process encrypted licensing packets" (MS-RDPELE 2.2.2); Windows
             # encrypts them when the client said the same in its Security Exchange.
-            flags |= SecurityFlag.SEC_LICENSE_ENCRYPT_CS
+            flags = _LICENSE_FLAGS_RDP
             encrypt = self._license_encrypt
         user_data = self._security.wrap(flags, pdu, encrypt=encrypt)
         self._out.append(

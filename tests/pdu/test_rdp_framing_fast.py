@@ -4,7 +4,9 @@ TS_INFO_PACKET (with TS_EXTENDED_INFO_PACKET) is read with `struct`, the share d
 (Set Error Info) written with it, and the X.224 Connection Request / Confirm and their
 negotiation structures read and written with it; anything unusual goes to the construct
 definitions, which stay the reference.  Each fast path is compared here with the general
-path (the fast function switched off) on generated PDUs, spec examples and hostile bytes.
+path (the fast function switched off) on generated PDUs, spec examples and hostile bytes,
+and the object-free writers the connection core uses (`rdp.security_header_bytes`,
+`framing.tpkt_payload`, `encode_licensing_message`) with the encoders they short-cut.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from connection_strategies import (
     bcgr,
     client_infos,
     hostile,
+    security_headers,
     send_data,
     set_error_infos,
     windows,
@@ -24,9 +27,11 @@ from connection_strategies import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from licensing_strategies import pdus as licensing_pdus
 
 from pdu import framing, rdp
 from pdu.errors import PduError
+from pdu.licensing import LicensingPdu, encode_licensing_message, encode_licensing_pdu
 
 PROPERTY = settings(max_examples=200, deadline=None)
 
@@ -172,3 +177,36 @@ def test_tpkt_data_frame_is_the_objects() -> None:
     too_long = b"\x00" * (0xFFFF - 6)
     with pytest.raises(PduError):
         framing.tpkt_data_frame(too_long)
+
+
+@PROPERTY
+@given(security_headers(), st.sampled_from([None, -1, 0x10000]), st.booleans())
+def test_security_header_bytes_is_the_encoder(
+    header: rdp.SecurityHeader, bad: Any, on_flags_hi: bool
+) -> None:
+    """`security_header_bytes` writes what `encode_security_header` writes, and refuses alike."""
+    if bad is not None:
+        header = dataclasses.replace(header, **{"flags_hi" if on_flags_hi else "flags": bad})
+    if header.fips_padlen is None:
+        direct = outcome(
+            rdp.security_header_bytes, int(header.flags), header.data_signature, header.flags_hi
+        )
+        assert direct == outcome(rdp.encode_security_header, header)
+
+
+@PROPERTY
+@given(hostile([bcgr("4.1.1-client-x224-connection-request")]))
+def test_tpkt_payload_is_the_decoder(data: bytes) -> None:
+    """`tpkt_payload` returns the payload `decode_tpkt` reads, or the same PduError."""
+    assert outcome(framing.tpkt_payload, data) == outcome(
+        lambda d: framing.decode_tpkt(d).payload, data
+    )
+
+
+@PROPERTY
+@given(licensing_pdus)
+def test_encode_licensing_message_is_the_pdu_encoder(pdu: LicensingPdu) -> None:
+    """`encode_licensing_message` writes what `encode_licensing_pdu` writes for the same PDU."""
+    plain = dataclasses.replace(pdu, msg_size=None)
+    expected = outcome(encode_licensing_pdu, plain)
+    assert outcome(encode_licensing_message, pdu.message, pdu.version, pdu.flags) == expected
