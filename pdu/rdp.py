@@ -258,6 +258,8 @@ class SecurityExchange:
 
 def decode_security_exchange(data: bytes) -> SecurityExchange:
     """Decode the Security Exchange PDU data that follows the basic security header."""
+    if len(data) >= 4 and _U32.unpack_from(data)[0] == len(data) - 4:
+        return SecurityExchange(data[4:])  # the usual path; construct reports errors
     parsed = parse_exact("TS_SECURITY_PACKET", _SECURITY_EXCHANGE, data)
     return SecurityExchange(parsed.encryptedClientRandom)
 

@@ -675,13 +675,18 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
         """Set Error Info (2.2.5.1.1), only to clients that announced they support it."""
         core = self._client_core
         flags = core.early_capability_flags if core is not None else None
-        if not flags or not flags & EarlyCapabilityFlag.RNS_UD_CS_SUPPORT_ERRINFO_PDU:
+        if not flags or not int(flags) & _SUPPORT_ERRINFO_PDU:
             return False
-        self._send_share_pdu(encode_set_error_info(SetErrorInfo(error_info)))
+        pdu = _SET_ERROR_INFO.get(error_info)
+        if pdu is None:
+            pdu = encode_set_error_info(SetErrorInfo(error_info))
+            if len(_SET_ERROR_INFO) < 64:
+                _SET_ERROR_INFO[error_info] = pdu
+        self._send_share_pdu(pdu)
         return True
 
     def _disconnect(self) -> None:
-        self._out.append(mcs_frame(DisconnectProviderUltimatum(Reason.RN_PROVIDER_INITIATED)))
+        self._out.append(_DISCONNECT_FRAME)
 
     def _finish(self, reason: str) -> None:
         """End a licensed connection the way a server that hosts no session does."""
@@ -701,6 +706,13 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
         if self._phase is not ServerPhase.CLOSED:
             self._phase = ServerPhase.CLOSED
             self._events.append(ConnectionEnded(f"protocol error: {reason}", licensed=False))
+
+
+_SUPPORT_ERRINFO_PDU = int(EarlyCapabilityFlag.RNS_UD_CS_SUPPORT_ERRINFO_PDU)
+_SET_ERROR_INFO: dict[int, bytes] = {}
+"""Set Error Info PDU data by errorInfo: the same few codes end every connection."""
+_DISCONNECT_FRAME = mcs_frame(DisconnectProviderUltimatum(Reason.RN_PROVIDER_INITIATED))
+"""The Disconnect Provider Ultimatum frame that ends every connection the server ends."""
 
 
 def demand_active_capabilities(width: int, height: int) -> tuple[CapabilitySet, ...]:

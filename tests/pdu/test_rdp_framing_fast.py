@@ -210,3 +210,23 @@ def test_encode_licensing_message_is_the_pdu_encoder(pdu: LicensingPdu) -> None:
     plain = dataclasses.replace(pdu, msg_size=None)
     expected = outcome(encode_licensing_pdu, plain)
     assert outcome(encode_licensing_message, pdu.message, pdu.version, pdu.flags) == expected
+
+
+@PROPERTY
+@given(
+    st.one_of(
+        st.binary(max_size=80).map(lambda b: rdp.encode_security_exchange(rdp.SecurityExchange(b))),
+        hostile([rdp.encode_security_exchange(rdp.SecurityExchange(bytes(72)))]),
+    )
+)
+def test_security_exchange_fast_decode(data: bytes) -> None:
+    """TS_SECURITY_PACKET: the struct path reads what construct reads, or construct refuses."""
+    general = outcome(
+        lambda d: rdp.SecurityExchange(
+            framing.parse_exact(
+                "TS_SECURITY_PACKET", rdp._SECURITY_EXCHANGE, d
+            ).encryptedClientRandom
+        ),
+        data,
+    )
+    assert outcome(rdp.decode_security_exchange, data) == general
