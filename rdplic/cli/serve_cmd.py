@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import os
 import random
+import signal
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -330,5 +331,23 @@ def run(args: argparse.Namespace) -> int:
         return stopped
 
     reactor.addSystemEventTrigger("before", "shutdown", shutdown)
-    reactor.run()
+
+    # Our own SIGTERM / SIGINT handlers instead of Twisted's: a second signal while the
+    # in-flight handshakes finish (as `timeout` or a service manager sends) must not make
+    # Twisted stop a reactor that is already stopping and log a traceback.
+    stopping = False
+
+    def stop_once() -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            reactor.stop()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("received {signal}", signal=signal.Signals(signum).name)
+        reactor.callFromThread(stop_once)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    reactor.run(installSignalHandlers=False)
     return 0
