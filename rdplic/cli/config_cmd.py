@@ -5,7 +5,7 @@ commands agree; ``set`` takes effect at the next connection. Keys (``show`` list
 them with their values): windows_version (2000 ... 2025), licensing_mode
 (per-device, per-user, personal, remote-admin, valid-client-only), first_license
 (temporary, permanent), grace_period_days, license_server_reachable,
-prevent_license_upgrade, ... - see docs/readme/license-server.md.
+prevent_license_upgrade, ... - see README.md, "The host being emulated".
 """
 
 from __future__ import annotations
