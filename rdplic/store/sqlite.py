@@ -286,17 +286,7 @@ class SqliteTransaction:
         return None if value is None else bytes(value)
 
     def find_licenses(self, query: LicenseQuery) -> list[IssuedLicense]:
-        where: list[str] = []
-        params: list[Any] = []
-        if query.hwid is not None:
-            where.append("hwid = ?")
-            params.append(query.hwid.hex())
-        if query.machine_name is not None:
-            where.append("lower(machine_name) = lower(?)")
-            params.append(query.machine_name)
-        if query.user_name is not None:
-            where.append("lower(user_name) = lower(?)")
-            params.append(query.user_name)
+        where, params = _client_filters(query)
         if query.statuses is not None:
             statuses = [int(s) for s in query.statuses]
             if not statuses:
@@ -343,17 +333,7 @@ class SqliteTransaction:
         return event_id
 
     def list_history(self, query: HistoryQuery) -> list[HistoryEvent]:
-        where: list[str] = []
-        params: list[Any] = []
-        if query.hwid is not None:
-            where.append("hwid = ?")
-            params.append(query.hwid.hex())
-        if query.machine_name is not None:
-            where.append("lower(machine_name) = lower(?)")
-            params.append(query.machine_name)
-        if query.user_name is not None:
-            where.append("lower(user_name) = lower(?)")
-            params.append(query.user_name)
+        where, params = _client_filters(query)
         if query.license_id is not None:
             where.append("license_id = ?")
             params.append(query.license_id)
@@ -580,3 +560,19 @@ class SqliteStore:
                 if highest is not None and (value is None or int(value) < int(highest)):
                     problems.append(f"counter {counter} ({value}) behind {table} ({highest})")
         return problems
+
+
+def _client_filters(query: LicenseQuery | HistoryQuery) -> tuple[list[str], list[Any]]:
+    """WHERE terms and parameters for the client a query names (hardware id, machine, user)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if query.hwid is not None:
+        where.append("hwid = ?")
+        params.append(query.hwid.hex())
+    if query.machine_name is not None:
+        where.append("lower(machine_name) = lower(?)")
+        params.append(query.machine_name)
+    if query.user_name is not None:
+        where.append("lower(user_name) = lower(?)")
+        params.append(query.user_name)
+    return where, params
