@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -188,9 +188,6 @@ class LicenseService:
         self._store = store
         self._signer = signer
         self._rng = rng
-        # A store that can tell cheaply whether the settings may have changed (SQLite's
-        # PRAGMA data_version and its own writes) lets `config` skip its read transaction.
-        self._settings_token: Callable[[], Hashable] | None = getattr(store, "settings_token", None)
         self._config_read: tuple[Hashable, HostConfig] | None = None
         if config is not None:
             config.check()
@@ -206,7 +203,9 @@ class LicenseService:
 
     def config(self) -> HostConfig:
         """The host configuration as stored now (another process may have changed it)."""
-        token = None if self._settings_token is None else self._settings_token()
+        # A store that can tell cheaply whether the settings may have changed (SQLite's
+        # PRAGMA data_version and its own writes) lets this skip its read transaction.
+        token = self._store.settings_token()
         read = self._config_read
         if token is not None and read is not None and read[0] == token:
             return read[1]

@@ -13,7 +13,7 @@ store implements the same two protocols.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Hashable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -158,6 +158,11 @@ class LicenseStore(Protocol):
         ...
 
     def schema_version(self) -> int: ...
+
+    def settings_token(self) -> Hashable | None:
+        """A value that changes whenever the stored settings may have changed, or None when
+        the store cannot tell cheaply (the license service then re-reads them every time)."""
+        ...
 
     def check_integrity(self) -> list[str]:
         """Problems found (empty when consistent): counts match rows, blobs and history exist."""
