@@ -204,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
     from rdplic.identity import ServerIdentity
     from rdplic.licensing import CryptoLicenseSigner, LicenseService, SystemClock
     from rdplic.net.capture import PcapngWriter
-    from rdplic.net.server import RdpServerFactory, ServerLimits
+    from rdplic.net.server import RdpServerFactory, ServerLimits, listen_tcp
     from rdplic.net.tls import TlsContextFactory, load_or_create_certificate
     from rdplic.store import open_store, read_clock_offset
 
@@ -302,7 +302,7 @@ def run(args: argparse.Namespace) -> int:
         connection_clock=connection_clock,
         debug=args.log_level == "debug",
     )
-    port = reactor.listenTCP(args.port, factory, backlog=args.backlog, interface=args.host)
+    port = listen_tcp(reactor, args.port, factory, backlog=args.backlog, interface=args.host)
     address = port.getHost()
     log.info(
         "rdplic serve listening on {host}:{port} (security {security}, Windows {windows}, "

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from twisted.internet import defer
+from twisted.internet import defer, tcp
 from twisted.internet.interfaces import IAddress
 from twisted.internet.protocol import Factory
 from twisted.internet.protocol import Protocol as TwistedProtocol
@@ -45,7 +45,14 @@ from rdplic.core.connection_events import (
 )
 from rdplic.net.capture import PcapngWriter
 
-__all__ = ["ConnectionCore", "RdpServerFactory", "RdpServerProtocol", "ServerLimits"]
+__all__ = [
+    "ConnectionCore",
+    "EagerPort",
+    "RdpServerFactory",
+    "RdpServerProtocol",
+    "ServerLimits",
+    "listen_tcp",
+]
 
 
 class ConnectionCore(Protocol):
@@ -431,3 +438,55 @@ def _peer(addr: IAddress) -> str:
     if host is None:
         return str(addr)
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# -- the listening socket --------------------------------------------------------------
+
+
+class EagerServer(tcp.Server):
+    """A TCP server transport that sends at once when nothing is queued.
+
+    Twisted queues every write and sends it on the next reactor turn: each write costs
+    registering the socket for writability and unregistering it again (two epoll_ctl
+    calls under the asyncio reactor) and a loop iteration.  A licensing handshake is
+    seven request/answer round trips, each answer a few hundred bytes that fit the
+    socket's buffer, so this transport tries ``send`` first and queues only what the
+    kernel did not take, the way asyncio's own transports do.  Anything unusual (TLS
+    started, data already queued, a producer, a closing connection) takes Twisted's
+    usual path, so ordering and closing are unchanged.
+    """
+
+    def write(self, data: bytes) -> None:
+        queue: Any = super().write  # Twisted's path (untyped in Twisted)
+        if (
+            self.TLS
+            or not data
+            or not self.connected
+            or self.disconnecting
+            or self._writeDisconnected
+            or self.dataBuffer
+            or self._tempDataBuffer
+            or self.producer is not None
+        ):
+            queue(data)
+            return
+        sent = self.writeSomeData(data)
+        if not isinstance(sent, int):  # connection lost: let the usual path find out
+            queue(data)
+        elif sent < len(data):
+            queue(data[sent:])
+
+
+class EagerPort(tcp.Port):
+    """A listening TCP port whose connections are `EagerServer` transports."""
+
+    transport = EagerServer
+
+
+def listen_tcp(
+    reactor: Any, port: int, factory: Any, *, backlog: int = 50, interface: str = ""
+) -> EagerPort:
+    """What ``reactor.listenTCP`` does, with `EagerPort`."""
+    listening = EagerPort(port, factory, backlog, interface, reactor)
+    listening.startListening()
+    return listening
