@@ -153,14 +153,45 @@ def save_host_config(tx: StoreTransaction, config: HostConfig) -> None:
         tx.set_setting(_CONFIG_PREFIX + key, value)
 
 
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """What a decision reads of the stored settings: the host configuration and which
+    grace-period moments (R43, R44) are recorded already."""
+
+    cfg: HostConfig
+    recorded: frozenset[str]
+
+
+def _load_settings(tx: StoreTransaction) -> _Settings:
+    stored = tx.settings()
+    host = tuple(
+        (k[len(_CONFIG_PREFIX) :], v) for k, v in stored.items() if k.startswith(_CONFIG_PREFIX)
+    )
+    try:
+        cfg = _host_config(host)
+    except ValueError as error:
+        raise StoreError(f"stored host configuration is not usable: {error}") from None
+    grace = (_GRACE_STARTED, _GRACE_LS_CONTACT, _GRACE_FIRST_PERMANENT)
+    return _Settings(cfg, frozenset(name for name in grace if name in stored))
+
+
 @dataclass(slots=True)
 class _Ctx:
-    """One decision: its transaction, the configuration read inside it, the time, the client."""
+    """One decision: its transaction, the settings read inside it, the time, the client."""
 
     tx: StoreTransaction
-    cfg: HostConfig
+    settings: _Settings
     now: datetime
     client: ClientIdentity
+
+    @property
+    def cfg(self) -> HostConfig:
+        return self.settings.cfg
+
+    def record_once(self, name: str) -> None:
+        """Write the setting ``name`` = now unless it was there when the decision began."""
+        if name not in self.settings.recorded:
+            self.tx.set_setting(name, self.now.isoformat())
 
 
 def _fmt(moment: datetime) -> str:
@@ -189,6 +220,7 @@ class LicenseService:
         self._signer = signer
         self._rng = rng
         self._config_read: tuple[Hashable, HostConfig] | None = None
+        self._settings_read: tuple[Hashable, _Settings] | None = None
         if config is not None:
             config.check()
             with store.transaction() as tx:
@@ -215,6 +247,18 @@ class LicenseService:
             # Taken before the read: a change in between shows as a new token next time.
             self._config_read = (token, config)
         return config
+
+    def _ctx(self, tx: StoreTransaction, now: datetime, client: ClientIdentity) -> _Ctx:
+        """A decision's context; the settings are read again only when the store's change
+        token says they may have changed (one PRAGMA instead of four queries)."""
+        token = self._store.settings_token()
+        read = self._settings_read
+        if token is not None and read is not None and read[0] == token:
+            return _Ctx(tx, read[1], now, client)
+        settings = _load_settings(tx)
+        if token is not None:
+            self._settings_read = (token, settings)
+        return _Ctx(tx, settings, now, client)
 
     def product_info(self) -> ProductInfo:
         """ProductInfo and scope for the Server License Request (R42)."""
@@ -266,7 +310,7 @@ class LicenseService:
             )
         if cfg.licensing_mode is LicensingMode.PER_USER:
             with self._store.transaction() as tx:
-                self._touch_user_cal(_Ctx(tx, load_host_config(tx), now, client))
+                self._touch_user_cal(self._ctx(tx, now, client))
         return Decision(DecisionKind.VALID_CLIENT, "license valid for this host", "R65")
 
     def present_license(
@@ -281,7 +325,7 @@ class LicenseService:
             return self.request_new_license(client, now)
         now = to_utc(now)
         with self._store.transaction() as tx:
-            ctx = _Ctx(tx, load_host_config(tx), now, client)
+            ctx = self._ctx(tx, now, client)
             cfg = ctx.cfg
             if not cfg.licensing_mode.issues_licenses:
                 return Decision(DecisionKind.VALID_CLIENT, "host does not license clients", "R4")
@@ -311,7 +355,7 @@ class LicenseService:
         """
         now = to_utc(now)
         with self._store.transaction() as tx:
-            ctx = _Ctx(tx, load_host_config(tx), now, client)
+            ctx = self._ctx(tx, now, client)
             cfg = ctx.cfg
             if not cfg.licensing_mode.issues_licenses:
                 return Decision(DecisionKind.VALID_CLIENT, "host does not license clients", "R4")
@@ -372,9 +416,12 @@ class LicenseService:
         presented_temporary: bool,
     ) -> Decision:
         cfg, host = ctx.cfg, ctx.cfg.cal_version
-        outstanding = ctx.tx.find_licenses(
-            LicenseQuery(hwid=ctx.client.hwid, statuses=_OUTSTANDING, cal_type=CalType.PER_DEVICE)
+        # One query for the device's licenses of every status: the outstanding ones here,
+        # all of them for R27's one temporary license per device below.
+        device_licenses = ctx.tx.find_licenses(
+            LicenseQuery(hwid=ctx.client.hwid, cal_type=CalType.PER_DEVICE)
         )
+        outstanding = [lic for lic in device_licenses if lic.status in _OUTSTANDING]
         permanent = [
             lic
             for lic in outstanding
@@ -398,7 +445,7 @@ class LicenseService:
             return self._upgrade_temporary(ctx, temporary[-1], fallback)
         if cfg.builtin_eligible(ctx.client.platform_id):
             return self._issue_builtin(ctx, kind)
-        had_temporary = presented_temporary or self._had_temporary(ctx)
+        had_temporary = presented_temporary or self._had_temporary(ctx, device_licenses)
         if cfg.first_license is FirstLicensePolicy.PERMANENT or had_temporary:
             issued = self._issue_permanent(ctx, kind, replacing=None)
             if issued is not None:
@@ -642,8 +689,7 @@ class LicenseService:
                 ctx.tx, HistoryKind.UPGRADED, ctx.now, old, f"to permanent CAL {lic.license_id}"
             )
             rule = "R29"
-        if ctx.tx.get_setting(_GRACE_FIRST_PERMANENT) is None:
-            ctx.tx.set_setting(_GRACE_FIRST_PERMANENT, ctx.now.isoformat())
+        ctx.record_once(_GRACE_FIRST_PERMANENT)
         reason = f"permanent {pack.cal_type.label} CAL {lic.product_version} for {days} days"
         return Decision(kind, reason, rule, license=lic, blob=blob)
 
@@ -767,14 +813,12 @@ class LicenseService:
         ctx.tx.insert_key_pack(pack)
         return pack
 
-    def _had_temporary(self, ctx: _Ctx) -> bool:
+    def _had_temporary(self, ctx: _Ctx, device_licenses: Iterable[IssuedLicense]) -> bool:
         """R27: one temporary license per device (per HWID, R73) and CAL version."""
         generation = ctx.cfg.cal_version.generation
         return any(
             lic.temporary and lic.product_version.generation == generation
-            for lic in ctx.tx.find_licenses(
-                LicenseQuery(hwid=ctx.client.hwid, cal_type=CalType.PER_DEVICE)
-            )
+            for lic in device_licenses
         )
 
     def _retire(self, tx: StoreTransaction, lic: IssuedLicense) -> None:
@@ -806,12 +850,10 @@ class LicenseService:
     # Grace period (R43, R44)
 
     def _start_grace(self, ctx: _Ctx) -> None:
-        if ctx.tx.get_setting(_GRACE_STARTED) is None:
-            ctx.tx.set_setting(_GRACE_STARTED, ctx.now.isoformat())
+        ctx.record_once(_GRACE_STARTED)
 
     def _license_server_contacted(self, ctx: _Ctx) -> None:
-        if ctx.tx.get_setting(_GRACE_LS_CONTACT) is None:
-            ctx.tx.set_setting(_GRACE_LS_CONTACT, ctx.now.isoformat())
+        ctx.record_once(_GRACE_LS_CONTACT)
 
     def _in_grace(self, ctx: _Ctx) -> bool:
         return self.grace_ends(ctx.tx, ctx.cfg) > ctx.now

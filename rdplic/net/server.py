@@ -485,8 +485,9 @@ class EagerPort(tcp.Port):
 
 def listen_tcp(
     reactor: Any, port: int, factory: Any, *, backlog: int = 50, interface: str = ""
-) -> EagerPort:
-    """What ``reactor.listenTCP`` does, with `EagerPort`."""
-    listening = EagerPort(port, factory, backlog, interface, reactor)
+) -> Any:
+    """What ``reactor.listenTCP`` does, with `EagerPort` (an IListeningPort; Twisted's
+    zope interfaces do not type-check as classes, hence Any)."""
+    listening: Any = EagerPort(port, factory, backlog, interface, reactor)
     listening.startListening()
     return listening

@@ -42,9 +42,10 @@ __all__ = ["STORE_FILENAME", "SqliteStore", "SqliteTransaction", "format_ts", "p
 STORE_FILENAME = "licenses.sqlite3"
 """Name of the database file inside the state directory."""
 
-_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _CONNECTION_SERIALS = itertools.count(1)
 """Numbers the connections, so that a change token never matches another connection's."""
+_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+"""Whether this SQLite has UPDATE ... RETURNING."""
 _BUSY_TIMEOUT_S = 60.0
 """How long a writer waits for another writer's transaction (decisions take milliseconds)."""
 
@@ -53,11 +54,17 @@ def format_ts(moment: datetime) -> str:
     """Fixed-width UTC text, so that text order is time order."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime given to the store")
-    return moment.astimezone(UTC).strftime(_TS_FORMAT)
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    # isoformat is several times faster than strftime; the text is the same (a test says so).
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_ts(text: str) -> datetime:
-    return datetime.strptime(text, _TS_FORMAT).replace(tzinfo=UTC)
+    """The inverse of `format_ts`, and nothing else (fromisoformat alone takes more)."""
+    if len(text) != 27 or text[-1] != "Z" or text[10] != "T":
+        raise ValueError(f"not a store timestamp: {text!r}")
+    return datetime.fromisoformat(text)
 
 
 def _opt_ts(text: str | None) -> datetime | None:
@@ -83,11 +90,20 @@ class SqliteTransaction:
     # ----- ids and settings
 
     def next_id(self, counter: str) -> int:
-        cur = self._conn.execute("UPDATE counters SET value = value + 1 WHERE name = ?", (counter,))
-        if cur.rowcount != 1:
-            self._conn.execute("INSERT INTO counters (name, value) VALUES (?, 1)", (counter,))
-            return 1
-        return int(self._one("SELECT value FROM counters WHERE name = ?", (counter,)))
+        if _RETURNING:  # one statement instead of two (SQLite 3.35 and later)
+            value = self._one(
+                "UPDATE counters SET value = value + 1 WHERE name = ? RETURNING value", (counter,)
+            )
+            if value is not None:
+                return int(value)
+        else:
+            cur = self._conn.execute(
+                "UPDATE counters SET value = value + 1 WHERE name = ?", (counter,)
+            )
+            if cur.rowcount == 1:
+                return int(self._one("SELECT value FROM counters WHERE name = ?", (counter,)))
+        self._conn.execute("INSERT INTO counters (name, value) VALUES (?, 1)", (counter,))
+        return 1
 
     def get_setting(self, name: str) -> str | None:
         value = self._one("SELECT value FROM settings WHERE name = ?", (name,))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -30,6 +30,7 @@ from rdplic.store import (
     open_store,
 )
 from rdplic.store.migrations import latest_version
+from rdplic.store.sqlite import format_ts, parse_ts
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 
@@ -275,4 +276,42 @@ def test_settings_tokens_of_two_connections_never_match(tmp_path: Path) -> None:
     before = store.settings_token()
     store.close()
     assert store.settings_token() != before
+    store.close()
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2025, 1, 6, 9, 0, tzinfo=UTC),
+        datetime(2025, 1, 6, 9, 0, 0, 123, tzinfo=timezone(timedelta(hours=2))),
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5))),
+        datetime.max.replace(tzinfo=UTC),
+    ],
+)
+def test_store_timestamps_are_the_fixed_width_text_of_earlier_versions(moment: datetime) -> None:
+    """format_ts writes what strftime wrote before, in UTC; parse_ts reads it back exactly."""
+    text = format_ts(moment)
+    assert text == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert parse_ts(text) == moment
+    assert parse_ts(text).tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2025-01-06T09:00:00Z", "2025-01-06 09:00:00.000000Z", "2025-01-06T09:00:00.000000+00:00", ""],
+)
+def test_parse_ts_refuses_text_the_store_never_writes(text: str) -> None:
+    """Only format_ts's own shape is a store timestamp."""
+    with pytest.raises(ValueError):
+        parse_ts(text)
+
+
+def test_counters_count_from_one_and_never_repeat(tmp_path: Path) -> None:
+    """next_id starts a counter at 1 and gives each call the next number."""
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    with store.transaction() as tx:
+        first = [tx.next_id("fresh") for _ in range(3)]
+    with store.transaction() as tx:
+        assert tx.next_id("fresh") == 4
+    assert first == [1, 2, 3]
     store.close()
