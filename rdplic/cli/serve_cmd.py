@@ -213,7 +213,9 @@ def run(args: argparse.Namespace) -> int:
 
     allow_rdp, allow_tls = _SECURITY_CHOICES[args.security]
     identity = ServerIdentity.load_or_create(state_dir)
-    store = open_store(state_dir)
+    # Group commit: the decisions of one reactor turn share one commit; the server holds
+    # each answer until it is durable (rdplic.net.server).
+    store = open_store(state_dir, defer_commits=True)
     clock = SystemClock(offset=lambda: read_clock_offset(store))
 
     def connection_clock() -> Callable[[], datetime]:
@@ -238,6 +240,7 @@ def run(args: argparse.Namespace) -> int:
         host = host.with_setting(key, value)
     service = LicenseService(store, signer, random.SystemRandom(), config=host if changes else None)
     windows = host.windows_version.upper()
+    store.commit_deferred()  # the configuration written above
 
     tls = None
     if allow_tls:
@@ -301,6 +304,7 @@ def run(args: argparse.Namespace) -> int:
         capture=capture,
         connection_clock=connection_clock,
         debug=args.log_level == "debug",
+        commits=store,
     )
     port = listen_tcp(reactor, args.port, factory, backlog=args.backlog, interface=args.host)
     address = port.getHost()

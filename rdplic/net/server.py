@@ -18,6 +18,12 @@ Limits, each with the reason for it:
 
 A peer's mistake never reaches beyond its own connection: `ConnectionProtocolError` and
 any failure while handling one connection's bytes are logged and that connection closed.
+
+Group commit: with a store that defers commits (`DeferredCommits`), a connection whose
+bytes made the license service change the store keeps its answer back; at the end of
+the reactor turn the factory commits every such change at once (one fsync for all the
+licenses of the turn) and only then sends the answers.  A license a client receives is
+always in the store.  If that commit fails, those connections are dropped unanswered.
 """
 
 from __future__ import annotations
@@ -47,12 +53,23 @@ from rdplic.net.capture import PcapngWriter
 
 __all__ = [
     "ConnectionCore",
+    "DeferredCommits",
     "EagerPort",
     "RdpServerFactory",
     "RdpServerProtocol",
     "ServerLimits",
     "listen_tcp",
 ]
+
+
+class DeferredCommits(Protocol):
+    """A store whose transactions become durable together, at `commit_deferred`
+    (`rdplic.store.SqliteStore` with ``defer_commits``)."""
+
+    @property
+    def deferred_changes(self) -> int: ...
+
+    def commit_deferred(self) -> None: ...
 
 
 class ConnectionCore(Protocol):
@@ -133,6 +150,9 @@ class RdpServerProtocol(TwistedProtocol):
         self._tls_started = False
         self._capture_id = 0
         self._grace: Any = None
+        self._held: list[bytes] | None = None
+        """Answers kept back until the factory's group commit (None: none kept)."""
+        self._close_when_released = False
 
     # -- Twisted's interface -------------------------------------------------------
 
@@ -151,7 +171,7 @@ class RdpServerProtocol(TwistedProtocol):
             self._capture_id = capture.open_stream((peer.host, peer.port), (host.host, host.port))
 
     def dataReceived(self, data: bytes) -> None:
-        if self._closing:
+        if self._closing or self._close_when_released:
             return
         if self._idle is not None and self._idle.active():
             self._idle.reset(self._factory.limits.idle_timeout)
@@ -160,9 +180,12 @@ class RdpServerProtocol(TwistedProtocol):
         capture = self._factory.capture
         if capture is not None and self._capture_id:
             capture.record(self._capture_id, True, data)
+        commits = self._factory.commits
+        changes = commits.deferred_changes if commits is not None else 0
         try:
             self._core.receive_data(data, self._now())
         except ConnectionProtocolError as error:
+            self._hold_if_changed(commits, changes)
             self._summary.outcome = "protocol-error"
             self._summary.error = error.reason
             self._drain_events()
@@ -170,10 +193,12 @@ class RdpServerProtocol(TwistedProtocol):
             return
         except Exception:
             # A bug in our own code, not the peer's fault; still only this connection goes.
+            self._hold_if_changed(commits, changes)
             self._log.failure("internal error on {peer}", peer=self._summary.peer)
             self._summary.outcome = "internal-error"
             self._close(abort=True)
             return
+        self._hold_if_changed(commits, changes)
         self._drain_events()
 
     def connectionLost(self, reason: Failure | None = None) -> None:
@@ -201,10 +226,42 @@ class RdpServerProtocol(TwistedProtocol):
 
     # -- driving the machine ---------------------------------------------------------
 
+    def _hold_if_changed(self, commits: DeferredCommits | None, changes: int) -> None:
+        """Keep this connection's answers back if its bytes changed the store (deferred)."""
+        if commits is not None and commits.deferred_changes != changes:
+            if self._held is None:
+                self._held = []
+            self._factory.hold(self)
+
+    def release(self, committed: bool) -> None:
+        """The factory's group commit is over: send what was kept back, or, if the commit
+        failed, drop the connection without it."""
+        held, self._held = self._held, None
+        if held is None or self._lost:
+            return
+        if not committed:
+            self._summary.outcome = "store-error"
+            self._summary.error = "store commit failed; answer not sent"
+            self._close(abort=True)
+            return
+        for data in held:
+            self._send(data)
+        if self._close_when_released:
+            self._close_when_released = False
+            self._close()
+
     def _flush(self) -> None:
         data = self._core.data_to_send()
+        if not data:
+            return
+        if self._held is not None:
+            self._held.append(data)
+            return
+        self._send(data)
+
+    def _send(self, data: bytes) -> None:
         transport: Any = self.transport
-        if data and transport is not None:
+        if transport is not None:
             if self._factory.debug:
                 self._log.debug("{peer} sent {data}", peer=self._summary.peer, data=data.hex())
             transport.write(data)
@@ -231,7 +288,9 @@ class RdpServerProtocol(TwistedProtocol):
         if event.start_tls:
             self._flush()
             context = self._factory.tls
-            if context is None:  # the machine only selects TLS when it is configured
+            # The machine only selects TLS when it is configured, and nothing before the
+            # security negotiation writes to the store (so nothing is held back).
+            if context is None or self._held is not None:
                 self._close(abort=True)
                 return
             transport: Any = self.transport
@@ -297,8 +356,14 @@ class RdpServerProtocol(TwistedProtocol):
         transport: Any = self.transport
         if self._closing or transport is None:
             return
+        if abort:
+            self._held = None  # nothing kept back goes out
+        else:
+            self._flush()
+            if self._held is not None:  # close once the group commit sent the answers
+                self._close_when_released = True
+                return
         self._closing = True
-        self._flush()
         if abort:
             transport.abortConnection()
             return
@@ -368,8 +433,12 @@ class RdpServerFactory(Factory):
         capture: PcapngWriter | None = None,
         connection_clock: Callable[[], Callable[[], datetime]] | None = None,
         debug: bool = False,
+        commits: DeferredCommits | None = None,
     ) -> None:
         self._make_core = make_core
+        self.commits = commits
+        self._holding: list[RdpServerProtocol] = []
+        self._group_commit: Any = None
         self.noisy = False  # one line per connection is enough; no "Starting factory"
         self.now = now
         self.connection_clock = connection_clock or (lambda: now)
@@ -397,6 +466,32 @@ class RdpServerFactory(Factory):
             )
             return None
         return RdpServerProtocol(self, self._make_core(), _peer(addr))
+
+    def hold(self, protocol: RdpServerProtocol) -> None:
+        """``protocol`` keeps answers back until the group commit at the end of this turn."""
+        if protocol not in self._holding:
+            self._holding.append(protocol)
+        if self._group_commit is None:
+            self._group_commit = self.reactor.callLater(0, self.commit_held)
+
+    def commit_held(self) -> None:
+        """Commit the store's deferred changes once, then release every held answer."""
+        if self._group_commit is not None and self._group_commit.active():
+            self._group_commit.cancel()
+        self._group_commit = None
+        holding, self._holding = self._holding, []
+        committed = True
+        if self.commits is not None:
+            try:
+                self.commits.commit_deferred()
+            except Exception:
+                committed = False
+                self._log.failure(
+                    "store commit failed: {count} connections dropped unanswered",
+                    count=len(holding),
+                )
+        for protocol in holding:
+            protocol.release(committed)
 
     def connection_opened(self, protocol: RdpServerProtocol) -> None:
         self.active.add(protocol)

@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 
-def open_store(state_dir: str | os.PathLike[str]) -> SqliteStore:
-    """The store of a state directory (created, and migrated to the current schema)."""
-    return SqliteStore.in_state_dir(state_dir)
+def open_store(state_dir: str | os.PathLike[str], *, defer_commits: bool = False) -> SqliteStore:
+    """The store of a state directory (created, and migrated to the current schema);
+    ``defer_commits`` for group commit (`SqliteStore`)."""
+    return SqliteStore.in_state_dir(state_dir, defer_commits=defer_commits)

@@ -389,10 +389,24 @@ class SqliteTransaction:
 
 
 class SqliteStore:
-    """`rdplic.store.base.LicenseStore` in one SQLite file (WAL)."""
+    """`rdplic.store.base.LicenseStore` in one SQLite file (WAL).
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    Each transaction is committed (and fsynced: ``synchronous = FULL``) as it ends,
+    unless the store defers commits (``defer_commits``, for ``rdplic serve``): then a
+    transaction is a savepoint inside one write transaction that stays open until
+    `commit_deferred`, so that the decisions of one reactor turn share one commit and
+    one fsync (group commit).  Whoever defers must not let anything that depends on a
+    deferred transaction leave the process before `commit_deferred` returns: the server
+    holds each connection's answer until then (`rdplic.net.server`), so a license a
+    client received is always in the store.  A transaction that changed nothing ends
+    at once when nothing else is pending.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, defer_commits: bool = False) -> None:
         self.path = Path(path)
+        self._defer = defer_commits
+        self._deferred_changes = 0
+        self._in_unit = False
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -402,8 +416,10 @@ class SqliteStore:
             raise StoreError(f"cannot open store {self.path}: {error}") from None
 
     @classmethod
-    def in_state_dir(cls, state_dir: str | os.PathLike[str]) -> SqliteStore:
-        return cls(Path(state_dir) / STORE_FILENAME)
+    def in_state_dir(
+        cls, state_dir: str | os.PathLike[str], *, defer_commits: bool = False
+    ) -> SqliteStore:
+        return cls(Path(state_dir) / STORE_FILENAME, defer_commits=defer_commits)
 
     # ----- connections
 
@@ -462,16 +478,78 @@ class SqliteStore:
     @contextmanager
     def transaction(self) -> Iterator[SqliteTransaction]:
         """``BEGIN IMMEDIATE``: the write lock is taken before the first read."""
-        with self._begin("BEGIN IMMEDIATE") as conn:
+        with self._unit() if self._defer else self._begin("BEGIN IMMEDIATE") as conn:
             tx = SqliteTransaction(conn)
             yield tx
-        if tx.wrote_settings:  # committed (an exception would not get here)
+        if tx.wrote_settings:  # committed or deferred (an exception would not get here)
             self._local.settings_commits += 1
+
+    @contextmanager
+    def _unit(self) -> Iterator[sqlite3.Connection]:
+        """A deferred transaction: a savepoint in the open write transaction."""
+        conn = self._connection()
+        if self._in_unit:
+            raise StoreError("nested store transaction")
+        opened = not conn.in_transaction
+        if opened:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                raise StoreError(f"store busy or unavailable: {error}") from None
+        changes = conn.total_changes
+        conn.execute("SAVEPOINT rdplic_unit")
+        self._in_unit = True
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK TO rdplic_unit")
+            conn.execute("RELEASE rdplic_unit")
+            if opened:
+                conn.rollback()
+            raise
+        finally:
+            self._in_unit = False
+        conn.execute("RELEASE rdplic_unit")
+        if conn.total_changes != changes:
+            self._deferred_changes += 1
+        elif opened:
+            conn.commit()  # changed nothing and nothing else pending: no reason to wait
+
+    @property
+    def deferred_changes(self) -> int:
+        """How many deferred transactions changed something, since the store opened: a
+        caller compares it before and after its work to learn whether it must wait for
+        `commit_deferred`."""
+        return self._deferred_changes
+
+    def commit_deferred(self) -> None:
+        """Commit (and fsync) every deferred transaction at once; a no-op when none is
+        pending.  On failure they are all rolled back and StoreError is raised."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or not conn.in_transaction:
+            return
+        if self._in_unit:
+            raise StoreError("commit_deferred inside a store transaction")
+        try:
+            conn.commit()
+        except sqlite3.Error as error:
+            with contextlib.suppress(sqlite3.Error):
+                conn.rollback()
+            raise StoreError(f"store commit failed: {error}") from None
 
     @contextmanager
     def snapshot(self) -> Iterator[SqliteTransaction]:
         """A read transaction (WAL gives it a consistent view); writes are refused."""
         conn = self._connection()
+        if self._defer and conn.in_transaction and not self._in_unit:
+            # Deferred transactions are pending: read inside them (they are this
+            # process's own and will be committed).
+            conn.execute("PRAGMA query_only = ON")
+            try:
+                yield SqliteTransaction(conn)
+            finally:
+                conn.execute("PRAGMA query_only = OFF")
+            return
         conn.execute("PRAGMA query_only = ON")
         try:
             with self._begin("BEGIN") as conn:
@@ -480,6 +558,9 @@ class SqliteStore:
             conn.execute("PRAGMA query_only = OFF")
 
     def close(self) -> None:
+        """Commit whatever is deferred, then close every connection."""
+        if self._defer:
+            self.commit_deferred()
         with self._lock:
             conns, self._all = self._all, []
         for conn in conns:

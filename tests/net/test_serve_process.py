@@ -180,6 +180,34 @@ def test_sigterm_lets_handshakes_in_flight_finish(state_dir: Path) -> None:
     assert "store closed" in serve.log.read_text()
 
 
+def test_a_license_received_is_in_the_store_even_if_the_server_is_killed(
+    tmp_path: Path,
+) -> None:
+    """Licenses the clients received are all in the store after a SIGKILL right after."""
+    import json
+
+    state = tmp_path / "state"
+    serve = Serve(state, "--security", "rdp")
+    names = [f"KILLED{i}" for i in range(3)]
+    try:
+        for name in names:
+            events = run_client(serve.port, client(0, name))
+            assert any(isinstance(e, lic.NewLicenseReceived) for e in events), events
+    finally:
+        serve.process.send_signal(signal.SIGKILL)
+        serve.process.wait(timeout=30)
+    command = ["license", "list", "--json", "--state-dir", str(state)]
+    listed = subprocess.run(
+        [sys.executable, "-m", "rdplic.cli.main", *command],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    machines = {entry["client_name"] for entry in json.loads(listed.stdout)}
+    assert set(names) <= machines
+
+
 def test_a_misbehaving_client_does_not_affect_the_others(state_dir: Path) -> None:
     """An oversized frame and garbage close their own connections; a good client still gets
     licensed, and the limit on open connections refuses the one too many."""

@@ -244,3 +244,114 @@ def test_wait_idle_fires_when_idle(open_connections: int) -> None:
         assert fired == []
         _lost(protocol)
     assert fired == [None]
+
+
+# -- group commit -------------------------------------------------------------------
+
+
+class FakeCommits:
+    """A deferring store: `change` stands for a decision that wrote; commits are recorded."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        self.deferred_changes = 0
+        self.commits: list[int] = []
+        self.fail = fail
+
+    def change(self) -> None:
+        self.deferred_changes += 1
+
+    def commit_deferred(self) -> None:
+        if self.fail:
+            raise OSError("disk full")
+        self.commits.append(self.deferred_changes)
+
+
+class WritingCore(FakeCore):
+    """A FakeCore whose scripted steps marked ``write`` change the store first."""
+
+    def __init__(
+        self, commits: FakeCommits, script: list[tuple[bytes, list[object], bool]]
+    ) -> None:
+        super().__init__([(out, events) for out, events, _ in script])
+        self.commits = commits
+        self.writes = [write for _, _, write in script]
+
+    def receive_data(self, data: bytes, now: datetime) -> None:
+        if self.writes.pop(0):
+            self.commits.change()
+        super().receive_data(data, now)
+
+
+def _connect_many(
+    commits: FakeCommits, cores: list[FakeCore]
+) -> tuple[RdpServerFactory, list[tuple[RdpServerProtocol, TlsTransport]], Clock]:
+    clock = Clock()
+    queue = deque(cores)
+    factory = RdpServerFactory(
+        queue.popleft, now=lambda: NOW, reactor=clock, tls=object(), commits=commits
+    )
+    pairs = []
+    for index in range(len(cores)):
+        protocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 41000 + index))
+        assert protocol is not None
+        transport = TlsTransport()
+        protocol.makeConnection(transport)
+        pairs.append((protocol, transport))
+    return factory, pairs, clock
+
+
+def test_answers_that_changed_the_store_wait_for_one_shared_commit() -> None:
+    """Two connections' licenses go out only after a single commit at the end of the turn."""
+    commits = FakeCommits()
+    cores: list[FakeCore] = [
+        WritingCore(commits, [(b"license A", [], True)]),
+        WritingCore(commits, [(b"license B", [], True)]),
+    ]
+    _, [(a, ta), (b, tb)], clock = _connect_many(commits, cores)
+    a.dataReceived(b"x")
+    b.dataReceived(b"y")
+    assert ta.value() == tb.value() == b""
+    assert commits.commits == []
+    clock.advance(0)
+    assert commits.commits == [2]
+    assert (ta.value(), tb.value()) == (b"license A", b"license B")
+
+
+def test_an_answer_that_changed_nothing_is_not_held() -> None:
+    """A connection whose bytes did not touch the store is answered at once."""
+    commits = FakeCommits()
+    cores: list[FakeCore] = [
+        WritingCore(commits, [(b"license", [], True)]),
+        WritingCore(commits, [(b"confirm", [], False)]),
+    ]
+    _, [(a, ta), (b, tb)], _ = _connect_many(commits, cores)
+    a.dataReceived(b"x")
+    b.dataReceived(b"y")
+    assert ta.value() == b""
+    assert tb.value() == b"confirm"
+
+
+def test_a_close_waits_for_the_held_answer() -> None:
+    """ConnectionEnded after a held license: the license is sent, then the half-close."""
+    commits = FakeCommits()
+    ended = ConnectionEnded("licensing completed", 7, licensed=True)
+    cores: list[FakeCore] = [WritingCore(commits, [(b"license+bye", [ended], True)])]
+    _, [(protocol, transport)], clock = _connect_many(commits, cores)
+    protocol.dataReceived(b"x")
+    assert transport.value() == b"" and not transport.half_closed
+    clock.advance(0)
+    assert transport.value() == b"license+bye"
+    assert transport.half_closed
+
+
+def test_a_failed_commit_drops_the_held_connections_unanswered() -> None:
+    """If the group commit fails, no license leaves: the connections are aborted, logged."""
+    commits = FakeCommits(fail=True)
+    cores: list[FakeCore] = [WritingCore(commits, [(b"license", [], True)])]
+    _, [(protocol, transport)], clock = _connect_many(commits, cores)
+    protocol.dataReceived(b"x")
+    with capturedLogs() as events:
+        clock.advance(0)
+    assert transport.value() == b""
+    assert transport.aborted
+    assert any("store commit failed" in str(e.get("log_format")) for e in events)

@@ -315,3 +315,89 @@ def test_counters_count_from_one_and_never_repeat(tmp_path: Path) -> None:
         assert tx.next_id("fresh") == 4
     assert first == [1, 2, 3]
     store.close()
+
+
+# -- deferred commits (group commit) ------------------------------------------------
+
+
+def _visible_elsewhere(path: Path) -> set[str]:
+    """The settings another connection (another process, as it were) can see."""
+    conn = sqlite3.connect(path)
+    try:
+        return {name for (name,) in conn.execute("SELECT name FROM settings")}
+    finally:
+        conn.close()
+
+
+def test_deferred_transactions_become_visible_together_at_commit(tmp_path: Path) -> None:
+    """With defer_commits, finished transactions stay uncommitted until commit_deferred."""
+    store = open_store(tmp_path, defer_commits=True)
+    path = tmp_path / STORE_FILENAME
+    for name in ("a", "b"):
+        with store.transaction() as tx:
+            tx.set_setting(name, "1")
+    assert store.deferred_changes == 2
+    assert not {"a", "b"} & _visible_elsewhere(path)
+    store.commit_deferred()
+    assert {"a", "b"} <= _visible_elsewhere(path)
+    store.close()
+
+
+def test_a_failed_deferred_transaction_undoes_only_its_own_changes(tmp_path: Path) -> None:
+    """An exception rolls back its transaction's savepoint; earlier pending ones survive."""
+    store = open_store(tmp_path, defer_commits=True)
+    with store.transaction() as tx:
+        tx.set_setting("kept", "1")
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.set_setting("undone", "1")
+        raise RuntimeError("decision failed")
+    assert store.deferred_changes == 1
+    store.commit_deferred()
+    names = _visible_elsewhere(tmp_path / STORE_FILENAME)
+    assert "kept" in names and "undone" not in names
+    store.close()
+
+
+def test_a_deferred_transaction_that_changed_nothing_ends_at_once(tmp_path: Path) -> None:
+    """A read-only decision with nothing pending leaves no write transaction open."""
+    store = open_store(tmp_path, defer_commits=True)
+    with store.transaction() as tx:
+        tx.get_setting("absent")
+    assert store.deferred_changes == 0
+    other = sqlite3.connect(tmp_path / STORE_FILENAME, timeout=0)
+    other.execute("BEGIN IMMEDIATE")  # the write lock is free
+    other.rollback()
+    other.close()
+    store.close()
+
+
+def test_snapshot_reads_pending_changes_and_refuses_writes(tmp_path: Path) -> None:
+    """A snapshot taken while changes are deferred sees them and cannot write."""
+    store = open_store(tmp_path, defer_commits=True)
+    with store.transaction() as tx:
+        tx.set_setting("pending", "yes")
+    with store.snapshot() as tx:
+        assert tx.get_setting("pending") == "yes"
+        with pytest.raises(sqlite3.OperationalError):
+            tx.set_setting("other", "no")
+    store.close()
+
+
+def test_close_commits_what_is_deferred(tmp_path: Path) -> None:
+    """Closing a deferring store makes its pending transactions durable."""
+    store = open_store(tmp_path, defer_commits=True)
+    with store.transaction() as tx:
+        tx.set_setting("last", "1")
+    store.close()
+    assert "last" in _visible_elsewhere(tmp_path / STORE_FILENAME)
+
+
+def test_deferred_transactions_do_not_nest(tmp_path: Path) -> None:
+    """A transaction inside another, or a commit inside one, is refused."""
+    store = open_store(tmp_path, defer_commits=True)
+    with store.transaction():
+        with pytest.raises(StoreError), store.transaction():
+            pass
+        with pytest.raises(StoreError):
+            store.commit_deferred()
+    store.close()
