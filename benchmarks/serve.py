@@ -101,8 +101,17 @@ _LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 # Nothing else is counted: no DER building, no parsing, no store.
 
 
+def _tls_contexts(state_dir: Path) -> tuple[Any, Any]:
+    """The server's own TLS context (as `rdplic serve` makes it) and a client's."""
+    from rdplic.net.client import client_tls_context
+    from rdplic.net.tls import TlsContextFactory, load_or_create_certificate
+
+    server_context = TlsContextFactory(load_or_create_certificate(state_dir)).getContext()
+    return server_context, client_tls_context().getContext()
+
+
 def _tls_handshake_cost(
-    state_dir: Path,
+    contexts: tuple[Any, Any],
     seconds: float,
     clock: Callable[[], float] = time.perf_counter,
     at_least: int = 5,
@@ -110,11 +119,7 @@ def _tls_handshake_cost(
     """Seconds of server-side work for one TLS handshake with the server's own context."""
     from OpenSSL import SSL
 
-    from rdplic.net.client import client_tls_context
-    from rdplic.net.tls import TlsContextFactory, load_or_create_certificate
-
-    server_context = TlsContextFactory(load_or_create_certificate(state_dir)).getContext()
-    client_context = client_tls_context().getContext()
+    server_context, client_context = contexts
     spent, count, started = 0.0, 0, time.perf_counter()
     while time.perf_counter() - started < seconds or count < at_least:
         server = SSL.Connection(server_context, None)
@@ -311,7 +316,7 @@ def _time_crypto(
         for kind_blocks in blocks
     ]
     if security == "tls":
-        tls = _tls_handshake_cost(state_dir, seconds / 3)
+        tls = _tls_handshake_cost(_tls_contexts(state_dir), seconds / 3)
         for costs in results:
             costs["tls handshake (OpenSSL)"] = tls
     # The same private operations through OpenSSL (PKCS#1 v1.5 decryption, same key
@@ -377,14 +382,15 @@ class CryptoProbe:
         if self.cpu is not None:
             os.sched_setaffinity(0, {self.cpu})
         kinds = (("new", self.recorded.new), ("returning", self.recorded.returning))
+        contexts = _tls_contexts(self.state_dir) if self.security == "tls" else None
         with self.path.open("w", encoding="ascii") as out:
             while os.getppid() == parent:
                 for kind, calls in kinds:
                     started = time.thread_time()
                     replay(calls, {})
-                    if self.security == "tls":
-                        _tls_handshake_cost(self.state_dir, 0.0, time.thread_time, at_least=1)
                     spent = time.thread_time() - started
+                    if contexts is not None:  # the server side of one TLS handshake
+                        spent += _tls_handshake_cost(contexts, 0.0, time.thread_time, 1)
                     out.write(f"{time.monotonic():.6f} {kind} {spent:.9f}\n")
                     out.flush()
                     time.sleep(self.pause)
