@@ -333,6 +333,7 @@ def _time_crypto(
     return CryptoWork(results[0], results[1], openssl)
 
 
+@dataclasses.dataclass
 class CryptoProbe:
     """The recorded crypto, replayed on the server's core while a pass of handshakes runs.
 
@@ -347,22 +348,13 @@ class CryptoProbe:
     same time.
     """
 
-    def __init__(
-        self,
-        recorded: RecordedCrypto,
-        state_dir: Path,
-        security: str,
-        cpu: int | None,
-        path: Path,
-        pause: float = 0.02,
-    ) -> None:
-        self.recorded = recorded
-        self.state_dir = state_dir
-        self.security = security
-        self.cpu = cpu
-        self.path = path
-        self.pause = pause
-        self.pid: int | None = None
+    recorded: RecordedCrypto
+    state_dir: Path
+    security: str
+    cpu: int | None
+    path: Path
+    pause: float = 0.02
+    pid: int | None = dataclasses.field(default=None, init=False)
 
     def start(self) -> None:
         """Fork the probe (before the reactor runs: the child never touches it)."""
