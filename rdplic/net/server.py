@@ -34,11 +34,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from twisted.internet import defer, tcp
+from twisted.internet import _newtls, abstract, defer, tcp
 from twisted.internet.interfaces import IAddress
 from twisted.internet.protocol import Factory
 from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 
 from rdplic.core import events as lic
@@ -538,6 +539,39 @@ def _peer(addr: IAddress) -> str:
 # -- the listening socket --------------------------------------------------------------
 
 
+# Twisted's untyped functions the eager transports call (Any for mypy).
+_tls_layer_write: Any = TLSMemoryBIOProtocol.write
+_twisted_start_tls: Any = _newtls.startTLS
+
+
+def _eager_write(connection: Any, data: bytes, queue: Callable[[Any, bytes], None]) -> None:
+    """Send ``data`` on ``connection`` now if nothing is queued; queue what is left."""
+    if (
+        not data
+        or not connection.connected
+        or connection.disconnecting
+        or connection._writeDisconnected
+        or connection.dataBuffer
+        or connection._tempDataBuffer
+        or connection.producer is not None
+    ):
+        queue(connection, data)
+        return
+    sent = connection.writeSomeData(data)
+    if not isinstance(sent, int):  # connection lost: let the usual path find out
+        queue(connection, data)
+    elif sent < len(data):
+        queue(connection, data[sent:])
+
+
+class _EagerBypass(abstract.FileDescriptor):
+    """What the TLS layer writes its records with (`startTLS`'s bypass base class):
+    Twisted's own, but eager like `EagerServer`."""
+
+    def write(self, data: bytes) -> None:
+        _eager_write(self, data, abstract.FileDescriptor.write)
+
+
 class EagerServer(tcp.Server):
     """A TCP server transport that sends at once when nothing is queued.
 
@@ -552,24 +586,18 @@ class EagerServer(tcp.Server):
     """
 
     def write(self, data: bytes) -> None:
-        queue: Any = super().write  # Twisted's path (untyped in Twisted)
-        if (
-            self.TLS
-            or not data
-            or not self.connected
-            or self.disconnecting
-            or self._writeDisconnected
-            or self.dataBuffer
-            or self._tempDataBuffer
-            or self.producer is not None
-        ):
-            queue(data)
+        if self.TLS:
+            # Twisted's TLS transport aggregates small writes until the next reactor
+            # turn, with a timer per write; the server writes once per turn anyway, so
+            # its answer goes straight to the TLS layer.
+            if self.connected and data:
+                _tls_layer_write(self.protocol, data)
             return
-        sent = self.writeSomeData(data)
-        if not isinstance(sent, int):  # connection lost: let the usual path find out
-            queue(data)
-        elif sent < len(data):
-            queue(data[sent:])
+        _eager_write(self, data, tcp.Server.write)
+
+    def startTLS(self, ctx: Any, normal: bool = True) -> None:
+        """Twisted's startTLS, with the TLS records written eagerly too."""
+        _twisted_start_tls(self, ctx, normal, _EagerBypass)
 
 
 class EagerPort(tcp.Port):
