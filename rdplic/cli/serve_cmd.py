@@ -20,7 +20,7 @@ import random
 import signal
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -218,10 +218,16 @@ def run(args: argparse.Namespace) -> int:
     store = open_store(state_dir, defer_commits=True)
     clock = SystemClock(offset=lambda: read_clock_offset(store))
 
+    offset_read: list[Any] = [None, timedelta(0)]  # the settings token it was read at
+
     def connection_clock() -> Callable[[], datetime]:
         # The offset is read when a connection is accepted, so `rdplic clock advance` is
-        # seen by the next connection, without a store read for every packet.
-        offset = read_clock_offset(store)
+        # seen by the next connection, without a store read for every packet; and read
+        # again only when the store's settings token says a setting may have changed.
+        token = store.settings_token()
+        if token is None or token != offset_read[0]:
+            offset_read[:] = [token, read_clock_offset(store)]
+        offset: timedelta = offset_read[1]
         return lambda: datetime.now(UTC) + offset
 
     signer = CryptoLicenseSigner(identity.license_server)

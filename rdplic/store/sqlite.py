@@ -13,6 +13,7 @@ SQLite's; `rdplic.store.migrations` holds the schema and the dialect differences
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import sqlite3
@@ -65,6 +66,13 @@ def parse_ts(text: str) -> datetime:
     if len(text) != 27 or text[-1] != "Z" or text[10] != "T":
         raise ValueError(f"not a store timestamp: {text!r}")
     return datetime.fromisoformat(text)
+
+
+@functools.lru_cache(maxsize=64)
+def _product_version(text: str) -> ProductVersion:
+    """A stored product version ("10.1"), parsed once: every license and key pack row
+    carries one of a handful, and a ProductVersion is immutable."""
+    return ProductVersion.parse(text)
 
 
 def _opt_ts(text: str | None) -> datetime | None:
@@ -157,7 +165,7 @@ class SqliteTransaction:
     def _pack(row: Sequence[Any]) -> KeyPack:
         return KeyPack(
             key_pack_id=int(row[0]),
-            product_version=ProductVersion.parse(row[1]),
+            product_version=_product_version(row[1]),
             cal_type=CalType(row[2]),
             key_pack_type=KeyPackType(row[3]),
             program=LicensingProgram(row[4]),
@@ -258,7 +266,7 @@ class SqliteTransaction:
             platform_id=int(row[4]),
             machine_name=str(row[5]),
             user_name=str(row[6]),
-            product_version=ProductVersion.parse(row[7]),
+            product_version=_product_version(row[7]),
             status=LicenseStatus(row[8]),
             temporary=bool(row[9]),
             validated=bool(row[10]),
