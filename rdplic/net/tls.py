@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from OpenSSL import SSL
+from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
+from zope.interface import implementer
 
 __all__ = [
     "CERTIFICATE_LIFETIME",
@@ -125,6 +127,7 @@ def load_or_create_certificate(
     return _describe(cert_path, key_path)
 
 
+@implementer(IOpenSSLServerConnectionCreator)
 class TlsContextFactory:
     """A pyOpenSSL server context for ``ITLSTransport.startTLS`` (Twisted's old
     ``ContextFactory`` interface: ``getContext()``), shared by every connection.
@@ -156,3 +159,10 @@ class TlsContextFactory:
     def getContext(self) -> SSL.Context:
         """The shared server context."""
         return self._context
+
+    def serverConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:
+        """``IOpenSSLServerConnectionCreator``: a connection on the shared context.
+
+        Providing the interface saves Twisted wrapping this factory in an adapter for
+        every connection that starts TLS."""
+        return SSL.Connection(self._context, None)
