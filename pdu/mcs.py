@@ -536,6 +536,17 @@ def _der_element(data: bytes, pos: int, tag: int) -> tuple[int, int]:
     return start, start + int.from_bytes(data[pos + 2 : start], "big")
 
 
+def _read_der_domain_parameters(data: bytes, pos: int) -> tuple[DomainParameters, int]:
+    """The DomainParameters SEQUENCE of eight INTEGERs at ``pos``, and where it ends (the
+    fast paths below; unchecked, like `_der_element`)."""
+    start, stop = _der_element(data, pos, 0x30)
+    values = []
+    for _ in range(8):
+        value_start, start = _der_element(data, start, 0x02)
+        values.append(int.from_bytes(data[value_start:start], "big"))
+    return DomainParameters(*values), stop
+
+
 def _fast_connect_initial(data: bytes) -> McsConnectInitial | None:
     """The Connect-Initial in ``data`` when ``data`` is its DER encoding, else None.
 
@@ -555,17 +566,10 @@ def _fast_connect_initial(data: bytes) -> McsConnectInitial | None:
         called = data[start:pos]
         start, pos = _der_element(data, pos, 0x01)
         upward = data[start:pos] != b"\x00"
-        parameters = []
-        for _ in range(3):
-            start, stop = _der_element(data, pos, 0x30)
-            values = []
-            for _ in range(8):
-                value_start, start = _der_element(data, start, 0x02)
-                values.append(int.from_bytes(data[value_start:start], "big"))
-            parameters.append(DomainParameters(*values))
-            pos = stop
+        target, pos = _read_der_domain_parameters(data, pos)
+        minimum, pos = _read_der_domain_parameters(data, pos)
+        maximum, pos = _read_der_domain_parameters(data, pos)
         start, pos = _der_element(data, pos, 0x04)
-        target, minimum, maximum = parameters
         pdu = McsConnectInitial(target, minimum, maximum, data[start:pos], calling, called, upward)
     except (IndexError, ValueError, TypeError):
         return None
@@ -621,14 +625,10 @@ def _fast_connect_response(data: bytes) -> McsConnectResponse | None:
         result = int.from_bytes(data[start:pos], "big")
         start, pos = _der_element(data, pos, 0x02)
         connect_id = int.from_bytes(data[start:pos], "big")
-        start, stop = _der_element(data, pos, 0x30)
-        values = []
-        for _ in range(8):
-            value_start, start = _der_element(data, start, 0x02)
-            values.append(int.from_bytes(data[value_start:start], "big"))
-        start, pos = _der_element(data, stop, 0x04)
+        parameters, pos = _read_der_domain_parameters(data, pos)
+        start, pos = _der_element(data, pos, 0x04)
         pdu = McsConnectResponse(
-            DomainParameters(*values),
+            parameters,
             data[start:pos],
             enum_or_int(McsResult, result),
             connect_id,
