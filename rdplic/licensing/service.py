@@ -337,11 +337,9 @@ class LicenseService:
                 if cfg.licensing_mode is LicensingMode.PER_USER:
                     self._touch_user_cal(ctx)
                 return Decision(DecisionKind.VALID_CLIENT, "license valid for this host", "R65")
-            self._start_grace(ctx)
-            if not cfg.license_server_reachable:
-                return self._unreachable(ctx, presented)
-            self._license_server_contacted(ctx)
-            self._reclaim(tx, now)
+            unreachable = self._reach_license_server(ctx, presented)
+            if unreachable is not None:
+                return unreachable
             if cfg.licensing_mode is LicensingMode.PER_USER:
                 return self._per_user(ctx, DecisionKind.UPGRADE)
             return self._per_device_presented(ctx, presented)
@@ -359,16 +357,27 @@ class LicenseService:
             cfg = ctx.cfg
             if not cfg.licensing_mode.issues_licenses:
                 return Decision(DecisionKind.VALID_CLIENT, "host does not license clients", "R4")
-            self._start_grace(ctx)
-            if not cfg.license_server_reachable:
-                return self._unreachable(ctx, None)
-            self._license_server_contacted(ctx)
-            self._reclaim(tx, now)
+            unreachable = self._reach_license_server(ctx, None)
+            if unreachable is not None:
+                return unreachable
             if cfg.licensing_mode is LicensingMode.PER_USER:
                 return self._per_user(ctx, DecisionKind.ISSUE_NEW)
             return self._for_device(
                 ctx, DecisionKind.ISSUE_NEW, fallback=None, presented_temporary=False
             )
+
+    def _reach_license_server(
+        self, ctx: _Ctx, presented: PresentedLicense | None
+    ) -> Decision | None:
+        """What every issuing decision does first: the grace period starts (R43); an
+        unreachable license server decides here (R45, R46); otherwise the contact is recorded
+        and expired licenses are reclaimed (R25) before the policy runs."""
+        self._start_grace(ctx)
+        if not ctx.cfg.license_server_reachable:
+            return self._unreachable(ctx, presented)
+        self._license_server_contacted(ctx)
+        self._reclaim(ctx.tx, ctx.now)
+        return None
 
     def mark_validated(self, license_id: int, now: datetime) -> IssuedLicense:
         """The client logged on with this temporary license (R28): it may now be upgraded."""
