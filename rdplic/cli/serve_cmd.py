@@ -218,17 +218,19 @@ def run(args: argparse.Namespace) -> int:
     store = open_store(state_dir, defer_commits=True)
     clock = SystemClock(offset=lambda: read_clock_offset(store))
 
-    offset_read: list[Any] = [None, timedelta(0)]  # the settings token it was read at
+    offset_token: object = None  # the settings token the offset was read at
+    offset = timedelta(0)
 
     def connection_clock() -> Callable[[], datetime]:
         # The offset is read when a connection is accepted, so `rdplic clock advance` is
         # seen by the next connection, without a store read for every packet; and read
         # again only when the store's settings token says a setting may have changed.
+        nonlocal offset_token, offset
         token = store.settings_token()
-        if token is None or token != offset_read[0]:
-            offset_read[:] = [token, read_clock_offset(store)]
-        offset: timedelta = offset_read[1]
-        return lambda: datetime.now(UTC) + offset
+        if token is None or token != offset_token:
+            offset_token, offset = token, read_clock_offset(store)
+        current = offset
+        return lambda: datetime.now(UTC) + current
 
     signer = CryptoLicenseSigner(identity.license_server)
     stored = LicenseService(store, signer, random.SystemRandom()).config()

@@ -438,7 +438,7 @@ class RdpServerFactory(Factory):
     ) -> None:
         self._make_core = make_core
         self.commits = commits
-        self._holding: list[RdpServerProtocol] = []
+        self._holding: dict[RdpServerProtocol, None] = {}  # an ordered set
         self._group_commit: Any = None
         self.noisy = False  # one line per connection is enough; no "Starting factory"
         self.now = now
@@ -470,8 +470,7 @@ class RdpServerFactory(Factory):
 
     def hold(self, protocol: RdpServerProtocol) -> None:
         """``protocol`` keeps answers back until the group commit at the end of this turn."""
-        if protocol not in self._holding:
-            self._holding.append(protocol)
+        self._holding[protocol] = None
         if self._group_commit is None:
             self._group_commit = self.reactor.callLater(0, self.commit_held)
 
@@ -480,7 +479,7 @@ class RdpServerFactory(Factory):
         if self._group_commit is not None and self._group_commit.active():
             self._group_commit.cancel()
         self._group_commit = None
-        holding, self._holding = self._holding, []
+        holding, self._holding = list(self._holding), {}
         committed = True
         if self.commits is not None:
             try:
