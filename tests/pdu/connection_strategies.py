@@ -14,6 +14,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from pdu import framing, gcc, mcs, rdp
+from pdu.errors import PduError
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 BCGR = DATA / "bcgr"
@@ -529,3 +530,12 @@ demand_actives = st.builds(
     u16,
     st.integers(0, 0xFFF).map(lambda v: v << 4),
 )
+
+
+def outcome(call: Any, *args: Any) -> Any:
+    """The value, or the PduError's text: what a caller can observe (fast and general
+    paths are compared by it)."""
+    try:
+        return call(*args)
+    except PduError as error:
+        return ("PduError", str(error))

@@ -18,6 +18,7 @@ from connection_strategies import (
     connect_responses,
     domain_parameters,
     hostile,
+    outcome,
     user_ids,
 )
 from hypothesis import given, settings
@@ -28,14 +29,6 @@ from pdu.errors import PduError
 from pdu.framing import build_checked, enum_or_int, parse_exact, parse_optional_tail
 
 PROPERTY = settings(max_examples=200, deadline=None)
-
-
-def outcome(call: Any, *args: Any) -> Any:
-    """The value, or the PduError's text: what a caller can observe."""
-    try:
-        return call(*args)
-    except PduError as error:
-        return ("PduError", str(error))
 
 
 def general(module: Any, name: str, value: Any) -> Any:

@@ -19,6 +19,7 @@ from connection_strategies import (
     bcgr,
     client_infos,
     hostile,
+    outcome,
     security_headers,
     send_data,
     set_error_infos,
@@ -34,14 +35,6 @@ from pdu.errors import PduError
 from pdu.licensing import LicensingPdu, encode_licensing_message, encode_licensing_pdu
 
 PROPERTY = settings(max_examples=200, deadline=None)
-
-
-def outcome(call: Any, *args: Any) -> Any:
-    """The value, or the PduError's text: what a caller can observe."""
-    try:
-        return call(*args)
-    except PduError as error:
-        return ("PduError", str(error))
 
 
 def both(call: Any, module: Any, names: tuple[str, ...], *args: Any) -> tuple[Any, Any]:
