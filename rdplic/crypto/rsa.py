@@ -3,10 +3,17 @@
 RDP never pads: the premaster secret (and the client random of Standard RDP
 Security) is read as a little-endian integer, raised to the public exponent,
 and written little-endian into a zero-filled buffer of the modulus size plus
-8 bytes.  The server undoes it with its private key: one private operation per
-licensing handshake, so it is done in CRT form with GMP (gmpy2), which costs a
-small multiple of OpenSSL's own RSA decryption where pure-Python ``pow`` costs
-8-30 times more (``benchmarks/crypto.py`` prints the figures).
+8 bytes.  The server undoes it with its private key, once per licensing
+handshake and once per Standard RDP Security exchange, for any client that
+can connect: so the private operation must be constant time and blinded, or
+the timing of these operations would reveal the key.  It runs in OpenSSL
+(the system's libcrypto through ``ctypes``, `rdplic.crypto._openssl_rsa`:
+``EVP_PKEY_decrypt`` with ``RSA_NO_PADDING``, blinded and constant time, as
+fast as OpenSSL's own decryption); where no libcrypto can be loaded, in GMP's
+constant-time ``powmod_sec`` in CRT form, blinded with a fresh random factor
+and checked with the public exponent before it is returned, about four times
+slower.  `rsa_backend` says which one runs; ``RDPLIC_RSA=gmp`` (or
+``openssl``) chooses.  ``benchmarks/crypto.py`` prints the figures.
 
 Keys of any size from 512 bits are generated here with GMP's primality tests,
 because ``cryptography`` refuses to generate keys below 1024 bits while
@@ -19,6 +26,8 @@ seed gives the same key.  Keys are stored as PKCS#8 PEM through
 from __future__ import annotations
 
 import dataclasses
+import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +36,7 @@ import gmpy2
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa as crsa
 
+from rdplic.crypto import _openssl_rsa
 from rdplic.crypto.errors import CryptoError
 
 __all__ = [
@@ -40,6 +50,7 @@ __all__ = [
     "encrypt_premaster",
     "generate_rsa_key",
     "load_private_key",
+    "rsa_backend",
     "rsa_decrypt_blob",
     "rsa_encrypt_blob",
     "rsa_private_op",
@@ -107,6 +118,7 @@ class RsaPrivateKey:
     qinv: int
     _gmp: tuple[Any, ...] = dataclasses.field(init=False, repr=False, compare=False)
     _native: list[crsa.RSAPrivateKey] = dataclasses.field(init=False, repr=False, compare=False)
+    _openssl: list[Any] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.p * self.q != self.n or self.p == self.q:
@@ -120,6 +132,7 @@ class RsaPrivateKey:
         gmp = tuple(_mpz(v) for v in (self.p, self.q, self.dp, self.dq, self.qinv, self.n))
         object.__setattr__(self, "_gmp", gmp)
         object.__setattr__(self, "_native", [])
+        object.__setattr__(self, "_openssl", [])
 
     def __repr__(self) -> str:
         return f"RsaPrivateKey(bits={self.bits}, e={self.e}, n=0x{self.n:x})"
@@ -185,15 +198,76 @@ def rsa_public_op(key: RsaPublicKey, m: int) -> int:
 
 
 def rsa_private_op(key: RsaPrivateKey, m: int) -> int:
-    """``m^d mod n`` for ``0 <= m < n`` in CRT form with GMP (Garner's recombination)."""
+    """``m^d mod n`` for ``0 <= m < n``: constant time and blinded (see the module docstring)."""
     if not 0 <= m < key.n:
         raise CryptoError("RSA input out of range for the modulus")
-    p, q, dp, dq, qinv, _ = key._gmp
-    c = gmpy2.mpz(m)
-    m1 = gmpy2.powmod(c, dp, p)
-    m2 = gmpy2.powmod(c, dq, q)
+    return _private_op(key, m)
+
+
+def _openssl_private_op(key: RsaPrivateKey, m: int) -> int:
+    """OpenSSL's raw RSA decryption (blinded, constant time) of ``m``."""
+    assert _OPENSSL is not None  # INVARIANT: chosen only when libcrypto loaded
+    if not key._openssl:
+        der = key.to_cryptography().private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+        try:
+            key._openssl.append(_OPENSSL.load_key(der, key.modulus_bytes))
+        except ValueError as error:
+            raise CryptoError(str(error)) from None
+    size = key.modulus_bytes
+    try:
+        out = _OPENSSL.private_op(key._openssl[0], m.to_bytes(size, "big"))
+    except ValueError as error:
+        raise CryptoError(str(error)) from None
+    return int.from_bytes(out, "big")
+
+
+def _gmp_private_op(key: RsaPrivateKey, m: int) -> int:
+    """GMP's constant-time ``powmod_sec`` in CRT form, blinded, and checked.
+
+    Blinding: the exponentiation runs on ``m * r^e`` for a fresh random ``r``, and the
+    result is multiplied by ``r^-1``, so what is timed is unrelated to the input.  The
+    result is checked with the public exponent (a fault in the CRT recombination must
+    not leak a prime).
+    """
+    p, q, dp, dq, qinv, n = key._gmp
+    e = gmpy2.mpz(key.e)
+    while True:
+        r = gmpy2.mpz(secrets.randbelow(key.n - 2) + 2)
+        try:
+            r_inverse = gmpy2.invert(r, n)
+        except ZeroDivisionError:  # pragma: no cover - r shares a prime with n
+            continue
+        break
+    c = gmpy2.mpz(m) * gmpy2.powmod(r, e, n) % n
+    m1 = gmpy2.powmod_sec(c % p, dp, p)
+    m2 = gmpy2.powmod_sec(c % q, dq, q)
     h = (qinv * (m1 - m2)) % p
-    return int(m2 + h * q)
+    result = (m2 + h * q) * r_inverse % n
+    if gmpy2.powmod(result, e, n) != m:
+        raise CryptoError("RSA private operation failed its check")
+    return int(result)
+
+
+def _choose_backend() -> tuple[Callable[[RsaPrivateKey, int], int], str]:
+    wanted = os.environ.get("RDPLIC_RSA", "").strip().lower()
+    if wanted not in ("", "openssl", "gmp"):
+        wanted = ""
+    if wanted != "gmp" and _OPENSSL is not None:
+        return _openssl_private_op, f"{_OPENSSL.version} (libcrypto, blinded, constant time)"
+    return _gmp_private_op, f"GMP {gmpy2.version()} powmod_sec (blinded, constant time)"
+
+
+_OPENSSL = _openssl_rsa.load()
+_private_op, _BACKEND_NAME = _choose_backend()
+
+
+def rsa_backend() -> str:
+    """Which implementation does the private operations, for logs and the README."""
+    return _BACKEND_NAME
 
 
 def rsa_encrypt_blob(public: RsaPublicKey, data: bytes) -> bytes:

@@ -22,11 +22,13 @@ from rdplic.crypto import (
     generate_rsa_key,
     load_private_key,
     public_key_from_server_certificate,
+    rsa_backend,
     rsa_decrypt_blob,
     rsa_encrypt_blob,
     rsa_private_op,
     rsa_public_op,
 )
+from rdplic.crypto import rsa as rsa_module
 
 KEYS = json_file(CRYPTO / "ironrdp-licensing-keys.json")
 
@@ -200,8 +202,8 @@ def test_from_private_exponent_recovers_the_primes(key512: RsaPrivateKey) -> Non
         RsaPrivateKey.from_private_exponent(key512.n, key512.e, key512.d + 2)
 
 
-def test_crt_matches_openssl_decryption() -> None:
-    """For a key made by OpenSSL, the CRT private operation undoes OpenSSL's PKCS#1 encryption."""
+def test_private_op_matches_openssl_decryption() -> None:
+    """For a key made by OpenSSL, the private operation undoes OpenSSL's PKCS#1 encryption."""
     native = rsa.generate_private_key(65537, 1024)
     key = load_private_key(
         native.private_bytes(
@@ -218,7 +220,7 @@ def test_crt_matches_openssl_decryption() -> None:
 @settings(max_examples=200, deadline=None)
 @given(m=st.integers(min_value=0))
 def test_private_op_inverts_public_op(m: int) -> None:
-    """For every m below the modulus, the CRT private operation inverts the public one."""
+    """For every m below the modulus, the private operation inverts the public one."""
     key = _KEY
     m %= key.n
     assert rsa_private_op(key, rsa_public_op(key.public, m)) == m
@@ -238,3 +240,116 @@ def test_ops_reject_out_of_range(m: int) -> None:
         rsa_public_op(_KEY.public, m)
     with pytest.raises(CryptoError):
         rsa_private_op(_KEY, m)
+
+
+# -- the two implementations of the private operation (issue: constant time and blinding) ----
+
+_BACKENDS = [
+    pytest.param(
+        "_openssl_private_op",
+        id="openssl",
+        marks=pytest.mark.skipif(rsa_module._OPENSSL is None, reason="no libcrypto"),
+    ),
+    pytest.param("_gmp_private_op", id="gmp"),
+]
+
+
+def test_openssl_backend_loads_and_runs_by_default() -> None:
+    """On Debian the system libcrypto loads, and the server's private operations run in it."""
+    assert rsa_module._OPENSSL is not None
+    assert rsa_backend().startswith("OpenSSL")
+    assert "constant time" in rsa_backend()
+
+
+@pytest.mark.parametrize("name", _BACKENDS)
+def test_backend_reproduces_windows_certificate_signature(name: str) -> None:
+    """Both backends sign with the published TS key exactly as Windows signed its proprietary
+    certificate (captures/windows frame 13; the signature is MS-RDPBCGR 5.3.3.1.2's)."""
+    from crypto_vectors import windows_proprietary_certificate
+
+    from rdplic.crypto import TS_SIGNING_KEY, verify_proprietary_certificate
+    from rdplic.crypto.proprietary import _signature_block, _signed_part
+
+    certificate = windows_proprietary_certificate()
+    public = verify_proprietary_certificate(certificate)
+    blob_len = 20 + public.modulus_bytes + 8  # RSA_PUBLIC_KEY: modulus and its 8 zero bytes
+    block = _signature_block(_signed_part(certificate, blob_len))
+    signature = getattr(rsa_module, name)(TS_SIGNING_KEY, block).to_bytes(64, "little")
+    assert signature + bytes(8) == certificate[-72:]
+
+
+@pytest.mark.parametrize("name", _BACKENDS)
+@pytest.mark.parametrize("bits", [512, 2048])
+def test_backend_inverts_the_public_operation(name: str, bits: int) -> None:
+    """Each backend undoes raw RSA encryption, at the edges (0, 1, n-1) and in between."""
+    key = generate_rsa_key(bits, seeded(bits + 7).randbytes)
+    private_op = getattr(rsa_module, name)
+    for m in (0, 1, 2, key.n - 1, int.from_bytes(seeded(5).randbytes(bits // 8), "big") % key.n):
+        assert private_op(key, rsa_public_op(key.public, m)) == m
+
+
+@pytest.mark.parametrize("name", _BACKENDS)
+def test_backend_matches_openssl_pkcs1_decryption(name: str) -> None:
+    """A key made by OpenSSL decrypts OpenSSL's PKCS#1 v1.5 ciphertext in either backend."""
+    native = rsa.generate_private_key(65537, 1024)
+    key = load_private_key(
+        native.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    ciphertext = native.public_key().encrypt(b"secret", padding.PKCS1v15())
+    value = getattr(rsa_module, name)(key, int.from_bytes(ciphertext, "big"))
+    block = value.to_bytes(128, "big")
+    assert block.startswith(b"\x00\x02") and block.endswith(b"\x00secret")
+
+
+@pytest.mark.parametrize("name", _BACKENDS)
+def test_backend_decrypts_premaster_and_rdesktop_zeros(
+    name: str, key512: RsaPrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """decrypt_premaster through either backend: a real premaster, and rdesktop's 72 zero bytes
+    still give a zero premaster secret."""
+    monkeypatch.setattr(rsa_module, "_private_op", getattr(rsa_module, name))
+    premaster = seeded(11).randbytes(48)
+    assert decrypt_premaster(key512, encrypt_premaster(key512.public, premaster)) == premaster
+    assert decrypt_premaster(key512, bytes(72)) == bytes(48)
+    # The zero value itself (not rdesktop's blob) also decrypts to zero.
+    assert decrypt_premaster(key512, bytes(64 + 8)) == bytes(48)
+
+
+def test_gmp_backend_is_blinded() -> None:
+    """The GMP fallback exponentiates a blinded value: powmod_sec never sees the input itself."""
+    import unittest.mock
+
+    key = generate_rsa_key(512, seeded(21).randbytes)
+    m = 0x1234567
+    c = rsa_public_op(key.public, m)
+    seen: list[int] = []
+    real = gmpy2.powmod_sec
+
+    def spy(base: object, exponent: object, modulus: object) -> object:
+        seen.append(int(base))  # type: ignore[call-overload]
+        return real(base, exponent, modulus)
+
+    with unittest.mock.patch.object(rsa_module.gmpy2, "powmod_sec", spy):
+        assert rsa_module._gmp_private_op(key, c) == m
+        assert rsa_module._gmp_private_op(key, c) == m
+    assert len(seen) == 4
+    assert seen[0] != c % key.p and seen[2] != c % key.p  # blinded, and freshly each time
+    assert seen[0] != seen[2]
+
+
+def test_environment_chooses_the_gmp_backend() -> None:
+    """RDPLIC_RSA=gmp makes the server use the fallback (and say so)."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from rdplic.crypto.rsa import rsa_backend; print(rsa_backend())"
+    env = {**os.environ, "RDPLIC_RSA": "gmp"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.startswith("GMP") and "blinded" in out.stdout
