@@ -150,6 +150,7 @@ class ClientPhase(enum.Enum):
 
     START = "START"
     AWAIT_CONNECTION_CONFIRM = "AWAIT_CONNECTION_CONFIRM"
+    AWAIT_TLS_HANDSHAKE = "AWAIT_TLS_HANDSHAKE"
     AWAIT_CONNECT_RESPONSE = "AWAIT_CONNECT_RESPONSE"
     AWAIT_ATTACH_USER_CONFIRM = "AWAIT_ATTACH_USER_CONFIRM"
     AWAIT_CHANNEL_JOIN_CONFIRM = "AWAIT_CHANNEL_JOIN_CONFIRM"
@@ -163,6 +164,8 @@ class ClientInput(enum.Enum):
 
     START = "start"
     CONNECTION_CONFIRM = "X.224 Connection Confirm"
+    TLS_SELECTED = "PROTOCOL_SSL selected"
+    TLS_ESTABLISHED = "TLS handshake completed"
     NEGOTIATION_FAILED = "RDP_NEG_FAILURE"
     CONNECT_RESPONSE = "MCS Connect Response"
     ATTACH_USER_CONFIRM = "MCS Attach User Confirm"
@@ -181,6 +184,10 @@ P, In = ClientPhase, ClientInput
 CLIENT_TRANSITIONS: dict[tuple[ClientPhase, ClientInput], ClientPhase] = {
     (P.START, In.START): P.AWAIT_CONNECTION_CONFIRM,
     (P.AWAIT_CONNECTION_CONFIRM, In.CONNECTION_CONFIRM): P.AWAIT_CONNECT_RESPONSE,
+    # Nothing is read between the Connection Confirm and the end of the TLS handshake;
+    # the Connect Initial goes out once TLS protects it.
+    (P.AWAIT_CONNECT_RESPONSE, In.TLS_SELECTED): P.AWAIT_TLS_HANDSHAKE,
+    (P.AWAIT_TLS_HANDSHAKE, In.TLS_ESTABLISHED): P.AWAIT_CONNECT_RESPONSE,
     (P.AWAIT_CONNECTION_CONFIRM, In.NEGOTIATION_FAILED): P.CLOSED,
     (P.AWAIT_CONNECT_RESPONSE, In.CONNECT_RESPONSE): P.AWAIT_ATTACH_USER_CONFIRM,
     (P.AWAIT_ATTACH_USER_CONFIRM, In.ATTACH_USER_CONFIRM): P.AWAIT_CHANNEL_JOIN_CONFIRM,
@@ -201,6 +208,9 @@ CLIENT_TRANSITIONS: dict[tuple[ClientPhase, ClientInput], ClientPhase] = {
 
 class ClientConnection(ConnectionBase[ClientPhase, ClientInput]):
     """One connection, client side, from X.224 to the server's disconnect."""
+
+    _TLS_HANDSHAKE_PHASE = ClientPhase.AWAIT_TLS_HANDSHAKE
+    _TLS_ESTABLISHED_INPUT = ClientInput.TLS_ESTABLISHED
 
     def __init__(
         self,
@@ -284,7 +294,14 @@ class ClientConnection(ConnectionBase[ClientPhase, ClientInput]):
         self._tls = selected == Protocol.PROTOCOL_SSL
         requested = self._config.requested_protocols
         self._events.append(SecurityNegotiated(requested, int(selected), "", start_tls=self._tls))
-        self._send_connect_initial(int(selected))
+        if self._tls:
+            self._move(ClientInput.TLS_SELECTED)
+        else:
+            self._send_connect_initial(int(selected))
+
+    def _on_tls_established(self, now: datetime) -> None:
+        """TLS protects the connection: the Connect Initial goes out now."""
+        self._send_connect_initial(int(Protocol.PROTOCOL_SSL))
 
     def _send_connect_initial(self, selected: int) -> None:
         config = self._config

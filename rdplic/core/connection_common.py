@@ -47,6 +47,7 @@ from pdu.rdp import SecurityFlag, decode_security_header, security_header_bytes
 from rdplic.core import events as lic
 from rdplic.core._common import RandomBytes
 from rdplic.core.connection_events import ConnectionEvent, ConnectionProtocolError
+from rdplic.core.errors import LocalProtocolError
 from rdplic.crypto.rdp_security import MacMismatchError, RdpCipher
 
 __all__ = [
@@ -109,6 +110,12 @@ class FrameReader:
     def pending(self) -> int:
         """Bytes received but not yet handed out."""
         return len(self._buffer)
+
+    def take_all(self) -> bytes:
+        """Everything buffered, unframed, leaving the buffer empty."""
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        return data
 
 
 def negotiate_security(
@@ -251,8 +258,22 @@ class ConnectionBase(abc.ABC, Generic[PhaseT, InputT]):
     Received bytes are buffered and cut into frames before anything is decoded
     (architecture invariant 3); events and bytes to send are queued for the driver;
     every step is a row of the role's transition table (invariant 5).  A role
-    supplies `_handle_frame` and `_protocol_error`.
+    supplies `_handle_frame`, `_protocol_error` and `_on_tls_established`, and names its
+    TLS-handshake phase and the input that leaves it.
+
+    Switching to TLS (architecture invariant 9): once the X.224 exchange selects
+    PROTOCOL_SSL, the machine stops reading at the end of that frame.  Whatever else
+    the peer sent in the same read is not RDP but the start of the TLS handshake (or an
+    attack: plaintext sent before TLS must never be treated as protected, the STARTTLS
+    injection class of Postfix CVE-2011-0411); the driver takes it with `trailing_data`
+    and gives it to its TLS layer, and passes nothing more in until `tls_established`.
+    This is h11's protocol switch (``trailing_data`` after a 101 response).
     """
+
+    #: The phase in which the machine waits for the driver's TLS handshake.
+    _TLS_HANDSHAKE_PHASE: PhaseT
+    #: The input that leaves it (`tls_established`).
+    _TLS_ESTABLISHED_INPUT: InputT
 
     def __init__(
         self,
@@ -286,12 +307,19 @@ class ConnectionBase(abc.ABC, Generic[PhaseT, InputT]):
 
         :raises ConnectionProtocolError: the peer broke the sequence; what this side
             answers is queued, the phase is CLOSED and the driver closes the connection
+        :raises LocalProtocolError: called while the TLS handshake is pending (those bytes
+            belong to the TLS layer)
         """
         if self._closed():
             return
+        if self._phase is self._TLS_HANDSHAKE_PHASE:
+            raise LocalProtocolError(
+                "receive_data() during the TLS handshake: pass the bytes to the TLS layer "
+                "and call tls_established() once it has completed"
+            )
         self._reader.feed(data)
         try:
-            while not self._closed():
+            while not self._closed() and self._phase is not self._TLS_HANDSHAKE_PHASE:
                 frame = self._reader.next_frame()
                 if frame is None:
                     break
@@ -299,6 +327,34 @@ class ConnectionBase(abc.ABC, Generic[PhaseT, InputT]):
         except ConnectionProtocolError as error:
             self._protocol_error(error.reason)
             raise
+
+    @property
+    def awaiting_tls(self) -> bool:
+        """The machine waits for the driver's TLS handshake (see the class docstring)."""
+        return self._phase is self._TLS_HANDSHAKE_PHASE
+
+    @property
+    def trailing_data(self) -> bytes:
+        """The bytes received after the frame that selected TLS, handed over once.
+
+        They are the peer's first TLS bytes (or plaintext that must fail the handshake):
+        the driver passes them to its TLS layer, never back to this machine.
+        """
+        if self._phase is not self._TLS_HANDSHAKE_PHASE:
+            return b""
+        return self._reader.take_all()
+
+    def tls_established(self, now: datetime) -> None:
+        """The TLS handshake has completed: from now on `receive_data` takes TLS plaintext.
+
+        :raises LocalProtocolError: the machine was not waiting for TLS
+        """
+        if self._phase is not self._TLS_HANDSHAKE_PHASE:
+            raise LocalProtocolError(f"tls_established() in phase {self._phase.value}")
+        if self._reader.pending:  # pragma: no cover - trailing_data is taken at the switch
+            raise LocalProtocolError("tls_established() before trailing_data was taken")
+        self._move(self._TLS_ESTABLISHED_INPUT)
+        self._on_tls_established(now)
 
     def next_event(self) -> ConnectionEvent | lic.Event | None:
         """The oldest event not yet returned, or None."""
@@ -318,6 +374,10 @@ class ConnectionBase(abc.ABC, Generic[PhaseT, InputT]):
     @abc.abstractmethod
     def _protocol_error(self, reason: str) -> None:
         """End in CLOSED after a `ConnectionProtocolError` (``reason``: its text)."""
+
+    @abc.abstractmethod
+    def _on_tls_established(self, now: datetime) -> None:
+        """What the role does once TLS protects the connection."""
 
     # -- shared steps -----------------------------------------------------------------
 

@@ -54,7 +54,9 @@ class SecurityNegotiated:
     :ivar selected_protocol: PROTOCOL_RDP (0) or PROTOCOL_SSL (1)
     :ivar cookie: the ``Cookie: mstshash=`` value, "" when absent
     :ivar start_tls: the TLS handshake starts now: the driver flushes ``data_to_send()``,
-        then starts TLS on the transport (as server or client, per its role)
+        starts TLS on the transport (as server or client, per its role), gives the TLS
+        layer the machine's ``trailing_data``, and calls ``tls_established`` when the
+        handshake has completed
     """
 
     requested_protocols: int | None

@@ -4,8 +4,11 @@
 the end of the licensing phase (MS-RDPBCGR 1.3.1.1, 3.3.5.3):
 
 1. X.224 Connection Request -> Connection Confirm with RDP_NEG_RSP or RDP_NEG_FAILURE
-   (`negotiate_security`).  When TLS is selected the driver starts TLS on the transport;
-   every later byte it passes in is already decrypted.
+   (`negotiate_security`).  When TLS is selected the machine stops reading at the end of
+   the Connection Request and waits (AWAIT_TLS_HANDSHAKE): the driver starts TLS on the
+   transport, gives it `trailing_data` (whatever the client sent after the request: its
+   ClientHello, or plaintext that must fail the handshake), and calls `tls_established`
+   when the handshake has completed; every later byte it passes in is TLS plaintext.
 2. MCS Connect Initial -> Connect Response with the GCC server blocks: SC_CORE,
    SC_NET (I/O channel 1003, one id per static channel) and SC_SECURITY (the server random
    and the proprietary certificate under Standard RDP Security; method and level 0 under
@@ -206,6 +209,7 @@ class ServerPhase(enum.Enum):
     """Where the connection sequence stands (MS-RDPBCGR 1.3.1.1 phases)."""
 
     AWAIT_CONNECTION_REQUEST = "AWAIT_CONNECTION_REQUEST"
+    AWAIT_TLS_HANDSHAKE = "AWAIT_TLS_HANDSHAKE"
     AWAIT_CONNECT_INITIAL = "AWAIT_CONNECT_INITIAL"
     AWAIT_ERECT_DOMAIN = "AWAIT_ERECT_DOMAIN"
     AWAIT_ATTACH_USER = "AWAIT_ATTACH_USER"
@@ -221,6 +225,8 @@ class ServerInput(enum.Enum):
     """What moves the connection: a PDU received, or an outcome of the server's own."""
 
     CONNECTION_REQUEST = "X.224 Connection Request"
+    TLS_SELECTED = "PROTOCOL_SSL selected"
+    TLS_ESTABLISHED = "TLS handshake completed"
     NEGOTIATION_FAILED = "negotiation failed"
     CONNECT_INITIAL = "MCS Connect Initial"
     ERECT_DOMAIN = "MCS Erect Domain Request"
@@ -241,6 +247,9 @@ P, In = ServerPhase, ServerInput
 
 SERVER_TRANSITIONS: dict[tuple[ServerPhase, ServerInput], ServerPhase] = {
     (P.AWAIT_CONNECTION_REQUEST, In.CONNECTION_REQUEST): P.AWAIT_CONNECT_INITIAL,
+    # Nothing is read between the Connection Confirm and the end of the TLS handshake.
+    (P.AWAIT_CONNECT_INITIAL, In.TLS_SELECTED): P.AWAIT_TLS_HANDSHAKE,
+    (P.AWAIT_TLS_HANDSHAKE, In.TLS_ESTABLISHED): P.AWAIT_CONNECT_INITIAL,
     (P.AWAIT_CONNECT_INITIAL, In.NEGOTIATION_FAILED): P.CLOSED,
     (P.AWAIT_CONNECT_INITIAL, In.CONNECT_INITIAL): P.AWAIT_ERECT_DOMAIN,
     (P.AWAIT_ERECT_DOMAIN, In.ERECT_DOMAIN): P.AWAIT_ATTACH_USER,
@@ -292,6 +301,9 @@ def error_info_for(failed: lic.LicensingFailed) -> int:
 
 class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
     """One client connection, server side, from X.224 to the end of licensing."""
+
+    _TLS_HANDSHAKE_PHASE = ServerPhase.AWAIT_TLS_HANDSHAKE
+    _TLS_ESTABLISHED_INPUT = ServerInput.TLS_ESTABLISHED
 
     def __init__(
         self,
@@ -364,6 +376,8 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
         if isinstance(answer, RdpNegotiationResponse):
             selected = answer.selected_protocol
         self._tls = selected == Protocol.PROTOCOL_SSL
+        if self._tls:
+            self._move(ServerInput.TLS_SELECTED)
         self._events.append(
             SecurityNegotiated(
                 requested_protocols=self._requested_protocols,
@@ -372,6 +386,9 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
                 start_tls=self._tls,
             )
         )
+
+    def _on_tls_established(self, now: datetime) -> None:
+        """The client's next frame is its MCS Connect Initial, now under TLS."""
 
     # -- MCS Connect Initial / Response ---------------------------------------------
 

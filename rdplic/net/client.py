@@ -15,9 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IHandshakeListener
 from twisted.internet.protocol import ClientFactory
 from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from rdplic.core import events as lic
 from rdplic.core.connection_client import ClientConnection
@@ -27,6 +29,7 @@ from rdplic.core.connection_events import (
     ErrorInfoReceived,
     SecurityNegotiated,
 )
+from rdplic.net.tls import TlsClientContextFactory
 
 __all__ = ["ClientOutcome", "RdpClientProtocol", "client_tls_context", "license_once"]
 
@@ -50,17 +53,21 @@ class ClientOutcome:
 
 
 def client_tls_context() -> Any:
-    """A TLS client context that accepts any server certificate (a test client)."""
-    from twisted.internet.ssl import CertificateOptions
-
-    return CertificateOptions(verify=False)
+    """A TLS client context that accepts any server certificate (a test client, as
+    ``xfreerdp /cert:ignore``)."""
+    return TlsClientContextFactory()
 
 
 _LICENSED = (lic.NewLicenseReceived, lic.UpgradedLicenseReceived, lic.ValidClient)
 
 
+@implementer(IHandshakeListener)
 class RdpClientProtocol(TwistedProtocol):
-    """Feeds a `ClientConnection` and carries out what it asks."""
+    """Feeds a `ClientConnection` and carries out what it asks.
+
+    Once the server selects TLS the machine waits; the TLS layer gets whatever the server
+    sent after its Connection Confirm, and the machine goes on at `handshakeCompleted`.
+    """
 
     def __init__(
         self,
@@ -88,6 +95,12 @@ class RdpClientProtocol(TwistedProtocol):
             self.outcome.error = error.reason
         self._drain()
 
+    def handshakeCompleted(self) -> None:
+        """``IHandshakeListener``: TLS protects the connection; the machine goes on."""
+        if self._core.awaiting_tls:
+            self._core.tls_established(self._now())
+            self._drain()
+
     def connectionLost(self, reason: Failure | None = None) -> None:
         self._core.connection_lost()
         self._drain(closing=True)
@@ -108,8 +121,10 @@ class RdpClientProtocol(TwistedProtocol):
         while (event := self._core.next_event()) is not None:
             self.outcome.events.append(event)
             if isinstance(event, SecurityNegotiated) and event.start_tls and not closing:
-                # The Connect Initial the core queued goes out encrypted.
                 transport.startTLS(self._tls_context())
+                trailing = self._core.trailing_data
+                if trailing:  # the server's first TLS bytes came with its Confirm
+                    transport.protocol.dataReceived(trailing)
             elif isinstance(event, _LICENSED):
                 self.outcome.licensed = True
             elif isinstance(event, ErrorInfoReceived):

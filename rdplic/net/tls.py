@@ -24,12 +24,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from OpenSSL import SSL
-from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
+from twisted.internet.interfaces import (
+    IOpenSSLClientConnectionCreator,
+    IOpenSSLServerConnectionCreator,
+)
 from zope.interface import implementer
+
+from rdplic.files import open_private
 
 __all__ = [
     "CERTIFICATE_LIFETIME",
     "TlsCertificate",
+    "TlsClientContextFactory",
     "TlsContextFactory",
     "load_or_create_certificate",
 ]
@@ -147,13 +153,16 @@ class TlsContextFactory:
         self._keylog_lock = threading.Lock()
         self._keylog_path = keylog_path
         if keylog_path is not None:
+            # Created (0600) now, so that a path that cannot be written is an error at start.
+            open_private(keylog_path, append=True).close()
             context.set_keylog_callback(self._write_keylog)
         self._context = context
         self.certificate = certificate
 
     def _write_keylog(self, _connection: SSL.Connection, line: bytes) -> None:
         assert self._keylog_path is not None
-        with self._keylog_lock, self._keylog_path.open("ab") as handle:
+        # TLS session secrets: the file is created 0600 (or narrowed to it).
+        with self._keylog_lock, open_private(self._keylog_path, append=True) as handle:
             handle.write(line + b"\n")
 
     def getContext(self) -> SSL.Context:
@@ -166,3 +175,31 @@ class TlsContextFactory:
         Providing the interface saves Twisted wrapping this factory in an adapter for
         every connection that starts TLS."""
         return SSL.Connection(self._context, None)
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class TlsClientContextFactory:
+    """The simulated client's TLS: any server certificate accepted (``/cert:ignore``).
+
+    An RDP client cannot check a certificate that is self-signed for a host name it never
+    saw, and Windows' own is; the server's identity in RDP licensing is its certificate
+    chain inside the License Request, which the licensing client does verify.  Built on
+    pyOpenSSL alone (Twisted's ``CertificateOptions`` wants ``service_identity``), capped
+    at TLS 1.2 as Windows' RDP listener is.
+    """
+
+    def __init__(self) -> None:
+        context = SSL.Context(SSL.TLS_CLIENT_METHOD)
+        context.set_max_proto_version(SSL.TLS1_2_VERSION)
+        context.set_verify(SSL.VERIFY_NONE)
+        self._context = context
+
+    def getContext(self) -> SSL.Context:
+        """The shared client context."""
+        return self._context
+
+    def clientConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:
+        """``IOpenSSLClientConnectionCreator``: a client connection on the shared context."""
+        connection = SSL.Connection(self._context, None)
+        connection.set_connect_state()
+        return connection

@@ -30,7 +30,7 @@ from pcapng import tcp_streams  # noqa: E402
 
 
 class Serve:
-    def __init__(self, state_dir: Path, *extra: str) -> None:
+    def __init__(self, state_dir: Path, *extra: str, umask: int | None = None) -> None:
         self.log = state_dir.parent / f"serve-{len(list(state_dir.parent.iterdir()))}.log"
         self.process = subprocess.Popen(
             [
@@ -47,6 +47,7 @@ class Serve:
                 *extra,
             ],
             cwd=ROOT,
+            preexec_fn=None if umask is None else (lambda: os.umask(umask)),
         )
         self.port = self._port()
 
@@ -72,7 +73,7 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("serve") / "state"
 
 
-def client(requested: int | None, name: str = "NETTEST") -> ClientConnection:
+def client(requested: int | None, name: str = "NETTEST", *, password: str = "") -> ClientConnection:
     rng = random.Random(name)
 
     def licensing(certificate: bytes | None) -> LicensingClient:
@@ -88,7 +89,9 @@ def client(requested: int | None, name: str = "NETTEST") -> ClientConnection:
             random_bytes=os.urandom,
         )
 
-    config = ClientConnectionConfig(requested_protocols=requested, client_name=name)
+    config = ClientConnectionConfig(
+        requested_protocols=requested, client_name=name, user_name="tester", password=password
+    )
     return ClientConnection(config, licensing, random_bytes=os.urandom)
 
 
@@ -111,7 +114,9 @@ def run_client(port: int, core: ClientConnection, timeout: float = 20.0) -> list
                     context = ssl.create_default_context()
                     context.check_hostname = False
                     context.verify_mode = ssl.CERT_NONE
+                    assert core.trailing_data == b""
                     sock = context.wrap_socket(sock)
+                    core.tls_established(datetime.now(UTC))
             out = core.data_to_send()
             if out:
                 sock.sendall(out)

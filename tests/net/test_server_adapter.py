@@ -27,13 +27,19 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 class FakeCore:
     """A scripted connection machine: each received chunk pops one scripted reaction."""
 
-    def __init__(self, script: list[tuple[bytes, list[object]] | Exception]) -> None:
+    def __init__(
+        self, script: list[tuple[bytes, list[object]] | Exception], trailing: bytes = b""
+    ) -> None:
         self.script = deque(script)
         self.received: list[bytes] = []
         self._out = b""
         self._events: deque[object] = deque()
+        self.awaiting_tls = False
+        self._trailing = trailing
+        self.tls_established_at: datetime | None = None
 
     def receive_data(self, data: bytes, now: datetime) -> None:
+        assert not self.awaiting_tls, "bytes reached the machine during the TLS handshake"
         self.received.append(data)
         step = self.script.popleft()
         if isinstance(step, Exception):
@@ -41,6 +47,18 @@ class FakeCore:
         out, events = step
         self._out += out
         self._events.extend(events)
+        if any(isinstance(e, SecurityNegotiated) and e.start_tls for e in events):
+            self.awaiting_tls = True
+
+    @property
+    def trailing_data(self) -> bytes:
+        out, self._trailing = self._trailing, b""
+        return out
+
+    def tls_established(self, now: datetime) -> None:
+        assert self.awaiting_tls
+        self.awaiting_tls = False
+        self.tls_established_at = now
 
     def next_event(self) -> object | None:
         return self._events.popleft() if self._events else None
@@ -48,6 +66,16 @@ class FakeCore:
     def data_to_send(self) -> bytes:
         out, self._out = self._out, b""
         return out
+
+
+class TlsLayer:
+    """Stands for the TLS layer startTLS puts under the protocol: records what it is fed."""
+
+    def __init__(self) -> None:
+        self.fed: list[bytes] = []
+
+    def dataReceived(self, data: bytes) -> None:
+        self.fed.append(data)
 
 
 class TlsTransport(StringTransport):
@@ -58,9 +86,12 @@ class TlsTransport(StringTransport):
         self.tls_started_after: bytes | None = None
         self.aborted = False
         self.half_closed = False
+        self.tls_layer: TlsLayer | None = None
 
     def startTLS(self, context: Any) -> None:
         self.tls_started_after = self.value()
+        self.tls_layer = TlsLayer()
+        self.protocol = self.tls_layer
 
     def abortConnection(self) -> None:
         self.aborted = True
@@ -112,6 +143,42 @@ def test_start_tls_after_flushing_the_confirm() -> None:
     assert transport.tls_started_after == b"CC"
 
 
+def test_bytes_after_the_request_go_to_tls_and_the_machine_waits_for_the_handshake() -> None:
+    """What the client sent after its Connection Request is fed to the TLS layer, never to
+    the machine, which reads again only after the handshake completed."""
+    event = SecurityNegotiated(
+        requested_protocols=1, selected_protocol=1, cookie="", start_tls=True
+    )
+    core = FakeCore([(b"CC", [event]), (b"CR2", [])], trailing=b"\x16\x03\x01hello")
+    _, protocol, transport, _ = _connect(core)
+    protocol.dataReceived(b"CR\x16\x03\x01hello")
+    assert transport.tls_layer is not None
+    assert transport.tls_layer.fed == [b"\x16\x03\x01hello"]
+    assert core.received == [b"CR\x16\x03\x01hello"] and core.awaiting_tls
+    protocol.handshakeCompleted()
+    assert core.tls_established_at == NOW and not core.awaiting_tls
+    protocol.dataReceived(b"MCS")
+    assert core.received[-1] == b"MCS"
+
+
+def test_failed_tls_handshake_is_logged_as_such() -> None:
+    """A connection lost before its TLS handshake completed is logged as tls-failed."""
+    event = SecurityNegotiated(
+        requested_protocols=1, selected_protocol=1, cookie="", start_tls=True
+    )
+    core = FakeCore([(b"CC", [event])], trailing=b"\x03\x00\x01\x00plaintext")
+    _, protocol, _, _ = _connect(core)
+    with capturedLogs() as events:
+        protocol.dataReceived(b"CR")
+        from twisted.internet.error import ConnectionLost
+        from twisted.python.failure import Failure
+
+        protocol.connectionLost(Failure(ConnectionLost("SSL routines: wrong version number")))
+    (line,) = [e for e in events if "connection" in e.get("log_format", "")]
+    assert line["outcome"] == "tls-failed"
+    assert "wrong version number" in line["error"]
+
+
 def test_connection_ended_closes_after_flushing() -> None:
     """ConnectionEnded writes what is queued, then half-closes a plain TCP connection."""
     core = FakeCore([(b"bye", [ConnectionEnded("licensing completed", 7, licensed=True)])])
@@ -131,6 +198,7 @@ def test_tls_connection_is_closed_both_ways() -> None:
     core = FakeCore([(b"CC", [negotiated]), (b"bye", [ConnectionEnded("done")])])
     _, protocol, transport, _ = _connect(core)
     protocol.dataReceived(b"CR")
+    protocol.handshakeCompleted()
     protocol.dataReceived(b"x")
     assert transport.disconnecting and not transport.half_closed
 
