@@ -12,7 +12,9 @@ from pathlib import Path
 
 import platformdirs
 
-__all__ = ["ensure_state_dir", "resolve_state_dir"]
+from rdplic.files import readable_by_others
+
+__all__ = ["ensure_state_dir", "resolve_state_dir", "state_dir_warning"]
 
 
 def resolve_state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -30,3 +32,18 @@ def ensure_state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     path = resolve_state_dir(explicit)
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
+
+
+def state_dir_warning(path: Path) -> str | None:
+    """One line to show when other users can read or enter the state directory.
+
+    The files in it are created 0600 whatever the directory's mode (keys, the license
+    database and its WAL), but its listing still shows who uses the server and when.
+    """
+    mode = readable_by_others(path)
+    if mode is None:
+        return None
+    return (
+        f"state directory {path} is open to other users (mode {mode:04o}); "
+        f"its files are 0600, but consider chmod 700 {path}"
+    )

@@ -29,7 +29,7 @@ from rdplic.licensing import (
     SystemClock,
 )
 from rdplic.licensing.report import iso
-from rdplic.statedir import ensure_state_dir, resolve_state_dir
+from rdplic.statedir import ensure_state_dir, resolve_state_dir, state_dir_warning
 from rdplic.store import SqliteStore, open_store, read_clock_offset
 
 __all__ = [
@@ -123,6 +123,9 @@ class Admin:
 def admin(args: argparse.Namespace) -> Iterator[Admin]:
     """Open the store of ``--state-dir`` (created on first use) for one command."""
     state_dir = ensure_state_dir(getattr(args, "state_dir", None))
+    warning = state_dir_warning(state_dir)
+    if warning:
+        print(f"rdplic: warning: {warning}", file=sys.stderr)
     store = open_store(state_dir)
     try:
         service = LicenseService(store, _NoSigner(), random.SystemRandom())

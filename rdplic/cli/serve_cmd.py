@@ -174,9 +174,12 @@ def _start_logging(args: argparse.Namespace) -> IO[str]:
         textFileLogObserver,
     )
 
+    from rdplic.files import open_private
+
     stream: IO[str] = sys.stderr
     if args.log_file:
-        stream = open(args.log_file, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+        # Logs name users and devices: 0600, like every file of the server's.
+        stream = open_private(args.log_file, append=True, text=True)
     # Twisted's zope interfaces do not type-check as classes: observers are Any here.
     observer: Any = (
         jsonFileLogObserver(stream) if args.log_format == "json" else textFileLogObserver(stream)
@@ -210,6 +213,12 @@ def run(args: argparse.Namespace) -> int:
 
     _start_logging(args)
     log = Logger(namespace="rdplic.serve")
+    from rdplic.crypto.rsa import rsa_backend
+    from rdplic.statedir import state_dir_warning
+
+    warning = state_dir_warning(state_dir)
+    if warning:
+        log.warn("{warning}", warning=warning)
 
     allow_rdp, allow_tls = _SECURITY_CHOICES[args.security]
     identity = ServerIdentity.load_or_create(state_dir)
@@ -318,13 +327,14 @@ def run(args: argparse.Namespace) -> int:
     address = port.getHost()
     log.info(
         "rdplic serve listening on {host}:{port} (security {security}, Windows {windows}, "
-        "{mode}, state {state_dir})",
+        "{mode}, state {state_dir}, RSA by {rsa})",
         host=address.host,
         port=address.port,
         security=args.security,
         windows=windows,
         mode=host.licensing_mode.value,
         state_dir=str(state_dir),
+        rsa=rsa_backend(),
     )
 
     def shutdown() -> defer.Deferred[None]:

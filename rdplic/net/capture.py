@@ -19,7 +19,9 @@ import itertools
 import struct
 import time
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
+
+from rdplic.files import open_private
 
 __all__ = ["PcapngWriter"]
 
@@ -65,7 +67,8 @@ class PcapngWriter:
     """Writes TCP streams of (direction, bytes) records into one pcapng file."""
 
     def __init__(self, path: Path) -> None:
-        self._file: BinaryIO = path.open("wb")
+        # A capture holds the decrypted session, Client Info password included: 0600.
+        self._file: IO[bytes] = open_private(path)
         shb = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)
         self._file.write(_block(0x0A0D0D0A, shb))
         self._file.write(_block(0x00000001, struct.pack("<HHI", _LINKTYPE_ETHERNET, 0, 0)))

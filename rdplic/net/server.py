@@ -19,6 +19,15 @@ Limits, each with the reason for it:
 A peer's mistake never reaches beyond its own connection: `ConnectionProtocolError` and
 any failure while handling one connection's bytes are logged and that connection closed.
 
+TLS (architecture invariant 9): once the machine selects PROTOCOL_SSL it reads nothing
+more.  The adapter sends the Connection Confirm, starts TLS, and gives the TLS layer every
+byte the client sent after its Connection Request (a ClientHello in the same write works,
+as with Windows; plaintext RDP there fails the handshake and the connection is dropped and
+logged); the machine hears from the connection again only after the handshake completed.
+No received or sent bytes are logged at any level: after the Security Exchange they carry
+the Client Info password and licensing secrets.  At debug level the machine's events are
+logged; they never carry keys or passwords.
+
 Group commit: with a store that defers commits (`DeferredCommits`), a connection whose
 bytes made the license service change the store keeps its answer back; at the end of
 the reactor turn the factory commits every such change at once (one fsync for all the
@@ -35,12 +44,13 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from twisted.internet import _newtls, abstract, defer, tcp
-from twisted.internet.interfaces import IAddress
+from twisted.internet.interfaces import IAddress, IHandshakeListener
 from twisted.internet.protocol import Factory
 from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from rdplic.core import events as lic
 from rdplic.core.connection_events import (
@@ -81,6 +91,14 @@ class ConnectionCore(Protocol):
     def next_event(self) -> object | None: ...
 
     def data_to_send(self) -> bytes: ...
+
+    @property
+    def awaiting_tls(self) -> bool: ...
+
+    @property
+    def trailing_data(self) -> bytes: ...
+
+    def tls_established(self, now: datetime) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -132,6 +150,7 @@ def _licensed(summary: _Summary, outcome: str, issued: lic.LicenseSummary | None
         summary.expires_at = issued.expires_at.isoformat() if issued.expires_at else ""
 
 
+@implementer(IHandshakeListener)
 class RdpServerProtocol(TwistedProtocol):
     """One client connection: feeds the machine and carries out what it asks."""
 
@@ -149,6 +168,7 @@ class RdpServerProtocol(TwistedProtocol):
         self._now: Callable[[], datetime] = factory.now
         self._lost = False
         self._tls_started = False
+        self._tls_done = False
         self._capture_id = 0
         self._grace: Any = None
         self._held: list[bytes] | None = None
@@ -176,8 +196,6 @@ class RdpServerProtocol(TwistedProtocol):
             return
         if self._idle is not None and self._idle.active():
             self._idle.reset(self._factory.limits.idle_timeout)
-        if self._factory.debug:
-            self._log.debug("{peer} received {data}", peer=self._summary.peer, data=data.hex())
         capture = self._factory.capture
         if capture is not None and self._capture_id:
             capture.record(self._capture_id, True, data)
@@ -212,7 +230,10 @@ class RdpServerProtocol(TwistedProtocol):
             if call is not None and call.active():
                 call.cancel()
         self._idle = self._total = self._grace = None
-        if self._summary.outcome == "incomplete" and not self._summary.error:
+        if self._tls_started and not self._tls_done and self._summary.outcome == "incomplete":
+            # Plaintext where the ClientHello belongs, or any other handshake failure.
+            self._summary.outcome = "tls-failed"
+        if self._summary.outcome in ("incomplete", "tls-failed") and not self._summary.error:
             self._summary.error = reason.getErrorMessage() if reason is not None else ""
         elapsed_ms = round((time.monotonic() - self._started) * 1000, 1)
         summary = {name: getattr(self._summary, name) for name in _SUMMARY_FIELDS}
@@ -263,8 +284,6 @@ class RdpServerProtocol(TwistedProtocol):
     def _send(self, data: bytes) -> None:
         transport: Any = self.transport
         if transport is not None:
-            if self._factory.debug:
-                self._log.debug("{peer} sent {data}", peer=self._summary.peer, data=data.hex())
             transport.write(data)
             capture = self._factory.capture
             if capture is not None and self._capture_id:
@@ -297,6 +316,20 @@ class RdpServerProtocol(TwistedProtocol):
             transport: Any = self.transport
             transport.startTLS(context)
             self._tls_started = True
+            trailing = self._core.trailing_data
+            if trailing:
+                # What the client sent after its Connection Request belongs to TLS: its
+                # ClientHello, or plaintext that fails the handshake.  ``protocol`` is the
+                # TLS layer startTLS put between the socket and this protocol.
+                transport.protocol.dataReceived(trailing)
+
+    def handshakeCompleted(self) -> None:
+        """``IHandshakeListener``: TLS protects the connection; the machine reads again."""
+        self._tls_done = True
+        if self._closing or not self._core.awaiting_tls:
+            return
+        self._core.tls_established(self._now())
+        self._drain_events()
 
     def _on_client_data(self, event: Any) -> None:
         assert isinstance(event, ClientDataReceived)

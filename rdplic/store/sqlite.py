@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rdplic.files import PRIVATE_MODE, make_private
 from rdplic.licensing.model import (
     CalType,
     HistoryEvent,
@@ -576,6 +577,18 @@ class SqliteStore:
                 conn.close()
         self._local = threading.local()
 
+    def _make_files_private(self) -> None:
+        """The database and its WAL and shared-memory files are 0600 (invariant 9).
+
+        SQLite creates the database with mode 0644 minus the umask and gives its -wal and
+        -shm files the database's mode, so the database is created here first, 0600, and
+        existing files that others could read are narrowed, whatever the directory's mode.
+        """
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, PRIVATE_MODE))
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            make_private(f"{self.path}{suffix}")
+
     # ----- schema
 
     def schema_version(self) -> int:
@@ -585,6 +598,7 @@ class SqliteStore:
 
     def _migrate(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._make_files_private()
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
