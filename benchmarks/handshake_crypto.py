@@ -36,8 +36,8 @@ class CryptoCall:
 
 
 _CALLER_LABELS = {
-    "_on_security_exchange": "rsa: client random (GMP)",
-    "rsa_decrypt_blob": "rsa: premaster secret (GMP)",
+    "_on_security_exchange": "rsa: client random",
+    "rsa_decrypt_blob": "rsa: premaster secret",
 }
 
 
@@ -77,7 +77,7 @@ class CryptoRecorder:
             name = label
             if label == "rsa":
                 caller = sys._getframe(1).f_code.co_name
-                name = _CALLER_LABELS.get(caller, f"rsa: private op from {caller} (GMP)")
+                name = _CALLER_LABELS.get(caller, f"rsa: private op from {caller}")
             call = CryptoCall(name, "call", original, args, kwargs)
             return self._record(call, lambda: original(*args, **kwargs))
 
