@@ -74,13 +74,9 @@ from handshake_crypto import CryptoCall, CryptoRecorder, replay  # noqa: E402
 from twisted.internet import defer, reactor  # noqa: E402
 from twisted.internet.protocol import ClientFactory, Protocol  # noqa: E402
 
+from rdplic.app import build_client  # noqa: E402
 from rdplic.core.client_store import MemoryLicenseStore  # noqa: E402
-from rdplic.core.connection_client import (  # noqa: E402
-    ClientConnection,
-    ClientConnectionConfig,
-)
-from rdplic.core.licensing_client import ClientConfig, LicensingClient  # noqa: E402
-from rdplic.core.platforms import CLIENT_PLATFORMS  # noqa: E402
+from rdplic.core.connection_client import ClientConnection  # noqa: E402
 from rdplic.net.client import ClientOutcome, license_once  # noqa: E402
 
 _LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
@@ -193,48 +189,17 @@ class RecordedCrypto:
 def record_crypto(state_dir: Path, security: str) -> RecordedCrypto:
     """Run one new-device and one returning-device handshake in this process, recording
     the server core's calls into the crypto primitives."""
-    from rdplic.core.connection_server import ServerConnection, ServerConnectionConfig
-    from rdplic.core.licensing_server import LicensingServer, ServerConfig
-    from rdplic.identity import ServerIdentity
-    from rdplic.licensing import CalType, CryptoLicenseSigner, LicenseService
+    from rdplic.app import build_server
+    from rdplic.core.events import DecisionNeeded
+    from rdplic.licensing import CalType
     from rdplic.store import SqliteStore
 
-    identity = ServerIdentity.load_or_create(state_dir)
     scratch = Path(tempfile.mkdtemp(prefix="rdplic-bench-crypto-"))
     store = SqliteStore(scratch / "store.sqlite3")
-    signer = CryptoLicenseSigner(identity.license_server)
-    service = LicenseService(store, signer, random.SystemRandom())
-    service = LicenseService(
-        store,
-        signer,
-        random.SystemRandom(),
-        config=service.config().with_setting("first_license", "permanent"),
-    )
-    service.add_key_pack(datetime.now(UTC), cal_type=CalType.PER_DEVICE, count=5)
-    connection_config = ServerConnectionConfig(
-        proprietary_key=identity.proprietary_key,
-        proprietary_certificate=identity.proprietary_certificate,
-        allow_rdp_security=security == "rdp",
-        allow_tls=security == "tls",
-    )
-    licensing_config = ServerConfig(
-        private_key=identity.terminal_server_key,
-        certificate=identity.x509_chain,
-        license_issuer=identity.license_server.certificate,
-        idle_timeout=None,
-    )
-
-    def make_server() -> ServerConnection:
-        def licensing(user: str, machine: str, version: int) -> LicensingServer:
-            return LicensingServer(
-                licensing_config,
-                service,
-                random_bytes=os.urandom,
-                client_user_name=user,
-                client_machine_name=machine,
-            )
-
-        return ServerConnection(connection_config, licensing, random_bytes=os.urandom)
+    app = build_server(state_dir, security=security, store=store, first_license="permanent")
+    identity = app.identity
+    app.admin.add_key_pack(datetime.now(UTC), cal_type=CalType.PER_DEVICE, count=5)
+    make_server = app.make_connection
 
     recorder = CryptoRecorder()
     recorder.install()
@@ -250,8 +215,10 @@ def record_crypto(state_dir: Path, security: str) -> RecordedCrypto:
                 recorder.active = True
                 if to_server:
                     server.receive_data(to_server, datetime.now(UTC))
-                while server.next_event() is not None:
-                    pass
+                while (event := server.next_event()) is not None:
+                    if isinstance(event, DecisionNeeded):
+                        now = datetime.now(UTC)
+                        server.decide(app.policy.decide(event, now).decision, now)
                 to_client = server.data_to_send()
                 recorder.active = False
                 if to_client:
@@ -547,28 +514,17 @@ _STORES: dict[int, MemoryLicenseStore] = {}
 
 def make_client(index: int, requested: int | None) -> ClientConnection:
     """Client ``index``: the same HWID, name and license store every time it connects."""
-    rng = random.Random(index)
     store = _STORES.setdefault(index, MemoryLicenseStore())
-    hwid = (0x04010000).to_bytes(4, "little") + rng.randbytes(16)
-    name = f"BENCH{index:06d}"
-
-    def licensing(certificate: bytes | None) -> LicensingClient:
-        return LicensingClient(
-            ClientConfig(
-                platform=CLIENT_PLATFORMS["freerdp"],
-                hwid=hwid,
-                user_name="bench",
-                machine_name=name,
-                store=store,
-                server_certificate=certificate,
-            ),
-            random_bytes=os.urandom,
-        )
-
-    config = ClientConnectionConfig(
-        requested_protocols=requested, client_name=name, user_name="bench"
+    hwid = (0x04010000).to_bytes(4, "little") + random.Random(index).randbytes(16)
+    security = {None: "rdp-legacy", 0: "rdp", 1: "tls"}[requested]
+    return build_client(
+        machine_name=f"BENCH{index:06d}",
+        user_name="bench",
+        platform="freerdp",
+        hwid=hwid,
+        store=store,
+        security=security,  # type: ignore[arg-type]
     )
-    return ClientConnection(config, licensing, random_bytes=os.urandom)
 
 
 @defer.inlineCallbacks

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from handshake_crypto import CryptoRecorder
 
 PRELOAD = (
-    "rdplic.licensing",  # first: rdplic.store imports it back
+    "rdplic.app",
     "rdplic.cli.serve_cmd",
     "rdplic.core.connection_server",
     "rdplic.core.licensing_server",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,8 +23,7 @@ from rdplic.licensing import (
     HistoryEvent,
     IssuedLicense,
     KeyPack,
-    LicenseFields,
-    LicenseService,
+    LicenseAdmin,
     SystemClock,
 )
 from rdplic.licensing.report import iso
@@ -100,18 +98,12 @@ def add_common_options(parser: argparse.ArgumentParser, *, leaf: bool = True) ->
     )
 
 
-class _NoSigner:
-    """Administration never issues a license; a call here would be a bug."""
-
-    def sign(self, fields: LicenseFields) -> bytes:  # pragma: no cover - defensive
-        raise RuntimeError("administration commands do not sign licenses")
-
-
 @dataclass(frozen=True, slots=True)
 class Admin:
-    """The service over the state directory's store, and the server's clock."""
+    """The license server's administration over the state directory's store, and the
+    server's clock."""
 
-    service: LicenseService
+    admin: LicenseAdmin
     store: SqliteStore
     clock: SystemClock
 
@@ -128,9 +120,8 @@ def admin(args: argparse.Namespace) -> Iterator[Admin]:
         print(f"rdplic: warning: {warning}", file=sys.stderr)
     store = open_store(state_dir)
     try:
-        service = LicenseService(store, _NoSigner(), random.SystemRandom())
         clock = SystemClock(offset=lambda: read_clock_offset(store))
-        yield Admin(service, store, clock)
+        yield Admin(LicenseAdmin(store), store, clock)
     finally:
         store.close()
 

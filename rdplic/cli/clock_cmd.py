@@ -47,7 +47,7 @@ def _print(args: argparse.Namespace, offset: timedelta, now: datetime) -> None:
 
 def _show(args: argparse.Namespace) -> int:
     with admin(args) as a:
-        offset = a.service.clock_offset()
+        offset = a.admin.clock_offset()
         now = a.now()
     _print(args, offset, now)
     return 0
@@ -61,10 +61,10 @@ def _advance(args: argparse.Namespace) -> int:
     if delta <= timedelta(0):
         raise UsageError("the clock only moves forward: give a positive duration")
     with admin(args) as a:
-        offset = a.service.clock_offset() + delta
+        offset = a.admin.clock_offset() + delta
         if offset > MAX_OFFSET:
             raise UsageError("the clock offset would exceed 100 years")
-        a.service.set_clock_offset(offset, datetime.now(UTC) + offset)
+        a.admin.set_clock_offset(offset, datetime.now(UTC) + offset)
         now = a.now()
     _print(args, offset, now)
     return 0
@@ -72,7 +72,7 @@ def _advance(args: argparse.Namespace) -> int:
 
 def _reset(args: argparse.Namespace) -> int:
     with admin(args) as a:
-        a.service.set_clock_offset(timedelta(0), datetime.now(UTC))
+        a.admin.set_clock_offset(timedelta(0), datetime.now(UTC))
         now = a.now()
     _print(args, timedelta(0), now)
     return 0

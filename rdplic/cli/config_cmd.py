@@ -45,9 +45,8 @@ def _describe(config: HostConfig) -> dict[str, Any]:
 
 def _show(args: argparse.Namespace) -> int:
     with admin(args) as a:
-        config = a.service.config()
-        with a.store.snapshot() as tx:
-            grace_end = a.service.grace_ends(tx, config)
+        config = a.admin.config()
+        grace_end = a.admin.grace_ends()
         now = a.now()
     out = _describe(config)
     out["derived"]["grace_ends"] = None if grace_end.year == 9999 else iso(grace_end)
@@ -63,7 +62,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _set(args: argparse.Namespace) -> int:
     with admin(args) as a:
-        config = a.service.update_config(args.key, args.value, a.now())
+        config = a.admin.update_config(args.key, args.value, a.now())
     if wants_json(args):
         emit_json(_describe(config))
     else:

@@ -61,8 +61,8 @@ def _query(args: argparse.Namespace) -> HistoryQuery:
 def _history(args: argparse.Namespace) -> int:
     query = _query(args)
     with admin(args) as a:
-        a.service.reclaim(a.now())  # expiries that happened are part of the history
-        events = a.service.history(query)
+        a.admin.reclaim(a.now())  # expiries that happened are part of the history
+        events = a.admin.history(query)
     if wants_json(args):
         emit_json([event_json(e) for e in events])
         return 0

@@ -47,7 +47,7 @@ def _add(args: argparse.Namespace) -> int:
         pack_type = parse_option(KeyPackType.parse, args.key_pack_type, "--key-pack-type")
     expires = None if args.expires is None else parse_date(args.expires, "--expires")
     with admin(args) as a:
-        pack = a.service.add_key_pack(
+        pack = a.admin.add_key_pack(
             a.now(),
             cal_type=cal_type,
             count=count,
@@ -94,7 +94,7 @@ def _table(packs: list[KeyPack], now: datetime) -> None:
 def _list(args: argparse.Namespace) -> int:
     with admin(args) as a:
         now = a.now()
-        packs = a.service.list_key_packs(now, include_removed=args.all)
+        packs = a.admin.list_key_packs(now, include_removed=args.all)
     if wants_json(args):
         emit_json([key_pack_json(p) for p in packs])
     else:
@@ -106,7 +106,7 @@ def _remove(args: argparse.Namespace) -> int:
     key_pack_id = parse_id(args.key_pack_id, "KEY_PACK_ID")
     count = None if args.count is None else parse_count(args.count)
     with admin(args) as a:
-        pack = a.service.remove_key_pack(key_pack_id, a.now(), count)
+        pack = a.admin.remove_key_pack(key_pack_id, a.now(), count)
     if wants_json(args):
         emit_json(key_pack_json(pack))
     elif count is None:

@@ -1,10 +1,10 @@
-"""``rdplic license list|show|revoke|transfer|inspect``: the licenses the server issued.
+"""``rdplic license list|show|revoke|transfer|validate|inspect``: the licenses the server issued.
 
 ``list`` and ``show`` read the issuance database (R21), reclaiming expired CALs
 first (R25); ``revoke`` returns a per-device CAL to its pool at once, within the
 20 %-per-version quota (R49-R51); ``transfer`` is KB 315262's one-time transfer of
-a CAL to another device (R54); ``inspect`` decodes a license file
-(`rdplic.cli.license_inspect`).
+a CAL to another device (R54); ``validate`` marks a temporary license as a logon
+would (R28); ``inspect`` decodes a license file (`rdplic.cli.license_inspect`).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def _table(licenses: list[IssuedLicense]) -> None:
 def _list(args: argparse.Namespace) -> int:
     query = _query(args)
     with admin(args) as a:
-        licenses = a.service.list_licenses(a.now(), query)
+        licenses = a.admin.list_licenses(a.now(), query)
     if wants_json(args):
         emit_json([license_json(lic) for lic in licenses])
     else:
@@ -90,8 +90,8 @@ def _list(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     license_id = parse_id(args.license_id, "LICENSE_ID")
     with admin(args) as a:
-        a.service.reclaim(a.now())
-        lic, blob, events = a.service.get_license(license_id)
+        a.admin.reclaim(a.now())
+        lic, blob, events = a.admin.get_license(license_id)
     if args.blob is not None:
         if blob is None:
             raise UsageError(f"license {license_id} is a per-user CAL: it has no license blob")
@@ -121,7 +121,7 @@ def _revoke(args: argparse.Namespace) -> int:
     license_id = parse_id(args.license_id, "LICENSE_ID")
     with admin(args) as a:
         try:
-            result = a.service.revoke(license_id, a.now())
+            result = a.admin.revoke(license_id, a.now())
         except RevocationQuotaExceeded as error:
             if wants_json(args):  # the failure's out parameters, as WMI's Revoke gives them
                 emit_json(
@@ -157,7 +157,7 @@ def _transfer(args: argparse.Namespace) -> int:
     if len(target) > 255 or not target.isprintable():
         raise UsageError("--to must be a printable machine name")
     with admin(args) as a:
-        result = a.service.transfer(license_id, a.now(), to=target)
+        result = a.admin.transfer(license_id, a.now(), to=target)
     if wants_json(args):
         emit_json(
             {
@@ -170,6 +170,17 @@ def _transfer(args: argparse.Namespace) -> int:
             f"license {license_id} transferred: revoked from {result.license.machine_name}, "
             f"reissued as key pack {result.reissued_key_pack.key_pack_id}"
         )
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    license_id = parse_id(args.license_id, "LICENSE_ID")
+    with admin(args) as a:
+        lic = a.admin.mark_validated(license_id, a.now())
+    if wants_json(args):
+        emit_json(license_json(lic))
+    else:
+        print(f"license {license_id} is validated: it can be upgraded to a permanent CAL (R28)")
     return 0
 
 
@@ -214,5 +225,14 @@ def register(subparsers: Any) -> None:
     transfer.add_argument("--to", metavar="NAME", help="the receiving computer (for the history)")
     add_common_options(transfer)
     transfer.set_defaults(func=_transfer)
+
+    validate = actions.add_parser(
+        "validate",
+        help="mark a temporary license validated, as a logon does (R28; with "
+        "auto_validate_temporary=no only validated ones are upgraded)",
+    )
+    validate.add_argument("license_id", metavar="LICENSE_ID")
+    add_common_options(validate)
+    validate.set_defaults(func=_validate)
 
     register_inspect(actions)

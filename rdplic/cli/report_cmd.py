@@ -32,7 +32,7 @@ def _report(args: argparse.Namespace) -> int:
     if kind not in REPORT_KINDS:
         raise UsageError(f"--kind must be one of {', '.join(REPORT_KINDS)}, got {args.kind!r}")
     with admin(args) as a:
-        report = a.service.report(a.now())
+        report = a.admin.report(a.now())
     if fmt == "csv":
         text = report.to_csv(kind)
     elif fmt == "json":

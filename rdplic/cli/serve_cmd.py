@@ -14,41 +14,21 @@ seconds, then closes the store.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import os
-import random
 import signal
 import sys
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
 from rdplic.errors import UsageError
 
-__all__ = ["RDP_VERSIONS", "register", "run"]
+__all__ = ["register", "run"]
 
-RDP_VERSIONS: dict[str, int] = {
-    "2000": 0x00080004,
-    "2003": 0x00080004,
-    "2008": 0x00080004,
-    "2008R2": 0x00080004,
-    "2012": 0x00080004,
-    "2012R2": 0x00080004,
-    "2016": 0x00080007,  # RDP 10.2 (1607)
-    "2019": 0x0008000B,  # RDP 10.6 (1809)
-    "2022": 0x0008000E,  # RDP 10.9 (as a 2022 capture shows)
-    "2025": 0x00080011,  # RDP 10.12 (24H2)
-}
-"""SC_CORE version a Windows Server release sends (MS-RDPBCGR 2.2.1.4.2; approximate for
-2016 and later: the build's RDP version)."""
+_WINDOWS_CHOICES = (
+    *("2000", "2003", "2008", "2008R2", "2012", "2012R2"),
+    *("2016", "2019", "2022", "2025"),
+)
 
-_SECURITY_CHOICES = {
-    "rdp": (True, False),
-    "tls": (False, True),
-    "rdp,tls": (True, True),
-    "tls,rdp": (True, True),
-}
+_SECURITY_CHOICES = ("rdp", "tls", "rdp,tls")
 
 
 def register(subparsers: Any) -> None:
@@ -67,7 +47,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--security",
         default="rdp,tls",
-        choices=sorted(_SECURITY_CHOICES),
+        choices=_SECURITY_CHOICES,
         help="security layers offered: rdp (Standard RDP Security), tls, or both "
         "(TLS when the client offers it) [rdp,tls]",
     )
@@ -80,7 +60,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--windows",
         metavar="VERSION",
-        choices=sorted(RDP_VERSIONS),
+        choices=_WINDOWS_CHOICES,
         help="emulated Windows Server release (stored; default: the stored one, else 2019)",
     )
     parser.add_argument(
@@ -201,127 +181,42 @@ def run(args: argparse.Namespace) -> int:
     from twisted.internet import defer
     from twisted.logger import Logger
 
-    from rdplic.core.connection_server import ServerConnection, ServerConnectionConfig
-    from rdplic.core.licensing_server import LicensingServer, ServerConfig
-    from rdplic.crypto.rdp_security import EncryptionLevel
-    from rdplic.identity import ServerIdentity
-    from rdplic.licensing import CryptoLicenseSigner, LicenseService, SystemClock
-    from rdplic.net.capture import PcapngWriter
-    from rdplic.net.server import RdpServerFactory, ServerLimits, listen_tcp
-    from rdplic.net.tls import TlsContextFactory, load_or_create_certificate
-    from rdplic.store import open_store, read_clock_offset
+    from rdplic.app import build_server
+    from rdplic.crypto.rsa import rsa_backend
+    from rdplic.net.server import ServerLimits, listen_tcp
+    from rdplic.statedir import state_dir_warning
 
     _start_logging(args)
     log = Logger(namespace="rdplic.serve")
-    from rdplic.crypto.rsa import rsa_backend
-    from rdplic.statedir import state_dir_warning
-
     warning = state_dir_warning(state_dir)
     if warning:
         log.warn("{warning}", warning=warning)
 
-    allow_rdp, allow_tls = _SECURITY_CHOICES[args.security]
-    identity = ServerIdentity.load_or_create(state_dir)
-    # Group commit: the decisions of one reactor turn share one commit; the server holds
-    # each answer until it is durable (rdplic.net.server).
-    store = open_store(state_dir, defer_commits=True)
-    clock = SystemClock(offset=lambda: read_clock_offset(store))
-
-    offset_token: object = None  # the settings token the offset was read at
-    offset = timedelta(0)
-
-    def connection_clock() -> Callable[[], datetime]:
-        # The offset is read when a connection is accepted, so `rdplic clock advance` is
-        # seen by the next connection, without a store read for every packet; and read
-        # again only when the store's settings token says a setting may have changed.
-        nonlocal offset_token, offset
-        token = store.settings_token()
-        if token is None or token != offset_token:
-            offset_token, offset = token, read_clock_offset(store)
-        current = offset
-        return lambda: datetime.now(UTC) + current
-
-    signer = CryptoLicenseSigner(identity.license_server)
-    stored = LicenseService(store, signer, random.SystemRandom()).config()
-    changes = {
-        key: value
-        for key, value in (
-            ("windows_version", args.windows),
-            ("licensing_mode", args.licensing_mode),
-            ("first_license", args.first_license),
-        )
-        if value is not None
-    }
-    host = stored
-    for key, value in changes.items():
-        host = host.with_setting(key, value)
-    service = LicenseService(store, signer, random.SystemRandom(), config=host if changes else None)
-    windows = host.windows_version.upper()
-    store.commit_deferred()  # the configuration written above
-
-    tls = None
-    if allow_tls:
-        certificate = load_or_create_certificate(state_dir)
-        keylog = Path(args.tls_keylog) if args.tls_keylog else None
-        tls = TlsContextFactory(certificate, keylog_path=keylog)
-
-    connection_config = ServerConnectionConfig(
-        proprietary_key=identity.proprietary_key,
-        proprietary_certificate=identity.proprietary_certificate,
-        allow_rdp_security=allow_rdp,
-        allow_tls=allow_tls,
-        encryption_level=EncryptionLevel.HIGH
-        if args.encryption_level == "high"
-        else EncryptionLevel.CLIENT_COMPATIBLE,
-        rdp_version=RDP_VERSIONS.get(windows, RDP_VERSIONS["2019"]),
+    # Group commit: the decisions of one reactor turn share one commit; a decision reaches
+    # its connection only once durable (rdplic.net.decider).
+    app = build_server(
+        state_dir,
+        security=args.security,
+        encryption_level=args.encryption_level,
+        windows=args.windows,
+        licensing_mode=args.licensing_mode,
+        first_license=args.first_license,
+        license_certificate=args.license_certificate,
         demand_active=args.demand_active,
         max_frame_size=args.max_frame_size,
+        group_commit=True,
     )
-    if args.license_certificate == "x509":
-        licensing_config = ServerConfig(
-            private_key=identity.terminal_server_key,
-            certificate=identity.x509_chain,
-            license_issuer=identity.license_server.certificate,
-            idle_timeout=None,
-        )
-    else:
-        licensing_config = ServerConfig(
-            private_key=identity.proprietary_key,
-            certificate=identity.proprietary_certificate,
-            license_issuer=identity.license_server.certificate,
-            idle_timeout=None,
-        )
-    rdp4_config = dataclasses.replace(licensing_config, preamble_version=2)
-
-    def make_licensing(user: str, machine: str, preamble_version: int) -> LicensingServer:
-        config = rdp4_config if preamble_version == 2 else licensing_config
-        return LicensingServer(
-            config,
-            service,
-            random_bytes=os.urandom,
-            client_user_name=user,
-            client_machine_name=machine,
-        )
-
-    def make_core() -> ServerConnection:
-        return ServerConnection(connection_config, make_licensing, random_bytes=os.urandom)
-
     limits = ServerLimits(
         max_connections=args.max_connections,
         idle_timeout=args.idle_timeout,
         total_timeout=args.total_timeout,
     )
-    capture = PcapngWriter(Path(args.capture)) if args.capture else None
-    factory = RdpServerFactory(
-        make_core,
-        now=clock.now,
-        reactor=reactor,
-        tls=tls,
+    factory = app.twisted_factory(
+        reactor,
         limits=limits,
-        capture=capture,
-        connection_clock=connection_clock,
+        tls_keylog=Path(args.tls_keylog) if args.tls_keylog else None,
+        capture=Path(args.capture) if args.capture else None,
         debug=args.log_level == "debug",
-        commits=store,
     )
     port = listen_tcp(reactor, args.port, factory, backlog=args.backlog, interface=args.host)
     address = port.getHost()
@@ -331,8 +226,8 @@ def run(args: argparse.Namespace) -> int:
         host=address.host,
         port=address.port,
         security=args.security,
-        windows=windows,
-        mode=host.licensing_mode.value,
+        windows=app.host.windows_version.upper(),
+        mode=app.host.licensing_mode.value,
         state_dir=str(state_dir),
         rsa=rsa_backend(),
     )
@@ -343,9 +238,8 @@ def run(args: argparse.Namespace) -> int:
         stopped.addCallback(lambda _: factory.wait_idle(args.shutdown_grace))
 
         def close(result: object) -> object:
-            if capture is not None:
-                capture.close()
-            store.close()
+            factory.decider.commit()
+            app.close()
             log.info("store closed")
             return result
 

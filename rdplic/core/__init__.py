@@ -1,28 +1,43 @@
-"""The sans-IO licensing core: MS-RDPELE's server and client as state machines.
+"""The sans-IO cores: MS-RDPBCGR's connection sequence and MS-RDPELE's licensing, server
+and client, as state machines.
 
-Bytes (licensing PDUs, from LICENSE_PREAMBLE on) and clock values go in;
-events and bytes come out.  No sockets, reactor, clock or randomness of its
-own (architecture invariants 2-5); the license service and the random
-source are injected.  See `licensing_server` and `licensing_client`.
+Bytes, clock values and the license server's decisions go in; events and bytes come out.
+No sockets, reactor, clock or randomness of their own, and no call out (architecture
+invariants 2-5): the random source is injected, and when the server machine needs the
+license server it emits `DecisionNeeded` and waits for ``decide``.  See
+`licensing_server`, `licensing_client`, `connection_server`, `connection_client`, and
+`decisions` for the values exchanged with the license server.
 """
 
 from __future__ import annotations
 
 from rdplic.core._common import PduFramer
 from rdplic.core.client_store import ClientLicenseStore, LicenseKey, MemoryLicenseStore
+from rdplic.core.decisions import (
+    ClientIdentity,
+    Decision,
+    DecisionKind,
+    HostLicensing,
+    PresentedLicense,
+    ProductInfo,
+    ProductVersion,
+    Question,
+    ValidationStatus,
+)
 from rdplic.core.errors import (
+    ConnectionProtocolError,
     InvalidMac,
     InvalidMessageLength,
     InvalidServerCertificate,
-    LicenseServiceError,
-    LicensingProtocolError,
     LocalProtocolError,
     MalformedMessage,
+    ProtocolError,
     RemoteProtocolError,
     UnexpectedMessage,
 )
 from rdplic.core.events import (
     ClientSummary,
+    DecisionNeeded,
     Event,
     FailureOrigin,
     LicensePresented,
@@ -48,7 +63,6 @@ from rdplic.core.platforms import (
     ClientQuirks,
     hardware_id,
 )
-from rdplic.core.service import LicenseServiceInterface
 from rdplic.core.states import (
     CLIENT_TRANSITIONS,
     SERVER_TRANSITIONS,
@@ -65,14 +79,20 @@ __all__ = [
     "SERVER_TRANSITIONS",
     "WINDOWS_PLATFORM_CHALLENGE",
     "ClientConfig",
+    "ClientIdentity",
     "ClientInput",
     "ClientLicenseStore",
     "ClientPlatform",
     "ClientQuirks",
     "ClientState",
     "ClientSummary",
+    "ConnectionProtocolError",
+    "Decision",
+    "DecisionKind",
+    "DecisionNeeded",
     "Event",
     "FailureOrigin",
+    "HostLicensing",
     "InvalidMac",
     "InvalidMessageLength",
     "InvalidServerCertificate",
@@ -80,13 +100,10 @@ __all__ = [
     "LicensePresented",
     "LicenseRequestReceived",
     "LicenseRequested",
-    "LicenseServiceError",
-    "LicenseServiceInterface",
     "LicenseSummary",
     "LicenseUpgraded",
     "LicensingClient",
     "LicensingFailed",
-    "LicensingProtocolError",
     "LicensingRestarted",
     "LicensingServer",
     "LocalProtocolError",
@@ -97,6 +114,11 @@ __all__ = [
     "PduFramer",
     "PlatformChallengeAnswered",
     "PlatformChallengeReceived",
+    "PresentedLicense",
+    "ProductInfo",
+    "ProductVersion",
+    "ProtocolError",
+    "Question",
     "RemoteProtocolError",
     "ServerConfig",
     "ServerInput",
@@ -104,5 +126,6 @@ __all__ = [
     "UnexpectedMessage",
     "UpgradedLicenseReceived",
     "ValidClient",
+    "ValidationStatus",
     "hardware_id",
 ]

@@ -258,7 +258,7 @@ class MachineBase(abc.ABC, Generic[StateT, InputT]):
             remote = error._to_remote()
             self._abort(remote)
             raise remote from None
-        if self._state not in self._terminal:
+        if self._state not in self._terminal and not self._waiting_for_caller():
             self._arm_timer(at)
 
     def receive_data(self, data: bytes, now: Now) -> None:
@@ -333,6 +333,11 @@ class MachineBase(abc.ABC, Generic[StateT, InputT]):
     @abc.abstractmethod
     def _summary(self) -> ClientSummary:
         """The client as this machine knows it, for events."""
+
+    def _waiting_for_caller(self) -> bool:
+        """The machine waits for its driver (the server for a decision), not for the peer:
+        its timer does not run."""
+        return False
 
     def _on_no_transition(self, code: int) -> None:
         """An error message with ST_NO_TRANSITION: nothing changes."""

@@ -96,12 +96,11 @@ from rdplic.core.connection_common import (
 )
 from rdplic.core.connection_events import (
     ConnectionEnded,
-    ConnectionProtocolError,
     ErrorInfoReceived,
     SecurityNegotiated,
     ServerDataReceived,
 )
-from rdplic.core.errors import RemoteProtocolError
+from rdplic.core.errors import ConnectionProtocolError, RemoteProtocolError
 from rdplic.crypto import public_key_from_server_certificate
 from rdplic.crypto.rdp_security import (
     EncryptionMethod,

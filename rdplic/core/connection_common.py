@@ -46,8 +46,8 @@ from pdu.mcs import (
 from pdu.rdp import SecurityFlag, decode_security_header, security_header_bytes
 from rdplic.core import events as lic
 from rdplic.core._common import RandomBytes
-from rdplic.core.connection_events import ConnectionEvent, ConnectionProtocolError
-from rdplic.core.errors import LocalProtocolError
+from rdplic.core.connection_events import ConnectionEvent
+from rdplic.core.errors import ConnectionProtocolError, LocalProtocolError
 from rdplic.crypto.rdp_security import MacMismatchError, RdpCipher
 
 __all__ = [

@@ -6,16 +6,16 @@ they queue frozen, slotted event objects while handling received bytes; the driv
 them with ``next_event()``.  Licensing events (`rdplic.core.events`) are passed through
 unchanged, so that one loop sees everything that happened on a connection.
 
-`rdplic.net` acts on three of these events and only logs the others:
-`SecurityNegotiated` with ``start_tls`` (flush, then start TLS), and `ConnectionEnded`
-(flush, then close).
+`rdplic.net` acts on these events and only logs the others: `SecurityNegotiated` with
+``start_tls`` (flush, start TLS, hand it the trailing bytes), the licensing machine's
+`DecisionNeeded` (ask the license server, then ``decide``), and `ConnectionEnded` (flush,
+then close).  A peer that breaks the sequence raises
+`rdplic.core.errors.ConnectionProtocolError`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-
-from rdplic.errors import RdplicError
 
 __all__ = [
     "CapabilitiesConfirmed",
@@ -23,26 +23,10 @@ __all__ = [
     "ClientInfoReceived",
     "ConnectionEnded",
     "ConnectionEvent",
-    "ConnectionProtocolError",
     "ErrorInfoReceived",
     "SecurityNegotiated",
     "ServerDataReceived",
 ]
-
-
-class ConnectionProtocolError(RdplicError):
-    """The peer broke the connection sequence; the connection must be closed.
-
-    Whatever the server answers to such a peer (a licensing error message, a Disconnect
-    Provider Ultimatum) is already queued in ``data_to_send()`` when this is raised
-    (architecture invariant 4); the machine is in its terminal state.
-
-    :ivar reason: lower-case text for logs, without a trailing period
-    """
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

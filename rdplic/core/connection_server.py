@@ -21,7 +21,8 @@ the end of the licensing phase (MS-RDPBCGR 1.3.1.1, 3.3.5.3):
 6. Licensing: the PDUs go to and come from `rdplic.core.licensing_server.LicensingServer`,
    on the I/O channel, sent from the server channel 1002 as Windows does, encrypted with
    the session keys when the client announced SEC_LICENSE_ENCRYPT_SC in its Security
-   Exchange (Windows then sends flags 0x0288).
+   Exchange (Windows then sends flags 0x0288).  Its `DecisionNeeded` events pass through;
+   the driver answers with `decide` (or `decision_failed`), now or later.
 7. The end: a server that hosts no session sends Set Error Info (to clients that support
    it) and a Disconnect Provider Ultimatum.  With ``demand_active`` it first sends a Demand
    Active PDU and waits for the client's Confirm Active.  When licensing was refused, Set
@@ -37,8 +38,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from types import MappingProxyType
+from typing import Protocol as TypingProtocol
 
 from pdu.finalization import (
     ControlAction,
@@ -132,10 +135,10 @@ from rdplic.core.connection_events import (
     ClientDataReceived,
     ClientInfoReceived,
     ConnectionEnded,
-    ConnectionProtocolError,
     SecurityNegotiated,
 )
-from rdplic.core.errors import LicenseServiceError, RemoteProtocolError
+from rdplic.core.decisions import Decision
+from rdplic.core.errors import ConnectionProtocolError, LocalProtocolError, RemoteProtocolError
 from rdplic.crypto.rdp_security import (
     EncryptionLevel,
     EncryptionMethod,
@@ -174,7 +177,18 @@ _LICENSE_FLAGS_RDP = SecurityFlag.SEC_LICENSE_PKT | SecurityFlag.SEC_LICENSE_ENC
 """shareId of Windows' Demand Active: 0x10000 + the server channel (captures/windows)."""
 
 
-LicensingFactory = Callable[[str, str, int], LicensingMachine]
+class ServerLicensingMachine(LicensingMachine, TypingProtocol):
+    """What the connection needs of its licensing machine (`LicensingServer`)."""
+
+    @property
+    def awaiting_decision(self) -> bool: ...
+
+    def decide(self, decision: Decision, now: datetime) -> None: ...
+
+    def decision_failed(self, reason: str, now: datetime) -> None: ...
+
+
+LicensingFactory = Callable[[str, str, int], ServerLicensingMachine]
 """Makes the licensing machine: (client user name, client machine name, preamble version)."""
 
 
@@ -328,8 +342,41 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
         self._user_channel = 0
         self._channels: set[int] = set()
         self._license_encrypt = False
-        self._licensing: LicensingMachine | None = None
+        self._licensing: ServerLicensingMachine | None = None
         self._end_error_info = config.end_error_info
+
+    # -- decisions ---------------------------------------------------------------------
+
+    @property
+    def awaiting_decision(self) -> bool:
+        """Licensing waits for the license server (a `DecisionNeeded` was emitted)."""
+        return self._licensing is not None and self._licensing.awaiting_decision
+
+    def decide(self, decision: Decision, now: datetime) -> None:
+        """Hand the licensing machine the license server's decision, and go on.
+
+        A decision that arrives after the connection ended (the client broke off while
+        the license server decided) is dropped.
+
+        :raises ConnectionProtocolError: licensing failed on the peer's account
+        :raises LocalProtocolError: nothing was asked
+        """
+        if self._closed():
+            return
+        if self._licensing is None:
+            raise LocalProtocolError(f"decide() in phase {self._phase.value}")
+        self._run_licensing(lambda machine: machine.decide(decision, now))
+
+    def decision_failed(self, reason: str, now: datetime) -> None:
+        """The license server could not decide: the client gets ERR_NO_LICENSE_SERVER (R46).
+
+        :raises LocalProtocolError: nothing was asked
+        """
+        if self._closed():
+            return
+        if self._licensing is None:
+            raise LocalProtocolError(f"decision_failed() in phase {self._phase.value}")
+        self._run_licensing(lambda machine: machine.decision_failed(reason, now))
 
     # -- frames ------------------------------------------------------------------------
 
@@ -559,13 +606,13 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
         self._move(ServerInput.LICENSING_PDU)
         self._run_licensing(lambda machine: machine.receive_pdu(body, now))
 
-    def _run_licensing(self, step: Callable[[LicensingMachine], None]) -> None:
+    def _run_licensing(self, step: Callable[[ServerLicensingMachine], None]) -> None:
         machine = self._licensing
         assert machine is not None  # INVARIANT: created with the Client Info
-        error: Exception | None = None
+        error: RemoteProtocolError | None = None
         try:
             step(machine)
-        except (RemoteProtocolError, LicenseServiceError) as caught:
+        except RemoteProtocolError as caught:
             error = caught
         events: list[lic.Event] = []
         while (event := machine.next_event()) is not None:
@@ -697,8 +744,6 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
         pdu = _SET_ERROR_INFO.get(error_info)
         if pdu is None:
             pdu = encode_set_error_info(SetErrorInfo(error_info))
-            if len(_SET_ERROR_INFO) < 64:
-                _SET_ERROR_INFO[error_info] = pdu
         self._send_share_pdu(pdu)
         return True
 
@@ -726,8 +771,14 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
 
 
 _SUPPORT_ERRINFO_PDU = int(EarlyCapabilityFlag.RNS_UD_CS_SUPPORT_ERRINFO_PDU)
-_SET_ERROR_INFO: dict[int, bytes] = {}
-"""Set Error Info PDU data by errorInfo: the same few codes end every connection."""
+_SET_ERROR_INFO: Mapping[int, bytes] = MappingProxyType(
+    {
+        code: encode_set_error_info(SetErrorInfo(code))
+        for code in (ErrorInfo.ERRINFO_SERVER_DENIED_CONNECTION, *range(0x100, 0x10B))
+    }
+)
+"""Set Error Info PDU data of the codes that end connections (ERRINFO_SERVER_DENIED_CONNECTION
+and the licensing codes 0x100-0x10A), built once; any other code is encoded when sent."""
 _DISCONNECT_FRAME = mcs_frame(DisconnectProviderUltimatum(Reason.RN_PROVIDER_INITIATED))
 """The Disconnect Provider Ultimatum frame that ends every connection the server ends."""
 

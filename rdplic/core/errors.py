@@ -1,20 +1,26 @@
-"""The licensing core's one error hierarchy (architecture invariant 4).
+"""The cores' one error hierarchy (architecture invariant 4).
 
-Modelled on h11's ``ProtocolError``: the base class is abstract, and its two
-concrete kinds say who broke the protocol.  `LocalProtocolError` means the
-caller (or our own machine) tried something the transition table does not
-allow; `RemoteProtocolError` means the peer sent something malformed, out of
-sequence, or with a bad MAC.  Inside a machine everything is raised as the
-Local kind; the receive entry points turn it into the Remote kind, because
-there it was the peer's message that led to the illegal step.
+Modelled on h11's ``ProtocolError``: the base class is abstract, and its two concrete
+kinds say who broke the protocol, for the licensing machines and the connection machines
+alike.
 
-Like h2's ``ProtocolError.error_code`` and aioquic's ``Alert.description``,
-each error carries the LICENSE_ERROR_MESSAGE fields a server answers with
-(MS-RDPELE 3.2.5.8, 3.2.5.9; MS-RDPBCGR 2.2.1.12.1.3): ``error_code`` and
-``state_transition``.  When a machine raises a `RemoteProtocolError`, the
-error message (if the role sends one) is already queued in
-``data_to_send()`` and the machine is in its terminal Aborted state: the
-caller flushes, then closes the connection.
+* `LocalProtocolError`: the caller (the code driving a machine) asked for something the
+  machine's transition table does not allow: bytes during the TLS handshake, a decision
+  nobody asked for, ``start()`` twice.  Nothing goes on the wire for it; it is a bug in the
+  driver.
+* `RemoteProtocolError`: the peer sent something malformed, out of sequence or with a bad
+  MAC.  When a machine raises it, what this side answers (a licensing error message, a
+  Disconnect Provider Ultimatum, or nothing, as the spec says for the role) is already
+  queued in ``data_to_send()`` and the machine is in its terminal state: the driver
+  flushes, then closes the connection.
+
+Inside a licensing machine a step the table refuses is raised as the Local kind; the
+receive entry points turn it into the Remote kind, because there it was the peer's message
+that led to the illegal step (h11's pattern).
+
+Like h2's ``ProtocolError.error_code`` and aioquic's ``Alert.description``, a licensing
+error carries the LICENSE_ERROR_MESSAGE fields a server answers with (MS-RDPELE 3.2.5.8,
+3.2.5.9; MS-RDPBCGR 2.2.1.12.1.3): ``error_code`` and ``state_transition``.
 
 Messages are lower case without a trailing period, so that they chain.
 """
@@ -27,34 +33,32 @@ from pdu.licensing import ErrorCode, StateTransition
 from rdplic.errors import RdplicError
 
 __all__ = [
+    "ConnectionProtocolError",
     "InvalidMac",
     "InvalidMessageLength",
     "InvalidServerCertificate",
-    "LicenseServiceError",
-    "LicensingProtocolError",
     "LocalProtocolError",
     "MalformedMessage",
+    "ProtocolError",
     "RemoteProtocolError",
     "UnexpectedMessage",
 ]
 
 
-class LicensingProtocolError(RdplicError):
-    """A licensing exchange that cannot go on (abstract: raise a subclass).
+class ProtocolError(RdplicError):
+    """An exchange that cannot go on (abstract: raise a subclass).
 
     :ivar reason: lower-case text saying what was wrong
-    :ivar error_code: the dwErrorCode to send for it (or that was sent)
-    :ivar state_transition: the dwStateTransition to send with it
+    :ivar error_code: the licensing dwErrorCode sent for it (or that would be sent)
+    :ivar state_transition: the dwStateTransition sent with it
     """
 
-    #: dwErrorCode a server sends for this kind of error (3.2.5.8: ERR_INVALID_CLIENT).
+    #: dwErrorCode a licensing server sends for this kind of error (3.2.5.8).
     default_error_code: ErrorCode = ErrorCode.ERR_INVALID_CLIENT
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> LicensingProtocolError:
-        if cls is LicensingProtocolError:
-            raise TypeError(
-                "LicensingProtocolError is abstract: raise Local- or RemoteProtocolError"
-            )
+    def __new__(cls, *args: Any, **kwargs: Any) -> ProtocolError:
+        if cls in (ProtocolError, RemoteProtocolError):
+            raise TypeError(f"{cls.__name__} is abstract: raise one of its subclasses")
         return super().__new__(cls)
 
     def __init__(
@@ -77,8 +81,8 @@ class LicensingProtocolError(RdplicError):
 
 
 def _rebuild(
-    cls: type[LicensingProtocolError], reason: str, error_code: int, state_transition: int
-) -> LicensingProtocolError:
+    cls: type[ProtocolError], reason: str, error_code: int, state_transition: int
+) -> ProtocolError:
     return cls(
         reason,
         error_code=ErrorCode(error_code),
@@ -86,8 +90,8 @@ def _rebuild(
     )
 
 
-class LocalProtocolError(LicensingProtocolError):
-    """We (or the code driving the machine) tried something the table does not allow."""
+class LocalProtocolError(ProtocolError):
+    """The code driving a machine asked for something its table does not allow."""
 
     def _to_remote(self) -> RemoteProtocolError:
         """The same failure blamed on the peer, whose message caused it (h11's pattern)."""
@@ -96,16 +100,19 @@ class LocalProtocolError(LicensingProtocolError):
         )
 
 
-class RemoteProtocolError(LicensingProtocolError):
-    """The peer sent something we must refuse; the machine is now Aborted."""
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something this side must refuse; the machine is now in its terminal
+    state with its answer queued (abstract: the subclasses say what was wrong)."""
 
 
 class UnexpectedMessage(RemoteProtocolError):
-    """A message that is not legal in the current state (MS-RDPELE 3.2.5.8, 3.3.5.8)."""
+    """A licensing message that is not legal in the current state (MS-RDPELE 3.2.5.8,
+    3.3.5.8)."""
 
 
 class MalformedMessage(RemoteProtocolError):
-    """A message that does not decode, or whose content is inconsistent (3.2.5.8, 3.3.5.8)."""
+    """A licensing message that does not decode, or whose content is inconsistent (3.2.5.8,
+    3.3.5.8)."""
 
 
 class InvalidMessageLength(MalformedMessage):
@@ -126,9 +133,9 @@ class InvalidServerCertificate(RemoteProtocolError):
     default_error_code = ErrorCode.ERR_INVALID_SERVER_CERTIFICATE
 
 
-class LicenseServiceError(RdplicError):
-    """The injected license service raised; the client was told ERR_NO_LICENSE_SERVER.
-
-    Not a protocol error: the peer did nothing wrong.  The original exception
-    is the ``__cause__``, for the server's log (with its traceback).
-    """
+class ConnectionProtocolError(RemoteProtocolError):
+    """The peer broke the connection sequence (MS-RDPBCGR 1.3.1.1): a frame that does not
+    decode, one that is not legal in the phase, a bad MAC under Standard RDP Security, or a
+    licensing exchange that failed.  What the server answers (a licensing error message,
+    Set Error Info, a Disconnect Provider Ultimatum) is already queued; the phase is
+    CLOSED."""

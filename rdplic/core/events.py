@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from datetime import datetime
 
 from rdplic.core.client_store import LicenseKey
+from rdplic.core.decisions import ClientIdentity, LicenseSummary, PresentedLicense, Question
 
 __all__ = [
     "ClientSummary",
+    "DecisionNeeded",
     "Event",
     "FailureOrigin",
     "LicensePresented",
@@ -55,22 +56,6 @@ class ClientSummary:
     user_name: str = ""
     machine_name: str = ""
     hwid: bytes | None = None
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class LicenseSummary:
-    """A license the server sent, or found valid, as the license service described it.
-
-    :ivar license_id: the license service's id for it (the issuance record)
-    :ivar temporary: True for a temporary license (TEMPORARY_LICENSE flag, 2.2.2.9.1)
-    :ivar expires_at: end of validity, None when the service does not say
-    :ivar version: dwVersion of the NEW_LICENSE_INFO (or of the presented license)
-    """
-
-    license_id: int | str | None
-    temporary: bool
-    expires_at: datetime | None
-    version: int
 
 
 class FailureOrigin(enum.Enum):
@@ -124,6 +109,28 @@ class PlatformChallengeAnswered:
     client: ClientSummary
     client_type: int | None
     license_detail_level: int | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DecisionNeeded:
+    """The server machine waits for the license server (MS-RDPELE 3.2.5.3, 3.2.5.5).
+
+    The driver asks whoever decides (the license service, a recorded session, a test)
+    and hands the answer to ``decide(decision, now)``, now or later; until then the
+    machine sends nothing and accepts no message from the client.  If the license server
+    fails, the driver calls ``decision_failed(reason)`` and the client is told
+    ERR_NO_LICENSE_SERVER (R46).
+
+    :ivar question: what is asked (`rdplic.core.decisions.Question`)
+    :ivar client: the client as the server knows it now (its hardware id is decrypted
+        and its MAC checked)
+    :ivar presented: the license the client presented (`rdplic.core.decisions.
+        PresentedLicense`), None after a New License Request
+    """
+
+    question: Question
+    client: ClientIdentity
+    presented: PresentedLicense | None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -245,7 +252,8 @@ class LicensingFailed:
 
 
 Event = (
-    LicenseRequested
+    DecisionNeeded
+    | LicenseRequested
     | LicensePresented
     | PlatformChallengeAnswered
     | NewLicenseIssued

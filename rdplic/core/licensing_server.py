@@ -1,21 +1,24 @@
 """The licensing host's side of MS-RDPELE (section 3.2), as a sans-IO state machine.
 
 `LicensingServer` takes licensing PDUs (the bytes after the security header,
-from LICENSE_PREAMBLE on) and clock values, and gives back events and the
-PDUs to send.  It owns no socket, reactor, clock or random generator
-(architecture invariants 2-5): the driver passes ``now`` to every call, the
-randomness comes from an injected ``random_bytes`` and the licensing policy
-from an injected license service (`LicenseServiceInterface`).  With the same
-inputs, the same clock values and the same random stream, the bytes out are
-the same, so a recorded session replays byte for byte.
+from LICENSE_PREAMBLE on), clock values and the license server's decisions, and
+gives back events and the PDUs to send.  It owns no socket, reactor, clock or
+random generator and never calls out (architecture invariants 2-5): the driver
+passes ``now`` to every call, the randomness comes from an injected
+``random_bytes``, and when the machine needs the license server it emits
+`DecisionNeeded` and waits for ``decide(decision, now)``.  With the same
+inputs, the same clock values, the same random stream and the same decisions,
+the bytes out are the same, so a recorded session replays byte for byte.
 
 The API follows h11 and aioquic::
 
-    server = LicensingServer(config, service, random_bytes=os.urandom)
+    server = LicensingServer(config, host, random_bytes=os.urandom)
     server.start(now)                      # queues the License Request
     for pdu in server.data_to_send(): ...  # write them
     server.receive_pdu(pdu, now)           # one licensing PDU from the client
-    while (event := server.next_event()) is not None: ...
+    while (event := server.next_event()) is not None:
+        if isinstance(event, DecisionNeeded):  # now or later:
+            server.decide(license_server.decide(event, now), now)
     server.get_timer() / server.handle_timer(now)
 
 What happens on a message (MS-RDPELE 3.2.5), the state moves being the
@@ -24,23 +27,25 @@ rows of `rdplic.core.states.SERVER_TRANSITIONS`:
 * New License Request (3.2.5.2): decrypt the premaster secret, derive the
   keys, send the Platform Challenge (Windows' UTF-16 "TEST" token).
 * License Info (3.2.5.3): derive the keys, decrypt the hardware id and check
-  its MAC, read the license (signature, HWID, product) and let the service
-  decide: STATUS_VALID_CLIENT, a Platform Challenge (upgrade needed: temporary,
+  its MAC, read the license (signature, HWID, product) and ask (LICENSE_INFO):
+  STATUS_VALID_CLIENT, a Platform Challenge (upgrade needed: temporary,
   expiring within 7 days, older version, or not a valid license of ours),
   or a refusal.
 * Platform Challenge Response (3.2.5.5): decrypt the response data and the
-  hardware id, check the MAC over both, let the service decide, and send New
-  License, Upgrade License, STATUS_VALID_CLIENT or its error.
+  hardware id, check the MAC over both, ask (CHALLENGE_RESPONSE), and send New
+  License, Upgrade License, STATUS_VALID_CLIENT or the refusal decided.
 
 Every protocol error (3.2.5.8, 3.2.5.9) is answered with the
 LICENSE_ERROR_MESSAGE Windows sends, queued in ``data_to_send()`` before
 `RemoteProtocolError` is raised, and ends in ABORTED (h2's GOAWAY-then-raise):
 unexpected or malformed message -> ERR_INVALID_CLIENT / ST_TOTAL_ABORT; bad
 MAC -> ERR_INVALID_MAC / ST_TOTAL_ABORT; wMsgSize not the PDU's length ->
-ERR_INVALID_MESSAGE_LEN / ST_TOTAL_ABORT.  A refusal by the license service
+ERR_INVALID_MESSAGE_LEN / ST_TOTAL_ABORT.  A refusal by the license server
 is not an exception: its error message is queued and `LicensingFailed`
-reports it.  The server never sets EXTENDED_ERROR_MSG_SUPPORTED in its
-preamble (license-server-behavior.md R62).
+reports it; so is a license server that failed (``decision_failed``, or a
+decision that does not answer the question): ERR_NO_LICENSE_SERVER (R46).
+The server never sets EXTENDED_ERROR_MSG_SUPPORTED in its preamble
+(license-server-behavior.md R62).
 
 What real clients send and Windows accepts is accepted too (real-clients.md
 section 4): rdesktop's all-zero client random and 72 zero bytes of
@@ -63,9 +68,7 @@ ST_TOTAL_ABORT first.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from datetime import datetime
-from typing import NoReturn
 
 from pdu.errors import PduError
 from pdu.licensing import (
@@ -84,7 +87,6 @@ from pdu.licensing import (
     NewLicenseInfo,
     PreambleFlags,
     PreambleVersion,
-    ProductInfo,
     Scope,
     ScopeList,
     ServerLicenseRequest,
@@ -96,6 +98,7 @@ from pdu.licensing import (
     decode_platform_challenge_response_data,
     encode_new_license_info,
 )
+from pdu.licensing import ProductInfo as WireProductInfo
 from rdplic.core._common import (
     MachineBase,
     Now,
@@ -104,21 +107,32 @@ from rdplic.core._common import (
     ansi_z,
     error_message,
     to_datetime,
+    to_seconds,
     utf16_z,
+)
+from rdplic.core.decisions import (
+    ClientIdentity,
+    Decision,
+    DecisionKind,
+    HostLicensing,
+    LicenseSummary,
+    PresentedLicense,
+    ProductInfo,
+    Question,
 )
 from rdplic.core.errors import (
     InvalidMac,
-    LicenseServiceError,
+    LocalProtocolError,
     MalformedMessage,
     RemoteProtocolError,
     UnexpectedMessage,
 )
 from rdplic.core.events import (
     ClientSummary,
+    DecisionNeeded,
     FailureOrigin,
     LicensePresented,
     LicenseRequested,
-    LicenseSummary,
     LicenseUpgraded,
     LicensingFailed,
     LicensingRestarted,
@@ -127,7 +141,6 @@ from rdplic.core.events import (
     ValidClient,
 )
 from rdplic.core.presented import read_presented_license
-from rdplic.core.service import LicenseServiceInterface
 from rdplic.core.states import (
     SERVER_TERMINAL_STATES,
     SERVER_TRANSITIONS,
@@ -137,11 +150,6 @@ from rdplic.core.states import (
 from rdplic.crypto.errors import CryptoError
 from rdplic.crypto.licensing import LicensingKeys, derive_licensing_keys, mac_data, rc4, verify_mac
 from rdplic.crypto.rsa import RsaPrivateKey, decrypt_premaster
-from rdplic.licensing.decision import Decision, DecisionKind
-from rdplic.licensing.hostconfig import LicensingMode
-from rdplic.licensing.model import ClientIdentity, PresentedLicense
-from rdplic.licensing.model import IssuedLicense as ServiceLicense
-from rdplic.licensing.model import ProductInfo as HostProductInfo
 
 __all__ = [
     "WINDOWS_PLATFORM_CHALLENGE",
@@ -216,10 +224,12 @@ class _Exchange:
 class LicensingServer(MachineBase[ServerState, ServerInput]):
     """One connection's licensing exchange, server side (MS-RDPELE 3.2).
 
-    ``client_user_name`` and ``client_machine_name`` are what the connection
-    layer learnt before licensing (Client Info PDU, client core data); a New
-    License Request replaces them with its own blobs, a License Info carries
-    none, so they name the client in the license service's records then.
+    ``host`` is what the emulated host puts in its License Request (ProductInfo, scope)
+    and whether it licenses clients at all.  ``client_user_name`` and
+    ``client_machine_name`` are what the connection layer learnt before licensing
+    (Client Info PDU, client core data); a New License Request replaces them with its
+    own blobs, a License Info carries none, so they name the client in the license
+    server's records then.
     """
 
     _PEER_ABORTED = "the client aborted licensing"
@@ -227,7 +237,7 @@ class LicensingServer(MachineBase[ServerState, ServerInput]):
     def __init__(
         self,
         config: ServerConfig,
-        service: LicenseServiceInterface,
+        host: HostLicensing,
         *,
         random_bytes: RandomBytes,
         client_user_name: str = "",
@@ -246,27 +256,75 @@ class LicensingServer(MachineBase[ServerState, ServerInput]):
             flags=PreambleFlags(0),
         )
         self._config = config
-        self._service = service
+        self._host = host
         self._peer_user_name = client_user_name
         self._peer_machine_name = client_machine_name
-        self._product = HostProductInfo(0)
+        self._product: ProductInfo = host.product
         self._exchange = _Exchange(b"")
+        self._question: Question | None = None
+
+    @property
+    def awaiting_decision(self) -> bool:
+        """A `DecisionNeeded` was emitted and ``decide`` has not been called yet."""
+        return self._question is not None
+
+    def decide(self, decision: Decision, now: Now) -> None:
+        """The license server's answer to the last `DecisionNeeded` (3.2.5.3, 3.2.5.5).
+
+        A decision that does not answer the question (a license to send in answer to a
+        License Info, a license without its description) is the license server's failure:
+        the client is told ERR_NO_LICENSE_SERVER.  A decision for a machine that has
+        ended meanwhile (the client broke off while it waited) is dropped.
+
+        :raises LocalProtocolError: nothing was asked
+        """
+        question = self._question
+        if question is None:
+            if self._state in SERVER_TERMINAL_STATES:
+                return
+            raise LocalProtocolError(f"decide() with no decision asked for ({self._state.value})")
+        self._question = None
+        if not decision.answers(question):
+            self._fail_service(
+                f"decision {decision.kind.value} does not answer {question.value}"
+                + ("" if decision.license is not None else " (no license described)")
+            )
+            return
+        if question is Question.LICENSE_INFO:
+            self._on_presented_decision(decision)
+        else:
+            self._finish(decision)
+        if self._state not in SERVER_TERMINAL_STATES:
+            self._arm_timer(to_seconds(now))
+
+    def decision_failed(self, reason: str, now: Now) -> None:
+        """The license server could not decide (unreachable, its store failed): the client
+        gets ERR_NO_LICENSE_SERVER / ST_TOTAL_ABORT (R46).
+
+        :raises LocalProtocolError: nothing was asked
+        """
+        if self._question is None:
+            if self._state in SERVER_TERMINAL_STATES:
+                return
+            raise LocalProtocolError(
+                f"decision_failed() with no decision asked for ({self._state.value})"
+            )
+        self._question = None
+        self._fail_service(f"license server failed: {reason}")
 
     def _open(self, at: float) -> None:
         """Open licensing (3.2.5.1): queue the License Request, or the lone valid-client PDU.
 
         `start` is called once, when the connection layer has processed the Client Info PDU.
         """
-        try:
-            host = self._service.config()
-        except Exception as error:  # the service's fault, not the peer's
-            self._service_failed(error)
-        self._product = host.product_info
-        if host.licensing_mode is LicensingMode.VALID_CLIENT_ONLY:
+        if not self._host.licenses_clients:
             self._send_valid_client("valid-client-only mode", None)
             return
         self._send_license_request()
         self._arm_timer(at)
+
+    def _waiting_for_caller(self) -> bool:
+        return self._question is not None
 
     # -- receiving --------------------------------------------------------------------
 
@@ -318,15 +376,18 @@ class LicensingServer(MachineBase[ServerState, ServerInput]):
         self._events.append(
             LicensePresented(self._summary(), len(blob), presented.validation.name.lower())
         )
-        identity = self._identity()
-        decision = self._ask(lambda: self._service.evaluate_presented(identity, presented, now))
+        self._ask(Question.LICENSE_INFO, presented)
+
+    def _on_presented_decision(self, decision: Decision) -> None:
+        """3.2.5.3 case 1 (a valid license: done), case 2 (it needs an upgrade: the
+        challenge first), or a refusal."""
         if decision.kind is DecisionKind.VALID_CLIENT:
-            self._send_valid_client(decision.reason, _summary_of(presented))
+            presented = self._exchange.presented
+            summary = None if presented is None else _summary_of(presented)
+            self._send_valid_client(decision.reason, summary)
         elif decision.kind is DecisionKind.REFUSE:
             self._refuse(decision)
         else:
-            # PLATFORM_CHALLENGE; a service that already wants to send a license gets it
-            # after the challenge, as 3.2.5.3 case 2 requires.
             self._send_platform_challenge()
 
     def _on_challenge_response(
@@ -360,30 +421,27 @@ class LicensingServer(MachineBase[ServerState, ServerInput]):
         # else: rdesktop echoes the encrypted token, which decrypts to the challenge itself.
         ex.hwid = hwid
         self._events.append(PlatformChallengeAnswered(self._summary(), client_type, detail_level))
-        identity, presented = self._identity(), ex.presented
-        decision = self._ask(lambda: self._service.present_license(identity, presented, now))
-        self._finish(decision)
+        self._ask(Question.CHALLENGE_RESPONSE, ex.presented)
 
     def _restart_exchange(self) -> None:
         self._send_license_request()
 
     # -- deciding ---------------------------------------------------------------------
 
-    def _ask(self, call: Callable[[], Decision]) -> Decision:
-        try:
-            return call()
-        except Exception as error:  # the service's fault, not the peer's
-            self._service_failed(error)
+    def _ask(self, question: Question, presented: PresentedLicense | None) -> None:
+        """Emit `DecisionNeeded` and wait for `decide` (no timer runs meanwhile)."""
+        self._question = question
+        self._deadline = None
+        self._events.append(DecisionNeeded(question, self._identity(), presented))
 
     def _finish(self, decision: Decision) -> None:
-        """Put the service's final decision on the wire (3.2.5.5 cases 1-6)."""
+        """Put the final decision on the wire (3.2.5.5 cases 1-6)."""
         kind = decision.kind
         if kind is DecisionKind.ISSUE_NEW or kind is DecisionKind.UPGRADE:
-            if decision.license is None:
-                self._service_failed(ValueError(f"{kind.value} decision without a license"))
+            summary = decision.license
+            assert summary is not None  # INVARIANT: Decision.answers checked it
             upgrade = kind is DecisionKind.UPGRADE
             self._send_license(decision.blob, upgrade)
-            summary = _summary_of(decision.license)
             if upgrade:
                 self._events.append(LicenseUpgraded(self._summary(), summary))
             else:
@@ -399,13 +457,12 @@ class LicensingServer(MachineBase[ServerState, ServerInput]):
             self._events.append(LicenseUpgraded(self._summary(), summary, reissued_old=True))
         elif kind is DecisionKind.VALID_CLIENT:
             self._send_valid_client(decision.reason, None)
-        elif kind is DecisionKind.REFUSE:
+        else:  # REFUSE: Decision.answers allowed nothing else
             self._refuse(decision)
-        else:
-            self._service_failed(ValueError(f"{kind.value} is not a final decision"))
 
     def _refuse(self, decision: Decision) -> None:
-        """The service's refusal, with the code and transition it chose (R33, R46, R69)."""
+        """The license server's refusal, with the code and transition it chose (R33, R46,
+        R69)."""
         code, move = int(decision.error_code), int(decision.state_transition)
         message = error_message(code, move)
         info = None if decision.error_info is None else int(decision.error_info)
@@ -439,7 +496,7 @@ class LicensingServer(MachineBase[ServerState, ServerInput]):
         product = self._product
         message = ServerLicenseRequest(
             server_random=self._exchange.server_random,
-            product_info=ProductInfo(
+            product_info=WireProductInfo(
                 version=product.dw_version,
                 company_name=utf16_z(product.company_name),
                 product_id=utf16_z(product.product_id),
@@ -505,6 +562,7 @@ class LicensingServer(MachineBase[ServerState, ServerInput]):
 
     def _abort(self, error: RemoteProtocolError) -> None:
         """Queue the error message for ``error`` and end in ABORTED (3.2.5.8, 3.2.5.9)."""
+        self._question = None  # a decision that arrives now is dropped
         if self._state in SERVER_TERMINAL_STATES:
             return
         sent = (self._state, SI.SEND_ERROR_TOTAL_ABORT) in SERVER_TRANSITIONS
@@ -524,15 +582,13 @@ class LicensingServer(MachineBase[ServerState, ServerInput]):
             )
         )
 
-    def _service_failed(self, error: Exception) -> NoReturn:
-        """ERR_NO_LICENSE_SERVER / ST_TOTAL_ABORT (R46), then `LicenseServiceError`."""
+    def _fail_service(self, reason: str) -> None:
+        """ERR_NO_LICENSE_SERVER / ST_TOTAL_ABORT (R46): not the client's fault."""
         code, move = ErrorCode.ERR_NO_LICENSE_SERVER, StateTransition.ST_TOTAL_ABORT
-        reason = f"license service failed: {type(error).__name__}: {error}"
         self._send(SI.SEND_ERROR_TOTAL_ABORT, error_message(code, move))
         self._events.append(
             LicensingFailed(code, move, reason, FailureOrigin.SERVICE, True, self._summary())
         )
-        raise LicenseServiceError(reason) from error
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -580,8 +636,8 @@ class LicensingServer(MachineBase[ServerState, ServerInput]):
         return ClientSummary(ex.platform_id, ex.user_name, ex.machine_name, ex.hwid)
 
 
-def _summary_of(license: ServiceLicense | PresentedLicense) -> LicenseSummary:
-    """An issued or presented license as events describe it (dwVersion: major << 16 | minor)."""
+def _summary_of(license: PresentedLicense) -> LicenseSummary:
+    """A presented license as events describe it (dwVersion: major << 16 | minor)."""
     version = license.product_version
     return LicenseSummary(
         license.license_id,

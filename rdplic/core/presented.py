@@ -14,15 +14,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
+from rdplic.core.decisions import PresentedLicense, ProductInfo, ProductVersion, ValidationStatus
 from rdplic.crypto.errors import CryptoError
 from rdplic.crypto.license import LicenseCheck, LicenseStatus, parse_license, validate_license
-from rdplic.licensing.model import PresentedLicense, ProductInfo, ProductVersion, ValidationStatus
 
 __all__ = ["Presented", "read_presented_license"]
 
 
 class Presented(NamedTuple):
-    """A presented license as the service sees it, and the client names written in it."""
+    """A presented license as the license server sees it, and the client names in it."""
 
     license: PresentedLicense
     machine_name: str
@@ -58,8 +58,8 @@ def read_presented_license(
     """What the host makes of ``blob``, presented with the decrypted ``hwid`` at ``now``.
 
     Never raises: a blob that is not a license becomes a BAD_FORMAT
-    `PresentedLicense` (issued and expiring ``now``), which the service treats
-    as a license needing an upgrade, as MS-RDPELE 3.2.5.3 case 2 says.
+    `PresentedLicense` (issued and expiring ``now``), which the license server
+    treats as a license needing an upgrade, as MS-RDPELE 3.2.5.3 case 2 says.
     """
     check = _check(blob, issuer_certificate)
     parsed = check.license

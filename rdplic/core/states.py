@@ -4,7 +4,7 @@ Everything that decides whether a message may be sent or received lives in
 this file (architecture invariant 5, after h11's ``_state.py`` and h2's
 ``_transitions``).  The machines in `licensing_server` and
 `licensing_client` do the work (decrypting, checking MACs, asking the
-license service) and then ask `transition` for the next state; an input
+license server for a decision) and then ask `transition` for the next state; an input
 that has no row here is a protocol error naming the state and the input.
 ``python -m rdplic.core.diagrams`` draws ``docs/state-diagrams.md`` from
 these same tables, so the diagram can never disagree with the code.
@@ -14,9 +14,11 @@ Completed and Aborted (3.2.1.11, 3.2.3) and the client's Licensing Await,
 Process Licensing, Completed and Aborted (3.3.1.11, 3.3.3).  "Process
 Licensing" is split by what the machine waits for, and the moments when a
 machine has received a message and is choosing its answer are states of
-their own (``NEW_LICENSE_REQUESTED``, ``CHALLENGE_ANSWERED``...): a machine
-is only ever seen in them by the transition table, never between two
-calls, but naming them keeps every possible answer a row of the table.
+their own (``NEW_LICENSE_REQUESTED``, ``CHALLENGE_ANSWERED``...), so that
+every possible answer is a row of the table.  The server waits in
+``LICENSE_PRESENTED`` and ``CHALLENGE_ANSWERED`` for the license server's
+decision, as long as its driver takes to call ``decide``; no message from the
+client is legal there.
 
 Inputs are named ``RECV_<MESSAGE>`` and ``SEND_<MESSAGE>`` after h2, so that
 what a machine may send and what it may receive sit in the same table.  An
@@ -58,11 +60,13 @@ class ServerState(enum.Enum):
     AWAIT_CLIENT_LICENSE = "AWAIT_CLIENT_LICENSE"
     #: A New License Request was decrypted; the platform challenge is the only answer (3.2.5.2).
     NEW_LICENSE_REQUESTED = "NEW_LICENSE_REQUESTED"
-    #: A License Info was decrypted and checked; the license service chooses the answer (3.2.5.3).
+    #: A License Info was decrypted and checked; waiting for the license server's decision
+    #: (3.2.5.3).
     LICENSE_PRESENTED = "LICENSE_PRESENTED"
     #: Process Licensing: Platform Challenge sent, waiting for the Platform Challenge Response.
     AWAIT_CHALLENGE_RESPONSE = "AWAIT_CHALLENGE_RESPONSE"
-    #: The response was decrypted and its MAC checked; the license service decides (3.2.5.5).
+    #: The response was decrypted and its MAC checked; waiting for the license server's
+    #: decision (3.2.5.5).
     CHALLENGE_ANSWERED = "CHALLENGE_ANSWERED"
     #: Completed: New License, Upgrade License or STATUS_VALID_CLIENT sent.
     COMPLETED = "COMPLETED"
@@ -146,8 +150,6 @@ SERVER_TRANSITIONS: Final[Mapping[tuple[ServerState, ServerInput], ServerState]]
     # licenses nobody, 1.3.3) ends at once with the valid-client PDU.
     (S.LICENSING_BEGIN, SI.SEND_LICENSE_REQUEST): S.AWAIT_CLIENT_LICENSE,
     (S.LICENSING_BEGIN, SI.SEND_VALID_CLIENT): S.COMPLETED,
-    # The license service failed before anything was sent: ERR_NO_LICENSE_SERVER (R46).
-    (S.LICENSING_BEGIN, SI.SEND_ERROR_TOTAL_ABORT): S.ABORTED,
     # 3.2.5.2 and 3.2.5.3.
     (S.AWAIT_CLIENT_LICENSE, SI.RECV_NEW_LICENSE_REQUEST): S.NEW_LICENSE_REQUESTED,
     (S.AWAIT_CLIENT_LICENSE, SI.RECV_LICENSE_INFO): S.LICENSE_PRESENTED,

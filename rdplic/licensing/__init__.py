@@ -1,15 +1,26 @@
 """The license server: key packs, issuance policy, issuance history and administration.
 
-`LicenseService` (rdplic.licensing.service) is the entry point; the model types are
-storage-independent (rdplic.licensing.model), time comes from an injected `Clock`
+`LicensePolicy` (rdplic.licensing.policy) answers the licensing core's questions: what
+each client gets, as a Windows session host and license server decide it
+(docs/license-server-behavior.md, R1-R84).  `LicenseAdmin` (rdplic.licensing.admin) is
+what an administrator does: key packs, revoke, transfer, reports, the host configuration
+and the server's clock.  Both work on a `LicenseStore` (the contract in
+rdplic.licensing.store, implemented by rdplic.store); time comes from an injected `Clock`
 (rdplic.licensing.clock) and license blobs from an injected `LicenseSigner`
-(rdplic.licensing.signer). The behaviour follows license-server-behavior.md R1-R84.
+(rdplic.licensing.signer).  The value types exchanged with the licensing core
+(`ClientIdentity`, `PresentedLicense`, `Decision`...) are the core's.
 """
 
 from __future__ import annotations
 
+from rdplic.core.decisions import Decision, DecisionKind, HostLicensing, Question
+from rdplic.licensing.admin import (
+    LicenseAdmin,
+    RevocationQuotaExceeded,
+    RevokeResult,
+    TransferResult,
+)
 from rdplic.licensing.clock import Clock, FixedClock, SystemClock, format_duration, parse_duration
-from rdplic.licensing.decision import Decision, DecisionKind
 from rdplic.licensing.hostconfig import (
     FirstLicensePolicy,
     HostConfig,
@@ -20,29 +31,22 @@ from rdplic.licensing.hostconfig import (
 from rdplic.licensing.model import (
     CalType,
     ClientIdentity,
-    ErrorInfo,
     HistoryEvent,
     HistoryKind,
     IssuedLicense,
     KeyPack,
     KeyPackType,
     LicenseStatus,
-    LicensingErrorCode,
     LicensingProgram,
     PresentedLicense,
     ProductInfo,
     ProductVersion,
-    StateTransition,
     ValidationStatus,
 )
-from rdplic.licensing.service import (
-    LicenseService,
-    RandomSource,
-    RevocationQuotaExceeded,
-    RevokeResult,
-    TransferResult,
-)
+from rdplic.licensing.policy import LicensePolicy, RandomSource
+from rdplic.licensing.ruling import Ruling
 from rdplic.licensing.signer import CryptoLicenseSigner, DigestSigner, LicenseFields, LicenseSigner
+from rdplic.licensing.store import Durability, LicenseStore, StoreError
 
 __all__ = [
     "CalType",
@@ -52,31 +56,35 @@ __all__ = [
     "Decision",
     "DecisionKind",
     "DigestSigner",
-    "ErrorInfo",
+    "Durability",
     "FirstLicensePolicy",
     "FixedClock",
     "HistoryEvent",
     "HistoryKind",
     "HostConfig",
+    "HostLicensing",
     "InvalidLicenseAction",
     "IssuedLicense",
     "KeyPack",
     "KeyPackType",
+    "LicenseAdmin",
     "LicenseFields",
-    "LicenseService",
+    "LicensePolicy",
     "LicenseSigner",
     "LicenseStatus",
-    "LicensingErrorCode",
+    "LicenseStore",
     "LicensingMode",
     "LicensingProgram",
     "PresentedLicense",
     "ProductInfo",
     "ProductVersion",
+    "Question",
     "RandomSource",
     "RefusalStyle",
     "RevocationQuotaExceeded",
     "RevokeResult",
-    "StateTransition",
+    "Ruling",
+    "StoreError",
     "SystemClock",
     "TransferResult",
     "ValidationStatus",

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rdplic.licensing.model import ProductInfo, ProductVersion
+from rdplic.core.decisions import HostLicensing, ProductInfo, ProductVersion
 
 __all__ = [
     "RELEASES",
@@ -284,6 +284,13 @@ class HostConfig:
     def product_info(self) -> ProductInfo:
         dw = self.release.dw_version if self.dw_version is None else self.dw_version
         return ProductInfo(dw, self.company_name, self.product_id, (self.scope,))
+
+    @property
+    def licensing(self) -> HostLicensing:
+        """What the licensing core needs of this configuration (R42, R60)."""
+        return HostLicensing(
+            self.product_info, self.licensing_mode is not LicensingMode.VALID_CLIENT_ONLY
+        )
 
     def builtin_eligible(self, platform_id: int) -> bool:
         """R19: only a Windows 2000 host, only Windows 2000 / XP Professional clients."""

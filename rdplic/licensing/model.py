@@ -6,8 +6,10 @@ R8, R9, R21) so that reports read like Windows' own; values Windows does not def
 (the built-in pool as a key pack type, the "expired" license status, product
 versions newer than Windows Server 2012) are extensions marked as such.
 
-The wire-level codes the host sends (MS-RDPBCGR 2.2.1.12.1.3, MS-RDPBCGR 2.2.5.1.1)
-are plain IntEnums here so that this package does not depend on ``pdu/``.
+The value types the licensing core and the license server exchange (`ClientIdentity`,
+`PresentedLicense`, `ProductVersion`, ...) belong to the core (`rdplic.core.decisions`) and
+are re-exported here; the wire-level codes are pdu's (`pdu.licensing.ErrorCode`,
+`StateTransition`, `pdu.rdp.ErrorInfo`).
 """
 
 from __future__ import annotations
@@ -17,30 +19,33 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from rdplic.core.decisions import (
+    HWID_LENGTH,
+    ClientIdentity,
+    PresentedLicense,
+    ProductInfo,
+    ProductVersion,
+    ValidationStatus,
+)
+
 __all__ = [
     "CalType",
     "ClientIdentity",
-    "ErrorInfo",
     "HistoryEvent",
     "HistoryKind",
     "IssuedLicense",
     "KeyPack",
     "KeyPackType",
     "LicenseStatus",
-    "LicensingErrorCode",
     "LicensingProgram",
     "PresentedLicense",
     "ProductInfo",
     "ProductVersion",
-    "StateTransition",
     "ValidationStatus",
     "format_hwid",
     "parse_hwid",
     "to_utc",
 ]
-
-HWID_LENGTH = 20
-"""CLIENT_HARDWARE_ID is PlatformId plus four DWORDs (MS-RDPELE 2.2.2.3.1)."""
 
 
 def to_utc(moment: datetime) -> datetime:
@@ -67,107 +72,6 @@ def parse_hwid(text: str) -> bytes:
     if len(raw) != HWID_LENGTH:
         raise ValueError(f"hardware id must be {HWID_LENGTH} bytes, got {len(raw)}")
     return raw
-
-
-# ---------------------------------------------------------------------------------------------
-# Product versions
-
-
-_VERSION_TITLES: dict[tuple[int, int], str] = {
-    (5, 0): "Windows 2000 Server",
-    (5, 2): "Windows Server 2003",
-    (6, 0): "Windows Server 2008",
-    (6, 1): "Windows Server 2008 R2",
-    (6, 2): "Windows Server 2012",
-    (6, 3): "Windows Server 2012 R2",
-    (10, 0): "Windows Server 2016",
-    (10, 1): "Windows Server 2019",
-    (10, 2): "Windows Server 2022",
-    (10, 3): "Windows Server 2025",
-}
-
-# The R2 releases share the CAL of the release before them: a "2008 R2 and earlier" CAL
-# serves 2008 and 2008 R2 hosts, a 2012 CAL serves 2012 and 2012 R2 hosts (R38).
-_GENERATION: dict[tuple[int, int], tuple[int, int]] = {(6, 1): (6, 0), (6, 3): (6, 2)}
-
-# WMI ProductVersionID (R9): 2 = 2008, 3 = 2008 R2, 4 = 2012. 0/1 are "not supported" there;
-# the emulator uses them for 2000/2003 and extends the enum for 2016+ (R9 [D]).
-_PRODUCT_VERSION_ID: dict[tuple[int, int], int] = {
-    (5, 0): 0,
-    (5, 2): 1,
-    (6, 0): 2,
-    (6, 1): 3,
-    (6, 2): 4,
-    (6, 3): 4,
-    (10, 0): 5,
-    (10, 1): 6,
-    (10, 2): 7,
-    (10, 3): 8,
-}
-
-# Windows release names accepted wherever a version is typed ("--version 2019").
-_RELEASE_NAMES: dict[str, tuple[int, int]] = {
-    "2000": (5, 0),
-    "2003": (5, 2),
-    "2008": (6, 0),
-    "2008r2": (6, 1),
-    "2012": (6, 2),
-    "2012r2": (6, 3),
-    "2016": (10, 0),
-    "2019": (10, 1),
-    "2022": (10, 2),
-    "2025": (10, 3),
-}
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class ProductVersion:
-    """A CAL product version, major.minor as in LICENSED_VERSION_INFO (MS-RDPELE 2.2.2.9.1).
-
-    Windows CALs carry the release they license: "A02-6.00-S" is a 2008 CAL, "A02-10.01-S"
-    a 2019 CAL (protocol.md, observed). Versions of 2022 and 2025 CALs are not documented;
-    the emulator continues the series (10.2, 10.3) [D].
-    """
-
-    major: int
-    minor: int
-
-    @classmethod
-    def parse(cls, text: str) -> ProductVersion:
-        """ "10.1", "6.0", or a release name such as "2019" or "2008R2"."""
-        key = text.strip().lower().replace(" ", "").replace("windowsserver", "")
-        if key in _RELEASE_NAMES:
-            return cls(*_RELEASE_NAMES[key])
-        match = re.fullmatch(r"(\d{1,3})\.(\d{1,3})", key)
-        if not match:
-            raise ValueError(
-                f"product version {text!r} is neither MAJOR.MINOR (e.g. 10.1) "
-                f"nor a release ({', '.join(sorted(_RELEASE_NAMES))})"
-            )
-        return cls(int(match.group(1)), int(match.group(2)))
-
-    def __str__(self) -> str:
-        return f"{self.major}.{self.minor}"
-
-    @property
-    def generation(self) -> tuple[int, int]:
-        """The CAL family this version belongs to, for the compatibility rule of R38."""
-        key = (self.major, self.minor)
-        return _GENERATION.get(key, key)
-
-    def serves(self, host: ProductVersion) -> bool:
-        """A CAL works on hosts of its own version or older, never on newer ones (R38)."""
-        return self.generation >= host.generation
-
-    @property
-    def title(self) -> str:
-        """The Windows release this version licenses, e.g. "Windows Server 2019"."""
-        return _VERSION_TITLES.get((self.major, self.minor), f"Windows {self}")
-
-    @property
-    def product_version_id(self) -> int:
-        """WMI ProductVersionID (R9); -1 for a version the table does not know."""
-        return _PRODUCT_VERSION_ID.get((self.major, self.minor), -1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,127 +330,3 @@ class HistoryEvent:
     machine_name: str = ""
     user_name: str = ""
     detail: str = ""
-
-
-# ---------------------------------------------------------------------------------------------
-# What the protocol core hands in
-
-
-@dataclass(frozen=True, slots=True)
-class ClientIdentity:
-    """Who is asking, as the licensing core learnt it from the wire.
-
-    ``hwid`` is the decrypted 20-byte CLIENT_HARDWARE_ID (MS-RDPELE 2.2.2.3.1), the
-    server's lookup key (R22). Names come from the New License Request blobs (R75)
-    or, for a client that presented a license, from the Client Info PDU.
-    ``platform_id`` is the request's PlatformId (MS-RDPELE 2.2.2.2), which decides the
-    Windows 2000 built-in pool (R19).
-    """
-
-    hwid: bytes
-    machine_name: str = ""
-    user_name: str = ""
-    platform_id: int = 0
-
-    def __post_init__(self) -> None:
-        if len(self.hwid) != HWID_LENGTH:
-            raise ValueError(f"CLIENT_HARDWARE_ID is {HWID_LENGTH} bytes, got {len(self.hwid)}")
-
-
-class ValidationStatus(enum.IntEnum):
-    """What the host's local checks of a presented license found (MS-RDPELE 3.2.5.3, R65)."""
-
-    VALID = 0
-    BAD_SIGNATURE = 1
-    """Not signed by a license server this host trusts, or altered."""
-    HWID_MISMATCH = 2
-    """Issued to another CLIENT_HARDWARE_ID (ERRINFO 0x104 territory, R70)."""
-    BAD_FORMAT = 3
-    """The blob does not parse as a CAL (ERRINFO 0x105, R70)."""
-    WRONG_PRODUCT = 4
-    """Product id or scope do not match this host's ProductInfo."""
-
-
-@dataclass(frozen=True, slots=True)
-class PresentedLicense:
-    """What the host read from the license a client presented in LICENSE_INFO (R65).
-
-    The licensing core builds it from the crypto helper's parsed license; nothing here
-    depends on storage. ``blob`` is the CAL exactly as the client sent it, so that it can
-    be handed back unchanged when the license server cannot be reached (R45).
-    """
-
-    license_id: int
-    hwid: bytes
-    product_version: ProductVersion
-    temporary: bool
-    issued: datetime
-    expires: datetime
-    issuer_matches: bool = True
-    validation: ValidationStatus = ValidationStatus.VALID
-    blob: bytes = b""
-
-    def usable_on(self, host: ProductVersion, now: datetime) -> bool:
-        """Still a valid license for this host as it stands (for R30 / R45)."""
-        return (
-            self.validation is ValidationStatus.VALID
-            and now < self.expires
-            and self.product_version.serves(host)
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class ProductInfo:
-    """What the host puts in the Server License Request and in New License Information.
-
-    MS-RDPELE 2.2.2.1.1 and 2.2.2.6.1: dwVersion (high word OS major, low word minor),
-    company "Microsoft Corporation", product id "A02", and one scope (R42).
-    """
-
-    dw_version: int
-    company_name: str = "Microsoft Corporation"
-    product_id: str = "A02"
-    scopes: tuple[str, ...] = ("microsoft.com",)
-
-
-# ---------------------------------------------------------------------------------------------
-# Codes the host sends
-
-
-class LicensingErrorCode(enum.IntEnum):
-    """dwErrorCode of LICENSE_ERROR_MESSAGE (MS-RDPBCGR 2.2.1.12.1.3, R68)."""
-
-    ERR_INVALID_SERVER_CERTIFICATE = 0x01
-    ERR_NO_LICENSE = 0x02
-    ERR_INVALID_MAC = 0x03
-    ERR_INVALID_SCOPE = 0x04
-    ERR_NO_LICENSE_SERVER = 0x06
-    STATUS_VALID_CLIENT = 0x07
-    ERR_INVALID_CLIENT = 0x08
-    ERR_INVALID_PRODUCTID = 0x0B
-    ERR_INVALID_MESSAGE_LEN = 0x0C
-
-
-class StateTransition(enum.IntEnum):
-    """dwStateTransition of LICENSE_ERROR_MESSAGE (MS-RDPBCGR 2.2.1.12.1.3, R68)."""
-
-    ST_TOTAL_ABORT = 1
-    ST_NO_TRANSITION = 2
-    ST_RESET_PHASE_TO_START = 3
-    ST_RESEND_LAST_MESSAGE = 4
-
-
-class ErrorInfo(enum.IntEnum):
-    """Licensing codes of the Set Error Info PDU (MS-RDPBCGR 2.2.5.1.1, R70)."""
-
-    ERRINFO_LICENSE_INTERNAL = 0x100
-    ERRINFO_LICENSE_NO_LICENSE_SERVER = 0x101
-    ERRINFO_LICENSE_NO_LICENSE = 0x102
-    ERRINFO_LICENSE_BAD_CLIENT_MSG = 0x103
-    ERRINFO_LICENSE_HWID_DOESNT_MATCH_LICENSE = 0x104
-    ERRINFO_LICENSE_BAD_CLIENT_LICENSE = 0x105
-    ERRINFO_LICENSE_CANT_FINISH_PROTOCOL = 0x106
-    ERRINFO_LICENSE_CLIENT_ENDED_PROTOCOL = 0x107
-    ERRINFO_LICENSE_BAD_CLIENT_ENCRYPTION = 0x108
-    ERRINFO_LICENSE_CANT_UPGRADE_LICENSE = 0x109
-    ERRINFO_LICENSE_NO_REMOTE_CONNECTIONS = 0x10A

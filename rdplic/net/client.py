@@ -25,10 +25,10 @@ from rdplic.core import events as lic
 from rdplic.core.connection_client import ClientConnection
 from rdplic.core.connection_events import (
     ConnectionEnded,
-    ConnectionProtocolError,
     ErrorInfoReceived,
     SecurityNegotiated,
 )
+from rdplic.core.errors import ConnectionProtocolError
 from rdplic.net.tls import TlsClientContextFactory
 
 __all__ = ["ClientOutcome", "RdpClientProtocol", "client_tls_context", "license_once"]

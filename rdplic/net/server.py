@@ -28,11 +28,12 @@ No received or sent bytes are logged at any level: after the Security Exchange t
 the Client Info password and licensing secrets.  At debug level the machine's events are
 logged; they never carry keys or passwords.
 
-Group commit: with a store that defers commits (`DeferredCommits`), a connection whose
-bytes made the license service change the store keeps its answer back; at the end of
-the reactor turn the factory commits every such change at once (one fsync for all the
-licenses of the turn) and only then sends the answers.  A license a client receives is
-always in the store.  If that commit fails, those connections are dropped unanswered.
+Decisions: when the machine emits `DecisionNeeded`, the adapter asks the factory's
+`Decider` (`rdplic.net.decider`) and hands the answer to the machine when its Deferred
+fires: at once, at the end of the reactor turn (group commit), or later; meanwhile other
+connections go on and this one keeps its timers.  The Deferred fires only once the
+decision's change to the store is durable, so a license a client receives is always in
+the store.  If it fails, the client is told ERR_NO_LICENSE_SERVER.
 """
 
 from __future__ import annotations
@@ -57,30 +58,21 @@ from rdplic.core.connection_events import (
     ClientDataReceived,
     ClientInfoReceived,
     ConnectionEnded,
-    ConnectionProtocolError,
     SecurityNegotiated,
 )
+from rdplic.core.decisions import Decision
+from rdplic.core.errors import ConnectionProtocolError
 from rdplic.net.capture import PcapngWriter
+from rdplic.net.decider import Decider
 
 __all__ = [
     "ConnectionCore",
-    "DeferredCommits",
     "EagerPort",
     "RdpServerFactory",
     "RdpServerProtocol",
     "ServerLimits",
     "listen_tcp",
 ]
-
-
-class DeferredCommits(Protocol):
-    """A store whose transactions become durable together, at `commit_deferred`
-    (`rdplic.store.SqliteStore` with ``defer_commits``)."""
-
-    @property
-    def deferred_changes(self) -> int: ...
-
-    def commit_deferred(self) -> None: ...
 
 
 class ConnectionCore(Protocol):
@@ -99,6 +91,10 @@ class ConnectionCore(Protocol):
     def trailing_data(self) -> bytes: ...
 
     def tls_established(self, now: datetime) -> None: ...
+
+    def decide(self, decision: Decision, now: datetime) -> None: ...
+
+    def decision_failed(self, reason: str, now: datetime) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -171,9 +167,8 @@ class RdpServerProtocol(TwistedProtocol):
         self._tls_done = False
         self._capture_id = 0
         self._grace: Any = None
-        self._held: list[bytes] | None = None
-        """Answers kept back until the factory's group commit (None: none kept)."""
-        self._close_when_released = False
+        self._question: lic.DecisionNeeded | None = None
+        """The machine's question, asked once the events of this step are handled."""
 
     # -- Twisted's interface -------------------------------------------------------
 
@@ -192,19 +187,20 @@ class RdpServerProtocol(TwistedProtocol):
             self._capture_id = capture.open_stream((peer.host, peer.port), (host.host, host.port))
 
     def dataReceived(self, data: bytes) -> None:
-        if self._closing or self._close_when_released:
+        if self._closing:
             return
         if self._idle is not None and self._idle.active():
             self._idle.reset(self._factory.limits.idle_timeout)
         capture = self._factory.capture
         if capture is not None and self._capture_id:
             capture.record(self._capture_id, True, data)
-        commits = self._factory.commits
-        changes = commits.deferred_changes if commits is not None else 0
+        self._step(lambda: self._core.receive_data(data, self._now()))
+
+    def _step(self, step: Callable[[], None]) -> None:
+        """Run one step of the machine, then carry out what it asks for."""
         try:
-            self._core.receive_data(data, self._now())
+            step()
         except ConnectionProtocolError as error:
-            self._hold_if_changed(commits, changes)
             self._summary.outcome = "protocol-error"
             self._summary.error = error.reason
             self._drain_events()
@@ -212,12 +208,10 @@ class RdpServerProtocol(TwistedProtocol):
             return
         except Exception:
             # A bug in our own code, not the peer's fault; still only this connection goes.
-            self._hold_if_changed(commits, changes)
             self._log.failure("internal error on {peer}", peer=self._summary.peer)
             self._summary.outcome = "internal-error"
             self._close(abort=True)
             return
-        self._hold_if_changed(commits, changes)
         self._drain_events()
 
     def connectionLost(self, reason: Failure | None = None) -> None:
@@ -248,38 +242,10 @@ class RdpServerProtocol(TwistedProtocol):
 
     # -- driving the machine ---------------------------------------------------------
 
-    def _hold_if_changed(self, commits: DeferredCommits | None, changes: int) -> None:
-        """Keep this connection's answers back if its bytes changed the store (deferred)."""
-        if commits is not None and commits.deferred_changes != changes:
-            if self._held is None:
-                self._held = []
-            self._factory.hold(self)
-
-    def release(self, committed: bool) -> None:
-        """The factory's group commit is over: send what was kept back, or, if the commit
-        failed, drop the connection without it."""
-        held, self._held = self._held, None
-        if held is None or self._lost:
-            return
-        if not committed:
-            self._summary.outcome = "store-error"
-            self._summary.error = "store commit failed; answer not sent"
-            self._close(abort=True)
-            return
-        for data in held:
-            self._send(data)
-        if self._close_when_released:
-            self._close_when_released = False
-            self._close()
-
     def _flush(self) -> None:
         data = self._core.data_to_send()
-        if not data:
-            return
-        if self._held is not None:
-            self._held.append(data)
-            return
-        self._send(data)
+        if data:
+            self._send(data)
 
     def _send(self, data: bytes) -> None:
         transport: Any = self.transport
@@ -301,6 +267,37 @@ class RdpServerProtocol(TwistedProtocol):
             if handler is not None:
                 handler(self, event)
         self._flush()
+        question, self._question = self._question, None
+        if question is not None and not self._closing:
+            self._ask(question)
+
+    # -- decisions ---------------------------------------------------------------------
+
+    def _on_decision_needed(self, event: Any) -> None:
+        assert isinstance(event, lic.DecisionNeeded)
+        who = event.client
+        self._summary.absorb(
+            lic.ClientSummary(who.platform_id, who.user_name, who.machine_name, who.hwid)
+        )
+        self._question = event  # asked once this step's output is flushed
+
+    def _ask(self, question: lic.DecisionNeeded) -> None:
+        asked = self._factory.decider.decide(question, self._now())
+        asked.addCallbacks(self._decided, self._undecided)
+
+    def _decided(self, decision: Decision) -> None:
+        if self._closing or self._lost:
+            return  # the client went away while the license server decided
+        self._step(lambda: self._core.decide(decision, self._now()))
+
+    def _undecided(self, failure: Failure) -> None:
+        if self._closing or self._lost:
+            return
+        reason = failure.getErrorMessage() or repr(failure.value)
+        self._log.error(
+            "license server failed for {peer}: {reason}", peer=self._summary.peer, reason=reason
+        )
+        self._step(lambda: self._core.decision_failed(reason, self._now()))
 
     def _on_security(self, event: Any) -> None:
         assert isinstance(event, SecurityNegotiated)
@@ -308,9 +305,7 @@ class RdpServerProtocol(TwistedProtocol):
         if event.start_tls:
             self._flush()
             context = self._factory.tls
-            # The machine only selects TLS when it is configured, and nothing before the
-            # security negotiation writes to the store (so nothing is held back).
-            if context is None or self._held is not None:
+            if context is None:  # the machine only selects TLS when it is configured
                 self._close(abort=True)
                 return
             transport: Any = self.transport
@@ -390,13 +385,8 @@ class RdpServerProtocol(TwistedProtocol):
         transport: Any = self.transport
         if self._closing or transport is None:
             return
-        if abort:
-            self._held = None  # nothing kept back goes out
-        else:
+        if not abort:
             self._flush()
-            if self._held is not None:  # close once the group commit sent the answers
-                self._close_when_released = True
-                return
         self._closing = True
         if abort:
             transport.abortConnection()
@@ -431,6 +421,7 @@ _HANDLERS: dict[type, Callable[[RdpServerProtocol, Any], None]] = {
     SecurityNegotiated: RdpServerProtocol._on_security,
     ClientDataReceived: RdpServerProtocol._on_client_data,
     ClientInfoReceived: RdpServerProtocol._on_client_info,
+    lic.DecisionNeeded: RdpServerProtocol._on_decision_needed,
     lic.LicenseRequested: RdpServerProtocol._on_client_seen,
     lic.LicensePresented: RdpServerProtocol._on_client_seen,
     lic.PlatformChallengeAnswered: RdpServerProtocol._on_client_seen,
@@ -446,6 +437,7 @@ class RdpServerFactory(Factory):
     """Owns what connections share: the machine factory, TLS context, clock and limits.
 
     :param make_core: a new connection machine for each accepted connection
+    :param decider: answers the licensing core's questions (`rdplic.net.decider`)
     :param now: the licensing clock (real time plus the administrator's offset)
     :param debug: log every frame's bytes and every event at debug level
     :param connection_clock: makes the clock of one connection (called at accept); by
@@ -459,6 +451,7 @@ class RdpServerFactory(Factory):
     def __init__(
         self,
         make_core: Callable[[], ConnectionCore],
+        decider: Decider,
         *,
         now: Callable[[], datetime],
         reactor: Any,
@@ -467,12 +460,9 @@ class RdpServerFactory(Factory):
         capture: PcapngWriter | None = None,
         connection_clock: Callable[[], Callable[[], datetime]] | None = None,
         debug: bool = False,
-        commits: DeferredCommits | None = None,
     ) -> None:
         self._make_core = make_core
-        self.commits = commits
-        self._holding: dict[RdpServerProtocol, None] = {}  # an ordered set
-        self._group_commit: Any = None
+        self.decider = decider
         self.noisy = False  # one line per connection is enough; no "Starting factory"
         self.now = now
         self.connection_clock = connection_clock or (lambda: now)
@@ -500,31 +490,6 @@ class RdpServerFactory(Factory):
             )
             return None
         return RdpServerProtocol(self, self._make_core(), _peer(addr))
-
-    def hold(self, protocol: RdpServerProtocol) -> None:
-        """``protocol`` keeps answers back until the group commit at the end of this turn."""
-        self._holding[protocol] = None
-        if self._group_commit is None:
-            self._group_commit = self.reactor.callLater(0, self.commit_held)
-
-    def commit_held(self) -> None:
-        """Commit the store's deferred changes once, then release every held answer."""
-        if self._group_commit is not None and self._group_commit.active():
-            self._group_commit.cancel()
-        self._group_commit = None
-        holding, self._holding = list(self._holding), {}
-        committed = True
-        if self.commits is not None:
-            try:
-                self.commits.commit_deferred()
-            except Exception:
-                committed = False
-                self._log.failure(
-                    "store commit failed: {count} connections dropped unanswered",
-                    count=len(holding),
-                )
-        for protocol in holding:
-            protocol.release(committed)
 
     def connection_opened(self, protocol: RdpServerProtocol) -> None:
         self.active.add(protocol)

@@ -1,19 +1,17 @@
 """Where the license server keeps its key packs, issued licenses and history.
 
 `open_store` opens the embedded SQLite store of a state directory (the same one
-``rdplic serve`` and every administration command use); `rdplic.store.base` holds
-the interface other backends implement.
+``rdplic serve`` and every administration command use).  The contract every store
+implements is the license server's own, `rdplic.licensing.store`, re-exported here.
 """
 
 from __future__ import annotations
 
 import os
 
-# The licensing package first: the store persists its model, and its service imports the store
-# interface, so importing rdplic.store on its own must not enter that cycle from this side.
-import rdplic.licensing  # noqa: F401
-from rdplic.store.base import (
+from rdplic.licensing.store import (
     CLOCK_OFFSET_SETTING,
+    Durability,
     HistoryQuery,
     LicenseQuery,
     LicenseStore,
@@ -26,6 +24,7 @@ from rdplic.store.sqlite import STORE_FILENAME, SqliteStore
 __all__ = [
     "CLOCK_OFFSET_SETTING",
     "STORE_FILENAME",
+    "Durability",
     "HistoryQuery",
     "LicenseQuery",
     "LicenseStore",

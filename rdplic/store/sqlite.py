@@ -36,7 +36,7 @@ from rdplic.licensing.model import (
     LicensingProgram,
     ProductVersion,
 )
-from rdplic.store.base import HistoryQuery, LicenseQuery, StoreError
+from rdplic.licensing.store import Durability, HistoryQuery, LicenseQuery, StoreError
 from rdplic.store.migrations import MIGRATIONS, SCHEMA_VERSION_DDL, SQLITE, latest_version
 
 __all__ = ["STORE_FILENAME", "SqliteStore", "SqliteTransaction", "format_ts", "parse_ts"]
@@ -85,7 +85,7 @@ def _fmt_opt(moment: datetime | None) -> str | None:
 
 
 class SqliteTransaction:
-    """`rdplic.store.base.StoreTransaction` over one sqlite3 connection."""
+    """`rdplic.licensing.store.StoreTransaction` over one sqlite3 connection."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -398,23 +398,23 @@ class SqliteTransaction:
 
 
 class SqliteStore:
-    """`rdplic.store.base.LicenseStore` in one SQLite file (WAL).
+    """`rdplic.licensing.store.LicenseStore` in one SQLite file (WAL).
 
     Each transaction is committed (and fsynced: ``synchronous = FULL``) as it ends,
     unless the store defers commits (``defer_commits``, for ``rdplic serve``): then a
     transaction is a savepoint inside one write transaction that stays open until
-    `commit_deferred`, so that the decisions of one reactor turn share one commit and
-    one fsync (group commit).  Whoever defers must not let anything that depends on a
-    deferred transaction leave the process before `commit_deferred` returns: the server
-    holds each connection's answer until then (`rdplic.net.server`), so a license a
-    client received is always in the store.  A transaction that changed nothing ends
-    at once when nothing else is pending.
+    `commit_group`, so that the decisions of one reactor turn share one commit and
+    one fsync (group commit; `Durability.GROUPED`).  Whoever defers must not let anything
+    that depends on a deferred transaction leave the process before `commit_group`
+    returns: the server hands a decision to its connection only then
+    (`rdplic.net.decider`), so a license a client received is always in the store.  A
+    transaction that changed nothing ends at once when nothing else is pending.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, defer_commits: bool = False) -> None:
         self.path = Path(path)
         self._defer = defer_commits
-        self._deferred_changes = 0
+        self._uncommitted = False
         self._in_unit = False
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
@@ -520,31 +520,37 @@ class SqliteStore:
             self._in_unit = False
         conn.execute("RELEASE rdplic_unit")
         if conn.total_changes != changes:
-            self._deferred_changes += 1
+            self._uncommitted = True
         elif opened:
             conn.commit()  # changed nothing and nothing else pending: no reason to wait
 
     @property
-    def deferred_changes(self) -> int:
-        """How many deferred transactions changed something, since the store opened: a
-        caller compares it before and after its work to learn whether it must wait for
-        `commit_deferred`."""
-        return self._deferred_changes
+    def durability(self) -> Durability:
+        """GROUPED with ``defer_commits``, AT_COMMIT otherwise (`rdplic.licensing.store`)."""
+        return Durability.GROUPED if self._defer else Durability.AT_COMMIT
 
-    def commit_deferred(self) -> None:
+    @property
+    def uncommitted(self) -> bool:
+        """A deferred transaction changed something that `commit_group` has not committed."""
+        return self._uncommitted
+
+    def commit_group(self) -> None:
         """Commit (and fsync) every deferred transaction at once; a no-op when none is
         pending.  On failure they are all rolled back and StoreError is raised."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or not conn.in_transaction:
+            self._uncommitted = False
             return
         if self._in_unit:
-            raise StoreError("commit_deferred inside a store transaction")
+            raise StoreError("commit_group inside a store transaction")
         try:
             conn.commit()
         except sqlite3.Error as error:
             with contextlib.suppress(sqlite3.Error):
                 conn.rollback()
             raise StoreError(f"store commit failed: {error}") from None
+        finally:
+            self._uncommitted = False
 
     @contextmanager
     def snapshot(self) -> Iterator[SqliteTransaction]:
@@ -569,7 +575,7 @@ class SqliteStore:
     def close(self) -> None:
         """Commit whatever is deferred, then close every connection."""
         if self._defer:
-            self.commit_deferred()
+            self.commit_group()
         with self._lock:
             conns, self._all = self._all, []
         for conn in conns:

@@ -15,11 +15,12 @@ from rdplic.cli.main import main
 from rdplic.licensing import (
     CalType,
     ClientIdentity,
-    Decision,
     DigestSigner,
     FirstLicensePolicy,
     HostConfig,
-    LicenseService,
+    LicenseAdmin,
+    LicensePolicy,
+    Ruling,
 )
 from rdplic.store import STORE_FILENAME, open_store
 
@@ -52,16 +53,16 @@ def client(name: str, user: str = "alice") -> ClientIdentity:
     return ClientIdentity(b"\x02\x00\x00\x00" + hashlib.md5(name.encode()).digest(), name, user)
 
 
-def issue(state_dir: Path, *names: str, permanent: bool = True, cals: int = 0) -> list[Decision]:
+def issue(state_dir: Path, *names: str, permanent: bool = True, cals: int = 0) -> list[Ruling]:
     """Connect devices the way `rdplic serve` would, at the real current time."""
     store = open_store(state_dir)
     try:
         policy = FirstLicensePolicy.PERMANENT if permanent else FirstLicensePolicy.TEMPORARY
         config = HostConfig(first_license=policy)
-        service = LicenseService(store, DigestSigner(), random.Random(3), config=config)
+        decide = LicensePolicy(store, DigestSigner(), random.Random(3), config=config)
         now = datetime.now(UTC)
         if cals:
-            service.add_key_pack(now, cal_type=CalType.PER_DEVICE, count=cals)
-        return [service.request_new_license(client(n), now) for n in names]
+            LicenseAdmin(store).add_key_pack(now, cal_type=CalType.PER_DEVICE, count=cals)
+        return [decide.request_new_license(client(n), now) for n in names]
     finally:
         store.close()

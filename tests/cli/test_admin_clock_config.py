@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from admin_helpers import client, dump, issue, run
 
-from rdplic.licensing import DecisionKind, DigestSigner, LicenseService, SystemClock
+from rdplic.licensing import DecisionKind, DigestSigner, LicensePolicy, SystemClock
 from rdplic.store import open_store, read_clock_offset
 
 
@@ -48,9 +48,9 @@ def test_clock_advance_expires_temporary_licenses(
     [row] = json.loads(run(capsys, "license", "list", "--json", "--state-dir", d).out)
     assert row["status"] == "expired"
     store = open_store(tmp_path)
-    service = LicenseService(store, DigestSigner(), random.Random(1))
+    policy = LicensePolicy(store, DigestSigner(), random.Random(1))
     now = SystemClock(offset=lambda: read_clock_offset(store)).now()
-    assert service.request_new_license(client("pc1"), now).kind is DecisionKind.REFUSE
+    assert policy.request_new_license(client("pc1"), now).kind is DecisionKind.REFUSE
     store.close()
 
 
@@ -79,7 +79,7 @@ def test_config_show_and_set(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     )
     store = open_store(tmp_path)
     assert (
-        LicenseService(store, DigestSigner(), random.Random(1)).config().windows_version == "2008R2"
+        LicensePolicy(store, DigestSigner(), random.Random(1)).config().windows_version == "2008R2"
     )
     store.close()
     table = run(capsys, "config", "show", "--state-dir", d).out

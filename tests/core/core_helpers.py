@@ -2,9 +2,11 @@
 
 After aioquic's ``client_and_server`` and h11's ``ConnectionPair``: both
 machines in memory, a fixed clock, seeded random sources, and a pump that
-moves PDUs between them until both are quiet.  The server runs over the real
-license service (`rdplic.licensing.LicenseService`) on a SQLite store and signs
-real licenses (`rdplic.crypto.license`); keys are small (512-bit) for speed.
+moves PDUs between them until both are quiet.  The server machine's questions
+(`DecisionNeeded`) are answered by the session's ``decide``: by default the
+real license server's policy (`rdplic.licensing.LicensePolicy`) on a SQLite
+store, signing real licenses (`rdplic.crypto.license`); keys are small
+(512-bit) for speed.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from pdu.licensing import (
 from rdplic.core import (
     CLIENT_PLATFORMS,
     ClientConfig,
+    Decision,
+    DecisionNeeded,
     Event,
     LicensingClient,
     LicensingServer,
@@ -34,7 +38,7 @@ from rdplic.core import (
     ServerConfig,
     hardware_id,
 )
-from rdplic.core._common import build_pdu, error_message
+from rdplic.core._common import build_pdu, error_message, to_datetime
 from rdplic.crypto import (
     LicenseServerIdentity,
     LicensingKeys,
@@ -47,7 +51,7 @@ from rdplic.crypto import (
     derive_licensing_keys,
     generate_rsa_key,
 )
-from rdplic.licensing import CalType, HostConfig, LicenseService
+from rdplic.licensing import CalType, HostConfig, LicenseAdmin, LicensePolicy
 from rdplic.licensing.signer import CryptoLicenseSigner
 from rdplic.store import SqliteStore
 
@@ -112,15 +116,26 @@ def make_keys(seed: int = 100, name: str = "WIN-RDPLICTEST1") -> Keys:
     )
 
 
+Decide = Callable[[DecisionNeeded, datetime], Decision]
+"""Who answers the server machine's questions in a session."""
+
+
+def no_decisions(question: DecisionNeeded, now: datetime) -> Decision:
+    raise AssertionError(f"nobody expected the server to ask {question.question}")
+
+
 @dataclass
 class Session:
-    """One connection's outcome: both machines, their events, and every PDU in order."""
+    """One connection's outcome: both machines, their events, every PDU in order, and
+    every question the server asked with the decision it got."""
 
     server: LicensingServer
     client: LicensingClient
+    decide: Decide = no_decisions
     server_events: list[Event] = field(default_factory=list)
     client_events: list[Event] = field(default_factory=list)
     wire: list[tuple[str, bytes]] = field(default_factory=list)
+    decisions: list[tuple[DecisionNeeded, Decision]] = field(default_factory=list)
 
     def server_event(self, kind: type) -> Event:
         """The one server event of type ``kind``."""
@@ -158,10 +173,30 @@ def drain(machine: LicensingServer | LicensingClient) -> list[Event]:
     return events
 
 
+def answer_questions(session: Session, now: datetime) -> None:
+    """Hand the server machine a decision for each question it asked, as a driver does."""
+    server = session.server
+    while True:
+        events = drain(server)
+        session.server_events += events
+        asked = [e for e in events if isinstance(e, DecisionNeeded)]
+        if not asked:
+            return
+        for question in asked:
+            try:
+                decision = session.decide(question, now)
+            except Exception as error:  # what the network adapter does for a failed Deferred
+                server.decision_failed(f"{type(error).__name__}: {error}", now)
+                continue
+            session.decisions.append((question, decision))
+            server.decide(decision, now)
+
+
 def pump(session: Session, now: datetime, feed: Feed = "whole") -> Session:
     """Move PDUs between the two machines until neither has anything to send."""
     server, client = session.server, session.client
     while True:
+        answer_questions(session, now)
         to_client = server.data_to_send()
         to_server = client.data_to_send()
         if not to_client and not to_server:
@@ -172,7 +207,7 @@ def pump(session: Session, now: datetime, feed: Feed = "whole") -> Session:
         for pdu in to_server:
             session.wire.append(("c2s", pdu))
             deliver(server, pdu, now, feed)
-    session.server_events += drain(server)
+    answer_questions(session, now)
     session.client_events += drain(client)
     return session
 
@@ -207,22 +242,28 @@ LabFactory = Callable[..., "Lab"]
 
 
 class Lab:
-    """A licensing host: the license service over a SQLite store, and its server keys."""
+    """A licensing host: the license server's policy and administration over a SQLite
+    store, and its server keys."""
 
     def __init__(self, path: Path, keys: Keys, *, seed: int = 7, **host: object) -> None:
         self.keys = keys
         path.mkdir(parents=True, exist_ok=True)
         self.store = SqliteStore(path / "licenses.sqlite3")
-        self.service = LicenseService(
+        self.policy = LicensePolicy(
             self.store,
             CryptoLicenseSigner(keys.license_server),
             random.Random(seed),
             config=HostConfig(**host),  # type: ignore[arg-type]
         )
+        self.admin = LicenseAdmin(self.store)
         self._seed = 1000
 
+    def decide(self, question: DecisionNeeded, now: datetime | float) -> Decision:
+        """The policy's answer, as the network adapter would hand it over."""
+        return self.policy.decide(question, to_datetime(now)).decision
+
     def add_cals(self, count: int, now: datetime = T0) -> None:
-        self.service.add_key_pack(now, cal_type=CalType.PER_DEVICE, count=count)
+        self.admin.add_key_pack(now, cal_type=CalType.PER_DEVICE, count=count)
 
     def server_config(self, **changes: object) -> ServerConfig:
         base = ServerConfig(
@@ -245,14 +286,14 @@ class Lab:
         self._seed += 2
         server = LicensingServer(
             server_config or self.server_config(),
-            self.service,
+            self.policy.host(),
             random_bytes=seeded_bytes(self._seed if server_seed is None else server_seed),
         )
         client = LicensingClient(
             client_config or device.config(),
             random_bytes=seeded_bytes(self._seed + 1 if client_seed is None else client_seed),
         )
-        return Session(server, client)
+        return Session(server, client, self.decide)
 
     def connect(
         self, device: Device, now: datetime = T0, feed: Feed = "whole", **kwargs: object

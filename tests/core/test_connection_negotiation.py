@@ -12,7 +12,7 @@ from pdu.framing import (
     RdpNegotiationResponse,
 )
 from rdplic.core.connection_common import FrameReader, negotiate_security
-from rdplic.core.connection_events import ConnectionProtocolError
+from rdplic.core.errors import ConnectionProtocolError
 
 SSL = Protocol.PROTOCOL_SSL
 HYBRID = Protocol.PROTOCOL_HYBRID

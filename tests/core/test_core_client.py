@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from core_helpers import DAY, T0, Device, Lab, Session, drain, error_pdu, pump
+from core_helpers import DAY, T0, Device, Lab, Session, answer_questions, drain, error_pdu, pump
 
 from pdu.licensing import (
     ErrorCode,
@@ -141,6 +141,7 @@ def run_to_license(lab: Lab, device: Device) -> tuple[Session, bytes]:
         session.client.receive_pdu(to_client, T0)
         (to_server,) = session.client.data_to_send()
         session.server.receive_pdu(to_server, T0)
+        answer_questions(session, T0)
     (license_pdu,) = session.server.data_to_send()
     assert license_pdu[0] == MsgType.NEW_LICENSE
     return session, license_pdu

@@ -164,7 +164,7 @@ def test_client_accepts_the_windows_valid_client_pdu() -> None:
 
 def spec_server(lab: Lab, key: RsaPrivateKey) -> LicensingServer:
     server = LicensingServer(
-        lab.server_config(private_key=key), lab.service, random_bytes=seeded_bytes(4)
+        lab.server_config(private_key=key), lab.policy.host(), random_bytes=seeded_bytes(4)
     )
     server.start(T0)
     server.data_to_send()

@@ -34,17 +34,20 @@ from pdu.licensing import (
     decode_licensing_pdu,
     encode_platform_challenge_response_data,
 )
+from pdu.rdp import ErrorInfo
 from rdplic.core import (
     CLIENT_PLATFORMS,
     WINDOWS_PLATFORM_CHALLENGE,
     ClientQuirks,
     ClientState,
+    Decision,
+    DecisionKind,
+    DecisionNeeded,
     FailureOrigin,
     InvalidMac,
     InvalidMessageLength,
     LicenseKey,
     LicensePresented,
-    LicenseServiceError,
     LicensingFailed,
     LicensingRestarted,
     LicensingServer,
@@ -52,6 +55,7 @@ from rdplic.core import (
     MalformedMessage,
     NewLicenseIssued,
     PlatformChallengeAnswered,
+    Question,
     RemoteProtocolError,
     ServerState,
     UnexpectedMessage,
@@ -60,9 +64,7 @@ from rdplic.core import (
 from rdplic.core._common import build_pdu
 from rdplic.crypto import issue_license, mac_data, rc4
 from rdplic.crypto.license import LicenseFields
-from rdplic.licensing import Decision, DecisionKind, HostConfig, RefusalStyle
-from rdplic.licensing.model import ErrorInfo, LicensingErrorCode
-from rdplic.licensing.model import StateTransition as ServiceTransition
+from rdplic.licensing import RefusalStyle
 
 WINDOWS_2019_KEY = LicenseKey(0x000A0001, "microsoft.com", "Microsoft Corporation", "A02")
 
@@ -494,40 +496,31 @@ def test_unreachable_license_server_in_grace_gives_valid_client(make_lab: LabFac
     assert session.server_event(ValidClient).reason.startswith("license server unreachable")
 
 
-class ScriptedService:
-    """A license service that answers what the test says (for answers D never gives)."""
+def scripted(lab: Lab, *decisions: Decision, fail: bool = False) -> Session:
+    """A session whose server gets ``decisions`` in turn (answers the policy never gives),
+    or, with ``fail``, a license server that raises."""
+    answers = list(decisions)
 
-    def __init__(self, *decisions: Decision, fail: bool = False) -> None:
-        self.decisions = list(decisions)
-        self.fail = fail
-
-    def config(self) -> HostConfig:
-        return HostConfig()
-
-    def evaluate_presented(self, client: object, presented: object, now: object) -> Decision:
-        return self.decisions.pop(0)
-
-    def present_license(self, client: object, presented: object, now: object) -> Decision:
-        if self.fail:
+    def decide(question: DecisionNeeded, now: object) -> Decision:
+        if fail:
             raise OSError("database is on fire")
-        return self.decisions.pop(0)
+        return answers.pop(0)
 
-
-def scripted(lab: Lab, service: ScriptedService) -> Session:
     session = Session(
-        LicensingServer(lab.server_config(), service, random_bytes=seeded_bytes(1)),
+        LicensingServer(lab.server_config(), lab.policy.host(), random_bytes=seeded_bytes(1)),
         lab.session(Device()).client,
+        decide,
     )
     session.server.start(T0)
     session.client.start(T0)
     return session
 
 
-def refusal(transition: ServiceTransition) -> Decision:
+def refusal(transition: StateTransition) -> Decision:
     return Decision(
         DecisionKind.REFUSE,
         "scripted",
-        error_code=LicensingErrorCode.ERR_INVALID_CLIENT,
+        error_code=ErrorCode.ERR_INVALID_CLIENT,
         state_transition=transition,
         error_info=ErrorInfo.ERRINFO_LICENSE_INTERNAL,
     )
@@ -536,9 +529,7 @@ def refusal(transition: ServiceTransition) -> Decision:
 def test_service_refusal_with_reset_phase_to_start_restarts_both_sides(lab: Lab) -> None:
     """A refusal with ST_RESET_PHASE_TO_START sends a new License Request; the client follows."""
     ok = Decision(DecisionKind.VALID_CLIENT, "fine")
-    session = pump(
-        scripted(lab, ScriptedService(refusal(ServiceTransition.ST_RESET_PHASE_TO_START), ok)), T0
-    )
+    session = pump(scripted(lab, refusal(StateTransition.ST_RESET_PHASE_TO_START), ok), T0)
     assert session.message_types() == [
         "s2c:0x01",
         "c2s:0x13",
@@ -558,33 +549,91 @@ def test_service_refusal_with_reset_phase_to_start_restarts_both_sides(lab: Lab)
 def test_service_refusal_with_resend_last_message_gets_the_response_again(lab: Lab) -> None:
     """A refusal with ST_RESEND_LAST_MESSAGE: the client sends its response again."""
     ok = Decision(DecisionKind.VALID_CLIENT, "fine")
-    session = pump(
-        scripted(lab, ScriptedService(refusal(ServiceTransition.ST_RESEND_LAST_MESSAGE), ok)), T0
-    )
+    session = pump(scripted(lab, refusal(StateTransition.ST_RESEND_LAST_MESSAGE), ok), T0)
     assert session.message_types()[-3:] == ["s2c:0xFF", "c2s:0x15", "s2c:0xFF"]
     assert session.wire[3] == session.wire[-2]
     assert session.server.state is ServerState.COMPLETED
 
 
 def test_failing_service_gets_err_no_license_server(lab: Lab) -> None:
-    """A service that raises: ERR_NO_LICENSE_SERVER / ST_TOTAL_ABORT, then LicenseServiceError."""
-    session = scripted(lab, ScriptedService(fail=True))
-    with pytest.raises(LicenseServiceError) as raised:
-        pump(session, T0)
-    assert isinstance(raised.value.__cause__, OSError)
-    (pdu,) = session.server.data_to_send()
-    assert error_of(pdu) == (ErrorCode.ERR_NO_LICENSE_SERVER, StateTransition.ST_TOTAL_ABORT)
-    failed = [e for e in drain(session.server) if isinstance(e, LicensingFailed)]
-    assert failed[0].origin is FailureOrigin.SERVICE
+    """A license server that fails: the driver's decision_failed sends ERR_NO_LICENSE_SERVER /
+    ST_TOTAL_ABORT and reports a service failure, not the client's."""
+    session = pump(scripted(lab, fail=True), T0)
+    assert error_of(session.wire[-1][1]) == (
+        ErrorCode.ERR_NO_LICENSE_SERVER,
+        StateTransition.ST_TOTAL_ABORT,
+    )
+    failed = session.server_event(LicensingFailed)
+    assert failed.origin is FailureOrigin.SERVICE and "database is on fire" in failed.reason
     assert session.server.state is ServerState.ABORTED
 
 
 def test_service_decision_that_is_not_final_is_a_service_failure(lab: Lab) -> None:
-    """PLATFORM_CHALLENGE after the challenge is the service's bug, reported as such."""
-    again = Decision(DecisionKind.PLATFORM_CHALLENGE, "again")
-    session = scripted(lab, ScriptedService(again))
-    with pytest.raises(LicenseServiceError):
-        pump(session, T0)
+    """PLATFORM_CHALLENGE after the challenge is the license server's bug: the client gets
+    ERR_NO_LICENSE_SERVER, and the failure is reported as the service's."""
+    session = pump(scripted(lab, Decision(DecisionKind.PLATFORM_CHALLENGE, "again")), T0)
+    assert error_of(session.wire[-1][1])[0] == ErrorCode.ERR_NO_LICENSE_SERVER
+    failed = session.server_event(LicensingFailed)
+    assert failed.origin is FailureOrigin.SERVICE and "does not answer" in failed.reason
+
+
+def test_a_license_without_its_description_is_a_service_failure(lab: Lab) -> None:
+    """ISSUE_NEW without the license's description cannot be logged or replayed: refused."""
+    session = pump(scripted(lab, Decision(DecisionKind.ISSUE_NEW, "no summary", blob=b"x")), T0)
+    assert error_of(session.wire[-1][1])[0] == ErrorCode.ERR_NO_LICENSE_SERVER
+
+
+def test_the_server_waits_for_its_decision_and_asks_once(lab: Lab) -> None:
+    """After the challenge response the server asks once and sends nothing until decided;
+    no timer runs meanwhile."""
+    session = lab.session(Device(), server_config=lab.server_config(idle_timeout=5.0))
+    server, client = session.server, session.client
+    server.start(T0)
+    client.start(T0)
+    client.receive_pdu(server.data_to_send()[0], T0)
+    server.receive_pdu(client.data_to_send()[0], T0)
+    client.receive_pdu(server.data_to_send()[0], T0)
+    server.receive_pdu(client.data_to_send()[0], T0)
+    asked = [e for e in drain(server) if isinstance(e, DecisionNeeded)]
+    assert len(asked) == 1 and asked[0].question is Question.CHALLENGE_RESPONSE
+    assert asked[0].presented is None and len(asked[0].client.hwid) == 20
+    assert server.awaiting_decision and server.data_to_send() == []
+    assert server.get_timer() is None
+    server.handle_timer(T0 + 3600 * DAY)
+    assert server.state is ServerState.CHALLENGE_ANSWERED
+    server.decide(lab.decide(asked[0], T0), T0)
+    assert not server.awaiting_decision and server.state is ServerState.COMPLETED
+    assert decode_licensing_pdu(server.data_to_send()[0]).msg_type is MsgType.NEW_LICENSE
+
+
+def test_a_client_message_while_the_server_waits_is_unexpected(lab: Lab) -> None:
+    """The client must wait too: a message while the server waits for its decision aborts the
+    exchange, and a decision that arrives afterwards is dropped."""
+    session = lab.session(Device())
+    server, client = session.server, session.client
+    server.start(T0)
+    client.start(T0)
+    client.receive_pdu(server.data_to_send()[0], T0)
+    request = client.data_to_send()[0]
+    server.receive_pdu(request, T0)
+    client.receive_pdu(server.data_to_send()[0], T0)
+    server.receive_pdu(client.data_to_send()[0], T0)
+    (asked,) = [e for e in drain(server) if isinstance(e, DecisionNeeded)]
+    with pytest.raises(UnexpectedMessage):
+        server.receive_pdu(request, T0)
+    assert server.state is ServerState.ABORTED and not server.awaiting_decision
+    server.decide(lab.decide(asked, T0), T0)  # dropped
+    assert server.state is ServerState.ABORTED
+
+
+def test_a_decision_nobody_asked_for_is_the_callers_error(lab: Lab) -> None:
+    """decide() and decision_failed() without a question are the driver's bug."""
+    session = lab.session(Device())
+    session.server.start(T0)
+    with pytest.raises(LocalProtocolError, match="no decision asked"):
+        session.server.decide(Decision(DecisionKind.VALID_CLIENT, "?"), T0)
+    with pytest.raises(LocalProtocolError, match="no decision asked"):
+        session.server.decision_failed("?", T0)
 
 
 # -- determinism ----------------------------------------------------------------------------
@@ -741,23 +790,8 @@ def test_host_without_license_server_finds_every_license_foreign(lab: Lab) -> No
     assert session.server.state is ServerState.COMPLETED
 
 
-def test_service_failing_at_start_gets_err_no_license_server(lab: Lab) -> None:
-    """A service that cannot even give its configuration: ERR_NO_LICENSE_SERVER, at once."""
-
-    class Broken(ScriptedService):
-        def config(self) -> HostConfig:
-            raise OSError("no database")
-
-    server = LicensingServer(lab.server_config(), Broken(), random_bytes=seeded_bytes(1))
-    with pytest.raises(LicenseServiceError):
-        server.start(T0)
-    (pdu,) = server.data_to_send()
-    assert error_of(pdu) == (ErrorCode.ERR_NO_LICENSE_SERVER, StateTransition.ST_TOTAL_ABORT)
-    assert server.state is ServerState.ABORTED
-
-
 def test_random_source_of_the_wrong_size_is_a_local_error(lab: Lab) -> None:
     """An injected random source that returns too few bytes is the caller's bug."""
-    server = LicensingServer(lab.server_config(), lab.service, random_bytes=lambda n: b"\x00")
+    server = LicensingServer(lab.server_config(), lab.policy.host(), random_bytes=lambda n: b"\x00")
     with pytest.raises(LocalProtocolError, match="random_bytes"):
         server.start(T0)

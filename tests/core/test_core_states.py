@@ -17,9 +17,9 @@ from rdplic.core import (
     ClientState,
     InvalidMac,
     InvalidMessageLength,
-    LicensingProtocolError,
     LocalProtocolError,
     PduFramer,
+    ProtocolError,
     RemoteProtocolError,
     ServerState,
     UnexpectedMessage,
@@ -98,9 +98,11 @@ def test_state_diagrams_are_generated_from_the_tables() -> None:
 
 
 def test_protocol_error_is_abstract_and_carries_wire_codes() -> None:
-    """LicensingProtocolError cannot be raised itself; subclasses say what to send."""
-    with pytest.raises(TypeError):
-        LicensingProtocolError("no")
+    """ProtocolError and RemoteProtocolError cannot be raised themselves; subclasses say who
+    broke the protocol and what to send."""
+    for abstract in (ProtocolError, RemoteProtocolError):
+        with pytest.raises(TypeError):
+            abstract("no")
     assert InvalidMac("x").error_code == ErrorCode.ERR_INVALID_MAC
     assert InvalidMessageLength("x").error_code == ErrorCode.ERR_INVALID_MESSAGE_LEN
     unexpected = UnexpectedMessage("x")

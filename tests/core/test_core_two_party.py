@@ -175,7 +175,7 @@ def test_revoked_cal_is_replaced_at_renewal_time(lab: Lab, feed: Feed) -> None:
     lab.connect(device)
     lab.connect(device, T0 + DAY)
     old = parse_license(stored(device))
-    lab.service.revoke(old.license_id, T0 + 2 * DAY)
+    lab.admin.revoke(old.license_id, T0 + 2 * DAY)
     session = lab.connect(device, T0 + 3 * DAY, feed=feed)
     assert session.message_types() == VALID
     session = lab.connect(device, old.expires - 2 * DAY, feed=feed)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from ls_helpers import T0, FakeSigner, Harness, HarnessFactory
 
-from rdplic.licensing import FixedClock, HostConfig, LicenseService
+from rdplic.licensing import FixedClock, HostConfig, LicensePolicy
 from rdplic.store import SqliteStore
 
 
@@ -24,12 +24,12 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
 
 @pytest.fixture
 def make_harness(store: SqliteStore) -> HarnessFactory:
-    """``make_harness(windows_version="2019", ...)``: a service with that HostConfig at T0."""
+    """``make_harness(windows_version="2019", ...)``: a policy with that HostConfig at T0."""
 
     def factory(seed: int = 7, **config: object) -> Harness:
         signer = FakeSigner()
         host = HostConfig(**config)  # type: ignore[arg-type]
-        service = LicenseService(store, signer, random.Random(seed), config=host)
-        return Harness(service, FixedClock(T0), signer)
+        policy = LicensePolicy(store, signer, random.Random(seed), config=host)
+        return Harness(policy, FixedClock(T0), signer)
 
     return factory

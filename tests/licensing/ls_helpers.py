@@ -11,13 +11,14 @@ from datetime import UTC, datetime, timedelta
 
 from rdplic.licensing import (
     ClientIdentity,
-    Decision,
     DecisionKind,
     FixedClock,
     IssuedLicense,
+    LicenseAdmin,
     LicenseFields,
-    LicenseService,
+    LicensePolicy,
     PresentedLicense,
+    Ruling,
 )
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
@@ -85,10 +86,12 @@ class Device:
 
 
 class Harness:
-    """The licensing core's calls, one connection at a time, with a clock."""
+    """The licensing core's questions, one connection at a time, with a clock; and the
+    administration of the same store."""
 
-    def __init__(self, service: LicenseService, clock: FixedClock, signer: FakeSigner) -> None:
-        self.service = service
+    def __init__(self, policy: LicensePolicy, clock: FixedClock, signer: FakeSigner) -> None:
+        self.policy = policy
+        self.admin = LicenseAdmin(policy.store)
         self.clock = clock
         self.signer = signer
 
@@ -99,14 +102,14 @@ class Harness:
     def advance(self, days: float) -> None:
         self.clock.advance(timedelta(days=days))
 
-    def connect(self, device: Device) -> Decision:
+    def connect(self, device: Device) -> Ruling:
         """One connection: New License Request or License Info (+ challenge), as the core does."""
         if device.stored is None:
-            decision = self.service.request_new_license(device.identity, self.now)
+            decision = self.policy.request_new_license(device.identity, self.now)
         else:
-            decision = self.service.evaluate_presented(device.identity, device.stored, self.now)
+            decision = self.policy.evaluate_presented(device.identity, device.stored, self.now)
             if decision.kind is DecisionKind.PLATFORM_CHALLENGE:
-                decision = self.service.present_license(device.identity, device.stored, self.now)
+                decision = self.policy.present_license(device.identity, device.stored, self.now)
         if decision.kind in (DecisionKind.ISSUE_NEW, DecisionKind.UPGRADE) and decision.license:
             device.stored = presented(decision.license, decision.blob)
         return decision

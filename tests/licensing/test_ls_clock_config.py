@@ -12,7 +12,8 @@ from ls_helpers import T0, FakeSigner
 from rdplic.licensing import (
     FixedClock,
     HostConfig,
-    LicenseService,
+    LicenseAdmin,
+    LicensePolicy,
     LicensingMode,
     ProductVersion,
     SystemClock,
@@ -150,22 +151,22 @@ def test_hwid_text_forms() -> None:
 
 
 def test_service_config_sees_changes_from_elsewhere_at_once(tmp_path: Path) -> None:
-    """LicenseService.config() keeps what it read only while the store is unchanged: a
+    """LicensePolicy.config() keeps what it read only while the store is unchanged: a
     setting written through another connection (``rdplic config set``) shows next call."""
     path = tmp_path / "licenses.sqlite3"
     store, admin = SqliteStore(path), SqliteStore(path)
     try:
-        service = LicenseService(store, FakeSigner(), random.Random(1))
-        other = LicenseService(admin, FakeSigner(), random.Random(1))
-        assert service.config().licensing_mode is LicensingMode.PER_DEVICE
+        policy = LicensePolicy(store, FakeSigner(), random.Random(1))
+        other = LicenseAdmin(admin)
+        assert policy.config().licensing_mode is LicensingMode.PER_DEVICE
         other.update_config("licensing_mode", "per-user", T0)
-        assert service.config().licensing_mode is LicensingMode.PER_USER
+        assert policy.config().licensing_mode is LicensingMode.PER_USER
         statements: list[str] = []
         store._connection().set_trace_callback(statements.append)
-        assert service.config().licensing_mode is LicensingMode.PER_USER
+        assert policy.config().licensing_mode is LicensingMode.PER_USER
         assert statements == ["PRAGMA data_version"]  # nothing changed: no read transaction
-        service.update_config("licensing_mode", "per-device", T0)
-        assert service.config().licensing_mode is LicensingMode.PER_DEVICE
+        LicenseAdmin(store).update_config("licensing_mode", "per-device", T0)
+        assert policy.config().licensing_mode is LicensingMode.PER_DEVICE
         assert other.config().licensing_mode is LicensingMode.PER_DEVICE
     finally:
         store.close()
@@ -178,9 +179,9 @@ def test_a_bad_stored_setting_fails_every_read(tmp_path: Path) -> None:
     try:
         with store.transaction() as tx:
             tx.set_setting("host.licensing_mode", "nonsense")
-        service = LicenseService(store, FakeSigner(), random.Random(1))
+        policy = LicensePolicy(store, FakeSigner(), random.Random(1))
         for _ in range(2):
             with pytest.raises(StoreError):
-                service.config()
+                policy.config()
     finally:
         store.close()

@@ -11,7 +11,7 @@ from rdplic.store import HistoryQuery
 def test_kb315262_transfer_story(make_harness: HarnessFactory) -> None:
     """R54, R17, R27, R24, R73: one CAL moves from an old computer to a new one, history intact."""
     h = make_harness(windows_version="2003", license_server_version="2003")
-    h.service.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=1)
+    h.admin.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=1)
 
     # The old computer is licensed: temporary first (R27), then the only CAL (R29).
     old_pc = Device.named("accounting-1")
@@ -28,7 +28,7 @@ def test_kb315262_transfer_story(make_harness: HarnessFactory) -> None:
     assert h.connect(new_pc).kind is DecisionKind.UPGRADE_WITH_OLD
 
     # The Clearinghouse reissues the CAL (a 2003 server cannot revoke, R53): another key pack.
-    result = h.service.transfer(cal.license_id, h.now, to="ACCOUNTING-2")
+    result = h.admin.transfer(cal.license_id, h.now, to="ACCOUNTING-2")
     assert result.reissued_key_pack.reissued
     # The old computer's license is removed by hand from its registry (R73)...
     old_pc.wipe_store()
@@ -39,14 +39,14 @@ def test_kb315262_transfer_story(make_harness: HarnessFactory) -> None:
     assert upgraded.license.key_pack_id == result.reissued_key_pack.key_pack_id
 
     # The server remembers everything, whatever the clients deleted (R24).
-    old_history = h.service.history(HistoryQuery(machine_name="ACCOUNTING-1"))
+    old_history = h.admin.history(HistoryQuery(machine_name="ACCOUNTING-1"))
     assert [e.kind for e in old_history] == [
         HistoryKind.ISSUED,
         HistoryKind.ISSUED,
         HistoryKind.UPGRADED,
         HistoryKind.TRANSFERRED,
     ]
-    assert h.service.get_license(cal.license_id)[0].status is LicenseStatus.REVOKED
+    assert h.admin.get_license(cal.license_id)[0].status is LicenseStatus.REVOKED
 
 
 def test_kb315262_windows_2000_host_builtin_vs_xp_home(make_harness: HarnessFactory) -> None:
@@ -56,7 +56,7 @@ def test_kb315262_windows_2000_host_builtin_vs_xp_home(make_harness: HarnessFact
     xp_pro, xp_home = 0x03010A28, 0x03010A29
     patterns = (PlatformPattern(0x03000000, 0xFFFFFF00), PlatformPattern(xp_pro, 0xFFFFFFFF))
     h = make_harness(windows_version="2000", builtin_platforms=patterns)
-    pack = h.service.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=1)
+    pack = h.admin.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=1)
     for name, platform in (("w2k", 0x03000000), ("xppro", xp_pro)):
         decision = h.connect(Device.named(name, platform_id=platform))
         assert decision.rule == "R19", name

@@ -1,4 +1,4 @@
-"""The license service with the real signer (rdplic.crypto.license): what is stored parses back."""
+"""The license policy with the real signer (rdplic.crypto.license): what is stored parses back."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from rdplic.crypto import (
     validate_license,
 )
 from rdplic.crypto.license import LicenseStatus as CheckStatus
-from rdplic.licensing import CryptoLicenseSigner, DecisionKind, HostConfig, LicenseService
+from rdplic.licensing import CryptoLicenseSigner, DecisionKind, HostConfig, LicensePolicy
 from rdplic.store import SqliteStore
 
 
@@ -32,11 +32,11 @@ def test_issued_license_is_a_windows_shaped_cal_signed_by_the_server(store: Sqli
             key, name="WIN-RDPLICTEST1", scope="WORKGROUP", created=created
         ),
     )
-    service = LicenseService(
+    policy = LicensePolicy(
         store, CryptoLicenseSigner(issuer), random.Random(1), config=HostConfig()
     )
     device = Device.named("pc1", user="alice")
-    decision = service.request_new_license(device.identity, T0)
+    decision = policy.request_new_license(device.identity, T0)
     assert decision.kind is DecisionKind.ISSUE_NEW and decision.license is not None
     lic = decision.license
     parsed = parse_license(decision.blob)

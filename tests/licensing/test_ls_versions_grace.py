@@ -5,18 +5,17 @@ from __future__ import annotations
 import pytest
 from ls_helpers import DAY, Device, HarnessFactory
 
+from pdu.licensing import ErrorCode, StateTransition
+from pdu.rdp import ErrorInfo
 from rdplic.errors import UsageError
 from rdplic.licensing import (
     CalType,
     DecisionKind,
-    ErrorInfo,
     FirstLicensePolicy,
     HostConfig,
-    LicensingErrorCode,
     LicensingMode,
     PresentedLicense,
     ProductVersion,
-    StateTransition,
     ValidationStatus,
 )
 from rdplic.licensing.hostconfig import RELEASES
@@ -37,8 +36,8 @@ def test_r38_a_cal_serves_hosts_of_its_version_or_older() -> None:
 def test_r38_cal_version_matching_in_issuance(make_harness: HarnessFactory) -> None:
     """R38, R40: a 2019 host ignores 2016 CALs and uses a 2019 CAL."""
     h = make_harness(first_license=FirstLicensePolicy.PERMANENT)
-    h.service.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=5, version=V("2016"))
-    wanted = h.service.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=5, version=V("2019"))
+    h.admin.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=5, version=V("2016"))
+    wanted = h.admin.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=5, version=V("2019"))
     decision = h.connect(Device.named("pc1"))
     assert decision.license is not None and decision.license.key_pack_id == wanted.key_pack_id
 
@@ -50,9 +49,9 @@ def test_r40_newer_cal_when_none_of_the_host_version_is_left(make_harness: Harne
         windows_version="2016",
         license_server_version="2025",
     )
-    p2022 = h.service.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=1, version=V("2022"))
-    p2019 = h.service.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=1, version=V("2019"))
-    p2016 = h.service.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=1, version=V("2016"))
+    p2022 = h.admin.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=1, version=V("2022"))
+    p2019 = h.admin.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=1, version=V("2019"))
+    p2016 = h.admin.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=1, version=V("2016"))
     got = [h.connect(Device.named(f"pc{n}")).license for n in range(4)]
     assert [g.key_pack_id for g in got if g] == [
         p2016.key_pack_id,
@@ -68,7 +67,7 @@ def test_r40_prevent_license_upgrade(make_harness: HarnessFactory) -> None:
     h = make_harness(
         prevent_license_upgrade=True, windows_version="2016", license_server_version="2022"
     )
-    h.service.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=5, version=V("2022"))
+    h.admin.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=5, version=V("2022"))
     device = Device.named("pc1")
     assert h.connect(device).license.temporary  # type: ignore[union-attr]
     h.advance(91)
@@ -81,7 +80,7 @@ def test_r40_prevent_license_upgrade_in_grace_period(make_harness: HarnessFactor
     h = make_harness(
         prevent_license_upgrade=True, windows_version="2008", license_server_version="2012"
     )
-    h.service.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=5, version=V("2012"))
+    h.admin.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=5, version=V("2012"))
     device = Device.named("pc1")
     h.connect(device)
     h.advance(91)
@@ -100,17 +99,17 @@ def test_r39_lower_version_cal_is_upgraded_and_the_old_one_kept(
         windows_version="2016",
         license_server_version="2019",
     )
-    h.service.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=1, version=V("2016"))
-    h.service.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=1, version=V("2019"))
+    h.admin.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=1, version=V("2016"))
+    h.admin.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=1, version=V("2019"))
     device = Device.named("pc1")
     old = h.connect(device).license
     assert old is not None and old.product_version == V("2016")
-    h.service.update_config("windows_version", "2019", h.now)
+    h.admin.update_config("windows_version", "2019", h.now)
     h.advance(1)
     upgraded = h.connect(device)
     assert upgraded.kind is DecisionKind.UPGRADE and upgraded.license is not None
     assert upgraded.license.product_version == V("2019")
-    assert [p.issued for p in h.service.list_key_packs(h.now)] == [1, 1]
+    assert [p.issued for p in h.admin.list_key_packs(h.now)] == [1, 1]
 
 
 def test_r42_product_info_of_each_release() -> None:
@@ -148,11 +147,11 @@ def test_r14_license_server_version_limits_cals(make_harness: HarnessFactory) ->
     """R14: a license server holds CALs of its own version or older only."""
     h = make_harness(windows_version="2016")
     with pytest.raises(UsageError, match="R14"):
-        h.service.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=1, version=V("2019"))
-    h.service.update_config("license_server_version", "2022", h.now)
-    h.service.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=1, version=V("2019"))
+        h.admin.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=1, version=V("2019"))
+    h.admin.update_config("license_server_version", "2022", h.now)
+    h.admin.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=1, version=V("2019"))
     with pytest.raises(UsageError, match="R14"):
-        h.service.update_config("license_server_version", "2012", h.now)
+        h.admin.update_config("license_server_version", "2012", h.now)
 
 
 @pytest.mark.parametrize(
@@ -166,10 +165,10 @@ def test_r4_non_licensing_hosts_always_send_valid_client(
     device = Device.named("pc1")
     d1 = h.connect(device)
     assert d1.kind is DecisionKind.VALID_CLIENT and d1.rule == "R4"
-    assert d1.error_code is LicensingErrorCode.STATUS_VALID_CLIENT
+    assert d1.error_code is ErrorCode.STATUS_VALID_CLIENT
     assert d1.state_transition is StateTransition.ST_NO_TRANSITION
-    assert h.service.list_licenses(h.now) == []
-    assert h.service.sends_license_request() is (mode is not LicensingMode.VALID_CLIENT_ONLY)
+    assert h.admin.list_licenses(h.now) == []
+    assert h.policy.host().licenses_clients is (mode is not LicensingMode.VALID_CLIENT_ONLY)
     # Whatever the client presents (here: an expired, old, invalid license) is not checked.
     junk = PresentedLicense(
         license_id=1,
@@ -180,9 +179,9 @@ def test_r4_non_licensing_hosts_always_send_valid_client(
         expires=h.now - DAY,
         validation=ValidationStatus.BAD_SIGNATURE,
     )
-    assert h.service.present_license(device.identity, junk, h.now).kind is DecisionKind.VALID_CLIENT
+    assert h.policy.present_license(device.identity, junk, h.now).kind is DecisionKind.VALID_CLIENT
     assert (
-        h.service.evaluate_presented(device.identity, junk, h.now).kind is DecisionKind.VALID_CLIENT
+        h.policy.evaluate_presented(device.identity, junk, h.now).kind is DecisionKind.VALID_CLIENT
     )
 
 
@@ -209,10 +208,10 @@ def test_r46_unreachable_server_inside_and_after_grace(make_harness: HarnessFact
     h.advance(2)
     after = h.connect(device)
     assert after.kind is DecisionKind.REFUSE and after.rule == "R46"
-    assert after.error_code is LicensingErrorCode.ERR_NO_LICENSE_SERVER
+    assert after.error_code is ErrorCode.ERR_NO_LICENSE_SERVER
     assert after.state_transition is StateTransition.ST_TOTAL_ABORT
     assert after.error_info is ErrorInfo.ERRINFO_LICENSE_NO_LICENSE_SERVER == 0x101
-    assert h.service.list_licenses(h.now) == []
+    assert h.admin.list_licenses(h.now) == []
 
 
 def test_r45_unreachable_server_returns_the_old_license(make_harness: HarnessFactory) -> None:
@@ -220,7 +219,7 @@ def test_r45_unreachable_server_returns_the_old_license(make_harness: HarnessFac
     h = make_harness()
     device = Device.named("pc1")
     first = h.connect(device)
-    h.service.update_config("license_server_reachable", "no", h.now)
+    h.admin.update_config("license_server_reachable", "no", h.now)
     h.advance(10)
     decision = h.connect(device)
     assert decision.kind is DecisionKind.UPGRADE_WITH_OLD and decision.rule == "R45"
@@ -232,11 +231,11 @@ def test_r44_grace_ends_at_license_server_contact_on_2019(make_harness: HarnessF
     h = make_harness()
     device = Device.named("pc1")
     h.connect(device)
-    h.service.update_config("license_server_reachable", "no", h.now)
+    h.admin.update_config("license_server_reachable", "no", h.now)
     device.stored = None
     h.advance(1)
     assert h.connect(device).kind is DecisionKind.REFUSE
-    h.service.update_config("grace_ends_early", "no", h.now)
+    h.admin.update_config("grace_ends_early", "no", h.now)
     assert h.connect(device).kind is DecisionKind.VALID_CLIENT
 
 
@@ -244,12 +243,12 @@ def test_r44_grace_ends_at_the_first_permanent_cal_on_2008(make_harness: Harness
     """R44: (2003-2008 R2) grace ends when the first permanent CAL is issued through the host."""
     h = make_harness(windows_version="2008", first_license=FirstLicensePolicy.PERMANENT)
     h.connect(Device.named("pc1"))
-    h.service.update_config("license_server_reachable", "no", h.now)
+    h.admin.update_config("license_server_reachable", "no", h.now)
     assert h.connect(Device.named("pc2")).kind is DecisionKind.VALID_CLIENT  # no CAL yet
-    h.service.update_config("license_server_reachable", "yes", h.now)
-    h.service.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=1)
+    h.admin.update_config("license_server_reachable", "yes", h.now)
+    h.admin.add_key_pack(h.now, cal_type=CalType.PER_DEVICE, count=1)
     assert h.connect(Device.named("pc3")).license.temporary is False  # type: ignore[union-attr]
-    h.service.update_config("license_server_reachable", "no", h.now)
+    h.admin.update_config("license_server_reachable", "no", h.now)
     assert h.connect(Device.named("pc4")).kind is DecisionKind.REFUSE
 
 

@@ -17,12 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from rdplic.app import build_client
 from rdplic.core import events as lic
-from rdplic.core.client_store import MemoryLicenseStore
-from rdplic.core.connection_client import ClientConnection, ClientConnectionConfig
+from rdplic.core.connection_client import ClientConnection
 from rdplic.core.connection_events import ConnectionEnded, SecurityNegotiated
-from rdplic.core.licensing_client import ClientConfig, LicensingClient
-from rdplic.core.platforms import CLIENT_PLATFORMS
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -74,25 +72,15 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def client(requested: int | None, name: str = "NETTEST", *, password: str = "") -> ClientConnection:
-    rng = random.Random(name)
-
-    def licensing(certificate: bytes | None) -> LicensingClient:
-        return LicensingClient(
-            ClientConfig(
-                platform=CLIENT_PLATFORMS["freerdp"],
-                hwid=rng.randbytes(20),
-                user_name="tester",
-                machine_name=name,
-                store=MemoryLicenseStore(),
-                server_certificate=certificate,
-            ),
-            random_bytes=os.urandom,
-        )
-
-    config = ClientConnectionConfig(
-        requested_protocols=requested, client_name=name, user_name="tester", password=password
+    """A FreeRDP-like simulated device with a random hardware id of its own."""
+    return build_client(
+        machine_name=name,
+        user_name="tester",
+        password=password,
+        platform="freerdp",
+        hwid=random.Random(name).randbytes(20),
+        security={None: "rdp-legacy", 0: "rdp", 1: "tls"}[requested],  # type: ignore[arg-type]
     )
-    return ClientConnection(config, licensing, random_bytes=os.urandom)
 
 
 def run_client(port: int, core: ClientConnection, timeout: float = 20.0) -> list[object]:

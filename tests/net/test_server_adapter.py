@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from twisted.internet import defer
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -16,9 +17,12 @@ from rdplic.core import events as lic
 from rdplic.core.connection_events import (
     ClientDataReceived,
     ConnectionEnded,
-    ConnectionProtocolError,
     SecurityNegotiated,
 )
+from rdplic.core.decisions import ClientIdentity, Decision, DecisionKind, Question
+from rdplic.core.errors import ConnectionProtocolError
+from rdplic.licensing import Durability, Ruling, StoreError
+from rdplic.net.decider import InlineDecider
 from rdplic.net.server import RdpServerFactory, RdpServerProtocol, ServerLimits
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -60,12 +64,28 @@ class FakeCore:
         self.awaiting_tls = False
         self.tls_established_at = now
 
+    def decide(self, decision: Decision, now: datetime) -> None:
+        """The license: the decision's reason on the wire, then the end."""
+        self._out += b"license:" + decision.reason.encode()
+        self._events.append(ConnectionEnded("licensing completed", 7, licensed=True))
+
+    def decision_failed(self, reason: str, now: datetime) -> None:
+        self._out += b"ERR_NO_LICENSE_SERVER"
+        self._events.append(ConnectionEnded(f"licensing failed: {reason}"))
+
     def next_event(self) -> object | None:
         return self._events.popleft() if self._events else None
 
     def data_to_send(self) -> bytes:
         out, self._out = self._out, b""
         return out
+
+
+class NoDecider:
+    """For connections whose machine never asks."""
+
+    def decide(self, question: object, now: datetime) -> defer.Deferred[Decision]:
+        raise AssertionError("nobody asked")
 
 
 class TlsLayer:
@@ -107,7 +127,12 @@ def _connect(
 ) -> tuple[RdpServerFactory, RdpServerProtocol, TlsTransport, Clock]:
     clock = Clock()
     factory = RdpServerFactory(
-        lambda: core, now=lambda: NOW, reactor=clock, tls=tls, limits=limits or ServerLimits()
+        lambda: core,
+        NoDecider(),
+        now=lambda: NOW,
+        reactor=clock,
+        tls=tls,
+        limits=limits or ServerLimits(),
     )
     protocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
     assert protocol is not None
@@ -314,49 +339,41 @@ def test_wait_idle_fires_when_idle(open_connections: int) -> None:
     assert fired == [None]
 
 
-# -- group commit -------------------------------------------------------------------
+# -- decisions: answered later, out of order, failing; group commit --------------------------
 
 
-class FakeCommits:
-    """A deferring store: `change` stands for a decision that wrote; commits are recorded."""
-
-    def __init__(self, *, fail: bool = False) -> None:
-        self.deferred_changes = 0
-        self.commits: list[int] = []
-        self.fail = fail
-
-    def change(self) -> None:
-        self.deferred_changes += 1
-
-    def commit_deferred(self) -> None:
-        if self.fail:
-            raise OSError("disk full")
-        self.commits.append(self.deferred_changes)
+QUESTION = lic.DecisionNeeded(Question.CHALLENGE_RESPONSE, ClientIdentity(bytes(20), "PC"), None)
 
 
-class WritingCore(FakeCore):
-    """A FakeCore whose scripted steps marked ``write`` change the store first."""
+def asking() -> FakeCore:
+    """A machine that asks the license server after its first bytes."""
+    return FakeCore([(b"challenge-answered", [QUESTION])])
 
-    def __init__(
-        self, commits: FakeCommits, script: list[tuple[bytes, list[object], bool]]
-    ) -> None:
-        super().__init__([(out, events) for out, events, _ in script])
-        self.commits = commits
-        self.writes = [write for _, _, write in script]
 
-    def receive_data(self, data: bytes, now: datetime) -> None:
-        if self.writes.pop(0):
-            self.commits.change()
-        super().receive_data(data, now)
+class LaterDecider:
+    """Answers when the test says so, in any order."""
+
+    def __init__(self) -> None:
+        self.asked: list[defer.Deferred[Decision]] = []
+
+    def decide(self, question: object, now: datetime) -> defer.Deferred[Decision]:
+        assert question is QUESTION
+        self.asked.append(defer.Deferred())
+        return self.asked[-1]
 
 
 def _connect_many(
-    commits: FakeCommits, cores: list[FakeCore]
+    decider: object, cores: list[FakeCore], limits: ServerLimits | None = None
 ) -> tuple[RdpServerFactory, list[tuple[RdpServerProtocol, TlsTransport]], Clock]:
     clock = Clock()
     queue = deque(cores)
     factory = RdpServerFactory(
-        queue.popleft, now=lambda: NOW, reactor=clock, tls=object(), commits=commits
+        queue.popleft,
+        decider,  # type: ignore[arg-type]
+        now=lambda: NOW,
+        reactor=clock,
+        tls=object(),
+        limits=limits or ServerLimits(),
     )
     pairs = []
     for index in range(len(cores)):
@@ -368,58 +385,120 @@ def _connect_many(
     return factory, pairs, clock
 
 
-def test_answers_that_changed_the_store_wait_for_one_shared_commit() -> None:
-    """Two connections' licenses go out only after a single commit at the end of the turn."""
-    commits = FakeCommits()
-    cores: list[FakeCore] = [
-        WritingCore(commits, [(b"license A", [], True)]),
-        WritingCore(commits, [(b"license B", [], True)]),
-    ]
-    _, [(a, ta), (b, tb)], clock = _connect_many(commits, cores)
+def test_decisions_answered_later_and_out_of_order_reach_their_own_connections() -> None:
+    """Two connections wait for their decisions; answered in reverse order, each gets its own,
+    and neither is blocked meanwhile."""
+    decider = LaterDecider()
+    _, [(a, ta), (b, tb)], _ = _connect_many(decider, [asking(), asking()])
     a.dataReceived(b"x")
     b.dataReceived(b"y")
-    assert ta.value() == tb.value() == b""
-    assert commits.commits == []
-    clock.advance(0)
-    assert commits.commits == [2]
-    assert (ta.value(), tb.value()) == (b"license A", b"license B")
+    assert ta.value() == tb.value() == b"challenge-answered"
+    decider.asked[1].callback(Decision(DecisionKind.VALID_CLIENT, "for b"))
+    assert tb.value().endswith(b"license:for b") and tb.half_closed
+    assert ta.value() == b"challenge-answered" and not ta.disconnecting
+    decider.asked[0].callback(Decision(DecisionKind.VALID_CLIENT, "for a"))
+    assert ta.value().endswith(b"license:for a") and ta.half_closed
 
 
-def test_an_answer_that_changed_nothing_is_not_held() -> None:
-    """A connection whose bytes did not touch the store is answered at once."""
-    commits = FakeCommits()
-    cores: list[FakeCore] = [
-        WritingCore(commits, [(b"license", [], True)]),
-        WritingCore(commits, [(b"confirm", [], False)]),
-    ]
-    _, [(a, ta), (b, tb)], _ = _connect_many(commits, cores)
-    a.dataReceived(b"x")
-    b.dataReceived(b"y")
-    assert ta.value() == b""
-    assert tb.value() == b"confirm"
+def test_a_failing_license_server_gets_err_no_license_server() -> None:
+    """A decider whose Deferred fails: the machine is told, and the client gets its error."""
+
+    class Failing:
+        def decide(self, question: object, now: datetime) -> defer.Deferred[Decision]:
+            return defer.fail(OSError("database unreachable"))
+
+    _, [(protocol, transport)], _ = _connect_many(Failing(), [asking()])
+    with capturedLogs() as events:
+        protocol.dataReceived(b"x")
+    assert transport.value().endswith(b"ERR_NO_LICENSE_SERVER")
+    assert any("database unreachable" in str(e.get("reason")) for e in events)
 
 
-def test_a_close_waits_for_the_held_answer() -> None:
-    """ConnectionEnded after a held license: the license is sent, then the half-close."""
-    commits = FakeCommits()
-    ended = ConnectionEnded("licensing completed", 7, licensed=True)
-    cores: list[FakeCore] = [WritingCore(commits, [(b"license+bye", [ended], True)])]
-    _, [(protocol, transport)], clock = _connect_many(commits, cores)
+def test_a_waiting_connection_keeps_its_timers() -> None:
+    """A decision that takes too long: the idle timeout still closes the connection, and the
+    decision that arrives afterwards is dropped."""
+    decider = LaterDecider()
+    _, [(protocol, transport)], clock = _connect_many(
+        decider, [asking()], ServerLimits(idle_timeout=5, total_timeout=60)
+    )
     protocol.dataReceived(b"x")
-    assert transport.value() == b"" and not transport.half_closed
+    clock.advance(5)
+    assert transport.aborted
+    _lost(protocol)
+    decider.asked[0].callback(Decision(DecisionKind.VALID_CLIENT, "too late"))
+    assert b"license" not in transport.value()
+
+
+class GroupStore:
+    """A GROUPED store: each decision leaves a change pending until commit_group."""
+
+    durability = Durability.GROUPED
+
+    def __init__(self, *, fail: bool = False) -> None:
+        self.uncommitted = False
+        self.commits = 0
+        self.fail = fail
+
+    def commit_group(self) -> None:
+        self.uncommitted = False
+        if self.fail:
+            raise StoreError("disk full")
+        self.commits += 1
+
+
+class WritingPolicy:
+    """Decides VALID_CLIENT and leaves a change in the store (a license issued)."""
+
+    def __init__(self, store: GroupStore) -> None:
+        self.store = store
+
+    def decide(self, question: object, now: datetime) -> Ruling:
+        self.store.uncommitted = True
+        return Ruling(Decision(DecisionKind.VALID_CLIENT, "issued"))
+
+
+def test_decisions_of_one_turn_share_one_commit_and_wait_for_it() -> None:
+    """Two connections' decisions reach them only after one group commit at the end of the
+    reactor turn: no license leaves before it is durable."""
+    store = GroupStore()
+    clock = Clock()
+    decider = InlineDecider(WritingPolicy(store), store, clock)  # type: ignore[arg-type]
+    factory, [(a, ta), (b, tb)], _ = _connect_many(decider, [asking(), asking()])
+    factory.reactor = clock
+    a.dataReceived(b"x")
+    b.dataReceived(b"y")
+    assert ta.value() == tb.value() == b"challenge-answered"
+    assert store.commits == 0
     clock.advance(0)
-    assert transport.value() == b"license+bye"
-    assert transport.half_closed
+    assert store.commits == 1
+    assert ta.value().endswith(b"license:issued") and tb.value().endswith(b"license:issued")
 
 
-def test_a_failed_commit_drops_the_held_connections_unanswered() -> None:
-    """If the group commit fails, no license leaves: the connections are aborted, logged."""
-    commits = FakeCommits(fail=True)
-    cores: list[FakeCore] = [WritingCore(commits, [(b"license", [], True)])]
-    _, [(protocol, transport)], clock = _connect_many(commits, cores)
+def test_a_failed_group_commit_refuses_its_clients() -> None:
+    """If the group commit fails, the decisions are void: no license leaves, the clients are
+    told ERR_NO_LICENSE_SERVER, and the failure is logged."""
+    store = GroupStore(fail=True)
+    clock = Clock()
+    decider = InlineDecider(WritingPolicy(store), store, clock)  # type: ignore[arg-type]
+    _, [(protocol, transport)], _ = _connect_many(decider, [asking()])
     protocol.dataReceived(b"x")
     with capturedLogs() as events:
         clock.advance(0)
-    assert transport.value() == b""
-    assert transport.aborted
+    assert b"license:" not in transport.value()
+    assert transport.value().endswith(b"ERR_NO_LICENSE_SERVER")
     assert any("store commit failed" in str(e.get("log_format")) for e in events)
+
+
+def test_a_decision_that_changed_nothing_is_not_held() -> None:
+    """With nothing uncommitted (a valid client), the decision is handed over at once."""
+
+    class ReadingPolicy:
+        def decide(self, question: object, now: datetime) -> Ruling:
+            return Ruling(Decision(DecisionKind.VALID_CLIENT, "valid"))
+
+    store = GroupStore()
+    clock = Clock()
+    decider = InlineDecider(ReadingPolicy(), store, clock)  # type: ignore[arg-type]
+    _, [(protocol, transport)], _ = _connect_many(decider, [asking()])
+    protocol.dataReceived(b"x")
+    assert transport.value().endswith(b"license:valid") and store.commits == 0

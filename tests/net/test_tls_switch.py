@@ -5,8 +5,6 @@ CVE-2011-0411), and a ClientHello sent with the Connection Request still works."
 from __future__ import annotations
 
 import json
-import os
-import random
 import socket
 import ssl
 import subprocess
@@ -17,14 +15,10 @@ from pathlib import Path
 import pytest
 from test_serve_process import ROOT, Serve, client
 
+from rdplic.app import build_server
 from rdplic.core import events as lic
 from rdplic.core.connection_client import ClientConnection
 from rdplic.core.connection_events import ConnectionEnded, SecurityNegotiated
-from rdplic.core.connection_server import ServerConnection, ServerConnectionConfig
-from rdplic.core.licensing_server import LicensingServer, ServerConfig
-from rdplic.identity import ServerIdentity
-from rdplic.licensing import CryptoLicenseSigner, LicenseService
-from rdplic.store import SqliteStore
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 PASSWORD = "Inj3cted-Pa55"
@@ -33,35 +27,8 @@ PASSWORD = "Inj3cted-Pa55"
 def _tls_client_bytes(tmp: Path) -> tuple[bytes, bytes]:
     """A client's Connection Request asking for TLS, and everything it would send next
     (Connect Initial to New License Request) as TLS plaintext, recorded in memory."""
-    identity = ServerIdentity.load_or_create(tmp / "memory-state")
-    service = LicenseService(
-        SqliteStore(tmp / "memory.sqlite3"),
-        CryptoLicenseSigner(identity.license_server),
-        random.Random(1),
-    )
-
-    def licensing(user: str, machine: str, version: int) -> LicensingServer:
-        config = ServerConfig(
-            private_key=identity.terminal_server_key,
-            certificate=identity.x509_chain,
-            license_issuer=identity.license_server.certificate,
-        )
-        return LicensingServer(
-            config,
-            service,
-            random_bytes=os.urandom,
-            client_user_name=user,
-            client_machine_name=machine,
-        )
-
-    server = ServerConnection(
-        ServerConnectionConfig(
-            proprietary_key=identity.proprietary_key,
-            proprietary_certificate=identity.proprietary_certificate,
-        ),
-        licensing,
-        random_bytes=os.urandom,
-    )
+    app = build_server(tmp / "memory-state")
+    server = app.make_connection()
     core = client(1, "INJECTOR", password=PASSWORD)
     core.start()
     request = core.data_to_send()
@@ -75,11 +42,15 @@ def _tls_client_bytes(tmp: Path) -> tuple[bytes, bytes]:
         later += out
         if out:
             server.receive_data(out, NOW)
+        while (event := server.next_event()) is not None:
+            if isinstance(event, lic.DecisionNeeded):
+                server.decide(app.policy.decide(event, NOW).decision, NOW)
         back = server.data_to_send()
         if back:
             core.receive_data(back, NOW)
         if not out and not back:
             break
+    app.close()
     # Under TLS the Client Info carries no encryption of its own: the password is in clear.
     assert PASSWORD.encode("utf-16-le") in later
     return request, later

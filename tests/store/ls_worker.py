@@ -17,7 +17,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from rdplic.licensing import ClientIdentity, DigestSigner, LicenseFields, LicenseService
+from rdplic.licensing import ClientIdentity, DigestSigner, LicenseFields, LicensePolicy
 from rdplic.store import SqliteStore
 
 
@@ -42,12 +42,12 @@ def main(argv: list[str]) -> int:
     delay = float(argv[3]) if len(argv) > 3 else 0.0
     die_at = int(argv[4]) if len(argv) > 4 else 0
     store = SqliteStore(path)
-    service = LicenseService(store, SlowSigner(delay, die_at), random.Random(prefix))
+    policy = LicensePolicy(store, SlowSigner(delay, die_at), random.Random(prefix))
     now = datetime(2025, 1, 6, tzinfo=UTC)
     for i in range(count):
         name = f"{prefix}-{i}"
         hwid = b"\x02\x00\x00\x00" + hashlib.md5(name.encode()).digest()
-        decision = service.request_new_license(ClientIdentity(hwid, name, "user", 0x04010000), now)
+        decision = policy.request_new_license(ClientIdentity(hwid, name, "user", 0x04010000), now)
         lic = decision.license
         assert lic is not None, decision
         print(lic.license_id, int(lic.temporary), flush=True)

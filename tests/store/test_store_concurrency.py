@@ -18,7 +18,8 @@ from rdplic.licensing import (
     DigestSigner,
     FirstLicensePolicy,
     HostConfig,
-    LicenseService,
+    LicenseAdmin,
+    LicensePolicy,
     LicenseStatus,
 )
 from rdplic.store import HistoryQuery, LicenseQuery, SqliteStore
@@ -33,8 +34,8 @@ def _prepared_store(path: Path) -> SqliteStore:
     """A store whose host hands out permanent CALs at once, with one pack of PACK_SIZE."""
     store = SqliteStore(path)
     config = HostConfig(first_license=FirstLicensePolicy.PERMANENT)
-    service = LicenseService(store, DigestSigner(), random.Random(0), config=config)
-    service.add_key_pack(T0, cal_type=CalType.PER_DEVICE, count=PACK_SIZE)
+    LicensePolicy(store, DigestSigner(), random.Random(0), config=config)
+    LicenseAdmin(store).add_key_pack(T0, cal_type=CalType.PER_DEVICE, count=PACK_SIZE)
     return store
 
 
@@ -55,7 +56,7 @@ def _worker(
 def test_threads_never_issue_more_cals_than_the_pack_holds(tmp_path: Path) -> None:
     """Invariant 6, R16: 8 threads x 5 new devices against 10 CALs issue exactly 10 CALs."""
     store = _prepared_store(tmp_path / "s.sqlite3")
-    service = LicenseService(store, DigestSigner(), random.Random(1))
+    policy = LicensePolicy(store, DigestSigner(), random.Random(1))
     results: list[bool] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
@@ -65,7 +66,7 @@ def test_threads_never_issue_more_cals_than_the_pack_holds(tmp_path: Path) -> No
             for i in range(5):
                 name = f"t{thread}-{i}"
                 hwid = b"\x02\x00\x00\x00" + hashlib.md5(name.encode()).digest()
-                decision = service.request_new_license(ClientIdentity(hwid, name), T0)
+                decision = policy.request_new_license(ClientIdentity(hwid, name), T0)
                 assert decision.license is not None
                 with lock:
                     results.append(decision.license.temporary)

@@ -23,6 +23,7 @@ from rdplic.licensing.model import (
 )
 from rdplic.store import (
     STORE_FILENAME,
+    Durability,
     HistoryQuery,
     LicenseQuery,
     SqliteStore,
@@ -330,15 +331,18 @@ def _visible_elsewhere(path: Path) -> set[str]:
 
 
 def test_deferred_transactions_become_visible_together_at_commit(tmp_path: Path) -> None:
-    """With defer_commits, finished transactions stay uncommitted until commit_deferred."""
+    """With defer_commits (durability GROUPED), finished transactions stay uncommitted until
+    commit_group."""
     store = open_store(tmp_path, defer_commits=True)
+    assert store.durability is Durability.GROUPED and not store.uncommitted
     path = tmp_path / STORE_FILENAME
     for name in ("a", "b"):
         with store.transaction() as tx:
             tx.set_setting(name, "1")
-    assert store.deferred_changes == 2
+    assert store.uncommitted
     assert not {"a", "b"} & _visible_elsewhere(path)
-    store.commit_deferred()
+    store.commit_group()
+    assert not store.uncommitted
     assert {"a", "b"} <= _visible_elsewhere(path)
     store.close()
 
@@ -351,8 +355,8 @@ def test_a_failed_deferred_transaction_undoes_only_its_own_changes(tmp_path: Pat
     with pytest.raises(RuntimeError), store.transaction() as tx:
         tx.set_setting("undone", "1")
         raise RuntimeError("decision failed")
-    assert store.deferred_changes == 1
-    store.commit_deferred()
+    assert store.uncommitted
+    store.commit_group()
     names = _visible_elsewhere(tmp_path / STORE_FILENAME)
     assert "kept" in names and "undone" not in names
     store.close()
@@ -363,7 +367,7 @@ def test_a_deferred_transaction_that_changed_nothing_ends_at_once(tmp_path: Path
     store = open_store(tmp_path, defer_commits=True)
     with store.transaction() as tx:
         tx.get_setting("absent")
-    assert store.deferred_changes == 0
+    assert not store.uncommitted
     other = sqlite3.connect(tmp_path / STORE_FILENAME, timeout=0)
     other.execute("BEGIN IMMEDIATE")  # the write lock is free
     other.rollback()
@@ -383,6 +387,17 @@ def test_snapshot_reads_pending_changes_and_refuses_writes(tmp_path: Path) -> No
     store.close()
 
 
+def test_a_store_that_does_not_defer_is_durable_at_each_commit(tmp_path: Path) -> None:
+    """Without defer_commits the durability is AT_COMMIT: nothing is ever left uncommitted."""
+    store = open_store(tmp_path)
+    with store.transaction() as tx:
+        tx.set_setting("now", "1")
+    assert store.durability is Durability.AT_COMMIT and not store.uncommitted
+    assert "now" in _visible_elsewhere(tmp_path / STORE_FILENAME)
+    store.commit_group()  # nothing to do
+    store.close()
+
+
 def test_close_commits_what_is_deferred(tmp_path: Path) -> None:
     """Closing a deferring store makes its pending transactions durable."""
     store = open_store(tmp_path, defer_commits=True)
@@ -399,5 +414,5 @@ def test_deferred_transactions_do_not_nest(tmp_path: Path) -> None:
         with pytest.raises(StoreError), store.transaction():
             pass
         with pytest.raises(StoreError):
-            store.commit_deferred()
+            store.commit_group()
     store.close()

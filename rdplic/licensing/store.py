@@ -1,18 +1,24 @@
-"""The store interface: what the license service needs from a database.
+"""The store contract: what the license server needs from a database, declared once.
+
+The license server's policy and administration (`rdplic.licensing`) are written against
+these protocols; `rdplic.store` implements them (SQLite by default) and imports this
+module, never the other way round.
 
 A `LicenseStore` hands out transactions. `LicenseStore.transaction` is a *write*
-transaction that is serialised against every other writer (SQLite ``BEGIN
-IMMEDIATE``; PostgreSQL will use ``SERIALIZABLE`` or a lock row), so that each
-licensing decision - read the key packs, pick one, take a CAL, sign, record - is
-atomic: no key pack is over-issued and a license the client received is always
-recorded (architecture invariant 6). `LicenseStore.snapshot` is a read-only view.
+transaction that is serialised against every other writer (SQLite ``BEGIN IMMEDIATE``),
+so that each licensing decision - read the key packs, pick one, take a CAL, sign, record -
+is atomic: no key pack is over-issued (architecture invariant 6).
+`LicenseStore.snapshot` is a read-only view.
 
-Implementations: `rdplic.store.sqlite.SqliteStore` (embedded default). A PostgreSQL
-store implements the same two protocols.
+Durability is part of the contract (`Durability`): whether a transaction is durable when
+it ends, or only at the store's next `LicenseStore.commit_group`.  Whoever puts a PDU
+on the wire that depends on a decision (the network adapter) must not send it before the
+decision's change is durable: a license a client received is always in the store.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Collection, Hashable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -31,6 +37,7 @@ from rdplic.licensing.model import (
 
 __all__ = [
     "CLOCK_OFFSET_SETTING",
+    "Durability",
     "HistoryQuery",
     "LicenseQuery",
     "LicenseStore",
@@ -45,6 +52,18 @@ CLOCK_OFFSET_SETTING = "clock.offset_seconds"
 
 class StoreError(RdplicError):
     """The store cannot be used (newer schema, corrupt file, unwritable directory)."""
+
+
+class Durability(enum.Enum):
+    """When a committed transaction's changes survive a crash."""
+
+    AT_COMMIT = "at-commit"
+    """Durable when `LicenseStore.transaction` returns (each commit is synced)."""
+    GROUPED = "grouped"
+    """Durable only once `LicenseStore.commit_group` has returned: transactions are
+    savepoints of one open write transaction, so that many decisions share one commit
+    and one fsync (group commit).  `LicenseStore.uncommitted` says whether anything
+    waits for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +167,24 @@ class StoreTransaction(Protocol):
 
 class LicenseStore(Protocol):
     """A database of key packs, issued licenses, history and settings."""
+
+    @property
+    def durability(self) -> Durability:
+        """When a transaction's changes become durable (see `Durability`)."""
+        ...
+
+    @property
+    def uncommitted(self) -> bool:
+        """Changes that are not durable yet wait for `commit_group` (GROUPED stores; always
+        False for AT_COMMIT ones)."""
+        ...
+
+    def commit_group(self) -> None:
+        """Make every change so far durable (one commit; nothing to do for AT_COMMIT).
+
+        :raises StoreError: the commit failed; the changes since the last one are lost
+        """
+        ...
 
     def transaction(self) -> AbstractContextManager[StoreTransaction]:
         """A write transaction, serialised against all other writers; commits on success."""

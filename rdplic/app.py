@@ -1,0 +1,324 @@
+"""The one place that wires rdplic together: a server or a client from a few plain arguments.
+
+``rdplic serve``, the coming ``rdplic client``, ``load`` and ``replay``, the benchmarks and
+the tests build their servers and clients here, so that nothing else knows how the
+identity, the store, the license server's policy, the connection and licensing machines,
+the decider and the Twisted factory fit together.
+
+* `build_server` opens (or creates) a state directory and returns a `ServerApp`: the
+  connection-machine factory (`ServerApp.make_connection`), the license server
+  (`ServerApp.policy`, `ServerApp.admin`, over `ServerApp.store`), and, for a reactor, the
+  Twisted factory (`ServerApp.factory`, made by `ServerApp.twisted_factory`).
+* `build_client` returns a `ClientConnection` for one simulated device.
+
+Floors (architecture invariant 2 and README "Architecture"): this module sits with
+`rdplic.net` above the cores, the license server and the store, and below `rdplic.cli`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pdu.framing import Protocol
+from rdplic.core.client_store import ClientLicenseStore, MemoryLicenseStore
+from rdplic.core.connection_client import ClientConnection, ClientConnectionConfig
+from rdplic.core.connection_server import ServerConnection, ServerConnectionConfig
+from rdplic.core.decisions import HostLicensing
+from rdplic.core.licensing_client import ClientConfig, LicensingClient
+from rdplic.core.licensing_server import LicensingServer, ServerConfig
+from rdplic.core.platforms import CLIENT_PLATFORMS, ClientPlatform, hardware_id
+from rdplic.crypto.rdp_security import EncryptionLevel
+from rdplic.identity import ServerIdentity
+from rdplic.licensing.admin import LicenseAdmin
+from rdplic.licensing.hostconfig import HostConfig
+from rdplic.licensing.policy import LicensePolicy, RandomSource
+from rdplic.licensing.signer import CryptoLicenseSigner
+from rdplic.licensing.store import LicenseStore, read_clock_offset
+from rdplic.store import open_store
+
+__all__ = [
+    "RDP_VERSIONS",
+    "SECURITY_CHOICES",
+    "ClientSecurity",
+    "ServerApp",
+    "build_client",
+    "build_server",
+]
+
+RDP_VERSIONS: dict[str, int] = {
+    "2000": 0x00080004,
+    "2003": 0x00080004,
+    "2008": 0x00080004,
+    "2008R2": 0x00080004,
+    "2012": 0x00080004,
+    "2012R2": 0x00080004,
+    "2016": 0x00080007,  # RDP 10.2 (1607)
+    "2019": 0x0008000B,  # RDP 10.6 (1809)
+    "2022": 0x0008000E,  # RDP 10.9 (as a 2022 capture shows)
+    "2025": 0x00080011,  # RDP 10.12 (24H2)
+}
+"""SC_CORE version a Windows Server release sends (MS-RDPBCGR 2.2.1.4.2; approximate for
+2016 and later: the build's RDP version)."""
+
+SECURITY_CHOICES: dict[str, tuple[bool, bool]] = {
+    "rdp": (True, False),
+    "tls": (False, True),
+    "rdp,tls": (True, True),
+}
+"""The security layers a server offers: (Standard RDP Security, TLS)."""
+
+RandomBytes = Callable[[int], bytes]
+Now = Callable[[], datetime]
+
+
+@dataclasses.dataclass
+class ServerApp:
+    """A server made by `build_server`; see the module docstring."""
+
+    state_dir: Path
+    identity: ServerIdentity
+    store: LicenseStore
+    policy: LicensePolicy
+    admin: LicenseAdmin
+    host: HostConfig
+    connection_config: ServerConnectionConfig
+    licensing_config: ServerConfig
+    random_bytes: RandomBytes
+    clock: Callable[[], Now]
+    """Makes the clock of one connection: real time plus the administrator's offset,
+    read when the connection is accepted (so ``rdplic clock advance`` is seen by the
+    next connection without a store read per packet)."""
+    factory: Any = None
+    """The Twisted factory, once `twisted_factory` made it."""
+
+    def licensing(self, user: str, machine: str, preamble_version: int) -> LicensingServer:
+        """The licensing machine of one connection (after its Client Info)."""
+        config = self.licensing_config
+        if preamble_version == 2:
+            config = dataclasses.replace(config, preamble_version=2)
+        return LicensingServer(
+            config,
+            self.host_licensing(),
+            random_bytes=self.random_bytes,
+            client_user_name=user,
+            client_machine_name=machine,
+        )
+
+    def host_licensing(self) -> HostLicensing:
+        """What the licensing machine needs of the host, as configured now."""
+        return self.policy.host()
+
+    def make_connection(self) -> ServerConnection:
+        """The sans-IO connection machine of one accepted connection."""
+        return ServerConnection(
+            self.connection_config, self.licensing, random_bytes=self.random_bytes
+        )
+
+    def twisted_factory(
+        self,
+        reactor: Any,
+        *,
+        limits: Any = None,
+        tls_keylog: Path | None = None,
+        capture: Path | None = None,
+        debug: bool = False,
+    ) -> Any:
+        """The Twisted factory of `rdplic.net.server` over this server (Twisted imported
+        here: the cores, the policy and the store work without it)."""
+        from rdplic.net.capture import PcapngWriter
+        from rdplic.net.decider import InlineDecider
+        from rdplic.net.server import RdpServerFactory, ServerLimits
+        from rdplic.net.tls import TlsContextFactory, load_or_create_certificate
+
+        tls = None
+        if self.connection_config.allow_tls:
+            certificate = load_or_create_certificate(self.state_dir)
+            tls = TlsContextFactory(certificate, keylog_path=tls_keylog)
+        self.factory = RdpServerFactory(
+            self.make_connection,
+            InlineDecider(self.policy, self.store, reactor),
+            now=self.clock(),
+            reactor=reactor,
+            tls=tls,
+            limits=limits or ServerLimits(),
+            capture=None if capture is None else PcapngWriter(capture),
+            connection_clock=self.clock,
+            debug=debug,
+        )
+        return self.factory
+
+    def close(self) -> None:
+        """Close the capture (if any) and the store (committing what is pending)."""
+        capture = getattr(self.factory, "capture", None)
+        if capture is not None:
+            capture.close()
+        self.store.close()
+
+
+def build_server(
+    state_dir: str | os.PathLike[str],
+    *,
+    security: str = "rdp,tls",
+    encryption_level: Literal["client-compatible", "high"] = "client-compatible",
+    windows: str | None = None,
+    licensing_mode: str | None = None,
+    first_license: str | None = None,
+    license_certificate: Literal["x509", "proprietary"] = "x509",
+    demand_active: bool = False,
+    max_frame_size: int = 16384,
+    store: LicenseStore | None = None,
+    group_commit: bool = False,
+    random_bytes: RandomBytes = os.urandom,
+    rng: RandomSource | None = None,
+    now: Now | None = None,
+) -> ServerApp:
+    """A server over the state directory ``state_dir`` (created on first use).
+
+    ``windows``, ``licensing_mode`` and ``first_license`` change the stored host
+    configuration, as ``rdplic config set`` does; None keeps the stored value.  ``store``
+    defaults to the state directory's SQLite file, group-committed with ``group_commit``
+    (what ``rdplic serve`` runs).  ``random_bytes`` (the machines' randomness), ``rng``
+    (the policy's CAL lifetimes) and ``now`` (the clock, offset excluded) are for tests and
+    replay.
+    """
+    if security not in SECURITY_CHOICES:
+        raise ValueError(f"security {security!r} is not one of {', '.join(SECURITY_CHOICES)}")
+    allow_rdp, allow_tls = SECURITY_CHOICES[security]
+    directory = Path(state_dir)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    identity = ServerIdentity.load_or_create(directory)
+    if store is None:
+        store = open_store(directory, defer_commits=group_commit)
+    signer = CryptoLicenseSigner(identity.license_server)
+    draw = rng or random.SystemRandom()
+    host = LicensePolicy(store, signer, draw).config()
+    changes = {
+        key: value
+        for key, value in (
+            ("windows_version", windows),
+            ("licensing_mode", licensing_mode),
+            ("first_license", first_license),
+        )
+        if value is not None
+    }
+    for key, value in changes.items():
+        host = host.with_setting(key, value)
+    policy = LicensePolicy(store, signer, draw, config=host if changes else None)
+    store.commit_group()  # the configuration written above
+    release = host.windows_version.upper()
+    connection_config = ServerConnectionConfig(
+        proprietary_key=identity.proprietary_key,
+        proprietary_certificate=identity.proprietary_certificate,
+        allow_rdp_security=allow_rdp,
+        allow_tls=allow_tls,
+        encryption_level=EncryptionLevel.HIGH
+        if encryption_level == "high"
+        else EncryptionLevel.CLIENT_COMPATIBLE,
+        rdp_version=RDP_VERSIONS.get(release, RDP_VERSIONS["2019"]),
+        demand_active=demand_active,
+        max_frame_size=max_frame_size,
+    )
+    if license_certificate == "x509":
+        private_key, certificate = identity.terminal_server_key, identity.x509_chain
+    else:
+        private_key, certificate = identity.proprietary_key, identity.proprietary_certificate
+    licensing_config = ServerConfig(
+        private_key=private_key,
+        certificate=certificate,
+        license_issuer=identity.license_server.certificate,
+        # The connection's own idle and total timeouts apply (rdplic.net.server).
+        idle_timeout=None,
+    )
+    return ServerApp(
+        state_dir=directory,
+        identity=identity,
+        store=store,
+        policy=policy,
+        admin=LicenseAdmin(store),
+        host=host,
+        connection_config=connection_config,
+        licensing_config=licensing_config,
+        random_bytes=random_bytes,
+        clock=_offset_clock(store, now or (lambda: datetime.now(UTC))),
+    )
+
+
+def _offset_clock(store: LicenseStore, now: Now) -> Callable[[], Now]:
+    """The clock of each new connection: ``now()`` plus the administrator's offset, read
+    again only when the store's settings token says a setting may have changed."""
+    token_read: object = None
+    offset = timedelta(0)
+
+    def connection_clock() -> Now:
+        nonlocal token_read, offset
+        token = store.settings_token()
+        if token is None or token != token_read:
+            token_read, offset = token, read_clock_offset(store)
+        current = offset
+        return lambda: now() + current
+
+    return connection_clock
+
+
+ClientSecurity = Literal["rdp", "tls", "negotiate", "rdp-legacy"]
+"""How the simulated client opens the connection: ``rdp`` (RDP_NEG_REQ asking for
+Standard RDP Security), ``tls`` (asking for TLS only), ``negotiate`` (offering both), or
+``rdp-legacy`` (no RDP_NEG_REQ at all, as RDP 5 clients and ``xfreerdp /sec:rdp`` do)."""
+
+_REQUESTED: dict[str, int | None] = {
+    "rdp": int(Protocol.PROTOCOL_RDP),
+    "tls": int(Protocol.PROTOCOL_SSL),
+    "negotiate": int(Protocol.PROTOCOL_SSL),
+    "rdp-legacy": None,
+}
+
+
+def build_client(
+    *,
+    machine_name: str = "RDPLIC",
+    user_name: str = "rdplic",
+    password: str = "",
+    platform: ClientPlatform | str = "freerdp",
+    hwid: bytes | None = None,
+    store: ClientLicenseStore | None = None,
+    security: ClientSecurity = "negotiate",
+    encryption_methods: int = 0x0B,
+    random_bytes: RandomBytes = os.urandom,
+) -> ClientConnection:
+    """The connection machine of one simulated device (see `ClientConnection`).
+
+    ``hwid`` defaults to the platform's derivation from ``machine_name``
+    (`rdplic.core.platforms.hardware_id`); ``store`` (where the device keeps its licenses)
+    to an empty one in memory.
+    """
+    preset = CLIENT_PLATFORMS[platform] if isinstance(platform, str) else platform
+    device_hwid = hwid if hwid is not None else hardware_id(preset, machine_name)
+    licenses = store if store is not None else MemoryLicenseStore()
+
+    def licensing(certificate: bytes | None) -> LicensingClient:
+        return LicensingClient(
+            ClientConfig(
+                platform=preset,
+                hwid=device_hwid,
+                user_name=user_name,
+                machine_name=machine_name,
+                store=licenses,
+                server_certificate=certificate,
+            ),
+            random_bytes=random_bytes,
+        )
+
+    config = ClientConnectionConfig(
+        requested_protocols=_REQUESTED[security],
+        client_name=machine_name,
+        user_name=user_name,
+        password=password,
+        encryption_methods=encryption_methods,
+    )
+    return ClientConnection(config, licensing, random_bytes=random_bytes)
