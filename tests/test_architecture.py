@@ -1,58 +1,224 @@
-"""The layering invariants of the design (README, "Architecture"), checked on the import graph."""
+"""The layering invariants of the design (README, "Architecture"), checked on the import graph.
+
+The graph is read from the code's syntax trees (every ``import`` and ``from ... import``,
+relative ones resolved, inside functions too), not from its text: docstrings may name any
+package.  Each module belongs to a floor; a module may import its own floor and the floors
+below, never above, and no two packages may import each other.
+"""
 
 from __future__ import annotations
 
 import ast
+import itertools
+import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
+# Floors, lowest first.  A name maps to the floor of the longest prefix that matches it.
+FLOORS: dict[str, int] = {
+    "pdu": 0,
+    "rdplic.errors": 1,
+    "rdplic.files": 1,
+    "rdplic.crypto": 2,
+    "rdplic.core": 3,
+    "rdplic.identity": 3,
+    "rdplic.pdujson": 3,
+    "rdplic.statedir": 3,
+    "rdplic.licensing": 4,
+    "rdplic.store": 4,
+    "rdplic.net": 5,
+    "rdplic.app": 5,
+    "rdplic.cli": 6,
+}
+FLOOR_NAMES = ["pdu", "base", "crypto", "core", "licensing/store", "net/wiring", "cli"]
 
-def _imported_top_modules(package: str) -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {}
-    for path in sorted((ROOT / package).rglob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        names: set[str] = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names.add(node.module)
-        found[str(path.relative_to(ROOT))] = names
+# What may cross floors but stays its own unit for the cycle check.
+PACKAGES = sorted(FLOORS, key=len, reverse=True)
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports (absolute names), wherever the import statement is."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            found.add(module)
+            # "from rdplic.core import decisions" imports the module rdplic.core.decisions.
+            found.update(f"{module}.{alias.name}" for alias in node.names)
     return found
+
+
+def _project_modules() -> dict[str, Path]:
+    paths = [*sorted((ROOT / "pdu").rglob("*.py")), *sorted((ROOT / "rdplic").rglob("*.py"))]
+    return {_module_name(p): p for p in paths}
+
+
+MODULES = _project_modules()
+
+
+def _unit(name: str) -> str | None:
+    """The package (or top-level module) of the design that ``name`` belongs to."""
+    for prefix in PACKAGES:
+        if name == prefix or name.startswith(prefix + "."):
+            return prefix
+    return None
+
+
+def _graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports."""
+    graph: dict[str, set[str]] = {}
+    for name, path in MODULES.items():
+        graph[name] = {n for n in _imports(path) if n in MODULES}
+    return graph
+
+
+GRAPH = _graph()
+
+
+def test_every_module_has_a_floor() -> None:
+    """Each module of pdu/ and rdplic/ belongs to a floor of the design (no orphan)."""
+    orphans = [name for name in MODULES if name != "rdplic" and _unit(name) is None]
+    assert not orphans, f"modules outside the design's floors: {orphans}"
+
+
+def test_no_module_imports_a_floor_above_its_own() -> None:
+    """pdu <- base <- crypto <- core <- licensing/store <- net/wiring <- cli, never upwards."""
+    bad = []
+    for name, imported in GRAPH.items():
+        unit = _unit(name)
+        if unit is None:
+            continue
+        for target in imported:
+            target_unit = _unit(target)
+            if target_unit is not None and FLOORS[target_unit] > FLOORS[unit]:
+                bad.append(
+                    f"{name} ({FLOOR_NAMES[FLOORS[unit]]}) imports {target} "
+                    f"({FLOOR_NAMES[FLOORS[target_unit]]})"
+                )
+    assert not bad, "upward imports:\n" + "\n".join(sorted(bad))
+
+
+def test_core_imports_no_store_policy_network_or_cli() -> None:
+    """rdplic/core never reaches the license server, its store, the network or the CLI
+    (architecture invariant 2: decisions come in as inputs)."""
+    forbidden = ("rdplic.licensing", "rdplic.store", "rdplic.net", "rdplic.cli", "rdplic.app")
+    bad = {
+        (name, target)
+        for name, imported in GRAPH.items()
+        if name.startswith("rdplic.core")
+        for target in imported
+        if target.startswith(forbidden)
+    }
+    assert not bad
+
+
+def test_no_two_packages_import_each_other() -> None:
+    """The package graph has no cycle (licensing and store, on one floor, included)."""
+    edges: dict[str, set[str]] = {unit: set() for unit in FLOORS}
+    for name, imported in GRAPH.items():
+        unit = _unit(name)
+        for target in imported:
+            target_unit = _unit(target)
+            if unit and target_unit and target_unit != unit:
+                edges[unit].add(target_unit)
+    cycles = [
+        (a, b) for a, b in itertools.combinations(FLOORS, 2) if b in edges[a] and a in edges[b]
+    ]
+    assert not cycles, f"packages that import each other: {cycles}"
+    # And no longer cycle either: a depth-first search over the package graph.
+    state: dict[str, int] = {}
+
+    def visit(unit: str, path: list[str]) -> None:
+        state[unit] = 1
+        for target in edges[unit]:
+            if state.get(target) == 1:
+                raise AssertionError(f"package cycle: {' -> '.join([*path, unit, target])}")
+            if target not in state:
+                visit(target, [*path, unit])
+        state[unit] = 2
+
+    for unit in FLOORS:
+        if unit not in state:
+            visit(unit, [])
 
 
 def test_pdu_imports_only_construct_and_stdlib() -> None:
     """pdu/ imports nothing but construct, the standard library and itself (invariant 1)."""
     allowed = set(sys.stdlib_module_names) | {"construct", "pdu"}
-    for path, names in _imported_top_modules("pdu").items():
-        bad = {n for n in names if n.split(".")[0] not in allowed}
-        assert not bad, f"{path} imports {sorted(bad)}"
+    for name, path in MODULES.items():
+        if not name.startswith("pdu"):
+            continue
+        bad = {n for n in _imports(path) if n.split(".")[0] not in allowed}
+        assert not bad, f"{name} imports {sorted(bad)}"
 
 
 def test_core_has_no_io_clock_or_randomness() -> None:
-    """rdplic/core imports no Twisted, socket, time, random, os or store (invariant 2)."""
+    """rdplic/core imports no Twisted, socket, time, random, os, asyncio or database
+    (invariant 2)."""
     forbidden = {"twisted", "socket", "time", "random", "os", "secrets", "asyncio", "sqlite3"}
-    for path, names in _imported_top_modules("rdplic/core").items():
-        bad = {n for n in names if n.split(".")[0] in forbidden or n.startswith("rdplic.store")}
-        bad |= {n for n in names if n.startswith("rdplic.net")}
-        assert not bad, f"{path} imports {sorted(bad)}"
+    for name, path in MODULES.items():
+        if not name.startswith("rdplic.core"):
+            continue
+        bad = {n for n in _imports(path) if n.split(".")[0] in forbidden}
+        assert not bad, f"{name} imports {sorted(bad)}"
 
 
 def test_crypto_is_pure() -> None:
-    """rdplic/crypto does no I/O of its own: no sockets, no reactor, no store."""
+    """rdplic/crypto does no network or database I/O of its own."""
     forbidden = {"twisted", "socket", "asyncio", "sqlite3"}
-    for path, names in _imported_top_modules("rdplic/crypto").items():
-        bad = {n for n in names if n.split(".")[0] in forbidden or n.startswith("rdplic.store")}
-        assert not bad, f"{path} imports {sorted(bad)}"
+    for name, path in MODULES.items():
+        if not name.startswith("rdplic.crypto"):
+            continue
+        bad = {n for n in _imports(path) if n.split(".")[0] in forbidden}
+        assert not bad, f"{name} imports {sorted(bad)}"
 
 
-def test_each_package_imports_on_its_own() -> None:
-    """Every package imports first in a fresh interpreter (no import cycle hides behind another)."""
-    import subprocess
+def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
+    """The import reader finds imports inside functions and relative ones, which a text
+    search for "import rdplic.store" at the top of a file would miss."""
+    package = tmp_path / "rdplic" / "core"
+    package.mkdir(parents=True)
+    sample = package / "sample.py"
+    sample.write_text(
+        '"""Mentions rdplic.store in a docstring."""\n'
+        "def later():\n"
+        "    from ..licensing import policy\n"
+        "    import rdplic.net.server\n"
+    )
+    global ROOT
+    saved, ROOT = ROOT, tmp_path
+    try:
+        found = _imports(sample)
+    finally:
+        ROOT = saved
+    assert {"rdplic.licensing", "rdplic.licensing.policy", "rdplic.net.server"} <= found
+    assert "rdplic.store" not in found
 
-    packages = [
+
+@pytest.mark.parametrize(
+    "name",
+    [
         "pdu",
         "rdplic.crypto",
         "rdplic.core",
@@ -60,10 +226,14 @@ def test_each_package_imports_on_its_own() -> None:
         "rdplic.store",
         "rdplic.net",
         "rdplic.identity",
+        "rdplic.app",
         "rdplic.cli.main",
-    ]
-    for name in packages:
-        result = subprocess.run(
-            [sys.executable, "-c", f"import {name}"], capture_output=True, text=True, check=False
-        )
-        assert result.returncode == 0, f"import {name}: {result.stderr.strip().splitlines()[-1:]}"
+    ],
+)
+def test_each_package_imports_on_its_own(name: str) -> None:
+    """Every package imports first in a fresh interpreter (no import cycle hides behind
+    another)."""
+    result = subprocess.run(
+        [sys.executable, "-c", f"import {name}"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, f"import {name}: {result.stderr.strip().splitlines()[-1:]}"
