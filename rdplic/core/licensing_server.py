@@ -40,9 +40,9 @@ MAC -> ERR_INVALID_MAC / ST_TOTAL_ABORT; wMsgSize not the PDU's length ->
 ERR_INVALID_MESSAGE_LEN / ST_TOTAL_ABORT.  A refusal by the license service
 is not an exception: its error message is queued and `LicensingFailed`
 reports it.  The server never sets EXTENDED_ERROR_MSG_SUPPORTED in its
-preamble (license-server-behavior.md R62).
+preamble (docs/license-server-behavior.md R62).
 
-What real clients send and Windows accepts is accepted too (real-clients.md
+What real clients send and Windows accepts is accepted too (docs/real-clients.md
 section 4): rdesktop's all-zero client random and 72 zero bytes of
 "encrypted" premaster secret (a zero premaster: raw RSA of zero is zero),
 its echo of the *encrypted* challenge token instead of

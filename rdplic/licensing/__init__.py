@@ -3,7 +3,7 @@
 `LicenseService` (rdplic.licensing.service) is the entry point; the model types are
 storage-independent (rdplic.licensing.model), time comes from an injected `Clock`
 (rdplic.licensing.clock) and license blobs from an injected `LicenseSigner`
-(rdplic.licensing.signer). The behaviour follows license-server-behavior.md R1-R84.
+(rdplic.licensing.signer). The behaviour follows docs/license-server-behavior.md R1-R84.
 """
 
 from __future__ import annotations

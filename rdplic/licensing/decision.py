@@ -40,7 +40,7 @@ class Decision:
 
     ``license`` is the store's record of what ``blob`` is (None for VALID_CLIENT,
     PLATFORM_CHALLENGE, REFUSE and UPGRADE_WITH_OLD). ``rule`` names the behaviour rule of
-    license-server-behavior.md that produced the decision.
+    docs/license-server-behavior.md that produced the decision.
     """
 
     kind: DecisionKind

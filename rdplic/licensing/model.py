@@ -1,7 +1,7 @@
 """What a Windows RD license server knows, independent of how it is stored.
 
 The enumerations reproduce the values of the Windows licensing WMI classes
-(``Win32_TSLicenseKeyPack``, ``Win32_TSIssuedLicense``; license-server-behavior.md
+(``Win32_TSLicenseKeyPack``, ``Win32_TSIssuedLicense``; docs/license-server-behavior.md
 R8, R9, R21) so that reports read like Windows' own; values Windows does not define
 (the built-in pool as a key pack type, the "expired" license status, product
 versions newer than Windows Server 2012) are extensions marked as such.
@@ -125,7 +125,7 @@ class ProductVersion:
     """A CAL product version, major.minor as in LICENSED_VERSION_INFO (MS-RDPELE 2.2.2.9.1).
 
     Windows CALs carry the release they license: "A02-6.00-S" is a 2008 CAL, "A02-10.01-S"
-    a 2019 CAL (protocol.md, observed). Versions of 2022 and 2025 CALs are not documented;
+    a 2019 CAL (docs/protocol.md, observed). Versions of 2022 and 2025 CALs are not documented;
     the emulator continues the series (10.2, 10.3) [D].
     """
 

@@ -2,7 +2,7 @@
 
 `LicenseService` is what the licensing protocol core calls, synchronously, with
 everything as arguments (the client's identity, what it presented, the time). It
-decides as a Windows session host and license server do (license-server-behavior.md,
+decides as a Windows session host and license server do (docs/license-server-behavior.md,
 rules R1-R84) and records each decision in one store transaction: the key pack
 chosen, the CAL taken, the license blob signed and stored, the history appended -
 all or nothing (architecture invariant 6).
@@ -780,7 +780,7 @@ class LicenseService:
 
     def _sign(self, ctx: _Ctx, lic: IssuedLicense, issued: datetime | None = None) -> bytes:
         # LICENSED_PRODUCT_INFO.PlatformId stays 0xFF as in Windows' CALs; the client's own
-        # PlatformId is the first DWORD of the HWID (protocol.md, "CAL").
+        # PlatformId is the first DWORD of the HWID (docs/protocol.md, "CAL").
         fields = LicenseFields(
             license_id=lic.license_id,
             hwid=lic.hwid,
