@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 DEFAULT_KEY_BITS = 2048
-"""Modern Windows sends 2048-bit keys (protocol.md 3.9); 512 is Windows Server 2003's size."""
+"""Modern Windows sends 2048-bit keys (docs/protocol.md 3.9); 512 is Windows Server 2003's size."""
 DEFAULT_SCOPE = "WORKGROUP"
 _DIR = "identity"
 _META = "identity.json"

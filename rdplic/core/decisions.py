@@ -97,7 +97,7 @@ class ProductVersion:
     """A CAL product version, major.minor as in LICENSED_VERSION_INFO (MS-RDPELE 2.2.2.9.1).
 
     Windows CALs carry the release they license: "A02-6.00-S" is a 2008 CAL, "A02-10.01-S"
-    a 2019 CAL (protocol.md, observed). Versions of 2022 and 2025 CALs are not documented;
+    a 2019 CAL (docs/protocol.md, observed). Versions of 2022 and 2025 CALs are not documented;
     the emulator continues the series (10.2, 10.3) [D].
     """
 

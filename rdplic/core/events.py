@@ -239,7 +239,7 @@ class LicensingFailed:
     :ivar error_sent: True when this machine queued a LICENSE_ERROR_MESSAGE for it
     :ivar error_info: on the server, the Set Error Info code (MS-RDPBCGR 2.2.5.1.1) the
         connection layer should send after the licensing message, if the client supports
-        it, before disconnecting (license-server-behavior.md R70); None when there is none
+        it, before disconnecting (docs/license-server-behavior.md R70); None when there is none
     """
 
     error_code: int

@@ -45,9 +45,9 @@ is not an exception: its error message is queued and `LicensingFailed`
 reports it; so is a license server that failed (``decision_failed``, or a
 decision that does not answer the question): ERR_NO_LICENSE_SERVER (R46).
 The server never sets EXTENDED_ERROR_MSG_SUPPORTED in its preamble
-(license-server-behavior.md R62).
+(docs/license-server-behavior.md R62).
 
-What real clients send and Windows accepts is accepted too (real-clients.md
+What real clients send and Windows accepts is accepted too (docs/real-clients.md
 section 4): rdesktop's all-zero client random and 72 zero bytes of
 "encrypted" premaster secret (a zero premaster: raw RSA of zero is zero),
 its echo of the *encrypted* challenge token instead of

@@ -7,7 +7,7 @@ word), by the PlatformId inside its hardware id, by wClientType and
 wLicenseDetailLevel in the challenge response (2.2.2.5.1), and by the
 LICENSE_PREAMBLE flags it writes.  The license server keys some policy on
 PlatformId: a Windows 2000 host gives Windows 2000 Professional and Windows XP
-Professional clients a built-in CAL (license-server-behavior.md R19).
+Professional clients a built-in CAL (docs/license-server-behavior.md R19).
 
 Values and their sources:
 
@@ -31,7 +31,7 @@ Values and their sources:
   OTHER_PLATFORMCHALLENGE_TYPE, BB_ENCRYPTED_DATA_BLOB, preamble 0x83.
 * rdesktop (Linux): 0xFF010000 in the New License Request but 0x02010000 in
   the License Info, hardware id PlatformId 2, preamble 0x03 (0x02 with -4),
-  and the quirks of `ClientQuirks` (real-clients.md section 4).
+  and the quirks of `ClientQuirks` (docs/real-clients.md section 4).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ RDESKTOP_QUIRKS = ClientQuirks(
     skip_mac_checks=True,
     skip_certificate_check=True,
 )
-"""What rdesktop 1.9 does (licence.c; real-clients.md section 4)."""
+"""What rdesktop 1.9 does (licence.c; docs/real-clients.md section 4)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

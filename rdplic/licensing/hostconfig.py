@@ -4,7 +4,7 @@ Everything a tester may want to vary is one key of `HostConfig`; the keys are wh
 ``rdplic config set KEY VALUE`` accepts, and the configuration is persisted in the
 store so that ``rdplic serve`` and the administration commands agree.
 
-Where license-server-behavior.md marks a rule as uncertain, the default is the
+Where docs/license-server-behavior.md marks a rule as uncertain, the default is the
 documented Windows behaviour and the alternative is a key here (R29, R39/R69, R28).
 """
 
@@ -48,7 +48,7 @@ class WindowsRelease:
     """One Windows Server release as a session host and license server.
 
     ``dw_version`` is ProductInfo.dwVersion (R42): 2008/2008 R2/2012 hosts all send
-    0x00060000 (protocol.md), a 2019 CAL carries 0x000A0001 (observed); the values for
+    0x00060000 (docs/protocol.md), a 2019 CAL carries 0x000A0001 (observed); the values for
     2012 R2, 2016, 2022 and 2025 follow that pattern [D] and can be overridden.
     """
 

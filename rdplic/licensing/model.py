@@ -1,7 +1,7 @@
 """What a Windows RD license server knows, independent of how it is stored.
 
 The enumerations reproduce the values of the Windows licensing WMI classes
-(``Win32_TSLicenseKeyPack``, ``Win32_TSIssuedLicense``; license-server-behavior.md
+(``Win32_TSLicenseKeyPack``, ``Win32_TSIssuedLicense``; docs/license-server-behavior.md
 R8, R9, R21) so that reports read like Windows' own; values Windows does not define
 (the built-in pool as a key pack type, the "expired" license status, product
 versions newer than Windows Server 2012) are extensions marked as such.

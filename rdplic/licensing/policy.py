@@ -686,7 +686,7 @@ class LicensePolicy:
 
     def _sign(self, ctx: _Ctx, lic: IssuedLicense, issued: datetime | None = None) -> bytes:
         # LICENSED_PRODUCT_INFO.PlatformId stays 0xFF as in Windows' CALs; the client's own
-        # PlatformId is the first DWORD of the HWID (protocol.md, "CAL").
+        # PlatformId is the first DWORD of the HWID (docs/protocol.md, "CAL").
         fields = LicenseFields(
             license_id=lic.license_id,
             hwid=lic.hwid,

@@ -1,4 +1,4 @@
-"""Per-device issuance life cycle (license-server-behavior.md section 4), rule by rule."""
+"""Per-device issuance life cycle (docs/license-server-behavior.md section 4), rule by rule."""
 
 from __future__ import annotations
 

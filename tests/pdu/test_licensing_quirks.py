@@ -1,4 +1,5 @@
-"""Windows' quirks (protocol.md section 7) round-trip byte for byte; malformed PDUs fail cleanly.
+"""Windows' quirks (docs/protocol.md section 7) round-trip byte for byte; malformed PDUs
+fail cleanly.
 
 Known-answer bytes are the spec examples of tests/data/rdpele/ (see its
 README); the quirky variants are derived from them or built field by field.
