@@ -141,15 +141,15 @@ class CryptoRecorder:
             convert = key_class.to_cryptography
             self._patch(key_class, "to_cryptography", self._proxy(convert, label))
         if tls:
-            from OpenSSL import SSL
+            import ssl
 
-            handshake = SSL.Connection.do_handshake
+            handshake = ssl.SSLObject.do_handshake
 
             def do_handshake(this: Any) -> Any:
                 call = CryptoCall("tls handshake (OpenSSL)", "method", handshake, (), {}, id(this))
                 return recorder._record(call, lambda: handshake(this))
 
-            self._patch(SSL.Connection, "do_handshake", do_handshake)
+            self._patch(ssl.SSLObject, "do_handshake", do_handshake)
 
     def _proxy(self, convert: Callable[[Any], Any], label: str) -> Callable[[Any], Any]:
         recorder = self

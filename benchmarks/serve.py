@@ -94,17 +94,16 @@ _LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 # records every call the server core makes into those primitives (the outermost one:
 # a MAC inside RdpCipher.protect is not counted twice), and replays the recorded calls
 # in a timed loop (each step's median over 20 ms blocks).  Under TLS the server-side
-# TLS handshake (OpenSSL, with the server's own certificate and context) is timed too.
+# TLS handshake (OpenSSL through the server's own TLS layer, certificate and context) is
+# timed too.
 # Nothing else is counted: no DER building, no parsing, no store.
 
 
 def _tls_contexts(state_dir: Path) -> tuple[Any, Any]:
     """The server's own TLS context (as `rdplic serve` makes it) and a client's."""
-    from rdplic.net.client import client_tls_context
-    from rdplic.net.tls import TlsContextFactory, load_or_create_certificate
+    from rdplic.net.tls import client_tls_context, load_or_create_certificate, server_tls_context
 
-    server_context = TlsContextFactory(load_or_create_certificate(state_dir)).getContext()
-    return server_context, client_tls_context().getContext()
+    return server_tls_context(load_or_create_certificate(state_dir)), client_tls_context()
 
 
 def _tls_handshake_cost(
@@ -113,41 +112,24 @@ def _tls_handshake_cost(
     clock: Callable[[], float] = time.perf_counter,
     at_least: int = 5,
 ) -> float:
-    """Seconds of server-side work for one TLS handshake with the server's own context."""
-    from OpenSSL import SSL
+    """Seconds of server-side work for one TLS handshake with the server's own context, in
+    the server's own TLS layer (`rdplic.net.tls.TlsSession`)."""
+    from rdplic.net.tls import TlsSession
 
     server_context, client_context = contexts
     spent, count, started = 0.0, 0, time.perf_counter()
     while time.perf_counter() - started < seconds or count < at_least:
-        server = SSL.Connection(server_context, None)
-        server.set_accept_state()
-        client = SSL.Connection(client_context, None)
-        client.set_connect_state()
-        for _ in range(10):
-            with contextlib.suppress(SSL.WantReadError):
-                client.do_handshake()
-            _pump(client, server)
+        server = TlsSession(server_context, server_side=True)
+        client = TlsSession(client_context, server_side=False)
+        to_server = client.start()
+        while to_server:
             tick = clock()
-            with contextlib.suppress(SSL.WantReadError):
-                server.do_handshake()
+            _, to_client = server.receive(to_server)
             spent += clock() - tick
-            if not _pump(server, client):
-                break
+            _, to_server = client.receive(to_client) if to_client else (b"", b"")
+        assert server.established and client.established
         count += 1
     return spent / count
-
-
-def _pump(source: Any, sink: Any) -> bool:
-    from OpenSSL import SSL
-
-    moved = False
-    while True:
-        try:
-            data = source.bio_read(65536)
-        except SSL.WantReadError:
-            return moved
-        sink.bio_write(data)
-        moved = True
 
 
 @dataclasses.dataclass(slots=True)

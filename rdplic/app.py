@@ -134,12 +134,12 @@ class ServerApp:
         from rdplic.net.capture import PcapngWriter
         from rdplic.net.decider import InlineDecider
         from rdplic.net.server import RdpServerFactory, ServerLimits
-        from rdplic.net.tls import TlsContextFactory, load_or_create_certificate
+        from rdplic.net.tls import load_or_create_certificate, server_tls_context
 
         tls = None
         if self.connection_config.allow_tls:
             certificate = load_or_create_certificate(self.state_dir)
-            tls = TlsContextFactory(certificate, keylog_path=tls_keylog)
+            tls = server_tls_context(certificate, keylog_path=tls_keylog)
         self.factory = RdpServerFactory(
             self.make_connection,
             InlineDecider(self.policy, self.store, reactor),

@@ -15,11 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IHandshakeListener
 from twisted.internet.protocol import ClientFactory
 from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
 from rdplic.core import events as lic
 from rdplic.core.connection_client import ClientConnection
@@ -29,7 +27,8 @@ from rdplic.core.connection_events import (
     SecurityNegotiated,
 )
 from rdplic.core.errors import ConnectionProtocolError
-from rdplic.net.tls import TlsClientContextFactory
+from rdplic.net.tls import TlsError, TlsSession
+from rdplic.net.tls import client_tls_context as _client_tls_context
 
 __all__ = ["ClientOutcome", "RdpClientProtocol", "client_tls_context", "license_once"]
 
@@ -55,18 +54,18 @@ class ClientOutcome:
 def client_tls_context() -> Any:
     """A TLS client context that accepts any server certificate (a test client, as
     ``xfreerdp /cert:ignore``)."""
-    return TlsClientContextFactory()
+    return _client_tls_context()
 
 
 _LICENSED = (lic.NewLicenseReceived, lic.UpgradedLicenseReceived, lic.ValidClient)
 
 
-@implementer(IHandshakeListener)
 class RdpClientProtocol(TwistedProtocol):
     """Feeds a `ClientConnection` and carries out what it asks.
 
-    Once the server selects TLS the machine waits; the TLS layer gets whatever the server
-    sent after its Connection Confirm, and the machine goes on at `handshakeCompleted`.
+    Once the server selects TLS the machine waits; a `TlsSession` between the socket and
+    the machine starts the handshake, gets whatever the server sent after its Connection
+    Confirm, and the machine goes on once the handshake has completed.
     """
 
     def __init__(
@@ -81,6 +80,7 @@ class RdpClientProtocol(TwistedProtocol):
         self._done = done
         self._now = now
         self._tls_context = tls_context
+        self._tls: TlsSession | None = None
         self.outcome = ClientOutcome()
 
     def connectionMade(self) -> None:
@@ -89,17 +89,27 @@ class RdpClientProtocol(TwistedProtocol):
         self._flush()
 
     def dataReceived(self, data: bytes) -> None:
+        tls = self._tls
+        if tls is not None:
+            was_established = tls.established
+            try:
+                data, records = tls.receive(data)
+            except TlsError as error:
+                self.outcome.error = f"TLS: {error}"
+                self._write(tls.pending())
+                self._abort()
+                return
+            self._write(records)
+            if tls.established and not was_established and self._core.awaiting_tls:
+                self._core.tls_established(self._now())
+                self._drain()
+            if not data:
+                return
         try:
             self._core.receive_data(data, self._now())
         except ConnectionProtocolError as error:
             self.outcome.error = error.reason
         self._drain()
-
-    def handshakeCompleted(self) -> None:
-        """``IHandshakeListener``: TLS protects the connection; the machine goes on."""
-        if self._core.awaiting_tls:
-            self._core.tls_established(self._now())
-            self._drain()
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self._core.connection_lost()
@@ -112,25 +122,38 @@ class RdpClientProtocol(TwistedProtocol):
 
     def _flush(self) -> None:
         data = self._core.data_to_send()
+        if data and self._tls is not None:
+            data = self._tls.send(data)
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
         transport: Any = self.transport
         if data and transport is not None:
             transport.write(data)
+
+    def _abort(self) -> None:
+        transport: Any = self.transport
+        if transport is not None:
+            transport.abortConnection()
 
     def _drain(self, *, closing: bool = False) -> None:
         transport: Any = self.transport
         while (event := self._core.next_event()) is not None:
             self.outcome.events.append(event)
             if isinstance(event, SecurityNegotiated) and event.start_tls and not closing:
-                transport.startTLS(self._tls_context())
+                self._tls = TlsSession(self._tls_context(), server_side=False)
+                self._write(self._tls.start())  # the ClientHello
                 trailing = self._core.trailing_data
                 if trailing:  # the server's first TLS bytes came with its Confirm
-                    transport.protocol.dataReceived(trailing)
+                    self.dataReceived(trailing)
             elif isinstance(event, _LICENSED):
                 self.outcome.licensed = True
             elif isinstance(event, ErrorInfoReceived):
                 self.outcome.error_info = event.error_info
             elif isinstance(event, ConnectionEnded) and not closing:
                 self._flush()
+                if self._tls is not None and self._tls.established:
+                    self._write(self._tls.close())
                 transport.loseConnection()
                 return
         if not closing:

@@ -20,10 +20,12 @@ A peer's mistake never reaches beyond its own connection: `ConnectionProtocolErr
 any failure while handling one connection's bytes are logged and that connection closed.
 
 TLS (architecture invariant 9): once the machine selects PROTOCOL_SSL it reads nothing
-more.  The adapter sends the Connection Confirm, starts TLS, and gives the TLS layer every
-byte the client sent after its Connection Request (a ClientHello in the same write works,
-as with Windows; plaintext RDP there fails the handshake and the connection is dropped and
-logged); the machine hears from the connection again only after the handshake completed.
+more.  The adapter sends the Connection Confirm, puts a `rdplic.net.tls.TlsSession` between
+the TCP transport and the machine, and gives it every byte the client sent after its
+Connection Request (a ClientHello in the same write works, as with Windows; plaintext RDP
+there fails the handshake and the connection is dropped and logged); the machine hears
+from the connection again only after the handshake completed.  Twisted only moves the
+TCP bytes: no ``startTLS``.
 No received or sent bytes are logged at any level: after the Security Exchange they carry
 the Client Info password and licensing secrets.  At debug level the machine's events are
 logged; they never carry keys or passwords.
@@ -44,14 +46,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from twisted.internet import _newtls, abstract, defer, tcp
-from twisted.internet.interfaces import IAddress, IHandshakeListener
+from twisted.internet import defer, tcp
+from twisted.internet.interfaces import IAddress
 from twisted.internet.protocol import Factory
 from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.logger import Logger
-from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
 from rdplic.core import events as lic
 from rdplic.core.connection_events import (
@@ -64,6 +64,7 @@ from rdplic.core.decisions import Decision
 from rdplic.core.errors import ConnectionProtocolError
 from rdplic.net.capture import PcapngWriter
 from rdplic.net.decider import Decider
+from rdplic.net.tls import TlsError, TlsSession
 
 __all__ = [
     "ConnectionCore",
@@ -146,7 +147,6 @@ def _licensed(summary: _Summary, outcome: str, issued: lic.LicenseSummary | None
         summary.expires_at = issued.expires_at.isoformat() if issued.expires_at else ""
 
 
-@implementer(IHandshakeListener)
 class RdpServerProtocol(TwistedProtocol):
     """One client connection: feeds the machine and carries out what it asks."""
 
@@ -163,8 +163,7 @@ class RdpServerProtocol(TwistedProtocol):
         self._closing = False
         self._now: Callable[[], datetime] = factory.now
         self._lost = False
-        self._tls_started = False
-        self._tls_done = False
+        self._tls: TlsSession | None = None
         self._capture_id = 0
         self._grace: Any = None
         self._question: lic.DecisionNeeded | None = None
@@ -191,10 +190,39 @@ class RdpServerProtocol(TwistedProtocol):
             return
         if self._idle is not None and self._idle.active():
             self._idle.reset(self._factory.limits.idle_timeout)
+        if self._tls is not None:
+            self._tls_received(data)
+            return
+        self._plaintext_received(data)
+
+    def _plaintext_received(self, data: bytes) -> None:
         capture = self._factory.capture
         if capture is not None and self._capture_id:
             capture.record(self._capture_id, True, data)
         self._step(lambda: self._core.receive_data(data, self._now()))
+
+    def _tls_received(self, data: bytes) -> None:
+        """Ciphertext: through the TLS session; the machine gets the plaintext, and hears
+        that TLS is established once the handshake has completed."""
+        tls = self._tls
+        assert tls is not None  # INVARIANT: called only under TLS
+        was_established = tls.established
+        try:
+            plaintext, records = tls.receive(data)
+        except TlsError as error:
+            self._write(tls.pending())  # the alert, if OpenSSL made one
+            if not tls.established:
+                self._summary.outcome = "tls-failed"
+            self._summary.error = f"TLS: {error}"
+            self._close()  # the alert, then FIN: a reset could destroy it unread
+            return
+        self._write(records)
+        if tls.established and not was_established and self._core.awaiting_tls:
+            self._step(lambda: self._core.tls_established(self._now()))
+        if plaintext and not self._closing:
+            self._plaintext_received(plaintext)
+        if tls.peer_closed and not self._closing:
+            self._close()
 
     def _step(self, step: Callable[[], None]) -> None:
         """Run one step of the machine, then carry out what it asks for."""
@@ -224,9 +252,9 @@ class RdpServerProtocol(TwistedProtocol):
             if call is not None and call.active():
                 call.cancel()
         self._idle = self._total = self._grace = None
-        if self._tls_started and not self._tls_done and self._summary.outcome == "incomplete":
-            # Plaintext where the ClientHello belongs, or any other handshake failure.
-            self._summary.outcome = "tls-failed"
+        tls = self._tls
+        if tls is not None and not tls.established and self._summary.outcome == "incomplete":
+            self._summary.outcome = "tls-failed"  # the client left during the handshake
         if self._summary.outcome in ("incomplete", "tls-failed") and not self._summary.error:
             self._summary.error = reason.getErrorMessage() if reason is not None else ""
         elapsed_ms = round((time.monotonic() - self._started) * 1000, 1)
@@ -248,12 +276,23 @@ class RdpServerProtocol(TwistedProtocol):
             self._send(data)
 
     def _send(self, data: bytes) -> None:
+        """Plaintext from the machine: to the socket, through TLS when it is on."""
+        capture = self._factory.capture
+        if capture is not None and self._capture_id:
+            capture.record(self._capture_id, False, data)
+        if self._tls is not None:
+            try:
+                data = self._tls.send(data)
+            except TlsError as error:  # pragma: no cover - the machine waits for the handshake
+                self._summary.error = f"TLS: {error}"
+                self._close(abort=True)
+                return
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
         transport: Any = self.transport
-        if transport is not None:
+        if transport is not None and data:
             transport.write(data)
-            capture = self._factory.capture
-            if capture is not None and self._capture_id:
-                capture.record(self._capture_id, False, data)
 
     def _drain_events(self) -> None:
         """Handle every queued event in order, flushing before anything that needs it."""
@@ -308,23 +347,12 @@ class RdpServerProtocol(TwistedProtocol):
             if context is None:  # the machine only selects TLS when it is configured
                 self._close(abort=True)
                 return
-            transport: Any = self.transport
-            transport.startTLS(context)
-            self._tls_started = True
+            self._tls = TlsSession(context, server_side=True)
             trailing = self._core.trailing_data
             if trailing:
                 # What the client sent after its Connection Request belongs to TLS: its
-                # ClientHello, or plaintext that fails the handshake.  ``protocol`` is the
-                # TLS layer startTLS put between the socket and this protocol.
-                transport.protocol.dataReceived(trailing)
-
-    def handshakeCompleted(self) -> None:
-        """``IHandshakeListener``: TLS protects the connection; the machine reads again."""
-        self._tls_done = True
-        if self._closing or not self._core.awaiting_tls:
-            return
-        self._core.tls_established(self._now())
-        self._drain_events()
+                # ClientHello, or plaintext that fails the handshake.
+                self._tls_received(trailing)
 
     def _on_client_data(self, event: Any) -> None:
         assert isinstance(event, ClientDataReceived)
@@ -391,15 +419,13 @@ class RdpServerProtocol(TwistedProtocol):
         if abort:
             transport.abortConnection()
             return
-        if self._tls_started:
-            transport.loseConnection()
-        else:
-            # Half-close: the client gets our last PDUs and EOF even while it is still
-            # sending (FreeRDP does once it is active); closing both ways would answer
-            # its data with a reset that can destroy our last PDUs unread.
-            transport.loseWriteConnection()
-        # Twisted's TLS waits for the peer's close_notify before closing the socket, and
-        # rdesktop waits for ours being answered: do not let both wait forever.
+        if self._tls is not None and self._tls.established:
+            self._write(self._tls.close())  # close_notify
+        # Half-close: the client gets our last PDUs and EOF even while it is still
+        # sending (FreeRDP does once it is active); closing both ways would answer
+        # its data with a reset that can destroy our last PDUs unread.
+        transport.loseWriteConnection()
+        # A peer that never closes its side is dropped after close_grace.
         self._grace = self._factory.reactor.callLater(
             self._factory.limits.close_grace, self._force_close
         )
@@ -536,13 +562,17 @@ def _peer(addr: IAddress) -> str:
 # -- the listening socket --------------------------------------------------------------
 
 
-# Twisted's untyped functions the eager transports call (Any for mypy).
-_tls_layer_write: Any = TLSMemoryBIOProtocol.write
-_twisted_start_tls: Any = _newtls.startTLS
+_queue: Any = tcp.Server.write  # Twisted's queueing write (untyped)
 
 
-def _eager_write(connection: Any, data: bytes, queue: Callable[[Any, bytes], None]) -> None:
-    """Send ``data`` on ``connection`` now if nothing is queued; queue what is left."""
+def _eager_write(connection: Any, data: bytes) -> None:
+    """Send ``data`` on ``connection`` now if nothing is queued; queue what is left.
+
+    Reads Twisted's private write state (``_tempDataBuffer``, ``_writeDisconnected``) to
+    know that nothing is queued: tests/net/test_twisted_internals.py checks that those
+    names still mean what this expects, and pyproject.toml pins Twisted to the tested
+    range.
+    """
     if (
         not data
         or not connection.connected
@@ -552,21 +582,13 @@ def _eager_write(connection: Any, data: bytes, queue: Callable[[Any, bytes], Non
         or connection._tempDataBuffer
         or connection.producer is not None
     ):
-        queue(connection, data)
+        _queue(connection, data)
         return
     sent = connection.writeSomeData(data)
     if not isinstance(sent, int):  # connection lost: let the usual path find out
-        queue(connection, data)
+        _queue(connection, data)
     elif sent < len(data):
-        queue(connection, data[sent:])
-
-
-class _EagerBypass(abstract.FileDescriptor):
-    """What the TLS layer writes its records with (`startTLS`'s bypass base class):
-    Twisted's own, but eager like `EagerServer`."""
-
-    def write(self, data: bytes) -> None:
-        _eager_write(self, data, abstract.FileDescriptor.write)
+        _queue(connection, data[sent:])
 
 
 class EagerServer(tcp.Server):
@@ -577,24 +599,14 @@ class EagerServer(tcp.Server):
     calls under the asyncio reactor) and a loop iteration.  A licensing handshake is
     seven request/answer round trips, each answer a few hundred bytes that fit the
     socket's buffer, so this transport tries ``send`` first and queues only what the
-    kernel did not take, the way asyncio's own transports do.  Anything unusual (TLS
-    started, data already queued, a producer, a closing connection) takes Twisted's
-    usual path, so ordering and closing are unchanged.
+    kernel did not take, the way asyncio's own transports do.  Anything unusual (data
+    already queued, a producer, a closing connection) takes Twisted's usual path, so
+    ordering and closing are unchanged.  TLS records are plain bytes to it
+    (`rdplic.net.tls.TlsSession` makes them), so they are sent eagerly too.
     """
 
     def write(self, data: bytes) -> None:
-        if self.TLS:
-            # Twisted's TLS transport aggregates small writes until the next reactor
-            # turn, with a timer per write; the server writes once per turn anyway, so
-            # its answer goes straight to the TLS layer.
-            if self.connected and data:
-                _tls_layer_write(self.protocol, data)
-            return
-        _eager_write(self, data, tcp.Server.write)
-
-    def startTLS(self, ctx: Any, normal: bool = True) -> None:
-        """Twisted's startTLS, with the TLS records written eagerly too."""
-        _twisted_start_tls(self, ctx, normal, _EagerBypass)
+        _eager_write(self, data)
 
 
 class EagerPort(tcp.Port):

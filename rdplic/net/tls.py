@@ -1,21 +1,31 @@
-"""TLS for the RDP front end: the server certificate kept in the state directory, and the
-pyOpenSSL context that Twisted's ``startTLS`` uses (MS-RDPBCGR 5.4.5.1).
+"""TLS for RDP (MS-RDPBCGR 5.4.5.1): the server certificate kept in the state directory, the
+contexts, and `TlsSession`, TLS over any byte stream without a socket of its own.
 
 Like a Windows RD Session Host without a configured certificate, the server makes itself a
 self-signed certificate on first start (RSA 2048, subject CN = the host name, Server
 Authentication EKU) and keeps it in ``<state dir>/tls/``; it is replaced when it expires.
 TLS is capped at 1.2, the highest version Windows Server offers RDP clients.
 
+RDP starts TLS in the middle of a TCP connection, after the X.224 exchange in clear.  The
+adapters do not ask Twisted to switch the transport (``startTLS`` and its private
+machinery): they keep the plain TCP transport and put a `TlsSession` between it and the
+connection machine, the standard library's ``ssl.SSLObject`` over two memory BIOs (OpenSSL,
+in C).  Ciphertext from the socket goes into `TlsSession.receive`, which gives back the
+plaintext and the records to send; plaintext to send goes through `TlsSession.send`.  The
+bytes a client sent after its Connection Request go into the same `receive`, so a
+ClientHello there works and plaintext there fails the handshake (architecture invariant 9).
+
 An optional key log (the NSS format of ``SSLKEYLOGFILE``) lets Wireshark decrypt captures:
-``tshark -o tls.keylog_file:FILE``.
+``tshark -o tls.keylog_file:FILE``.  It holds session secrets: created 0600.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import socket
-import threading
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,21 +33,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from OpenSSL import SSL
-from twisted.internet.interfaces import (
-    IOpenSSLClientConnectionCreator,
-    IOpenSSLServerConnectionCreator,
-)
-from zope.interface import implementer
 
+from rdplic.errors import RdplicError
 from rdplic.files import open_private
 
 __all__ = [
     "CERTIFICATE_LIFETIME",
     "TlsCertificate",
-    "TlsClientContextFactory",
-    "TlsContextFactory",
+    "TlsError",
+    "TlsSession",
+    "client_tls_context",
     "load_or_create_certificate",
+    "server_tls_context",
 ]
 
 CERTIFICATE_LIFETIME = datetime.timedelta(days=180)
@@ -133,73 +140,129 @@ def load_or_create_certificate(
     return _describe(cert_path, key_path)
 
 
-@implementer(IOpenSSLServerConnectionCreator)
-class TlsContextFactory:
-    """A pyOpenSSL server context for ``ITLSTransport.startTLS`` (Twisted's old
-    ``ContextFactory`` interface: ``getContext()``), shared by every connection.
+def server_tls_context(
+    certificate: TlsCertificate, *, keylog_path: Path | None = None
+) -> ssl.SSLContext:
+    """The server's context, shared by every connection: TLS 1.2 at most (Windows' RDP
+    listener offers 1.0 to 1.2; 1.0 and 1.1 are left to OpenSSL's security level, which
+    refuses them on current systems), no compression, the server's cipher order.
 
-    :param keylog_path: append TLS secrets there in the NSS key log format (for Wireshark)
+    :param keylog_path: append TLS secrets there in the NSS key log format; the file is
+        created 0600 (or narrowed to it) now, so that a path that cannot be written is an
+        error at start
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    context.load_cert_chain(str(certificate.certificate_path), str(certificate.key_path))
+    if keylog_path is not None:
+        open_private(keylog_path, append=True).close()
+        context.keylog_filename = str(keylog_path)  # OpenSSL appends; the mode stays 0600
+    return context
+
+
+def client_tls_context() -> ssl.SSLContext:
+    """The simulated client's context: any server certificate accepted (``/cert:ignore``).
+
+    An RDP client cannot check a self-signed certificate for a host name it never saw, and
+    Windows' own is one; the server's identity in RDP licensing is the certificate chain in
+    the License Request, which the licensing client does verify.  TLS 1.2 at most, as
+    Windows' RDP listener.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+class TlsError(RdplicError):
+    """The TLS handshake or a record failed (plaintext where TLS was expected, an alert)."""
+
+
+class TlsSession:
+    """TLS over a byte stream: ciphertext in and out, plaintext in and out, no socket.
+
+    :param server_side: the server's role (the client's otherwise)
     """
 
-    def __init__(self, certificate: TlsCertificate, *, keylog_path: Path | None = None) -> None:
-        context = SSL.Context(SSL.TLS_SERVER_METHOD)
-        # Windows Server offers RDP clients TLS 1.0 to 1.2; 1.0 and 1.1 are left to
-        # OpenSSL's security level, which refuses them on current systems.
-        context.set_max_proto_version(SSL.TLS1_2_VERSION)
-        context.set_options(SSL.OP_NO_COMPRESSION | SSL.OP_CIPHER_SERVER_PREFERENCE)
-        context.use_certificate_file(str(certificate.certificate_path))
-        context.use_privatekey_file(str(certificate.key_path))
-        context.check_privatekey()
-        self._keylog_lock = threading.Lock()
-        self._keylog_path = keylog_path
-        if keylog_path is not None:
-            # Created (0600) now, so that a path that cannot be written is an error at start.
-            open_private(keylog_path, append=True).close()
-            context.set_keylog_callback(self._write_keylog)
-        self._context = context
-        self.certificate = certificate
+    __slots__ = ("_in", "_out", "_tls", "established", "peer_closed")
 
-    def _write_keylog(self, _connection: SSL.Connection, line: bytes) -> None:
-        assert self._keylog_path is not None
-        # TLS session secrets: the file is created 0600 (or narrowed to it).
-        with self._keylog_lock, open_private(self._keylog_path, append=True) as handle:
-            handle.write(line + b"\n")
+    def __init__(self, context: ssl.SSLContext, *, server_side: bool) -> None:
+        self._in = ssl.MemoryBIO()
+        self._out = ssl.MemoryBIO()
+        self._tls = context.wrap_bio(self._in, self._out, server_side=server_side)
+        self.established = False
+        """The handshake has completed."""
+        self.peer_closed = False
+        """The peer sent close_notify."""
 
-    def getContext(self) -> SSL.Context:
-        """The shared server context."""
-        return self._context
+    def start(self) -> bytes:
+        """Begin the handshake; for a client, the ClientHello to send."""
+        self._handshake()
+        return self._out.read()
 
-    def serverConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:
-        """``IOpenSSLServerConnectionCreator``: a connection on the shared context.
+    def receive(self, data: bytes) -> tuple[bytes, bytes]:
+        """Ciphertext from the peer: the plaintext it carried, and the records to send.
 
-        Providing the interface saves Twisted wrapping this factory in an adapter for
-        every connection that starts TLS."""
-        return SSL.Connection(self._context, None)
+        Before the handshake has completed no plaintext comes out (`established` says when
+        it has).
+
+        :raises TlsError: the handshake failed, or a record did not decrypt; the records
+            to send (an alert) are in `pending`
+        """
+        self._in.write(data)
+        if not self.established and not self._handshake():
+            return b"", self._out.read()
+        chunks: list[bytes] = []
+        while True:
+            try:
+                chunk = self._tls.read(65536)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:
+                self.peer_closed = True
+                break
+            except ssl.SSLError as error:
+                raise TlsError(_reason(error)) from None
+            if not chunk:  # what SSLObject.read gives for close_notify
+                self.peer_closed = True
+                break
+            chunks.append(chunk)
+        return b"".join(chunks), self._out.read()
+
+    def send(self, data: bytes) -> bytes:
+        """Plaintext to send: the records that carry it.
+
+        :raises TlsError: called before the handshake completed, or after a failure
+        """
+        try:
+            self._tls.write(data)
+        except ssl.SSLError as error:
+            raise TlsError(_reason(error)) from None
+        return self._out.read()
+
+    def close(self) -> bytes:
+        """close_notify, to send before closing the connection."""
+        # A peer that has not answered close_notify yet, or a session that failed.
+        with contextlib.suppress(ssl.SSLError):
+            self._tls.unwrap()
+        return self._out.read()
+
+    def pending(self) -> bytes:
+        """Records left to send (an alert after a failed handshake)."""
+        return self._out.read()
+
+    def _handshake(self) -> bool:
+        try:
+            self._tls.do_handshake()
+        except ssl.SSLWantReadError:
+            return False
+        except ssl.SSLError as error:
+            raise TlsError(_reason(error)) from None
+        self.established = True
+        return True
 
 
-@implementer(IOpenSSLClientConnectionCreator)
-class TlsClientContextFactory:
-    """The simulated client's TLS: any server certificate accepted (``/cert:ignore``).
-
-    An RDP client cannot check a certificate that is self-signed for a host name it never
-    saw, and Windows' own is; the server's identity in RDP licensing is its certificate
-    chain inside the License Request, which the licensing client does verify.  Built on
-    pyOpenSSL alone (Twisted's ``CertificateOptions`` wants ``service_identity``), capped
-    at TLS 1.2 as Windows' RDP listener is.
-    """
-
-    def __init__(self) -> None:
-        context = SSL.Context(SSL.TLS_CLIENT_METHOD)
-        context.set_max_proto_version(SSL.TLS1_2_VERSION)
-        context.set_verify(SSL.VERIFY_NONE)
-        self._context = context
-
-    def getContext(self) -> SSL.Context:
-        """The shared client context."""
-        return self._context
-
-    def clientConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:
-        """``IOpenSSLClientConnectionCreator``: a client connection on the shared context."""
-        connection = SSL.Connection(self._context, None)
-        connection.set_connect_state()
-        return connection
+def _reason(error: ssl.SSLError) -> str:
+    return (error.reason or str(error)).lower().replace("_", " ")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import ssl
 from collections import deque
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from twisted.internet import defer
@@ -24,6 +24,12 @@ from rdplic.core.errors import ConnectionProtocolError
 from rdplic.licensing import Durability, Ruling, StoreError
 from rdplic.net.decider import InlineDecider
 from rdplic.net.server import RdpServerFactory, RdpServerProtocol, ServerLimits
+from rdplic.net.tls import (
+    TlsSession,
+    client_tls_context,
+    load_or_create_certificate,
+    server_tls_context,
+)
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -88,30 +94,19 @@ class NoDecider:
         raise AssertionError("nobody asked")
 
 
-class TlsLayer:
-    """Stands for the TLS layer startTLS puts under the protocol: records what it is fed."""
-
-    def __init__(self) -> None:
-        self.fed: list[bytes] = []
-
-    def dataReceived(self, data: bytes) -> None:
-        self.fed.append(data)
-
-
 class TlsTransport(StringTransport):
-    """A StringTransport that records startTLS and what had been written before it."""
+    """A StringTransport that records aborts and half-closes."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.tls_started_after: bytes | None = None
         self.aborted = False
         self.half_closed = False
-        self.tls_layer: TlsLayer | None = None
 
-    def startTLS(self, context: Any) -> None:
-        self.tls_started_after = self.value()
-        self.tls_layer = TlsLayer()
-        self.protocol = self.tls_layer
+    def take(self) -> bytes:
+        """What was written since the last call."""
+        data = self.value()
+        self.clear()
+        return data
 
     def abortConnection(self) -> None:
         self.aborted = True
@@ -122,8 +117,14 @@ class TlsTransport(StringTransport):
         self.loseConnection()
 
 
+@pytest.fixture(scope="module")
+def tls_context(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
+    """The server's TLS context over a certificate made as rdplic serve makes it."""
+    return server_tls_context(load_or_create_certificate(tmp_path_factory.mktemp("tls")))
+
+
 def _connect(
-    core: FakeCore, *, limits: ServerLimits | None = None, tls: object = object()
+    core: FakeCore, *, limits: ServerLimits | None = None, tls: ssl.SSLContext | None = None
 ) -> tuple[RdpServerFactory, RdpServerProtocol, TlsTransport, Clock]:
     clock = Clock()
     factory = RdpServerFactory(
@@ -157,51 +158,69 @@ def test_bytes_flow_both_ways() -> None:
     assert transport.value() == b"answer"
 
 
-def test_start_tls_after_flushing_the_confirm() -> None:
-    """The Connection Confirm is written before TLS starts."""
-    event = SecurityNegotiated(
-        requested_protocols=1, selected_protocol=1, cookie="", start_tls=True
-    )
-    core = FakeCore([(b"CC", [event])])
-    _, protocol, transport, _ = _connect(core)
+NEGOTIATED_TLS = SecurityNegotiated(
+    requested_protocols=1, selected_protocol=1, cookie="", start_tls=True
+)
+
+
+def _handshake(client: TlsSession, protocol: RdpServerProtocol, transport: TlsTransport) -> None:
+    """Run the rest of a TLS handshake between ``client`` and the adapter."""
+    while not client.established:
+        _, answer = client.receive(transport.take())
+        if answer:
+            protocol.dataReceived(answer)
+
+
+def test_the_confirm_goes_in_clear_then_tls_starts(tls_context: ssl.SSLContext) -> None:
+    """The Connection Confirm is written in clear; what follows is TLS, and the machine reads
+    again only once the handshake has completed."""
+    core = FakeCore([(b"CC", [NEGOTIATED_TLS]), (b"CR2", [])])
+    _, protocol, transport, _ = _connect(core, tls=tls_context)
     protocol.dataReceived(b"CR")
-    assert transport.tls_started_after == b"CC"
-
-
-def test_bytes_after_the_request_go_to_tls_and_the_machine_waits_for_the_handshake() -> None:
-    """What the client sent after its Connection Request is fed to the TLS layer, never to
-    the machine, which reads again only after the handshake completed."""
-    event = SecurityNegotiated(
-        requested_protocols=1, selected_protocol=1, cookie="", start_tls=True
-    )
-    core = FakeCore([(b"CC", [event]), (b"CR2", [])], trailing=b"\x16\x03\x01hello")
-    _, protocol, transport, _ = _connect(core)
-    protocol.dataReceived(b"CR\x16\x03\x01hello")
-    assert transport.tls_layer is not None
-    assert transport.tls_layer.fed == [b"\x16\x03\x01hello"]
-    assert core.received == [b"CR\x16\x03\x01hello"] and core.awaiting_tls
-    protocol.handshakeCompleted()
+    assert transport.take() == b"CC"
+    client = TlsSession(client_tls_context(), server_side=False)
+    protocol.dataReceived(client.start())
+    assert transport.value()[:1] == b"\x16"  # the ServerHello's handshake record
+    assert core.awaiting_tls and core.tls_established_at is None
+    _handshake(client, protocol, transport)
     assert core.tls_established_at == NOW and not core.awaiting_tls
-    protocol.dataReceived(b"MCS")
+    protocol.dataReceived(client.send(b"MCS"))
     assert core.received[-1] == b"MCS"
+    plaintext, _ = client.receive(transport.take())
+    assert plaintext == b"CR2"  # the machine's answer, encrypted
 
 
-def test_failed_tls_handshake_is_logged_as_such() -> None:
-    """A connection lost before its TLS handshake completed is logged as tls-failed."""
-    event = SecurityNegotiated(
-        requested_protocols=1, selected_protocol=1, cookie="", start_tls=True
-    )
-    core = FakeCore([(b"CC", [event])], trailing=b"\x03\x00\x01\x00plaintext")
-    _, protocol, _, _ = _connect(core)
+def test_bytes_after_the_request_go_to_tls_and_the_machine_waits_for_the_handshake(
+    tls_context: ssl.SSLContext,
+) -> None:
+    """A ClientHello in the same write as the Connection Request is given to TLS, never to
+    the machine (which the fake asserts), and the handshake completes."""
+    client = TlsSession(client_tls_context(), server_side=False)
+    hello = client.start()
+    core = FakeCore([(b"CC", [NEGOTIATED_TLS])], trailing=hello)
+    _, protocol, transport, _ = _connect(core, tls=tls_context)
+    protocol.dataReceived(b"CR" + hello)
+    assert core.received == [b"CR" + hello] and core.awaiting_tls
+    written = transport.take()
+    assert written.startswith(b"CC\x16")  # the Confirm, then the ServerHello
+    _, answer = client.receive(written[2:])
+    protocol.dataReceived(answer)
+    _handshake(client, protocol, transport)
+    assert core.tls_established_at == NOW
+
+
+def test_plaintext_where_tls_belongs_fails_the_handshake(tls_context: ssl.SSLContext) -> None:
+    """RDP bytes after a TLS request fail the handshake: logged as tls-failed, aborted, and
+    nothing reaches the machine."""
+    core = FakeCore([(b"CC", [NEGOTIATED_TLS])], trailing=b"\x03\x00\x00\x0c\x02\xf0\x80x")
+    _, protocol, transport, _ = _connect(core, tls=tls_context)
     with capturedLogs() as events:
         protocol.dataReceived(b"CR")
-        from twisted.internet.error import ConnectionLost
-        from twisted.python.failure import Failure
-
-        protocol.connectionLost(Failure(ConnectionLost("SSL routines: wrong version number")))
+        _lost(protocol)
+    assert transport.half_closed and len(core.received) == 1
     (line,) = [e for e in events if "connection" in e.get("log_format", "")]
     assert line["outcome"] == "tls-failed"
-    assert "wrong version number" in line["error"]
+    assert line["error"].startswith("TLS: ")
 
 
 def test_connection_ended_closes_after_flushing() -> None:
@@ -215,17 +234,19 @@ def test_connection_ended_closes_after_flushing() -> None:
     assert transport.aborted  # the peer never closed: dropped after close_grace
 
 
-def test_tls_connection_is_closed_both_ways() -> None:
-    """Under TLS the close is a full loseConnection (close_notify), not a half-close."""
-    negotiated = SecurityNegotiated(
-        requested_protocols=1, selected_protocol=1, cookie="", start_tls=True
-    )
-    core = FakeCore([(b"CC", [negotiated]), (b"bye", [ConnectionEnded("done")])])
-    _, protocol, transport, _ = _connect(core)
+def test_tls_connection_ends_with_close_notify(tls_context: ssl.SSLContext) -> None:
+    """Under TLS the last PDUs are followed by close_notify, then the half-close."""
+    core = FakeCore([(b"CC", [NEGOTIATED_TLS]), (b"bye", [ConnectionEnded("done")])])
+    _, protocol, transport, _ = _connect(core, tls=tls_context)
     protocol.dataReceived(b"CR")
-    protocol.handshakeCompleted()
-    protocol.dataReceived(b"x")
-    assert transport.disconnecting and not transport.half_closed
+    transport.take()
+    client = TlsSession(client_tls_context(), server_side=False)
+    protocol.dataReceived(client.start())
+    _handshake(client, protocol, transport)
+    protocol.dataReceived(client.send(b"x"))
+    plaintext, _ = client.receive(transport.take())
+    assert plaintext == b"bye" and client.peer_closed
+    assert transport.half_closed
 
 
 def test_protocol_error_closes_only_that_connection() -> None:
@@ -372,7 +393,7 @@ def _connect_many(
         decider,  # type: ignore[arg-type]
         now=lambda: NOW,
         reactor=clock,
-        tls=object(),
+        tls=None,
         limits=limits or ServerLimits(),
     )
     pairs = []
