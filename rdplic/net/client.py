@@ -81,14 +81,24 @@ class RdpClientProtocol(TwistedProtocol):
         self._now = now
         self._tls_context = tls_context
         self._tls: TlsSession | None = None
+        self._out: list[bytes] = []
         self.outcome = ClientOutcome()
 
     def connectionMade(self) -> None:
         self.outcome.started = time.monotonic()
+        transport: Any = self.transport
+        transport.setTcpNoDelay(True)  # whole PDUs per write: no Nagle delay
         self._core.start()
         self._flush()
+        self._push()
 
     def dataReceived(self, data: bytes) -> None:
+        try:
+            self._received(data)
+        finally:
+            self._push()
+
+    def _received(self, data: bytes) -> None:
         tls = self._tls
         if tls is not None:
             was_established = tls.established
@@ -97,6 +107,7 @@ class RdpClientProtocol(TwistedProtocol):
             except TlsError as error:
                 self.outcome.error = f"TLS: {error}"
                 self._write(tls.pending())
+                self._push()
                 self._abort()
                 return
             self._write(records)
@@ -127,9 +138,15 @@ class RdpClientProtocol(TwistedProtocol):
         self._write(data)
 
     def _write(self, data: bytes) -> None:
+        """Queue bytes for the socket; `_push` sends what one step produced in one write."""
+        if data:
+            self._out.append(data)
+
+    def _push(self) -> None:
+        out, self._out = self._out, []
         transport: Any = self.transport
-        if data and transport is not None:
-            transport.write(data)
+        if out and transport is not None:
+            transport.write(b"".join(out))
 
     def _abort(self) -> None:
         transport: Any = self.transport
@@ -145,7 +162,7 @@ class RdpClientProtocol(TwistedProtocol):
                 self._write(self._tls.start())  # the ClientHello
                 trailing = self._core.trailing_data
                 if trailing:  # the server's first TLS bytes came with its Confirm
-                    self.dataReceived(trailing)
+                    self._received(trailing)
             elif isinstance(event, _LICENSED):
                 self.outcome.licensed = True
             elif isinstance(event, ErrorInfoReceived):
@@ -154,6 +171,7 @@ class RdpClientProtocol(TwistedProtocol):
                 self._flush()
                 if self._tls is not None and self._tls.established:
                     self._write(self._tls.close())
+                self._push()
                 transport.loseConnection()
                 return
         if not closing:

@@ -164,6 +164,7 @@ class RdpServerProtocol(TwistedProtocol):
         self._now: Callable[[], datetime] = factory.now
         self._lost = False
         self._tls: TlsSession | None = None
+        self._out: list[bytes] = []
         self._capture_id = 0
         self._grace: Any = None
         self._question: lic.DecisionNeeded | None = None
@@ -174,6 +175,10 @@ class RdpServerProtocol(TwistedProtocol):
     def connectionMade(self) -> None:
         self._started = time.monotonic()
         self._now = self._factory.connection_clock()
+        transport: Any = self.transport
+        # Every write is a whole PDU (or the TLS records of one): no Nagle delay, which
+        # with the peer's delayed ACK stalls a second small write by tens of ms.
+        transport.setTcpNoDelay(True)
         limits = self._factory.limits
         clock = self._factory.reactor
         self._idle = clock.callLater(limits.idle_timeout, self._timed_out, "idle")
@@ -181,7 +186,6 @@ class RdpServerProtocol(TwistedProtocol):
         self._factory.connection_opened(self)
         capture = self._factory.capture
         if capture is not None:
-            transport: Any = self.transport
             peer, host = transport.getPeer(), transport.getHost()
             self._capture_id = capture.open_stream((peer.host, peer.port), (host.host, host.port))
 
@@ -190,10 +194,13 @@ class RdpServerProtocol(TwistedProtocol):
             return
         if self._idle is not None and self._idle.active():
             self._idle.reset(self._factory.limits.idle_timeout)
-        if self._tls is not None:
-            self._tls_received(data)
-            return
-        self._plaintext_received(data)
+        try:
+            if self._tls is not None:
+                self._tls_received(data)
+            else:
+                self._plaintext_received(data)
+        finally:
+            self._push()
 
     def _plaintext_received(self, data: bytes) -> None:
         capture = self._factory.capture
@@ -290,9 +297,16 @@ class RdpServerProtocol(TwistedProtocol):
         self._write(data)
 
     def _write(self, data: bytes) -> None:
+        """Queue bytes for the socket; `_push` writes what one step produced at once (one
+        send where TLS records and the PDUs they follow would make several)."""
+        if data:
+            self._out.append(data)
+
+    def _push(self) -> None:
+        out, self._out = self._out, []
         transport: Any = self.transport
-        if transport is not None and data:
-            transport.write(data)
+        if out and transport is not None:
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def _drain_events(self) -> None:
         """Handle every queued event in order, flushing before anything that needs it."""
@@ -328,6 +342,7 @@ class RdpServerProtocol(TwistedProtocol):
         if self._closing or self._lost:
             return  # the client went away while the license server decided
         self._step(lambda: self._core.decide(decision, self._now()))
+        self._push()
 
     def _undecided(self, failure: Failure) -> None:
         if self._closing or self._lost:
@@ -337,6 +352,7 @@ class RdpServerProtocol(TwistedProtocol):
             "license server failed for {peer}: {reason}", peer=self._summary.peer, reason=reason
         )
         self._step(lambda: self._core.decision_failed(reason, self._now()))
+        self._push()
 
     def _on_security(self, event: Any) -> None:
         assert isinstance(event, SecurityNegotiated)
@@ -417,10 +433,12 @@ class RdpServerProtocol(TwistedProtocol):
             self._flush()
         self._closing = True
         if abort:
+            self._out = []  # nothing more leaves
             transport.abortConnection()
             return
         if self._tls is not None and self._tls.established:
             self._write(self._tls.close())  # close_notify
+        self._push()
         # Half-close: the client gets our last PDUs and EOF even while it is still
         # sending (FreeRDP does once it is active); closing both ways would answer
         # its data with a reset that can destroy our last PDUs unread.

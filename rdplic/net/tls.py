@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import os
 import socket
 import ssl
@@ -161,8 +162,10 @@ def server_tls_context(
     return context
 
 
+@functools.cache
 def client_tls_context() -> ssl.SSLContext:
-    """The simulated client's context: any server certificate accepted (``/cert:ignore``).
+    """The simulated client's context, made once: any server certificate accepted
+    (``/cert:ignore``).
 
     An RDP client cannot check a self-signed certificate for a host name it never saw, and
     Windows' own is one; the server's identity in RDP licensing is the certificate chain in

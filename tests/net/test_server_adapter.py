@@ -102,6 +102,9 @@ class TlsTransport(StringTransport):
         self.aborted = False
         self.half_closed = False
 
+    def setTcpNoDelay(self, enabled: bool) -> None:
+        self.no_delay = enabled
+
     def take(self) -> bytes:
         """What was written since the last call."""
         data = self.value()
@@ -150,9 +153,10 @@ def _lost(protocol: RdpServerProtocol) -> None:
 
 
 def test_bytes_flow_both_ways() -> None:
-    """Received bytes reach the machine and its output is written back."""
+    """Received bytes reach the machine and its output is written back, with Nagle off."""
     core = FakeCore([(b"answer", [])])
     _, protocol, transport, _ = _connect(core)
+    assert transport.no_delay
     protocol.dataReceived(b"question")
     assert core.received == [b"question"]
     assert transport.value() == b"answer"
