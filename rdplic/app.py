@@ -10,6 +10,8 @@ the decider and the Twisted factory fit together.
   (`ServerApp.policy`, `ServerApp.admin`, over `ServerApp.store`), and, for a reactor, the
   Twisted factory (`ServerApp.factory`, made by `ServerApp.twisted_factory`).
 * `build_client` returns a `ClientConnection` for one simulated device.
+* `serve_forever` runs a server on Twisted's asyncio reactor until SIGTERM or SIGINT
+  (what ``rdplic serve`` does once its options are parsed).
 
 Floors (architecture invariant 2 and README "Architecture"): this module sits with
 `rdplic.net` above the cores, the license server and the store, and below `rdplic.cli`.
@@ -46,9 +48,12 @@ __all__ = [
     "RDP_VERSIONS",
     "SECURITY_CHOICES",
     "ClientSecurity",
+    "ServeOptions",
     "ServerApp",
     "build_client",
     "build_server",
+    "install_reactor",
+    "serve_forever",
 ]
 
 RDP_VERSIONS: dict[str, int] = {
@@ -322,3 +327,119 @@ def build_client(
         encryption_methods=encryption_methods,
     )
     return ClientConnection(config, licensing, random_bytes=random_bytes)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeOptions:
+    """How `serve_forever` listens, logs and stops."""
+
+    host: str = "127.0.0.1"
+    port: int = 3389
+    backlog: int = 1024
+    limits: Any = None
+    """`rdplic.net.server.ServerLimits`; None for its defaults."""
+    tls_keylog: Path | None = None
+    capture: Path | None = None
+    log_format: str = "text"
+    log_level: str = "info"
+    log_file: Path | None = None
+    shutdown_grace: float = 10.0
+
+
+def install_reactor() -> Any:
+    """Twisted's asyncio reactor (architecture invariant 7), installed before anything
+    imports ``twisted.internet.reactor``; the reactor already installed otherwise."""
+    import sys
+
+    if "twisted.internet.reactor" not in sys.modules:
+        from twisted.internet import asyncioreactor
+
+        install: Any = asyncioreactor.install  # untyped in Twisted
+        install()
+    from twisted.internet import reactor
+
+    return reactor
+
+
+def serve_forever(make_server: Callable[[], ServerApp], options: ServeOptions) -> int:
+    """Log, build the server, listen, and run until SIGTERM or SIGINT; then stop accepting,
+    let the connections in flight finish for ``shutdown_grace`` seconds, and close the
+    store.  Returns the exit status."""
+    import signal
+
+    reactor = install_reactor()
+    from twisted.internet import defer
+    from twisted.logger import Logger
+
+    from rdplic.crypto.rsa import rsa_backend
+    from rdplic.net.logs import start_logging
+    from rdplic.net.server import listen_tcp
+    from rdplic.statedir import state_dir_warning
+
+    start_logging(options.log_format, options.log_level, options.log_file)
+    log = Logger(namespace="rdplic.serve")
+    app = make_server()
+    warning = state_dir_warning(app.state_dir)
+    if warning:
+        log.warn("{warning}", warning=warning)
+    factory = app.twisted_factory(
+        reactor,
+        limits=options.limits,
+        tls_keylog=options.tls_keylog,
+        capture=options.capture,
+        debug=options.log_level == "debug",
+    )
+    port = listen_tcp(
+        reactor, options.port, factory, backlog=options.backlog, interface=options.host
+    )
+    address = port.getHost()
+    allow_rdp = app.connection_config.allow_rdp_security
+    allow_tls = app.connection_config.allow_tls
+    security = ",".join(name for name, on in (("rdp", allow_rdp), ("tls", allow_tls)) if on)
+    log.info(
+        "rdplic serve listening on {host}:{port} (security {security}, Windows {windows}, "
+        "{mode}, state {state_dir}, RSA by {rsa})",
+        host=address.host,
+        port=address.port,
+        security=security,
+        windows=app.host.windows_version.upper(),
+        mode=app.host.licensing_mode.value,
+        state_dir=str(app.state_dir),
+        rsa=rsa_backend(),
+    )
+
+    def shutdown() -> defer.Deferred[None]:
+        log.info("stopping: no new connections, {count} in flight", count=len(factory.active))
+        stopped = defer.maybeDeferred(port.stopListening)
+        stopped.addCallback(lambda _: factory.wait_idle(options.shutdown_grace))
+
+        def close(result: object) -> object:
+            factory.decider.commit()
+            app.close()
+            log.info("store closed")
+            return result
+
+        stopped.addBoth(close)
+        return stopped
+
+    reactor.addSystemEventTrigger("before", "shutdown", shutdown)
+
+    # Our own SIGTERM / SIGINT handlers instead of Twisted's: a second signal while the
+    # in-flight handshakes finish (as `timeout` or a service manager sends) must not make
+    # Twisted stop a reactor that is already stopping and log a traceback.
+    stopping = False
+
+    def stop_once() -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            reactor.stop()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("received {signal}", signal=signal.Signals(signum).name)
+        reactor.callFromThread(stop_once)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    reactor.run(installSignalHandlers=False)
+    return 0

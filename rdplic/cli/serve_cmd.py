@@ -14,10 +14,8 @@ seconds, then closes the store.
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from rdplic.errors import UsageError
 
@@ -131,139 +129,43 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--max-frame-size must be 1024 to 65535")
 
 
-def _install_reactor() -> Any:
-    """The asyncio reactor (architecture invariant 7), installed before anything imports
-    ``twisted.internet.reactor``."""
-    if "twisted.internet.reactor" not in sys.modules:
-        from twisted.internet import asyncioreactor
-
-        install: Any = asyncioreactor.install  # untyped in Twisted
-        install()
-    from twisted.internet import reactor
-
-    return reactor
-
-
-def _start_logging(args: argparse.Namespace) -> IO[str]:
-    from twisted.logger import (
-        FilteringLogObserver,
-        LogLevel,
-        LogLevelFilterPredicate,
-        globalLogBeginner,
-        jsonFileLogObserver,
-        textFileLogObserver,
-    )
-
-    from rdplic.files import open_private
-
-    stream: IO[str] = sys.stderr
-    if args.log_file:
-        # Logs name users and devices: 0600, like every file of the server's.
-        stream = open_private(args.log_file, append=True, text=True)
-    # Twisted's zope interfaces do not type-check as classes: observers are Any here.
-    observer: Any = (
-        jsonFileLogObserver(stream) if args.log_format == "json" else textFileLogObserver(stream)
-    )
-    predicate: Any = LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(args.log_level))
-    filtering: Any = FilteringLogObserver(observer, [predicate])
-    globalLogBeginner.beginLoggingTo([filtering], redirectStandardIO=False)
-    return stream
-
-
 def run(args: argparse.Namespace) -> int:
     """Start the server and run until SIGTERM / SIGINT."""
     _check(args)
+    from rdplic.app import ServeOptions, build_server, serve_forever
+    from rdplic.net.server import ServerLimits
     from rdplic.statedir import ensure_state_dir
 
     state_dir = ensure_state_dir(args.state_dir)
-    reactor = _install_reactor()
-
-    from twisted.internet import defer
-    from twisted.logger import Logger
-
-    from rdplic.app import build_server
-    from rdplic.crypto.rsa import rsa_backend
-    from rdplic.net.server import ServerLimits, listen_tcp
-    from rdplic.statedir import state_dir_warning
-
-    _start_logging(args)
-    log = Logger(namespace="rdplic.serve")
-    warning = state_dir_warning(state_dir)
-    if warning:
-        log.warn("{warning}", warning=warning)
-
-    # Group commit: the decisions of one reactor turn share one commit; a decision reaches
-    # its connection only once durable (rdplic.net.decider).
-    app = build_server(
-        state_dir,
-        security=args.security,
-        encryption_level=args.encryption_level,
-        windows=args.windows,
-        licensing_mode=args.licensing_mode,
-        first_license=args.first_license,
-        license_certificate=args.license_certificate,
-        demand_active=args.demand_active,
-        max_frame_size=args.max_frame_size,
-        group_commit=True,
-    )
-    limits = ServerLimits(
-        max_connections=args.max_connections,
-        idle_timeout=args.idle_timeout,
-        total_timeout=args.total_timeout,
-    )
-    factory = app.twisted_factory(
-        reactor,
-        limits=limits,
+    options = ServeOptions(
+        host=args.host,
+        port=args.port,
+        backlog=args.backlog,
+        limits=ServerLimits(
+            max_connections=args.max_connections,
+            idle_timeout=args.idle_timeout,
+            total_timeout=args.total_timeout,
+        ),
         tls_keylog=Path(args.tls_keylog) if args.tls_keylog else None,
         capture=Path(args.capture) if args.capture else None,
-        debug=args.log_level == "debug",
+        log_format=args.log_format,
+        log_level=args.log_level,
+        log_file=Path(args.log_file) if args.log_file else None,
+        shutdown_grace=args.shutdown_grace,
     )
-    port = listen_tcp(reactor, args.port, factory, backlog=args.backlog, interface=args.host)
-    address = port.getHost()
-    log.info(
-        "rdplic serve listening on {host}:{port} (security {security}, Windows {windows}, "
-        "{mode}, state {state_dir}, RSA by {rsa})",
-        host=address.host,
-        port=address.port,
-        security=args.security,
-        windows=app.host.windows_version.upper(),
-        mode=app.host.licensing_mode.value,
-        state_dir=str(state_dir),
-        rsa=rsa_backend(),
+    return serve_forever(
+        lambda: build_server(
+            state_dir,
+            security=args.security,
+            encryption_level=args.encryption_level,
+            windows=args.windows,
+            licensing_mode=args.licensing_mode,
+            first_license=args.first_license,
+            license_certificate=args.license_certificate,
+            demand_active=args.demand_active,
+            max_frame_size=args.max_frame_size,
+            # Group commit: the decisions of one reactor turn share one commit.
+            group_commit=True,
+        ),
+        options,
     )
-
-    def shutdown() -> defer.Deferred[None]:
-        log.info("stopping: no new connections, {count} in flight", count=len(factory.active))
-        stopped = defer.maybeDeferred(port.stopListening)
-        stopped.addCallback(lambda _: factory.wait_idle(args.shutdown_grace))
-
-        def close(result: object) -> object:
-            factory.decider.commit()
-            app.close()
-            log.info("store closed")
-            return result
-
-        stopped.addBoth(close)
-        return stopped
-
-    reactor.addSystemEventTrigger("before", "shutdown", shutdown)
-
-    # Our own SIGTERM / SIGINT handlers instead of Twisted's: a second signal while the
-    # in-flight handshakes finish (as `timeout` or a service manager sends) must not make
-    # Twisted stop a reactor that is already stopping and log a traceback.
-    stopping = False
-
-    def stop_once() -> None:
-        nonlocal stopping
-        if not stopping:
-            stopping = True
-            reactor.stop()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        log.info("received {signal}", signal=signal.Signals(signum).name)
-        reactor.callFromThread(stop_once)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    reactor.run(installSignalHandlers=False)
-    return 0
