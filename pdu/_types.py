@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal, TypeVar, dataclass_transform, overload
+from typing import Annotated, Any, Literal, TypeGuard, TypeVar, dataclass_transform, overload
 
 __all__ = [
     "ENGINES",
@@ -33,6 +33,7 @@ __all__ = [
     "TextEncoding",
     "Utf16",
     "check_engine",
+    "fits_uint",
     "pdu_dataclass",
     "spec",
 ]
@@ -59,10 +60,13 @@ Engine = Literal["struct", "construct"]
 
 ``"struct"`` (the default everywhere): the `struct` path on the usual input, falling back
 to the construct definition for anything it does not handle, so that construct reports
-every `PduError`.  ``"construct"``: the construct definition only, no `struct` code at all
-(for the BER of the MCS connect PDUs, which construct cannot express with its size
-choices, the general BER reader and writer of `pdu.mcs`).  Both give the same value, the
-same bytes, or both raise `PduError`: tests compare them through this switch.
+every `PduError`.  ``"construct"``: the construct definitions only, no `struct` code at all.
+The parts that have no construct definition (TS_UD_HEADER, SC_NET and the T.124 PER of
+`pdu.gcc`, lengths checked by hand before parsing) are the same code on both engines; for
+the BER of the MCS connect PDUs, which construct cannot express with the sizes each encoder
+picks, the reference is the general BER reader and writer of `pdu.mcs`.  Both engines give
+the same value, the same bytes, or both raise `PduError`: tests compare them through this
+switch.
 """
 
 ENGINES: tuple[Engine, ...] = ("struct", "construct")
@@ -78,6 +82,17 @@ def check_engine(engine: str) -> None:
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+
+
+def fits_uint(value: object, maximum: int) -> TypeGuard[int]:
+    """``value`` is an int (bool and IntEnum included) in ``0..maximum``.
+
+    A struct path's encoder checks its values with this before `struct.pack` and leaves
+    anything else to the construct definition, which then encodes it or says why not: it
+    declines up front instead of catching ``struct.error``, which would also hide its own
+    mistakes.  ``struct.pack`` takes every value that passes, as construct's integer fields do.
+    """
+    return isinstance(value, int) and 0 <= value <= maximum
 
 
 @overload

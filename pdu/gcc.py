@@ -12,6 +12,13 @@ in the two-byte form.  Windows servers put a bogus connectPDU length in the resp
 whatever the real length); it is kept in ``connect_pdu_length`` (None when the length is
 right).  The server certificate inside SC_SECURITY is kept as raw bytes; `pdu.certificates`
 decodes it.
+
+The blocks are decoded once per connection, on the path of every handshake: their fixed-size
+parts have a struct path (precompiled `struct` formats) beside the construct definitions, which
+take whatever it declines and report every error.  Every decoder and encoder here takes
+``engine=``; with ``engine="construct"`` the construct definitions run alone.  The parts
+without a construct definition (TS_UD_HEADER, CS_NET's channelCount, SC_NET, the T.124 PER
+around the blocks) are read and written by hand on both engines.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from typing import Any
 import construct
 from construct import Bytes, Int8ul, Int16ul, Int32ul, Struct
 
-from pdu._types import Ansi, Utf16, spec
+from pdu._types import Ansi, Engine, Utf16, check_engine, fits_uint, spec
 from pdu.errors import PduError, guarded
 from pdu.framing import (
     OptionalField,
@@ -413,9 +420,8 @@ _SC_SECURITY_KEYS = Struct(
 )
 
 
-# The client blocks are decoded once per connection, on the path of every handshake: the
-# fixed-size parts are read with precompiled `struct` formats equivalent to the construct
-# definitions above (which still build them, and which tests compare these with).
+# The struct path: precompiled `struct` formats equivalent to the construct definitions above
+# (which decode what it declines, build most blocks, and which tests compare it with).
 
 
 def _struct_of(con: Any) -> struct.Struct | None:
@@ -427,7 +433,7 @@ def _struct_of(con: Any) -> struct.Struct | None:
     return None
 
 
-def _fast_optional(
+def _optional_struct(
     fields: tuple[OptionalField, ...],
 ) -> tuple[tuple[str, struct.Struct], ...] | None:
     formats = tuple((name, _struct_of(con)) for name, con in fields)
@@ -437,14 +443,19 @@ def _fast_optional(
 
 
 def _optional_tail(
-    structure: str, data: bytes, fields: tuple[OptionalField, ...], fast: Any
+    structure: str,
+    data: bytes,
+    fields: tuple[OptionalField, ...],
+    formats: tuple[tuple[str, struct.Struct], ...] | None,
+    engine: Engine,
 ) -> tuple[dict[str, Any], bytes]:
-    """`parse_optional_tail` for fixed-size fields, with `struct` (same values, same rest)."""
-    if fast is None:
+    """`parse_optional_tail`, with `struct` on the struct engine when every field has a
+    fixed size (``formats``, from `_optional_struct`): same values, same rest."""
+    if engine != "struct" or formats is None:
         return parse_optional_tail(structure, data, fields)
     values: dict[str, Any] = {}
     offset = 0
-    for name, fmt in fast:
+    for name, fmt in formats:
         if len(data) - offset < fmt.size:
             break
         values[name] = fmt.unpack_from(data, offset)[0]
@@ -452,22 +463,43 @@ def _optional_tail(
     return values, data[offset:]
 
 
-_CS_CORE_FIXED_FAST = struct.Struct("<IHHHHII32sIII64s")
-assert _CS_CORE_FIXED_FAST.size == _CS_CORE_FIXED_SIZE  # INVARIANT: same layout
-_CS_CORE_OPTIONAL_FAST = _fast_optional(_CS_CORE_OPTIONAL)
-_SC_CORE_OPTIONAL_FAST = _fast_optional(_SC_CORE_OPTIONAL)
+def _limits(con: Any) -> tuple[tuple[bool, int], ...]:
+    """Per field of a Struct of fixed-size fields: (False, largest integer) for an integer,
+    (True, exact length) for ``Bytes``."""
+    limits = []
+    for field in con.subcons:
+        if isinstance(field.subcon, construct.FormatField):
+            limits.append((False, 2 ** (8 * field.subcon.length) - 1))
+        else:
+            limits.append((True, field.subcon.length))
+    return tuple(limits)
+
+
+_CS_CORE_FIXED_STRUCT = struct.Struct("<IHHHHII32sIII64s")
+assert _CS_CORE_FIXED_STRUCT.size == _CS_CORE_FIXED_SIZE  # INVARIANT: same layout
+_CS_CORE_FIXED_LIMITS = _limits(_CS_CORE_FIXED)
+_CS_CORE_OPTIONAL_STRUCT = _optional_struct(_CS_CORE_OPTIONAL)
+_SC_CORE_OPTIONAL_STRUCT = _optional_struct(_SC_CORE_OPTIONAL)
 _TWO_UINT32 = struct.Struct("<II")
-_CHANNEL_DEF_FAST = struct.Struct("<8sI")
+_CHANNEL_DEF_STRUCT = struct.Struct("<8sI")
 
 
-def _decode_cs_core(body: bytes) -> ClientCoreData:
+def _decode_cs_core(body: bytes, engine: Engine) -> ClientCoreData:
     if len(body) < _CS_CORE_FIXED_SIZE:
         raise PduError(
             "TS_UD_CS_CORE", f"{len(body)} bytes, the fixed part needs {_CS_CORE_FIXED_SIZE}"
         )
-    fixed = _CS_CORE_FIXED_FAST.unpack_from(body)
+    if engine == "struct":
+        fixed = _CS_CORE_FIXED_STRUCT.unpack_from(body)
+    else:
+        parsed = parse_exact("TS_UD_CS_CORE", _CS_CORE_FIXED, body[:_CS_CORE_FIXED_SIZE])
+        fixed = tuple(parsed[con.name] for con in _CS_CORE_FIXED.subcons)
     values, trailing = _optional_tail(
-        "TS_UD_CS_CORE", body[_CS_CORE_FIXED_SIZE:], _CS_CORE_OPTIONAL, _CS_CORE_OPTIONAL_FAST
+        "TS_UD_CS_CORE",
+        body[_CS_CORE_FIXED_SIZE:],
+        _CS_CORE_OPTIONAL,
+        _CS_CORE_OPTIONAL_STRUCT,
+        engine,
     )
     for name, convert in _CS_CORE_TYPES.items():
         if name in values:
@@ -490,39 +522,36 @@ def _decode_cs_core(body: bytes) -> ClientCoreData:
     )
 
 
-def _encode_cs_core(block: ClientCoreData) -> bytes:
-    fixed = _pack_cs_core(block) or build_checked(
-        "TS_UD_CS_CORE",
-        _CS_CORE_FIXED,
-        {
-            con.name: getattr(block, name)
-            for con, name in zip(_CS_CORE_FIXED.subcons, _CS_CORE_FIXED_FIELDS, strict=True)
-        },
-    )
+def _encode_cs_core(block: ClientCoreData, engine: Engine) -> bytes:
+    fixed = _cs_core_fixed_struct(block) if engine == "struct" else None
+    if fixed is None:
+        fixed = build_checked(
+            "TS_UD_CS_CORE",
+            _CS_CORE_FIXED,
+            {
+                con.name: getattr(block, name)
+                for con, name in zip(_CS_CORE_FIXED.subcons, _CS_CORE_FIXED_FIELDS, strict=True)
+            },
+        )
     tail = build_optional_tail("TS_UD_CS_CORE", block, _CS_CORE_OPTIONAL, block.trailing)
     return fixed + tail
 
 
-def _pack_cs_core(block: ClientCoreData) -> bytes | None:
-    """The fixed part with `struct` when every value fits as construct would write it
-    (the two byte strings of exactly their size); None to let construct write or refuse."""
+def _cs_core_fixed_struct(block: ClientCoreData) -> bytes | None:
+    """The fixed part with `struct` when every value fits as construct would write it (an
+    int in range, the two byte strings of exactly their size); None to let construct write
+    or refuse it."""
     values = [getattr(block, name) for name in _CS_CORE_FIXED_FIELDS]
-    client_name, ime_file_name = values[7], values[11]
-    if not (
-        isinstance(client_name, bytes)
-        and len(client_name) == 32
-        and isinstance(ime_file_name, bytes)
-        and len(ime_file_name) == 64
-        and all(isinstance(value, int) for i, value in enumerate(values) if i not in (7, 11))
-    ):
-        return None
-    try:
-        return _CS_CORE_FIXED_FAST.pack(*values)
-    except struct.error:
-        return None
+    for value, (is_bytes, limit) in zip(values, _CS_CORE_FIXED_LIMITS, strict=True):
+        if is_bytes:
+            if not (isinstance(value, bytes) and len(value) == limit):
+                return None
+        elif not fits_uint(value, limit):
+            return None
+    return _CS_CORE_FIXED_STRUCT.pack(*values)
 
 
-def _decode_cs_net(body: bytes) -> ClientNetworkData:
+def _decode_cs_net(body: bytes, engine: Engine) -> ClientNetworkData:
     if len(body) < 4:
         raise PduError("TS_UD_CS_NET", "shorter than channelCount", field="channelCount")
     count = int.from_bytes(body[:4], "little")
@@ -534,7 +563,11 @@ def _decode_cs_net(body: bytes) -> ClientNetworkData:
         )
     channels = []
     for offset in range(4, len(body), 12):
-        name, options = _CHANNEL_DEF_FAST.unpack_from(body, offset)
+        if engine == "struct":
+            name, options = _CHANNEL_DEF_STRUCT.unpack_from(body, offset)
+        else:
+            item = parse_exact("CHANNEL_DEF", _CHANNEL_DEF, body[offset : offset + 12])
+            name, options = item.name, item.options
         channels.append(ChannelDef(name, ChannelOption(options)))
     return ClientNetworkData(tuple(channels))
 
@@ -550,11 +583,11 @@ def _encode_cs_net(block: ClientNetworkData) -> bytes:
     return b"".join(parts)
 
 
-def _decode_sc_core(body: bytes) -> ServerCoreData:
+def _decode_sc_core(body: bytes, engine: Engine) -> ServerCoreData:
     if len(body) < 4:
         raise PduError("TS_UD_SC_CORE", "shorter than version", field="version")
     values, trailing = _optional_tail(
-        "TS_UD_SC_CORE", body[4:], _SC_CORE_OPTIONAL, _SC_CORE_OPTIONAL_FAST
+        "TS_UD_SC_CORE", body[4:], _SC_CORE_OPTIONAL, _SC_CORE_OPTIONAL_STRUCT, engine
     )
     protocols = values.get("client_requested_protocols")
     flags = values.get("early_capability_flags")
@@ -566,38 +599,41 @@ def _decode_sc_core(body: bytes) -> ServerCoreData:
     )
 
 
-def _uint32_pair(first: object, second: object) -> bytes | None:
+def _uint32_pair_struct(first: object, second: object) -> bytes | None:
     """Two UINT32 little-endian with `struct` when both fit (else None: construct decides)."""
-    if (
-        isinstance(first, int)
-        and isinstance(second, int)
-        and 0 <= first <= 0xFFFFFFFF
-        and 0 <= second <= 0xFFFFFFFF
-    ):
+    if fits_uint(first, 0xFFFFFFFF) and fits_uint(second, 0xFFFFFFFF):
         return _TWO_UINT32.pack(first, second)
     return None
 
 
-def _encode_sc_core(block: ServerCoreData) -> bytes:
+def _encode_sc_core(block: ServerCoreData, engine: Engine) -> bytes:
     value = block.version
-    if isinstance(value, int) and 0 <= value <= 0xFFFFFFFF:
+    if engine == "struct" and fits_uint(value, 0xFFFFFFFF):
         version = value.to_bytes(4, "little")
     else:
         version = build_checked("TS_UD_SC_CORE", Int32ul, value)
     return version + build_optional_tail("TS_UD_SC_CORE", block, _SC_CORE_OPTIONAL, block.trailing)
 
 
-def _decode_sc_security(body: bytes) -> ServerSecurityData:
+def _decode_sc_security(body: bytes, engine: Engine) -> ServerSecurityData:
     if len(body) < 8:
         raise PduError("TS_UD_SC_SEC1", "shorter than encryptionMethod and encryptionLevel")
-    encryption_method, encryption_level = _TWO_UINT32.unpack_from(body)
+    if engine == "struct":
+        encryption_method, encryption_level = _TWO_UINT32.unpack_from(body)
+    else:
+        head = parse_exact("TS_UD_SC_SEC1", _SC_SECURITY_HEAD, body[:8])
+        encryption_method, encryption_level = head.encryptionMethod, head.encryptionLevel
     method = EncryptionMethod(encryption_method)
     level = enum_or_int(EncryptionLevel, encryption_level)
     if len(body) == 8:
         return ServerSecurityData(method, level)
     if len(body) < 16:
         raise PduError("TS_UD_SC_SEC1", "shorter than serverRandomLen and serverCertLen")
-    random_length, certificate_length = _TWO_UINT32.unpack_from(body, 8)
+    if engine == "struct":
+        random_length, certificate_length = _TWO_UINT32.unpack_from(body, 8)
+    else:
+        keys = parse_exact("TS_UD_SC_SEC1", _SC_SECURITY_KEYS, body[8:16])
+        random_length, certificate_length = keys.serverRandomLen, keys.serverCertLen
     if 16 + random_length + certificate_length != len(body):
         raise PduError(
             "TS_UD_SC_SEC1",
@@ -609,12 +645,19 @@ def _decode_sc_security(body: bytes) -> ServerSecurityData:
     return ServerSecurityData(method, level, body[16:random_end], body[random_end:])
 
 
-def _encode_sc_security(block: ServerSecurityData) -> bytes:
-    head = _uint32_pair(block.encryption_method, block.encryption_level) or build_checked(
-        "TS_UD_SC_SEC1",
-        _SC_SECURITY_HEAD,
-        {"encryptionMethod": block.encryption_method, "encryptionLevel": block.encryption_level},
-    )
+def _encode_sc_security(block: ServerSecurityData, engine: Engine) -> bytes:
+    head = None
+    if engine == "struct":
+        head = _uint32_pair_struct(block.encryption_method, block.encryption_level)
+    if head is None:
+        head = build_checked(
+            "TS_UD_SC_SEC1",
+            _SC_SECURITY_HEAD,
+            {
+                "encryptionMethod": block.encryption_method,
+                "encryptionLevel": block.encryption_level,
+            },
+        )
     if block.server_random is None and block.server_certificate is None:
         return head
     need(
@@ -625,11 +668,15 @@ def _encode_sc_security(block: ServerSecurityData) -> bytes:
     )
     random = block.server_random or b""
     certificate = block.server_certificate or b""
-    keys = _uint32_pair(len(random), len(certificate)) or build_checked(
-        "TS_UD_SC_SEC1",
-        _SC_SECURITY_KEYS,
-        {"serverRandomLen": len(random), "serverCertLen": len(certificate)},
-    )
+    keys = None
+    if engine == "struct":
+        keys = _uint32_pair_struct(len(random), len(certificate))
+    if keys is None:
+        keys = build_checked(
+            "TS_UD_SC_SEC1",
+            _SC_SECURITY_KEYS,
+            {"serverRandomLen": len(random), "serverCertLen": len(certificate)},
+        )
     return head + keys + random + certificate
 
 
@@ -712,35 +759,44 @@ def _join_block(structure: str, block_type: int, body: bytes) -> bytes:
     return block_type.to_bytes(2, "little") + (len(body) + 4).to_bytes(2, "little") + body
 
 
-def decode_client_blocks(data: bytes) -> tuple[ClientBlock, ...]:
+def decode_client_blocks(data: bytes, *, engine: Engine = "struct") -> tuple[ClientBlock, ...]:
     """Decode the concatenated client settings blocks (MS-RDPBCGR 2.2.1.3), in wire order."""
+    if engine != "struct":
+        check_engine(engine)
     blocks: list[ClientBlock] = []
     for block_type, body in _split_blocks("ClientData", data):
         if block_type == UserDataType.CS_CORE:
-            blocks.append(_decode_cs_core(body))
+            blocks.append(_decode_cs_core(body, engine))
         elif block_type == UserDataType.CS_SECURITY:
-            if len(body) != 8:
-                parse_exact("TS_UD_CS_SEC", _CS_SECURITY, body)  # raises the PduError
-            methods, ext_methods = _TWO_UINT32.unpack(body)
+            if engine == "struct" and len(body) == 8:
+                methods, ext_methods = _TWO_UINT32.unpack(body)
+            else:
+                sec = parse_exact("TS_UD_CS_SEC", _CS_SECURITY, body)
+                methods, ext_methods = sec.encryptionMethods, sec.extEncryptionMethods
             blocks.append(ClientSecurityData(EncryptionMethod(methods), ext_methods))
         elif block_type == UserDataType.CS_NET:
-            blocks.append(_decode_cs_net(body))
+            blocks.append(_decode_cs_net(body, engine))
         elif block_type == UserDataType.CS_CLUSTER:
-            if len(body) != 8:
-                parse_exact("TS_UD_CS_CLUSTER", _CS_CLUSTER, body)  # raises the PduError
-            flags, session_id = _TWO_UINT32.unpack(body)
+            if engine == "struct" and len(body) == 8:
+                flags, session_id = _TWO_UINT32.unpack(body)
+            else:
+                cluster = parse_exact("TS_UD_CS_CLUSTER", _CS_CLUSTER, body)
+                flags, session_id = cluster.Flags, cluster.RedirectedSessionID
             blocks.append(ClientClusterData(ClusterFlag(flags), session_id))
         else:
             blocks.append(UnknownBlock(enum_or_int(UserDataType, block_type), body))
     return tuple(blocks)
 
 
-def encode_client_blocks(blocks: tuple[ClientBlock, ...]) -> bytes:
+def encode_client_blocks(blocks: tuple[ClientBlock, ...], *, engine: Engine = "struct") -> bytes:
     """Encode client settings blocks, each with its TS_UD_HEADER."""
+    if engine != "struct":
+        check_engine(engine)
     parts = []
     for block in blocks:
         if isinstance(block, ClientCoreData):
-            parts.append(_join_block("ClientData", UserDataType.CS_CORE, _encode_cs_core(block)))
+            body = _encode_cs_core(block, engine)
+            parts.append(_join_block("ClientData", UserDataType.CS_CORE, body))
         elif isinstance(block, ClientSecurityData):
             body = build_checked(
                 "TS_UD_CS_SEC",
@@ -779,14 +835,16 @@ _CLIENT_KNOWN = frozenset(
 _SERVER_KNOWN = frozenset((UserDataType.SC_CORE, UserDataType.SC_SECURITY, UserDataType.SC_NET))
 
 
-def decode_server_blocks(data: bytes) -> tuple[ServerBlock, ...]:
+def decode_server_blocks(data: bytes, *, engine: Engine = "struct") -> tuple[ServerBlock, ...]:
     """Decode the concatenated server settings blocks (MS-RDPBCGR 2.2.1.4), in wire order."""
+    if engine != "struct":
+        check_engine(engine)
     blocks: list[ServerBlock] = []
     for block_type, body in _split_blocks("ServerData", data):
         if block_type == UserDataType.SC_CORE:
-            blocks.append(_decode_sc_core(body))
+            blocks.append(_decode_sc_core(body, engine))
         elif block_type == UserDataType.SC_SECURITY:
-            blocks.append(_decode_sc_security(body))
+            blocks.append(_decode_sc_security(body, engine))
         elif block_type == UserDataType.SC_NET:
             blocks.append(_decode_sc_net(body))
         else:
@@ -794,14 +852,17 @@ def decode_server_blocks(data: bytes) -> tuple[ServerBlock, ...]:
     return tuple(blocks)
 
 
-def encode_server_blocks(blocks: tuple[ServerBlock, ...]) -> bytes:
+def encode_server_blocks(blocks: tuple[ServerBlock, ...], *, engine: Engine = "struct") -> bytes:
     """Encode server settings blocks, each with its TS_UD_HEADER."""
+    if engine != "struct":
+        check_engine(engine)
     parts = []
     for block in blocks:
         if isinstance(block, ServerCoreData):
-            parts.append(_join_block("ServerData", UserDataType.SC_CORE, _encode_sc_core(block)))
+            body = _encode_sc_core(block, engine)
+            parts.append(_join_block("ServerData", UserDataType.SC_CORE, body))
         elif isinstance(block, ServerSecurityData):
-            body = _encode_sc_security(block)
+            body = _encode_sc_security(block, engine)
             parts.append(_join_block("ServerData", UserDataType.SC_SECURITY, body))
         elif isinstance(block, ServerNetworkData):
             parts.append(_join_block("ServerData", UserDataType.SC_NET, _encode_sc_net(block)))
@@ -973,12 +1034,14 @@ def _encode_numeric(name: bytes) -> bytes:
     return bytes((len(name) - 1,)) + packed
 
 
-def decode_conference_create_request(data: bytes) -> ConferenceCreateRequest:
+def decode_conference_create_request(
+    data: bytes, *, engine: Engine = "struct"
+) -> ConferenceCreateRequest:
     """Decode the GCC Conference Create Request held in the Connect-Initial userData."""
-    return guarded("ConferenceCreateRequest", data, lambda _stream: _decode_request(data))
+    return guarded("ConferenceCreateRequest", data, lambda _stream: _decode_request(data, engine))
 
 
-def _decode_request(data: bytes) -> ConferenceCreateRequest:
+def _decode_request(data: bytes, engine: Engine) -> ConferenceCreateRequest:
     reader = _PerReader("ConferenceCreateRequest", data)
     connect_length, connect_long = _read_header(reader)
     gcc_start = reader.pos
@@ -987,7 +1050,7 @@ def _decode_request(data: bytes) -> ConferenceCreateRequest:
     name = _decode_numeric(reader)
     reader.byte("ConferenceCreateRequest.flags", 0)
     key, value, value_long = _read_user_data(reader)
-    blocks = decode_client_blocks(value)
+    blocks = decode_client_blocks(value, engine=engine)
     real_length = len(data) - gcc_start
     return ConferenceCreateRequest(
         blocks,
@@ -999,7 +1062,9 @@ def _decode_request(data: bytes) -> ConferenceCreateRequest:
     )
 
 
-def encode_conference_create_request(pdu: ConferenceCreateRequest) -> bytes:
+def encode_conference_create_request(
+    pdu: ConferenceCreateRequest, *, engine: Engine = "struct"
+) -> bytes:
     """Encode a GCC Conference Create Request (the Connect-Initial userData)."""
     name = "ConferenceCreateRequest"
     gcc = (
@@ -1007,18 +1072,23 @@ def encode_conference_create_request(pdu: ConferenceCreateRequest) -> bytes:
         + _encode_numeric(pdu.conference_name)
         + b"\x00"
         + _write_user_data(
-            name, pdu.h221_key, encode_client_blocks(pdu.client_blocks), pdu.user_data_long_length
+            name,
+            pdu.h221_key,
+            encode_client_blocks(pdu.client_blocks, engine=engine),
+            pdu.user_data_long_length,
         )
     )
     return _connect_data(name, gcc, pdu.connect_pdu_length, pdu.connect_pdu_long_length)
 
 
-def decode_conference_create_response(data: bytes) -> ConferenceCreateResponse:
+def decode_conference_create_response(
+    data: bytes, *, engine: Engine = "struct"
+) -> ConferenceCreateResponse:
     """Decode the GCC Conference Create Response held in the Connect-Response userData."""
-    return guarded("ConferenceCreateResponse", data, lambda _stream: _decode_response(data))
+    return guarded("ConferenceCreateResponse", data, lambda _stream: _decode_response(data, engine))
 
 
-def _decode_response(data: bytes) -> ConferenceCreateResponse:
+def _decode_response(data: bytes, engine: Engine) -> ConferenceCreateResponse:
     reader = _PerReader("ConferenceCreateResponse", data)
     connect_length, connect_long = _read_header(reader)
     gcc_start = reader.pos
@@ -1032,7 +1102,7 @@ def _decode_response(data: bytes) -> ConferenceCreateResponse:
         raise reader.fail("tag is not minimally encoded", "tag")
     result = reader.byte("result")
     key, value, value_long = _read_user_data(reader)
-    blocks = decode_server_blocks(value)
+    blocks = decode_server_blocks(value, engine=engine)
     real_length = len(data) - gcc_start
     return ConferenceCreateResponse(
         blocks,
@@ -1050,7 +1120,9 @@ def _signed_size(value: int) -> int:
     return (value + (value < 0)).bit_length() // 8 + 1
 
 
-def encode_conference_create_response(pdu: ConferenceCreateResponse) -> bytes:
+def encode_conference_create_response(
+    pdu: ConferenceCreateResponse, *, engine: Engine = "struct"
+) -> bytes:
     """Encode a GCC Conference Create Response (the Connect-Response userData)."""
     name = "ConferenceCreateResponse"
     need(name, 1001 <= pdu.node_id <= 1001 + 0xFFFF, "nodeID is not 1001..66536", field="nodeID")
@@ -1064,7 +1136,10 @@ def encode_conference_create_response(pdu: ConferenceCreateResponse) -> bytes:
         + pdu.tag.to_bytes(tag_size, "big", signed=True)
         + bytes((pdu.result,))
         + _write_user_data(
-            name, pdu.h221_key, encode_server_blocks(pdu.server_blocks), pdu.user_data_long_length
+            name,
+            pdu.h221_key,
+            encode_server_blocks(pdu.server_blocks, engine=engine),
+            pdu.user_data_long_length,
         )
     )
     return _connect_data(name, gcc, pdu.connect_pdu_length, pdu.connect_pdu_long_length)

@@ -22,9 +22,14 @@ Byte-exact re-encoding of what real encoders send needs a little more than the v
 * rdesktop always writes the Send Data userData length in the two-byte PER form
   (``80 1E`` for 30 bytes); ``long_length`` records that.
 
-The Send Data decoder is on the path of every licensing frame and uses precompiled `struct`
-formats; the construct definitions below decode every other PDU, build them, and report the
-failing field when the fast path rejects an input.
+Speed: Send Data is on the path of every licensing frame and the other PDUs on the path of
+every connection, so each decoder and encoder has a shortcut for the usual input (the "struct
+path", not RDP's Fast-Path): precompiled `struct` formats for the PER PDUs, and for
+Connect-Initial / Connect-Response a direct DER reader and writer (what every client and
+Windows send) checked by re-encoding.  The construct definitions of the PER PDUs, and the
+general BER reader and writer (`_BerReader`, `_BerWriter`) of the connect PDUs, stay the
+reference: they take whatever the shortcut declines, report every error, and run alone with
+``engine="construct"``, which the tests compare with the default ``engine="struct"``.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ from construct import (
     this,
 )
 
-from pdu._types import spec
+from pdu._types import Engine, check_engine, spec
 from pdu.errors import PduError, guarded
 from pdu.framing import build_checked, enum_or_int, need, parse_exact
 
@@ -523,11 +528,16 @@ def _layout_of(
     return BerLayout(tuple(reader.sizes), reader.true_octet)
 
 
+class _NotDer(Exception):
+    """Raised by the DER reader for bytes it does not take (another tag, the end of the
+    data); the general BER reader then decodes them or says what is wrong."""
+
+
 def _der_element(data: bytes, pos: int, tag: int) -> tuple[int, int]:
     """(start, end) of the contents of the element with one-byte ``tag`` at ``pos``: short
-    or long definite length, nothing checked beyond what slicing needs (see below)."""
-    if data[pos] != tag:
-        raise ValueError("unexpected tag")
+    or long definite length, nothing checked beyond what indexing needs (see below)."""
+    if pos + 2 > len(data) or data[pos] != tag:
+        raise _NotDer
     first = data[pos + 1]
     if first < 0x80:
         return pos + 2, pos + 2 + first
@@ -538,7 +548,7 @@ def _der_element(data: bytes, pos: int, tag: int) -> tuple[int, int]:
 
 def _read_der_domain_parameters(data: bytes, pos: int) -> tuple[DomainParameters, int]:
     """The DomainParameters SEQUENCE of eight INTEGERs at ``pos``, and where it ends (the
-    fast paths below; unchecked, like `_der_element`)."""
+    DER readers below; unchecked, like `_der_element`)."""
     start, stop = _der_element(data, pos, 0x30)
     values = []
     for _ in range(8):
@@ -547,7 +557,7 @@ def _read_der_domain_parameters(data: bytes, pos: int) -> tuple[DomainParameters
     return DomainParameters(*values), stop
 
 
-def _fast_connect_initial(data: bytes) -> McsConnectInitial | None:
+def _connect_initial_from_der(data: bytes) -> McsConnectInitial | None:
     """The Connect-Initial in ``data`` when ``data`` is its DER encoding, else None.
 
     Clients send DER (mstsc, FreeRDP, rdplic's own): the values are read without checks
@@ -555,9 +565,9 @@ def _fast_connect_initial(data: bytes) -> McsConnectInitial | None:
     `decode_mcs_connect_initial`'s general path gives (layout None) and anything else
     goes that way.
     """
+    if len(data) < 3 or data[:2] != TAG_CONNECT_INITIAL:
+        return None
     try:
-        if data[:2] != TAG_CONNECT_INITIAL:
-            return None
         first = data[2]
         pos = 3 if first < 0x80 else 3 + (first & 0x7F)
         start, pos = _der_element(data, pos, 0x04)
@@ -571,16 +581,19 @@ def _fast_connect_initial(data: bytes) -> McsConnectInitial | None:
         maximum, pos = _read_der_domain_parameters(data, pos)
         start, pos = _der_element(data, pos, 0x04)
         pdu = McsConnectInitial(target, minimum, maximum, data[start:pos], calling, called, upward)
-    except (IndexError, ValueError, TypeError):
+    except _NotDer:
         return None
     return pdu if _der_connect_initial(pdu) == data else None
 
 
-def decode_mcs_connect_initial(data: bytes) -> McsConnectInitial:
+def decode_mcs_connect_initial(data: bytes, *, engine: Engine = "struct") -> McsConnectInitial:
     """Decode a Connect-Initial (the payload of the X.224 Data TPDU)."""
-    fast = _fast_connect_initial(data)
-    if fast is not None:
-        return fast
+    if engine == "struct":
+        pdu = _connect_initial_from_der(data)
+        if pdu is not None:
+            return pdu
+    else:
+        check_engine(engine)
     reader = _BerReader("MCS_CONNECT_INITIAL", data)
 
     def parse(_stream: io.BytesIO) -> McsConnectInitial:
@@ -596,29 +609,31 @@ def decode_mcs_connect_initial(data: bytes) -> McsConnectInitial:
         if end != len(data):
             raise PduError(reader.structure, f"{len(data) - end} trailing bytes", offset=end)
         pdu = McsConnectInitial(target, minimum, maximum, user_data, calling, called, upward)
-        layout = _layout_of(
-            reader, data, _der_connect_initial(pdu), lambda: _write_connect_initial(pdu, None)
-        )
+        der = _der_connect_initial(pdu) if engine == "struct" else None
+        layout = _layout_of(reader, data, der, lambda: _write_connect_initial(pdu, None))
         return pdu if layout is None else dataclasses.replace(pdu, ber_layout=layout)
 
     return guarded("MCS_CONNECT_INITIAL", data, parse)
 
 
-def encode_mcs_connect_initial(pdu: McsConnectInitial) -> bytes:
+def encode_mcs_connect_initial(pdu: McsConnectInitial, *, engine: Engine = "struct") -> bytes:
     """Encode a Connect-Initial, with the sizes of ``pdu.ber_layout`` when it has one."""
-    if pdu.ber_layout is None:
-        der = _der_connect_initial(pdu)
-        if der is not None:
-            return der
+    if engine == "struct":
+        if pdu.ber_layout is None:
+            der = _der_connect_initial(pdu)
+            if der is not None:
+                return der
+    else:
+        check_engine(engine)
     return _write_connect_initial(pdu, pdu.ber_layout)[0]
 
 
-def _fast_connect_response(data: bytes) -> McsConnectResponse | None:
+def _connect_response_from_der(data: bytes) -> McsConnectResponse | None:
     """The Connect-Response in ``data`` when ``data`` is its DER encoding (as Windows and
-    rdplic send it), else None; see `_fast_connect_initial`."""
+    rdplic send it), else None; see `_connect_initial_from_der`."""
+    if len(data) < 3 or data[:2] != TAG_CONNECT_RESPONSE:
+        return None
     try:
-        if data[:2] != TAG_CONNECT_RESPONSE:
-            return None
         first = data[2]
         pos = 3 if first < 0x80 else 3 + (first & 0x7F)
         start, pos = _der_element(data, pos, 0x0A)
@@ -633,16 +648,19 @@ def _fast_connect_response(data: bytes) -> McsConnectResponse | None:
             enum_or_int(McsResult, result),
             connect_id,
         )
-    except (IndexError, ValueError, TypeError):
+    except _NotDer:
         return None
     return pdu if _der_connect_response(pdu) == data else None
 
 
-def decode_mcs_connect_response(data: bytes) -> McsConnectResponse:
+def decode_mcs_connect_response(data: bytes, *, engine: Engine = "struct") -> McsConnectResponse:
     """Decode a Connect-Response (the payload of the X.224 Data TPDU)."""
-    fast = _fast_connect_response(data)
-    if fast is not None:
-        return fast
+    if engine == "struct":
+        pdu = _connect_response_from_der(data)
+        if pdu is not None:
+            return pdu
+    else:
+        check_engine(engine)
     reader = _BerReader("MCS_CONNECT_RESPONSE", data)
 
     def parse(_stream: io.BytesIO) -> McsConnectResponse:
@@ -655,20 +673,22 @@ def decode_mcs_connect_response(data: bytes) -> McsConnectResponse:
         if end != len(data):
             raise PduError(reader.structure, f"{len(data) - end} trailing bytes", offset=end)
         pdu = McsConnectResponse(params, user_data, enum_or_int(McsResult, result), connect_id)
-        layout = _layout_of(
-            reader, data, _der_connect_response(pdu), lambda: _write_connect_response(pdu, None)
-        )
+        der = _der_connect_response(pdu) if engine == "struct" else None
+        layout = _layout_of(reader, data, der, lambda: _write_connect_response(pdu, None))
         return pdu if layout is None else dataclasses.replace(pdu, ber_layout=layout)
 
     return guarded("MCS_CONNECT_RESPONSE", data, parse)
 
 
-def encode_mcs_connect_response(pdu: McsConnectResponse) -> bytes:
+def encode_mcs_connect_response(pdu: McsConnectResponse, *, engine: Engine = "struct") -> bytes:
     """Encode a Connect-Response, with the sizes of ``pdu.ber_layout`` when it has one."""
-    if pdu.ber_layout is None:
-        der = _der_connect_response(pdu)
-        if der is not None:
-            return der
+    if engine == "struct":
+        if pdu.ber_layout is None:
+            der = _der_connect_response(pdu)
+            if der is not None:
+                return der
+    else:
+        check_engine(engine)
     return _write_connect_response(pdu, pdu.ber_layout)[0]
 
 
@@ -794,7 +814,8 @@ _SEND_DATA = Struct(
     "length" / _PerLength(),
     "userData" / Bytes(lambda ctx: ctx.length[0]),
 )
-_SEND_DATA_FAST = struct.Struct(">BHHBB")
+_SEND_DATA_STRUCT = struct.Struct(">BHHBB")
+"""`_SEND_DATA` up to the first length octet, for the struct path."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -909,36 +930,16 @@ def _decode_send_data(data: bytes) -> SendDataRequest | SendDataIndication:
     )
 
 
-def decode_domain_pdu(data: bytes) -> DomainMcsPdu:
+def decode_domain_pdu(data: bytes, *, engine: Engine = "struct") -> DomainMcsPdu:
     """Decode one aligned-PER DomainMCSPDU (the payload of an X.224 Data TPDU)."""
-    if len(data) >= 7:
-        first = data[0]
-        if first == 0x64 or first == 0x68:  # Send Data Request / Indication, the hot path
-            _choice, initiator, channel_id, flags, length = _SEND_DATA_FAST.unpack_from(data)
-            if not flags & 0x0F:
-                header = 7
-                long_length = False
-                if length >= 0x80:
-                    if length & 0x40 or len(data) < 8:
-                        return _decode_send_data(data)
-                    length = ((length & 0x3F) << 8) | data[7]
-                    header = 8
-                    long_length = length < 0x80
-                if header + length == len(data):
-                    cls = SendDataRequest if first == 0x64 else SendDataIndication
-                    return cls(
-                        initiator + MCS_BASE_CHANNEL_ID,
-                        channel_id,
-                        data[header:],
-                        _PRIORITIES[flags >> 6],
-                        _SEGMENTATIONS[(flags >> 4) & 0x3],
-                        long_length,
-                    )
+    if engine == "struct":
+        pdu = _domain_pdu_struct(data)
+        if pdu is not None:
+            return pdu
+    else:
+        check_engine(engine)
     if not data:
         raise PduError("DomainMCSPDU", "empty", offset=0)
-    fast = _decode_connection_pdu(data)
-    if fast is not None:
-        return fast
     choice = data[0] >> 2
     if choice in (CHOICE_SEND_DATA_REQUEST, CHOICE_SEND_DATA_INDICATION):
         return _decode_send_data(data)
@@ -971,10 +972,37 @@ def decode_domain_pdu(data: bytes) -> DomainMcsPdu:
     raise PduError("DomainMCSPDU", f"unsupported choice {choice}", field="choice", offset=0)
 
 
-def _decode_connection_pdu(data: bytes) -> DomainMcsPdu | None:
-    """The PDUs of the channel connection phase in their usual form, with `struct`; None
-    for anything else (the construct definitions then decode it or say what is wrong)."""
-    first, size = data[0], len(data)
+def _domain_pdu_struct(data: bytes) -> DomainMcsPdu | None:
+    """Send Data, and the PDUs of the channel connection phase, in their usual form read
+    with `struct`; None for anything else (the construct definitions then decode it or say
+    what is wrong)."""
+    size = len(data)
+    if not size:
+        return None
+    first = data[0]
+    if size >= 7 and (first == 0x64 or first == 0x68):  # Send Data Request / Indication
+        _choice, initiator, channel_id, flags, length = _SEND_DATA_STRUCT.unpack_from(data)
+        if flags & 0x0F:
+            return None
+        header = 7
+        long_length = False
+        if length >= 0x80:
+            if length & 0x40 or size < 8:
+                return None
+            length = ((length & 0x3F) << 8) | data[7]
+            header = 8
+            long_length = length < 0x80
+        if header + length != size:
+            return None
+        cls = SendDataRequest if first == 0x64 else SendDataIndication
+        return cls(
+            initiator + MCS_BASE_CHANNEL_ID,
+            channel_id,
+            data[header:],
+            _PRIORITIES[flags >> 6],
+            _SEGMENTATIONS[(flags >> 4) & 0x3],
+            long_length,
+        )
     if size < 2:
         return AttachUserRequest() if first == CHOICE_ATTACH_USER_REQUEST << 2 else None
     if first == CHOICE_CHANNEL_JOIN_REQUEST << 2 and size == 5:
@@ -1017,8 +1045,10 @@ def _user_id(structure: str, value: int, field: str) -> int:
     return value - MCS_BASE_CHANNEL_ID
 
 
-def encode_domain_pdu(pdu: DomainMcsPdu) -> bytes:
+def encode_domain_pdu(pdu: DomainMcsPdu, *, engine: Engine = "struct") -> bytes:
     """Encode one DomainMCSPDU."""
+    if engine != "struct":
+        check_engine(engine)
     if isinstance(pdu, SendDataRequest | SendDataIndication):
         name = type(pdu).__name__
         first = 0x64 if isinstance(pdu, SendDataRequest) else 0x68
@@ -1028,6 +1058,22 @@ def encode_domain_pdu(pdu: DomainMcsPdu) -> bytes:
         need(name, 0 <= pdu.segmentation <= 3, "segmentation is not 2 bits", field="segmentation")
         length = len(pdu.user_data)
         need(name, length < 0x4000, f"userData of {length} bytes needs fragmentation")
+        if engine != "struct":
+            return build_checked(
+                name,
+                _SEND_DATA,
+                {
+                    "choice": first,
+                    "initiator": initiator,
+                    "channelId": pdu.channel_id,
+                    "flags": {
+                        "dataPriority": int(pdu.data_priority),
+                        "segmentation": int(pdu.segmentation),
+                    },
+                    "length": (length, pdu.long_length),
+                    "userData": pdu.user_data,
+                },
+            )
         flags = (int(pdu.data_priority) << 6) | (int(pdu.segmentation) << 4)
         if pdu.long_length or length >= 0x80:
             tail = bytes((0x80 | (length >> 8), length & 0xFF))
@@ -1055,7 +1101,7 @@ def encode_domain_pdu(pdu: DomainMcsPdu) -> bytes:
     if isinstance(pdu, AttachUserConfirm):
         user = pdu.initiator
         result = int(pdu.result)
-        if 0 <= result <= 0x0F:
+        if engine == "struct" and 0 <= result <= 0x0F:
             header = _confirm_header(CHOICE_ATTACH_USER_CONFIRM, user is not None, result)
             if user is None:
                 return header
@@ -1082,7 +1128,8 @@ def encode_domain_pdu(pdu: DomainMcsPdu) -> bytes:
     if isinstance(pdu, ChannelJoinConfirm):
         result, channel = int(pdu.result), pdu.channel_id
         if (
-            0 <= result <= 0x0F
+            engine == "struct"
+            and 0 <= result <= 0x0F
             and 0 <= pdu.requested <= 0xFFFF
             and (channel is None or 0 <= channel <= 0xFFFF)
         ):
@@ -1107,7 +1154,7 @@ def encode_domain_pdu(pdu: DomainMcsPdu) -> bytes:
         )
     if isinstance(pdu, DisconnectProviderUltimatum):
         reason = int(pdu.reason)
-        if 0 <= reason <= 7:  # choice (6 bits), reason (3 bits), 7 zero bits
+        if engine == "struct" and 0 <= reason <= 7:  # choice, reason (3 bits), 7 zero bits
             first = (CHOICE_DISCONNECT_PROVIDER_ULTIMATUM << 2) | (reason >> 1)
             return bytes((first, (reason & 1) << 7))
         return build_checked(
@@ -1118,10 +1165,12 @@ def encode_domain_pdu(pdu: DomainMcsPdu) -> bytes:
     raise PduError("DomainMCSPDU", f"cannot encode {type(pdu).__name__}")
 
 
-def decode_mcs_pdu(data: bytes) -> McsConnectInitial | McsConnectResponse | DomainMcsPdu:
+def decode_mcs_pdu(
+    data: bytes, *, engine: Engine = "struct"
+) -> McsConnectInitial | McsConnectResponse | DomainMcsPdu:
     """Decode whichever MCS PDU an X.224 Data payload holds (by its first bytes)."""
     if data[:2] == TAG_CONNECT_INITIAL:
-        return decode_mcs_connect_initial(data)
+        return decode_mcs_connect_initial(data, engine=engine)
     if data[:2] == TAG_CONNECT_RESPONSE:
-        return decode_mcs_connect_response(data)
-    return decode_domain_pdu(data)
+        return decode_mcs_connect_response(data, engine=engine)
+    return decode_domain_pdu(data, engine=engine)

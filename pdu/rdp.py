@@ -15,8 +15,13 @@ is the 4-byte basic one.  That holds for SEC_REDIRECTION_PKT too: the Standard S
 Redirection PDU (2.2.13.2.1) is always encrypted, so it always carries SEC_ENCRYPT.  The
 flagsHi half is kept verbatim: Windows fills it with garbage unless SEC_FLAGSHI_VALID is set.
 
-The security header decoder is on the path of every licensing frame and uses a precompiled
-`struct` format; its construct definition reports the failing field when it rejects an input.
+The security header is on the path of every licensing frame, and the Client Info and Security
+Exchange on the path of every connection: their decoders and encoders have a struct path
+(precompiled `struct` formats) for the usual input, as does the encoder of the share data
+headers (Set Error Info).  The construct definitions (`SECURITY_HEADER`, `_SECURITY_EXCHANGE`,
+`_INFO_PACKET` with `TIME_ZONE_INFORMATION` and the extended info, `_SHARE_DATA`) take
+whatever it declines and report every error; ``engine="construct"`` runs them alone, and the
+tests compare both engines.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from construct import (
     this,
 )
 
-from pdu._types import Ansi, Utf16, pdu_dataclass, spec
+from pdu._types import Ansi, Engine, Utf16, check_engine, fits_uint, pdu_dataclass, spec
 from pdu.errors import PduError, guarded
 from pdu.framing import (
     OptionalField,
@@ -169,13 +174,72 @@ class SecurityHeader:
     fips_padlen: int | None = spec("padlen", default=None)
 
 
-def security_header_bytes(flags: int, data_signature: bytes | None, flags_hi: int = 0) -> bytes:
+def security_header_bytes(
+    flags: int, data_signature: bytes | None, flags_hi: int = 0, *, engine: Engine = "struct"
+) -> bytes:
     """``encode_security_header(SecurityHeader(flags, flags_hi, data_signature))`` without
     the object: a basic or non-FIPS header (TS_SECURITY_HEADER, TS_SECURITY_HEADER1)."""
+    return _encode_security_header(flags, flags_hi, data_signature, None, engine)
+
+
+def decode_security_header(
+    data: bytes, *, fips: bool = False, engine: Engine = "struct"
+) -> tuple[SecurityHeader, bytes]:
+    """Decode the security header at the start of ``data``; return it and the bytes after it.
+
+    ``fips`` says that the FIPS encryption method is in force, so that an encrypted PDU
+    carries TS_SECURITY_HEADER2 instead of TS_SECURITY_HEADER1.
+    """
+    if engine == "struct":
+        if len(data) >= 4:
+            flags, flags_hi = _SEC_BASIC.unpack_from(data)
+            if not flags & _SEC_ENCRYPT:
+                return SecurityHeader(_security_flag(flags), flags_hi), data[4:]
+            if not fips and len(data) >= 12:
+                return SecurityHeader(_security_flag(flags), flags_hi, data[4:12]), data[12:]
+            if fips and len(data) >= 16:
+                length, version, padlen = _SEC_FIPS.unpack_from(data, 4)
+                if length == 0x10 and version == 1:
+                    header = SecurityHeader(_security_flag(flags), flags_hi, data[8:16], padlen)
+                    return header, data[16:]
+    else:
+        check_engine(engine)
+    name = "TS_SECURITY_HEADER2" if fips else "TS_SECURITY_HEADER1"
+
+    def parse(stream: Any) -> tuple[Any, int]:
+        return SECURITY_HEADER.parse_stream(stream, fips=fips), stream.tell()
+
+    parsed, end = guarded(name, data, parse)
+    flag = _security_flag(parsed.flags)
+    if parsed.fips is not None:
+        header = SecurityHeader(flag, parsed.flagsHi, parsed.fips.dataSignature, parsed.fips.padlen)
+    else:
+        header = SecurityHeader(flag, parsed.flagsHi, parsed.dataSignature)
+    return header, data[end:]
+
+
+def encode_security_header(header: SecurityHeader, *, engine: Engine = "struct") -> bytes:
+    """Encode a security header (its kind follows from its flags and fields)."""
+    return _encode_security_header(
+        int(header.flags), header.flags_hi, header.data_signature, header.fips_padlen, engine
+    )
+
+
+def _encode_security_header(
+    flags: int,
+    flags_hi: int,
+    data_signature: bytes | None,
+    fips_padlen: int | None,
+    engine: Engine,
+) -> bytes:
     name = "TS_SECURITY_HEADER"
     need(name, 0 <= flags <= 0xFFFF, "flags is not 16 bits", field="flags")
     need(name, 0 <= flags_hi <= 0xFFFF, "flagsHi is not 16 bits", field="flagsHi")
-    basic = _SEC_BASIC.pack(flags, flags_hi)
+    if engine == "struct":
+        basic = _SEC_BASIC.pack(flags, flags_hi)
+    else:
+        check_engine(engine)
+        basic = b""  # SECURITY_HEADER writes it below
     need(
         name,
         bool(flags & _SEC_ENCRYPT) == (data_signature is not None),
@@ -183,57 +247,25 @@ def security_header_bytes(flags: int, data_signature: bytes | None, flags_hi: in
         field="dataSignature",
     )
     if data_signature is None:
+        need(name, fips_padlen is None, "padlen needs SEC_ENCRYPT", field="padlen")
+    else:
+        need(name, len(data_signature) == 8, "dataSignature is not 8 bytes")
+        if fips_padlen is not None:
+            need(name, 0 <= fips_padlen <= 0xFF, "padlen is not a byte", field="padlen")
+    if engine != "struct":
+        fips = fips_padlen is not None
+        value = {
+            "flags": flags,
+            "flagsHi": flags_hi,
+            "dataSignature": None if fips else data_signature,
+            "fips": {"padlen": fips_padlen, "dataSignature": data_signature} if fips else None,
+        }
+        return build_checked(name, SECURITY_HEADER, value, fips=fips)
+    if data_signature is None:
         return basic
-    need(name, len(data_signature) == 8, "dataSignature is not 8 bytes")
-    return basic + data_signature
-
-
-def decode_security_header(data: bytes, *, fips: bool = False) -> tuple[SecurityHeader, bytes]:
-    """Decode the security header at the start of ``data``; return it and the bytes after it.
-
-    ``fips`` says that the FIPS encryption method is in force, so that an encrypted PDU
-    carries TS_SECURITY_HEADER2 instead of TS_SECURITY_HEADER1.
-    """
-    if len(data) >= 4:
-        flags, flags_hi = _SEC_BASIC.unpack_from(data)
-        if not flags & _SEC_ENCRYPT:
-            return SecurityHeader(_security_flag(flags), flags_hi), data[4:]
-        if not fips and len(data) >= 12:
-            return SecurityHeader(_security_flag(flags), flags_hi, data[4:12]), data[12:]
-        if fips and len(data) >= 16:
-            length, version, padlen = _SEC_FIPS.unpack_from(data, 4)
-            if length == 0x10 and version == 1:
-                header = SecurityHeader(_security_flag(flags), flags_hi, data[8:16], padlen)
-                return header, data[16:]
-    name = "TS_SECURITY_HEADER2" if fips else "TS_SECURITY_HEADER1"
-    guarded(name, data, lambda stream: SECURITY_HEADER.parse_stream(stream, fips=fips))
-    raise PduError(name, "malformed security header")  # pragma: no cover - parse raised
-
-
-def encode_security_header(header: SecurityHeader) -> bytes:
-    """Encode a security header (its kind follows from its flags and fields)."""
-    if header.fips_padlen is None:
-        return security_header_bytes(int(header.flags), header.data_signature, header.flags_hi)
-    name = "TS_SECURITY_HEADER"
-    flags = int(header.flags)
-    need(name, 0 <= flags <= 0xFFFF, "flags is not 16 bits", field="flags")
-    need(name, 0 <= header.flags_hi <= 0xFFFF, "flagsHi is not 16 bits", field="flagsHi")
-    basic = _SEC_BASIC.pack(flags, header.flags_hi)
-    encrypted = bool(flags & _SEC_ENCRYPT)
-    need(
-        name,
-        encrypted == (header.data_signature is not None),
-        "dataSignature goes with SEC_ENCRYPT",
-        field="dataSignature",
-    )
-    if header.data_signature is None:
-        need(name, header.fips_padlen is None, "padlen needs SEC_ENCRYPT", field="padlen")
-        return basic
-    need(name, len(header.data_signature) == 8, "dataSignature is not 8 bytes")
-    if header.fips_padlen is None:
-        return basic + header.data_signature
-    need(name, 0 <= header.fips_padlen <= 0xFF, "padlen is not a byte", field="padlen")
-    return basic + _SEC_FIPS.pack(0x10, 1, header.fips_padlen) + header.data_signature
+    if fips_padlen is None:
+        return basic + data_signature
+    return basic + _SEC_FIPS.pack(0x10, 1, fips_padlen) + data_signature
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,10 +288,13 @@ class SecurityExchange:
     encrypted_client_random: bytes = spec("encryptedClientRandom")
 
 
-def decode_security_exchange(data: bytes) -> SecurityExchange:
+def decode_security_exchange(data: bytes, *, engine: Engine = "struct") -> SecurityExchange:
     """Decode the Security Exchange PDU data that follows the basic security header."""
-    if len(data) >= 4 and _U32.unpack_from(data)[0] == len(data) - 4:
-        return SecurityExchange(data[4:])  # the usual path; construct reports errors
+    if engine == "struct":
+        if len(data) >= 4 and _U32.unpack_from(data)[0] == len(data) - 4:
+            return SecurityExchange(data[4:])  # the usual input; construct reports errors
+    else:
+        check_engine(engine)
     parsed = parse_exact("TS_SECURITY_PACKET", _SECURITY_EXCHANGE, data)
     return SecurityExchange(parsed.encryptedClientRandom)
 
@@ -535,10 +570,10 @@ _U32 = struct.Struct("<I")
 _EXTENDED_HEAD = struct.Struct("<HH")
 _TIME_ZONE = struct.Struct("<i64s8Hi64s8Hi")
 _OPTIONAL_KINDS = ("tz", "u32", "u32", "prefixed", "u16", "u16", "prefixed", "u16")
-"""How each of `_EXTENDED_INFO_OPTIONAL` is laid out, for `_fast_extended_info`."""
+"""How each of `_EXTENDED_INFO_OPTIONAL` is laid out, for `_extended_info_struct`."""
 
 
-def _fast_extended_info(data: bytes) -> ExtendedInfo | None:
+def _extended_info_struct(data: bytes) -> ExtendedInfo | None:
     """TS_EXTENDED_INFO_PACKET read with `struct`, as `_decode_extended_info` reads it.
 
     None for anything the construct path would refuse (a length running past the end):
@@ -608,8 +643,8 @@ def _fast_extended_info(data: bytes) -> ExtendedInfo | None:
     )
 
 
-def _fast_client_info(data: bytes) -> ClientInfo | None:
-    """TS_INFO_PACKET read with `struct` on the usual path; None sends it to construct."""
+def _client_info_struct(data: bytes) -> ClientInfo | None:
+    """TS_INFO_PACKET read with `struct` on the usual input; None sends it to construct."""
     size = len(data)
     if size < 18:
         return None
@@ -625,7 +660,7 @@ def _fast_client_info(data: bytes) -> ClientInfo | None:
         offset = end
     extra = None
     if offset < size:
-        extra = _fast_extended_info(data[offset:])
+        extra = _extended_info_struct(data[offset:])
         if extra is None:
             return None
     domain, user_name, password, shell, working_dir = strings
@@ -634,15 +669,18 @@ def _fast_client_info(data: bytes) -> ClientInfo | None:
     )
 
 
-def decode_client_info(data: bytes) -> ClientInfo:
+def decode_client_info(data: bytes, *, engine: Engine = "struct") -> ClientInfo:
     """Decode TS_INFO_PACKET: the Client Info PDU data after its (decrypted) security header.
 
-    `_fast_client_info` reads the usual packet with `struct`; the construct definition
+    `_client_info_struct` reads the usual packet with `struct`; the construct definition
     (`_INFO_PACKET`) reads the rest and reports every error.
     """
-    fast = _fast_client_info(data)
-    if fast is not None:
-        return fast
+    if engine == "struct":
+        info = _client_info_struct(data)
+        if info is not None:
+            return info
+    else:
+        check_engine(engine)
     parsed = parse_exact("TS_INFO_PACKET", _INFO_PACKET, data)
     extra = parsed.extraInfo
     return ClientInfo(
@@ -881,8 +919,12 @@ _SHARE_DATA = Struct(
 """TS_SHARECONTROLHEADER + TS_SHAREDATAHEADER + the data PDU body."""
 
 _HEADER_SIZE = 18
-_SHARE_DATA_FAST = struct.Struct("<HHHIBBHBBH")
-"""`_SHARE_DATA` without its data, for `encode_share_data_pdu`'s usual path."""
+_SHARE_DATA_STRUCT = struct.Struct("<HHHIBBHBBH")
+"""`_SHARE_DATA` without its data, for `encode_share_data_pdu`'s struct path."""
+_SHARE_DATA_LIMITS = tuple(
+    2 ** (8 * struct.calcsize(code)) - 1 for code in _SHARE_DATA_STRUCT.format[1:]
+)
+"""The largest value of each field of `_SHARE_DATA_STRUCT`."""
 
 
 @pdu_dataclass
@@ -928,18 +970,18 @@ def decode_share_data_pdu(data: bytes) -> ShareDataPdu:
     )
 
 
-def _fast_share_data(fields: tuple[Any, ...], data: bytes) -> bytes | None:
+def _share_data_struct(fields: tuple[Any, ...], data: bytes) -> bytes | None:
     """`_SHARE_DATA` written with `struct`, or None when a value does not fit (construct
     then reports which)."""
     if type(data) is not bytes:
         return None
-    try:
-        return _SHARE_DATA_FAST.pack(*fields) + data
-    except struct.error:
-        return None
+    for value, limit in zip(fields, _SHARE_DATA_LIMITS, strict=True):
+        if not fits_uint(value, limit):
+            return None
+    return _SHARE_DATA_STRUCT.pack(*fields) + data
 
 
-def encode_share_data_pdu(pdu: ShareDataPdu) -> bytes:
+def encode_share_data_pdu(pdu: ShareDataPdu, *, engine: Engine = "struct") -> bytes:
     """Encode a data PDU with both headers; totalLength and uncompressedLength are derived."""
     name = "TS_SHAREDATAHEADER"
     need(name, pdu.version & 0x000F == 0, "version overlaps the type", field="pduType")
@@ -958,9 +1000,12 @@ def encode_share_data_pdu(pdu: ShareDataPdu) -> bytes:
         pdu.compressed_type,
         pdu.compressed_length,
     )
-    fast = _fast_share_data(fields, pdu.data)
-    if fast is not None:
-        return fast
+    if engine == "struct":
+        packed = _share_data_struct(fields, pdu.data)
+        if packed is not None:
+            return packed
+    else:
+        check_engine(engine)
     return build_checked(
         name,
         _SHARE_DATA,
@@ -1021,7 +1066,7 @@ def decode_set_error_info(data: bytes) -> SetErrorInfo:
     )
 
 
-def encode_set_error_info(pdu: SetErrorInfo) -> bytes:
+def encode_set_error_info(pdu: SetErrorInfo, *, engine: Engine = "struct") -> bytes:
     """Encode a Set Error Info PDU data (without security header)."""
     name = "TS_SET_ERROR_INFO_PDU"
     error_info = pdu.error_info
@@ -1039,7 +1084,8 @@ def encode_set_error_info(pdu: SetErrorInfo) -> bytes:
             pdu.compressed_length,
             pdu.version,
             pdu.uncompressed_length,
-        )
+        ),
+        engine=engine,
     )
 
 
