@@ -308,7 +308,9 @@ def encode_tpkt(tpkt: Tpkt, *, engine: Engine = "struct") -> bytes:
     need("TPKT", TPKT_MIN_SIZE <= length <= 0xFFFF, f"length {length} out of range", field="length")
     if engine != "struct":
         check_engine(engine)
-    else:
+    elif fits_uint(tpkt.reserved, 0xFF) and isinstance(
+        tpkt.payload, bytes | bytearray | memoryview
+    ):
         return _TPKT_STRUCT.pack(TPKT_VERSION, tpkt.reserved, length) + tpkt.payload
     return build_checked("TPKT", _TPKT, {"reserved": tpkt.reserved, "payload": tpkt.payload})
 

@@ -57,7 +57,7 @@ from construct import (
     this,
 )
 
-from pdu._types import Engine, check_engine, spec
+from pdu._types import Engine, check_engine, fits_uint, spec
 from pdu.errors import PduError, guarded
 from pdu.framing import build_checked, enum_or_int, need, parse_exact
 
@@ -1058,7 +1058,11 @@ def encode_domain_pdu(pdu: DomainMcsPdu, *, engine: Engine = "struct") -> bytes:
         need(name, 0 <= pdu.segmentation <= 3, "segmentation is not 2 bits", field="segmentation")
         length = len(pdu.user_data)
         need(name, length < 0x4000, f"userData of {length} bytes needs fragmentation")
-        if engine != "struct":
+        if not (
+            engine == "struct"
+            and fits_uint(pdu.channel_id, 0xFFFF)
+            and isinstance(pdu.user_data, bytes | bytearray | memoryview)
+        ):  # construct writes it, or says why not
             return build_checked(
                 name,
                 _SEND_DATA,
@@ -1130,8 +1134,8 @@ def encode_domain_pdu(pdu: DomainMcsPdu, *, engine: Engine = "struct") -> bytes:
         if (
             engine == "struct"
             and 0 <= result <= 0x0F
-            and 0 <= pdu.requested <= 0xFFFF
-            and (channel is None or 0 <= channel <= 0xFFFF)
+            and fits_uint(pdu.requested, 0xFFFF)
+            and (channel is None or fits_uint(channel, 0xFFFF))
         ):
             initiator = _user_id("ChannelJoinConfirm", pdu.initiator, "initiator")
             return (

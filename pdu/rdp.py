@@ -235,11 +235,8 @@ def _encode_security_header(
     name = "TS_SECURITY_HEADER"
     need(name, 0 <= flags <= 0xFFFF, "flags is not 16 bits", field="flags")
     need(name, 0 <= flags_hi <= 0xFFFF, "flagsHi is not 16 bits", field="flagsHi")
-    if engine == "struct":
-        basic = _SEC_BASIC.pack(flags, flags_hi)
-    else:
+    if engine != "struct":
         check_engine(engine)
-        basic = b""  # SECURITY_HEADER writes it below
     need(
         name,
         bool(flags & _SEC_ENCRYPT) == (data_signature is not None),
@@ -252,20 +249,26 @@ def _encode_security_header(
         need(name, len(data_signature) == 8, "dataSignature is not 8 bytes")
         if fips_padlen is not None:
             need(name, 0 <= fips_padlen <= 0xFF, "padlen is not a byte", field="padlen")
-    if engine != "struct":
-        fips = fips_padlen is not None
-        value = {
-            "flags": flags,
-            "flagsHi": flags_hi,
-            "dataSignature": None if fips else data_signature,
-            "fips": {"padlen": fips_padlen, "dataSignature": data_signature} if fips else None,
-        }
-        return build_checked(name, SECURITY_HEADER, value, fips=fips)
-    if data_signature is None:
-        return basic
-    if fips_padlen is None:
-        return basic + data_signature
-    return basic + _SEC_FIPS.pack(0x10, 1, fips_padlen) + data_signature
+    if (
+        engine == "struct"
+        and fits_uint(flags_hi, 0xFFFF)
+        and (data_signature is None or isinstance(data_signature, bytes | bytearray | memoryview))
+        and (fips_padlen is None or fits_uint(fips_padlen, 0xFF))
+    ):
+        basic = _SEC_BASIC.pack(flags, flags_hi)
+        if data_signature is None:
+            return basic
+        if fips_padlen is None:
+            return basic + data_signature
+        return basic + _SEC_FIPS.pack(0x10, 1, fips_padlen) + data_signature
+    fips = fips_padlen is not None
+    value = {
+        "flags": flags,
+        "flagsHi": flags_hi,
+        "dataSignature": None if fips else data_signature,
+        "fips": {"padlen": fips_padlen, "dataSignature": data_signature} if fips else None,
+    }
+    return build_checked(name, SECURITY_HEADER, value, fips=fips)
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from typing import Any
 
 from construct import Int8ul, Int16ul, Int32ul, Struct, Switch, this
 
-from pdu._types import Engine, check_engine, pdu_dataclass, spec
+from pdu._types import Engine, check_engine, fits_uint, pdu_dataclass, spec
 from pdu.errors import PduError, guarded
 from pdu.licensing._codec import BUILD_ERRORS, ExactBytes, Record, build_error, enum_or_int
 from pdu.licensing._structcodec import Codec
@@ -442,7 +442,7 @@ def _encode(
         raise PduError(
             "LICENSE_PREAMBLE", f"wMsgSize {size} does not fit 16 bits", field="wMsgSize"
         )
-    if engine == "struct":
+    if engine == "struct" and fits_uint(size, 0xFFFF):
         return _PREAMBLE.pack(msg_type, int(version) | flag_bits, size) + body
     preamble = {"bMsgType": int(msg_type), "flags": int(version) | flag_bits, "wMsgSize": size}
     try:
