@@ -24,7 +24,6 @@ from hypothesis import strategies as st
 from pdu.errors import PduError
 from pdu.framing import parse_exact
 from pdu.mcs import (
-    _SEND_DATA,
     MAXIMUM_PARAMETERS,
     MINIMUM_PARAMETERS,
     TARGET_PARAMETERS,
@@ -45,8 +44,6 @@ from pdu.mcs import (
     Segmentation,
     SendDataIndication,
     SendDataRequest,
-    _write_connect_initial,
-    _write_connect_response,
     decode_domain_pdu,
     decode_mcs_connect_initial,
     decode_mcs_connect_response,
@@ -55,6 +52,8 @@ from pdu.mcs import (
     encode_mcs_connect_initial,
     encode_mcs_connect_response,
 )
+from pdu.mcs.connect import _write_connect_initial, _write_connect_response
+from pdu.mcs.domain import _SEND_DATA
 
 PROPERTY = settings(max_examples=200, deadline=None)
 
