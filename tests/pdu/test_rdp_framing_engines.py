@@ -34,7 +34,7 @@ from licensing_strategies import pdus as licensing_pdus
 from pdu import ENGINES, framing, rdp
 from pdu.errors import PduError
 from pdu.licensing import LicensingPdu, encode_licensing_message, encode_licensing_pdu
-from pdu.rdp import _client_info_struct
+from pdu.rdp.client_info import _client_info_struct
 
 PROPERTY = settings(max_examples=200, deadline=None)
 
