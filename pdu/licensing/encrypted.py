@@ -7,6 +7,7 @@
   SERVER_UPGRADE_LICENSE)
 
 These decoders take the *plaintext*; decrypting is `rdplic.crypto`'s job.
+Like every licensing decoder and encoder they take ``engine=`` (`pdu._types.Engine`).
 """
 
 from __future__ import annotations
