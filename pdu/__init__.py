@@ -4,15 +4,22 @@
 invariant 1).  Every decoder returns frozen dataclasses or raises `PduError`;
 every encoder derives lengths and counts, and encode(decode(b)) == b.
 
-The modules, outermost layer first: `pdu.framing` (TPKT, X.224, fast-path,
-`frame_size`), `pdu.mcs` (T.125 MCS), `pdu.gcc` (T.124 GCC and the
-MS-RDPBCGR data blocks), `pdu.rdp` (security headers, Client Info and other
-RDP PDUs), `pdu.certificates` (server certificates) and `pdu.licensing`
-(MS-RDPELE).  This package re-exports their decode/encode entry points.
+The modules and packages, outermost layer first: `pdu.framing` (TPKT, X.224,
+RDP's Fast-Path frames, `frame_size`), `pdu.mcs` (T.125 MCS), `pdu.gcc` (T.124
+GCC and the MS-RDPBCGR data blocks), `pdu.rdp` (security headers, Client Info
+and other RDP PDUs), `pdu.certificates` (server certificates) and
+`pdu.licensing` (MS-RDPELE).  This package re-exports their decode/encode entry
+points.
+
+Where a wire format has a `struct` shortcut beside its construct definition (the
+"struct path", for speed; unrelated to RDP's Fast-Path PDUs), its decoder and
+encoder take ``engine=``: an `Engine`, "struct" (the default) or "construct"
+(the definition only), which tests and fuzzers compare.
 """
 
 from __future__ import annotations
 
+from pdu._types import ENGINES, Engine
 from pdu.certificates import (
     decode_server_certificate,
     encode_server_certificate,
@@ -73,6 +80,8 @@ from pdu.rdp import (
 )
 
 __all__ = [
+    "ENGINES",
+    "Engine",
     "LicensingPdu",
     "PduError",
     "decode_client_blocks",

@@ -9,11 +9,15 @@
 - `frame_size`, which tells the transport whether a whole frame has arrived before anything
   is decoded (architecture invariant 3: a decode error always means "malformed").
 
-The TPKT, X.224 Data and fast-path decoders are on the path of every licensing frame and use
-precompiled `struct` formats: construct costs about 4 microseconds per header even compiled,
-which alone would exceed the budget of a whole licensing frame. Their construct definitions
-(`TPKT_HEADER`, `X224_DATA_HEADER`) stay the declarative reference: the slow path re-parses a
-bad input with them to report the failing field, and the tests check that both agree.
+TPKT and X.224 are on the path of every licensing frame, so their decoders and encoders have a
+struct path (precompiled `struct` formats) for the usual input: construct costs about 4
+microseconds per header even compiled, which alone would exceed the budget of a whole licensing
+frame.  The construct definitions (`_TPKT`, `X224_DATA_HEADER`, `_X224_CONNECT`, `_NEG`,
+`_CORRELATION_INFO`) stay the reference: the struct path declines anything unusual, the
+definition then decodes it or reports the failing field, and ``engine="construct"`` runs the
+definitions alone (the tests compare both engines).  RDP's own Fast-Path frames
+(`decode_fast_path`, `encode_fast_path`) have no construct definition and no engine switch:
+their two- or three-byte header is read and written by hand.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from construct import (
     this,
 )
 
-from pdu._types import Ansi, pdu_dataclass, spec
+from pdu._types import Ansi, Engine, check_engine, fits_uint, pdu_dataclass, spec
 from pdu.errors import PduError, guarded
 
 __all__ = [
@@ -106,10 +110,11 @@ def parse_exact(structure: str, con: Construct[Any, Any], data: bytes) -> Any:
     return guarded(structure, data, run)
 
 
-def build_checked(structure: str, con: Construct[Any, Any], value: Any) -> bytes:
-    """Build ``value`` with ``con``, turning every failure into `PduError`."""
+def build_checked(structure: str, con: Construct[Any, Any], value: Any, **params: Any) -> bytes:
+    """Build ``value`` with ``con`` (``params``: construct's context parameters), turning every
+    failure into `PduError`."""
     try:
-        return con.build(value)
+        return con.build(value, **params)
     except PduError:
         raise
     except construct.ConstructError as error:
@@ -262,7 +267,8 @@ _TPKT = Struct(
     "payload" / Bytes(this.length - 4),
 )
 
-_TPKT_FAST = struct.Struct(">BBH")
+_TPKT_STRUCT = struct.Struct(">BBH")
+"""`_TPKT` without its payload, for the struct path."""
 
 
 @pdu_dataclass
@@ -273,31 +279,40 @@ class Tpkt:
     reserved: int = spec("reserved", default=0)
 
 
-def decode_tpkt(data: bytes) -> Tpkt:
+def decode_tpkt(data: bytes, *, engine: Engine = "struct") -> Tpkt:
     """Decode one whole TPKT frame (as delimited by `frame_size`)."""
-    if len(data) >= 4:
-        version, reserved, length = _TPKT_FAST.unpack_from(data)
-        if version == TPKT_VERSION and length == len(data) and length >= TPKT_MIN_SIZE:
-            return Tpkt(data[4:], reserved)
+    if engine == "struct":
+        if len(data) >= 4:
+            version, reserved, length = _TPKT_STRUCT.unpack_from(data)
+            if version == TPKT_VERSION and length == len(data) and length >= TPKT_MIN_SIZE:
+                return Tpkt(data[4:], reserved)
+    else:
+        check_engine(engine)
     parsed = parse_exact("TPKT", _TPKT, data)
-    return Tpkt(parsed.payload, parsed.reserved)  # pragma: no cover - the fast path took it
+    return Tpkt(parsed.payload, parsed.reserved)
 
 
-def tpkt_payload(data: bytes) -> bytes:
+def tpkt_payload(data: bytes, *, engine: Engine = "struct") -> bytes:
     """``decode_tpkt(data).payload`` without the `Tpkt` object."""
-    if len(data) >= 4:
-        version, _, length = _TPKT_FAST.unpack_from(data)
+    if engine == "struct" and len(data) >= 4:
+        version, _, length = _TPKT_STRUCT.unpack_from(data)
         if version == TPKT_VERSION and length == len(data) and length >= TPKT_MIN_SIZE:
             return data[4:]
-    return decode_tpkt(data).payload
+    return decode_tpkt(data, engine=engine).payload
 
 
-def encode_tpkt(tpkt: Tpkt) -> bytes:
+def encode_tpkt(tpkt: Tpkt, *, engine: Engine = "struct") -> bytes:
     """Encode a TPKT frame."""
     length = len(tpkt.payload) + 4
     need("TPKT", 0 <= tpkt.reserved <= 0xFF, "reserved is not a byte", field="reserved")
     need("TPKT", TPKT_MIN_SIZE <= length <= 0xFFFF, f"length {length} out of range", field="length")
-    return _TPKT_FAST.pack(TPKT_VERSION, tpkt.reserved, length) + tpkt.payload
+    if engine != "struct":
+        check_engine(engine)
+    elif fits_uint(tpkt.reserved, 0xFF) and isinstance(
+        tpkt.payload, bytes | bytearray | memoryview
+    ):
+        return _TPKT_STRUCT.pack(TPKT_VERSION, tpkt.reserved, length) + tpkt.payload
+    return build_checked("TPKT", _TPKT, {"reserved": tpkt.reserved, "payload": tpkt.payload})
 
 
 # --------------------------------------------------------------------------------------------
@@ -420,51 +435,53 @@ _X224_CONNECT = Struct(
     "classOption" / Int8ub,
     "variable" / Bytes(this.length - 6),
 )
-_X224_DATA_FAST = b"\x02\xf0\x80"
-_X224_CONNECT_FAST = struct.Struct(">BBHHB")
-"""`_X224_CONNECT` without its variable part, for the usual path."""
-_NEG_FAST = struct.Struct("<BBHI")
-"""`_NEG`, for the usual path."""
+_X224_DATA_STRUCT = b"\x02\xf0\x80"
+"""`X224_DATA_HEADER` with EOT set, for the struct path."""
+_X224_CONNECT_STRUCT = struct.Struct(">BBHHB")
+"""`_X224_CONNECT` without its variable part, for the struct path."""
+_NEG_STRUCT = struct.Struct("<BBHI")
+"""`_NEG`, for the struct path."""
 
 
-def _fast_neg(data: bytes) -> tuple[int, int, int] | None:
+def _neg_struct(data: bytes) -> tuple[int, int, int] | None:
     """(type, flags, value) of a well-formed 8-byte negotiation structure, else None."""
     if len(data) == 8 and data[2:4] == b"\x08\x00":
-        kind, flags, _, value = _NEG_FAST.unpack(data)
+        kind, flags, _, value = _NEG_STRUCT.unpack(data)
         return kind, flags, value
     return None
 
 
-def _parse_neg(structure: str, data: bytes) -> tuple[int, int, int]:
+def _parse_neg(structure: str, data: bytes, engine: Engine) -> tuple[int, int, int]:
     """(type, flags, value) of an 8-byte negotiation structure; construct reports errors."""
-    fast = _fast_neg(data)
-    if fast is not None:
-        return fast
+    if engine == "struct":
+        values = _neg_struct(data)
+        if values is not None:
+            return values
     neg = parse_exact(structure, _NEG, data)
     return neg.type, neg.flags, neg.value
 
 
-def _fast_neg_bytes(kind: int, flags: int, value: int) -> bytes | None:
-    """`_NEG` written with `struct`, or None when a value does not fit."""
-    try:
-        return _NEG_FAST.pack(kind, flags, 8, value)
-    except struct.error:
-        return None
+def _neg_bytes_struct(kind: int, flags: int, value: int) -> bytes | None:
+    """`_NEG` written with `struct`, or None when a value does not fit (construct decides)."""
+    if fits_uint(kind, 0xFF) and fits_uint(flags, 0xFF) and fits_uint(value, 0xFFFFFFFF):
+        return _NEG_STRUCT.pack(kind, flags, 8, value)
+    return None
 
 
-def _build_neg(structure: str, kind: int, flags: int, value: int) -> bytes:
+def _build_neg(structure: str, kind: int, flags: int, value: int, engine: Engine) -> bytes:
     """An 8-byte negotiation structure; construct reports values that do not fit."""
-    fast = _fast_neg_bytes(kind, flags, value)
-    if fast is not None:
-        return fast
+    if engine == "struct":
+        packed = _neg_bytes_struct(kind, flags, value)
+        if packed is not None:
+            return packed
     return build_checked(structure, _NEG, {"type": kind, "flags": flags, "value": value})
 
 
-def _fast_connect_head(data: bytes) -> Any:
+def _connect_head_struct(data: bytes) -> Any:
     """`_X224_CONNECT` read with `struct` when the length indicator fits ``data``, else None."""
     if not data or data[0] < 6 or data[0] + 1 != len(data):
         return None
-    length, code, dst_ref, src_ref, class_option = _X224_CONNECT_FAST.unpack_from(data)
+    length, code, dst_ref, src_ref, class_option = _X224_CONNECT_STRUCT.unpack_from(data)
     return construct.Container(
         length=length,
         code=code,
@@ -475,25 +492,30 @@ def _fast_connect_head(data: bytes) -> Any:
     )
 
 
-def _fast_connect_bytes(
+def _connect_bytes_struct(
     code: int, dst_ref: int, src_ref: int, class_option: int, variable: bytes
 ) -> bytes | None:
-    """`_X224_CONNECT` written with `struct`, or None when a value does not fit."""
-    if type(variable) is not bytes:
+    """`_X224_CONNECT` written with `struct`, or None when a value does not fit (construct
+    decides)."""
+    if not (
+        type(variable) is bytes
+        and len(variable) + 6 <= 0xFF
+        and fits_uint(code, 0xFF)
+        and fits_uint(dst_ref, 0xFFFF)
+        and fits_uint(src_ref, 0xFFFF)
+        and fits_uint(class_option, 0xFF)
+    ):
         return None
-    try:
-        fixed = _X224_CONNECT_FAST.pack(len(variable) + 6, code, dst_ref, src_ref, class_option)
-    except struct.error:
-        return None
+    fixed = _X224_CONNECT_STRUCT.pack(len(variable) + 6, code, dst_ref, src_ref, class_option)
     return fixed + variable
 
 
-def tpkt_data_frame(payload: bytes) -> bytes:
+def tpkt_data_frame(payload: bytes, *, engine: Engine = "struct") -> bytes:
     """``encode_tpkt(Tpkt(encode_x224(X224Data(payload))))`` without the objects."""
     length = len(payload) + 7
-    if length > 0xFFFF:
-        return encode_tpkt(Tpkt(encode_x224(X224Data(payload))))  # raises PduError
-    return _TPKT_FAST.pack(TPKT_VERSION, 0, length) + _X224_DATA_FAST + payload
+    if engine != "struct" or length > 0xFFFF:  # a length that does not fit raises PduError
+        return encode_tpkt(Tpkt(encode_x224(X224Data(payload), engine=engine)), engine=engine)
+    return _TPKT_STRUCT.pack(TPKT_VERSION, 0, length) + _X224_DATA_STRUCT + payload
 
 
 @pdu_dataclass
@@ -575,12 +597,12 @@ def _split_cookie(variable: bytes) -> tuple[bytes | None, bytes]:
     return variable[:end], variable[end + 2 :]
 
 
-def _decode_connection_request(head: Any) -> X224ConnectionRequest:
+def _decode_connection_request(head: Any, engine: Engine) -> X224ConnectionRequest:
     cookie, rest = _split_cookie(head.variable)
     neg_req = None
     correlation = None
     if rest:
-        kind, flags, value = _parse_neg("RDP_NEG_REQ", rest[:8])
+        kind, flags, value = _parse_neg("RDP_NEG_REQ", rest[:8], engine)
         if kind != TYPE_RDP_NEG_REQ:
             raise PduError("RDP_NEG_REQ", f"type 0x{kind:02x} is not TYPE_RDP_NEG_REQ")
         neg_req = RdpNegotiationRequest(Protocol(value), NegotiationRequestFlag(flags))
@@ -599,10 +621,10 @@ def _decode_connection_request(head: Any) -> X224ConnectionRequest:
     )
 
 
-def _decode_connection_confirm(head: Any) -> X224ConnectionConfirm:
+def _decode_connection_confirm(head: Any, engine: Engine) -> X224ConnectionConfirm:
     neg_data: RdpNegotiationResponse | RdpNegotiationFailure | None = None
     if head.variable:
-        kind, flags, value = _parse_neg("rdpNegData", head.variable)
+        kind, flags, value = _parse_neg("rdpNegData", head.variable, engine)
         if kind == TYPE_RDP_NEG_RSP:
             neg_data = RdpNegotiationResponse(Protocol(value), NegotiationResponseFlag(flags))
         elif kind == TYPE_RDP_NEG_FAILURE:
@@ -614,10 +636,13 @@ def _decode_connection_confirm(head: Any) -> X224ConnectionConfirm:
     )
 
 
-def decode_x224(data: bytes) -> X224Tpdu:
+def decode_x224(data: bytes, *, engine: Engine = "struct") -> X224Tpdu:
     """Decode the X.224 TPDU that fills a TPKT payload."""
-    if data[:3] == _X224_DATA_FAST:
-        return X224Data(data[3:])
+    if engine == "struct":
+        if data[:3] == _X224_DATA_STRUCT:
+            return X224Data(data[3:])
+    else:
+        check_engine(engine)
     if len(data) < 2:
         raise PduError("X224", "shorter than a TPDU header", offset=len(data))
     code = data[1] & 0xF0
@@ -628,12 +653,12 @@ def decode_x224(data: bytes) -> X224Tpdu:
         name = "X224_CR" if code == X224_CR else "X224_CC"
         if data[0] < 6:
             raise PduError(name, f"length indicator {data[0]} is below 6", field="length")
-        head = _fast_connect_head(data)
+        head = _connect_head_struct(data) if engine == "struct" else None
         if head is None:
-            head = parse_exact(name, _X224_CONNECT, data)  # reports the error
+            head = parse_exact(name, _X224_CONNECT, data)  # or reports the error
         if code == X224_CR:
-            return _decode_connection_request(head)
-        return _decode_connection_confirm(head)
+            return _decode_connection_request(head, engine)
+        return _decode_connection_confirm(head, engine)
     if code == X224_DR and data[1] == X224_DR:
         if data[0] < 6:
             raise PduError("X224_DR", f"length indicator {data[0]} is below 6", field="length")
@@ -650,12 +675,14 @@ def _encode_connect(
     src_ref: int,
     class_option: int,
     variable: bytes,
+    engine: Engine,
 ) -> bytes:
     need(name, 0 <= credit <= 0x0F, "credit is not 4 bits", field="CDT")
     need(name, len(variable) + 6 <= 0xFE, "variable part too long", field="length")
-    fast = _fast_connect_bytes(code | credit, dst_ref, src_ref, class_option, variable)
-    if fast is not None:
-        return fast
+    if engine == "struct":
+        packed = _connect_bytes_struct(code | credit, dst_ref, src_ref, class_option, variable)
+        if packed is not None:
+            return packed
     return build_checked(
         name,
         _X224_CONNECT,
@@ -670,10 +697,15 @@ def _encode_connect(
     )
 
 
-def encode_x224(tpdu: X224Tpdu) -> bytes:
+def encode_x224(tpdu: X224Tpdu, *, engine: Engine = "struct") -> bytes:
     """Encode an X.224 TPDU (the payload of a TPKT frame)."""
+    if engine != "struct":
+        check_engine(engine)
     if isinstance(tpdu, X224Data):
-        return (_X224_DATA_FAST if tpdu.eot else b"\x02\xf0\x00") + tpdu.payload
+        if engine == "struct":
+            return (_X224_DATA_STRUCT if tpdu.eot else b"\x02\xf0\x00") + tpdu.payload
+        header = build_checked("X224_DT", X224_DATA_HEADER, {"eot": 0x80 if tpdu.eot else 0})
+        return header + tpdu.payload
     if isinstance(tpdu, X224ConnectionRequest):
         variable = b""
         if tpdu.cookie is not None:
@@ -687,7 +719,7 @@ def encode_x224(tpdu: X224Tpdu) -> bytes:
         if tpdu.rdp_neg_req is not None:
             req = tpdu.rdp_neg_req
             variable += _build_neg(
-                "RDP_NEG_REQ", TYPE_RDP_NEG_REQ, req.flags, req.requested_protocols
+                "RDP_NEG_REQ", TYPE_RDP_NEG_REQ, req.flags, req.requested_protocols, engine
             )
         if tpdu.rdp_correlation_info is not None:
             need("X224_CR", tpdu.rdp_neg_req is not None, "correlation info needs rdpNegReq")
@@ -709,15 +741,18 @@ def encode_x224(tpdu: X224Tpdu) -> bytes:
             tpdu.src_ref,
             tpdu.class_option,
             variable,
+            engine,
         )
     if isinstance(tpdu, X224ConnectionConfirm):
         variable = b""
         neg = tpdu.rdp_neg_data
         if isinstance(neg, RdpNegotiationResponse):
-            variable = _build_neg("RDP_NEG_RSP", TYPE_RDP_NEG_RSP, neg.flags, neg.selected_protocol)
+            variable = _build_neg(
+                "RDP_NEG_RSP", TYPE_RDP_NEG_RSP, neg.flags, neg.selected_protocol, engine
+            )
         elif isinstance(neg, RdpNegotiationFailure):
             variable = _build_neg(
-                "RDP_NEG_FAILURE", TYPE_RDP_NEG_FAILURE, neg.flags, neg.failure_code
+                "RDP_NEG_FAILURE", TYPE_RDP_NEG_FAILURE, neg.flags, neg.failure_code, engine
             )
         return _encode_connect(
             "X224_CC",
@@ -727,10 +762,11 @@ def encode_x224(tpdu: X224Tpdu) -> bytes:
             tpdu.src_ref,
             tpdu.class_option,
             variable,
+            engine,
         )
     if isinstance(tpdu, X224DisconnectRequest):
         return _encode_connect(
-            "X224_DR", X224_DR, 0, tpdu.dst_ref, tpdu.src_ref, tpdu.reason, tpdu.variable
+            "X224_DR", X224_DR, 0, tpdu.dst_ref, tpdu.src_ref, tpdu.reason, tpdu.variable, engine
         )
     raise PduError("X224", f"cannot encode {type(tpdu).__name__}")
 

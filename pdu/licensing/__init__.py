@@ -13,6 +13,11 @@ Every decoder returns frozen dataclasses or raises `PduError`; every encoder
 derives lengths and counts.  encode(decode(b)) == b for anything that
 decodes, including Windows' quirks (junk blob types, RDP 4 preambles,
 inconsistent wMsgSize).
+
+Each of them takes ``engine=`` (`pdu._types.Engine`): "struct", the default,
+runs the `struct` code generated from the construct definitions
+(`pdu.licensing._structcodec`) and falls back to the definitions for anything
+it declines; "construct" runs the definitions alone.
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ hand.  This module supplies the few pieces construct does not have:
   enums, MS-RDPELE 2.2.2 footnotes 12-13).
 * `ExactBytes` is ``Bytes`` whose *compiled* form still checks the length:
   construct's compiled ``Bytes`` is a bare ``io.read(n)`` that accepts a short
-  read, so a truncated PDU would decode silently.
+  read, so a truncated PDU would decode silently.  It also refuses to build an
+  ``int``, which construct's ``Bytes`` writes as a big-endian number of the
+  field's size: no licensing field means that, and the struct engine refuses it.
 * `CheckedPrefixedArray` is ``PrefixedArray`` that refuses a count the bytes
   left cannot hold before parsing a single element (ScopeCount 0xFFFFFFFF
   fails at once, without looping or allocating).
@@ -175,7 +177,14 @@ class UInt32Array(CompilableAdapter):
 
 
 class ExactBytes(construct.Bytes):
-    """``Bytes`` that checks the length in its compiled form too."""
+    """``Bytes`` that checks the length in its compiled form too, and builds only bytes."""
+
+    def _build(self, obj: Any, stream: typing.IO[bytes], context: Any, path: str) -> Any:
+        # construct's Bytes turns an int into its big-endian bytes; the compiled form
+        # (`_write_exact`) and the struct engine refuse one, and so does this.
+        if not isinstance(obj, bytes | bytearray):
+            raise construct.StringError(f"expected bytes, got {type(obj).__name__}", path=path)
+        return super()._build(obj, stream, context, path)
 
     def _read_exact(self, stream: typing.IO[bytes], length: int) -> bytes:
         data = stream.read(length)

@@ -7,6 +7,7 @@
   SERVER_UPGRADE_LICENSE)
 
 These decoders take the *plaintext*; decrypting is `rdplic.crypto`'s job.
+Like every licensing decoder and encoder they take ``engine=`` (`pdu._types.Engine`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import TypeVar
 
 from construct import Int16ul, Int32ul, Rebuild, Struct, len_, this
 
-from pdu._types import Ansi, Utf16, pdu_dataclass, spec
+from pdu._types import Ansi, Engine, Utf16, pdu_dataclass, spec
 from pdu.errors import PduError
 from pdu.licensing._codec import ExactBytes, Record
-from pdu.licensing._fastpath import Codec
+from pdu.licensing._structcodec import Codec
 from pdu.licensing.constants import ClientType, LicenseDetailLevel
 
 __all__ = [
@@ -133,42 +134,48 @@ _RESPONSE = Codec[PlatformChallengeResponseData](
 _NEW_LICENSE = Codec[NewLicenseInfo]("NEW_LICENSE_INFO", NEW_LICENSE_INFO)
 
 
-def _decode_whole(codec: Codec[T], data: bytes | bytearray | memoryview) -> T:
+def _decode_whole(codec: Codec[T], data: bytes | bytearray | memoryview, engine: Engine) -> T:
     if type(data) is not bytes:
         data = bytes(data)
-    obj, end = codec.parse(data)
+    obj, end = codec.parse(data, engine=engine)
     if end != len(data):
         raise PduError(codec.structure, f"{len(data) - end} bytes after the structure", offset=end)
     return obj
 
 
-def decode_client_hardware_id(data: bytes | bytearray | memoryview) -> ClientHardwareId:
+def decode_client_hardware_id(
+    data: bytes | bytearray | memoryview, *, engine: Engine = "struct"
+) -> ClientHardwareId:
     """Decode a decrypted CLIENT_HARDWARE_ID (exactly 20 bytes)."""
-    return _decode_whole(_HWID, data)
+    return _decode_whole(_HWID, data, engine)
 
 
-def encode_client_hardware_id(hwid: ClientHardwareId) -> bytes:
+def encode_client_hardware_id(hwid: ClientHardwareId, *, engine: Engine = "struct") -> bytes:
     """Encode a CLIENT_HARDWARE_ID (before RC4 encryption)."""
-    return _HWID.build(hwid)
+    return _HWID.build(hwid, engine=engine)
 
 
 def decode_platform_challenge_response_data(
-    data: bytes | bytearray | memoryview,
+    data: bytes | bytearray | memoryview, *, engine: Engine = "struct"
 ) -> PlatformChallengeResponseData:
     """Decode a decrypted PLATFORM_CHALLENGE_RESPONSE_DATA."""
-    return _decode_whole(_RESPONSE, data)
+    return _decode_whole(_RESPONSE, data, engine)
 
 
-def encode_platform_challenge_response_data(response: PlatformChallengeResponseData) -> bytes:
+def encode_platform_challenge_response_data(
+    response: PlatformChallengeResponseData, *, engine: Engine = "struct"
+) -> bytes:
     """Encode a PLATFORM_CHALLENGE_RESPONSE_DATA (before RC4 encryption)."""
-    return _RESPONSE.build(response)
+    return _RESPONSE.build(response, engine=engine)
 
 
-def decode_new_license_info(data: bytes | bytearray | memoryview) -> NewLicenseInfo:
+def decode_new_license_info(
+    data: bytes | bytearray | memoryview, *, engine: Engine = "struct"
+) -> NewLicenseInfo:
     """Decode a decrypted NEW_LICENSE_INFO."""
-    return _decode_whole(_NEW_LICENSE, data)
+    return _decode_whole(_NEW_LICENSE, data, engine)
 
 
-def encode_new_license_info(info: NewLicenseInfo) -> bytes:
+def encode_new_license_info(info: NewLicenseInfo, *, engine: Engine = "struct") -> bytes:
     """Encode a NEW_LICENSE_INFO (before RC4 encryption)."""
-    return _NEW_LICENSE.build(info)
+    return _NEW_LICENSE.build(info, engine=engine)

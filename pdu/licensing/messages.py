@@ -27,10 +27,10 @@ from typing import Any
 
 from construct import Int8ul, Int16ul, Int32ul, Struct, Switch, this
 
-from pdu._types import pdu_dataclass, spec
-from pdu.errors import PduError
-from pdu.licensing._codec import ExactBytes, Record, enum_or_int
-from pdu.licensing._fastpath import Codec, Engine
+from pdu._types import Engine, check_engine, fits_uint, pdu_dataclass, spec
+from pdu.errors import PduError, guarded
+from pdu.licensing._codec import BUILD_ERRORS, ExactBytes, Record, build_error, enum_or_int
+from pdu.licensing._structcodec import Codec
 from pdu.licensing.common import (
     KEY_EXCHANGE_LIST,
     LICENSE_BINARY_BLOB,
@@ -346,13 +346,14 @@ class LicensingPdu:
 
 
 def decode_licensing_pdu(
-    data: bytes | bytearray | memoryview, *, engine: Engine = "fast"
+    data: bytes | bytearray | memoryview, *, engine: Engine = "struct"
 ) -> LicensingPdu:
     """Decode a licensing PDU (preamble + message, no security header).
 
     Raises `PduError` for anything malformed: an unknown bMsgType, a field
     running past the end, or bytes left over after the message.
-    ``engine`` picks the implementation (tests and benchmarks compare them).
+    ``engine="construct"`` reads the preamble and the message with their
+    construct definitions only (tests and benchmarks compare the engines).
     """
     if type(data) is not bytes:
         data = bytes(data)
@@ -362,7 +363,12 @@ def decode_licensing_pdu(
             f"needs {_PREAMBLE.size} bytes, got {len(data)}",
             offset=len(data),
         )
-    msg_type, flags, msg_size = _PREAMBLE.unpack_from(data)
+    if engine == "struct":
+        msg_type, flags, msg_size = _PREAMBLE.unpack_from(data)
+    else:
+        check_engine(engine)
+        preamble = guarded("LICENSE_PREAMBLE", data, LICENSE_PREAMBLE.parse_stream)
+        msg_type, flags, msg_size = preamble.bMsgType, preamble.flags, preamble.wMsgSize
     codec = MESSAGE_CODECS.get(msg_type)
     if codec is None:
         raise PduError(
@@ -398,13 +404,13 @@ _VERSIONS = [enum_or_int(PreambleVersion, v) for v in range(16)]
 _FLAGS = [PreambleFlags(high << 4) for high in range(16)]
 
 
-def encode_licensing_pdu(pdu: LicensingPdu, *, engine: Engine = "fast") -> bytes:
+def encode_licensing_pdu(pdu: LicensingPdu, *, engine: Engine = "struct") -> bytes:
     """Encode a licensing PDU; wMsgSize is derived unless ``pdu.msg_size`` overrides it."""
     return _encode(pdu.msg_type, pdu.message, pdu.version, pdu.flags, pdu.msg_size, engine)
 
 
 def encode_licensing_message(
-    message: LicensingMessage, version: int, flags: int, *, engine: Engine = "fast"
+    message: LicensingMessage, version: int, flags: int, *, engine: Engine = "struct"
 ) -> bytes:
     """``encode_licensing_pdu(LicensingPdu(message, version=version, flags=flags))``,
     without building the `LicensingPdu` (a server sends several per handshake)."""
@@ -436,4 +442,10 @@ def _encode(
         raise PduError(
             "LICENSE_PREAMBLE", f"wMsgSize {size} does not fit 16 bits", field="wMsgSize"
         )
-    return _PREAMBLE.pack(msg_type, int(version) | flag_bits, size) + body
+    if engine == "struct" and fits_uint(size, 0xFFFF):
+        return _PREAMBLE.pack(msg_type, int(version) | flag_bits, size) + body
+    preamble = {"bMsgType": int(msg_type), "flags": int(version) | flag_bits, "wMsgSize": size}
+    try:
+        return LICENSE_PREAMBLE.build(preamble) + body
+    except BUILD_ERRORS as error:
+        raise build_error("LICENSE_PREAMBLE", error) from None

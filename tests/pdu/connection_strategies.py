@@ -533,7 +533,7 @@ demand_actives = st.builds(
 
 
 def outcome(call: Any, *args: Any) -> Any:
-    """The value, or the PduError's text: what a caller can observe (fast and general
+    """The value, or the PduError's text: what a caller can observe (the struct and construct
     paths are compared by it)."""
     try:
         return call(*args)

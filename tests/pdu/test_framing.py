@@ -379,8 +379,8 @@ def test_hostile_bytes_raise_only_pdu_error(data: bytes) -> None:
 
 @PROPERTY
 @given(hostile(_SEEDS))
-def test_fast_tpkt_path_agrees_with_construct(data: bytes) -> None:
-    """The struct fast path of decode_tpkt accepts exactly what the construct definition does."""
+def test_tpkt_struct_path_agrees_with_construct(data: bytes) -> None:
+    """The struct path of decode_tpkt accepts exactly what the construct definition does."""
     try:
         reference = _TPKT.parse(data)
         reference_ok = len(data) == reference.length

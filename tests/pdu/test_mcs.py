@@ -24,7 +24,6 @@ from hypothesis import strategies as st
 from pdu.errors import PduError
 from pdu.framing import parse_exact
 from pdu.mcs import (
-    _SEND_DATA,
     MAXIMUM_PARAMETERS,
     MINIMUM_PARAMETERS,
     TARGET_PARAMETERS,
@@ -45,8 +44,6 @@ from pdu.mcs import (
     Segmentation,
     SendDataIndication,
     SendDataRequest,
-    _write_connect_initial,
-    _write_connect_response,
     decode_domain_pdu,
     decode_mcs_connect_initial,
     decode_mcs_connect_response,
@@ -55,6 +52,8 @@ from pdu.mcs import (
     encode_mcs_connect_initial,
     encode_mcs_connect_response,
 )
+from pdu.mcs.connect import _write_connect_initial, _write_connect_response
+from pdu.mcs.domain import _SEND_DATA
 
 PROPERTY = settings(max_examples=200, deadline=None)
 
@@ -421,8 +420,8 @@ def test_domain_pdu_round_trip(pdu: Any) -> None:
 
 @PROPERTY
 @given(send_data_pdus())
-def test_send_data_fast_path_agrees_with_construct(pdu: Any) -> None:
-    """The struct fast path and the construct definition decode Send Data alike."""
+def test_send_data_struct_path_agrees_with_construct(pdu: Any) -> None:
+    """The struct path and the construct definition decode Send Data alike."""
     data = encode_domain_pdu(pdu)
     parsed = parse_exact("SendData", _SEND_DATA, data)
     assert parsed.initiator + 1001 == pdu.initiator
@@ -452,8 +451,8 @@ def test_hostile_bytes_raise_only_pdu_error(data: bytes) -> None:
 
 @PROPERTY
 @given(hostile([s for s in _SEEDS if s[:1] == b"\x64"][:5]))
-def test_send_data_fast_path_rejects_what_construct_rejects(data: bytes) -> None:
-    """For any bytes starting like Send Data, the fast path and construct agree."""
+def test_send_data_struct_path_rejects_what_construct_rejects(data: bytes) -> None:
+    """For any bytes starting like Send Data, the struct path and construct agree."""
     try:
         parsed = parse_exact("SendData", _SEND_DATA, data)
     except PduError:

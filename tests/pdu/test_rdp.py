@@ -500,8 +500,8 @@ def test_hostile_bytes_raise_only_pdu_error(data: bytes) -> None:
 
 @PROPERTY
 @given(hostile(_SEEDS[:2]))
-def test_security_header_fast_path_agrees_with_construct(data: bytes) -> None:
-    """The struct fast path and the construct definition accept the same headers."""
+def test_security_header_struct_path_agrees_with_construct(data: bytes) -> None:
+    """The struct path and the construct definition accept the same headers."""
     for fips in (False, True):
         try:
             parsed = SECURITY_HEADER.parse(data, fips=fips)
