@@ -106,7 +106,7 @@ class CryptoRecorder:
         # Replace each primitive wherever it was imported by name.
         for module in list(sys.modules.values()):
             name = getattr(module, "__name__", "")
-            if not name.startswith(("rdplic.", "pdu.")):
+            if not name.startswith("rdplic."):
                 continue
             for attr, value in list(vars(module).items()):
                 if id(value) in wrappers and any(value is f for f in functions):

@@ -36,11 +36,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pdu.framing import decode_tpkt, decode_x224  # noqa: E402
-from pdu.licensing import decode_licensing_pdu, encode_licensing_pdu  # noqa: E402
-from pdu.licensing.messages import LICENSING_PDU  # noqa: E402
-from pdu.mcs import decode_domain_pdu  # noqa: E402
-from pdu.rdp import decode_security_header  # noqa: E402
+from rdplic.pdu.framing import decode_tpkt, decode_x224  # noqa: E402
+from rdplic.pdu.licensing import decode_licensing_pdu, encode_licensing_pdu  # noqa: E402
+from rdplic.pdu.licensing.messages import LICENSING_PDU  # noqa: E402
+from rdplic.pdu.mcs import decode_domain_pdu  # noqa: E402
+from rdplic.pdu.rdp import decode_security_header  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "rdpele"
 EXAMPLES = [

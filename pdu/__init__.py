@@ -19,13 +19,13 @@ encoder take ``engine=``: an `Engine`, "struct" (the default) or "construct"
 
 from __future__ import annotations
 
-from pdu._types import ENGINES, Engine
-from pdu.certificates import (
+from rdplic.pdu._types import ENGINES, Engine
+from rdplic.pdu.certificates import (
     decode_server_certificate,
     encode_server_certificate,
 )
-from pdu.errors import PduError
-from pdu.framing import (
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.framing import (
     decode_fast_path,
     decode_tpkt,
     decode_x224,
@@ -34,7 +34,7 @@ from pdu.framing import (
     encode_x224,
     frame_size,
 )
-from pdu.gcc import (
+from rdplic.pdu.gcc import (
     decode_client_blocks,
     decode_conference_create_request,
     decode_conference_create_response,
@@ -44,7 +44,7 @@ from pdu.gcc import (
     encode_conference_create_response,
     encode_server_blocks,
 )
-from pdu.licensing import (
+from rdplic.pdu.licensing import (
     LicensingPdu,
     decode_client_hardware_id,
     decode_licensing_pdu,
@@ -55,7 +55,7 @@ from pdu.licensing import (
     encode_new_license_info,
     encode_platform_challenge_response_data,
 )
-from pdu.mcs import (
+from rdplic.pdu.mcs import (
     decode_domain_pdu,
     decode_mcs_connect_initial,
     decode_mcs_connect_response,
@@ -64,7 +64,7 @@ from pdu.mcs import (
     encode_mcs_connect_initial,
     encode_mcs_connect_response,
 )
-from pdu.rdp import (
+from rdplic.pdu.rdp import (
     decode_client_info,
     decode_demand_active,
     decode_security_exchange,

@@ -22,8 +22,8 @@ import io
 
 import construct as c
 
-from pdu._types import pdu_dataclass, spec
-from pdu.errors import PduError, guarded
+from rdplic.pdu._types import pdu_dataclass, spec
+from rdplic.pdu.errors import PduError, guarded
 
 __all__ = [
     "BB_RSA_KEY_BLOB",

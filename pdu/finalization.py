@@ -19,9 +19,9 @@ import enum
 
 from construct import GreedyBytes, Int16ul, Int32ul, Struct
 
-from pdu._types import pdu_dataclass, spec
-from pdu.framing import build_checked, enum_or_int, parse_exact
-from pdu.rdp import ShareDataPdu, decode_share_data_pdu, encode_share_data_pdu
+from rdplic.pdu._types import pdu_dataclass, spec
+from rdplic.pdu.framing import build_checked, enum_or_int, parse_exact
+from rdplic.pdu.rdp import ShareDataPdu, decode_share_data_pdu, encode_share_data_pdu
 
 __all__ = [
     "ControlAction",

@@ -41,8 +41,8 @@ from construct import (
     this,
 )
 
-from pdu._types import Ansi, Engine, check_engine, fits_uint, pdu_dataclass, spec
-from pdu.errors import PduError, guarded
+from rdplic.pdu._types import Ansi, Engine, check_engine, fits_uint, pdu_dataclass, spec
+from rdplic.pdu.errors import PduError, guarded
 
 __all__ = [
     "MAX_FRAME_SIZE",

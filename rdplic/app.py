@@ -27,7 +27,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pdu.framing import Protocol
 from rdplic.core.client_store import ClientLicenseStore, MemoryLicenseStore
 from rdplic.core.connection_client import ClientConnection, ClientConnectionConfig
 from rdplic.core.connection_server import ServerConnection, ServerConnectionConfig
@@ -42,6 +41,7 @@ from rdplic.licensing.hostconfig import HostConfig
 from rdplic.licensing.policy import LicensePolicy, RandomSource
 from rdplic.licensing.signer import CryptoLicenseSigner
 from rdplic.licensing.store import LicenseStore, read_clock_offset
+from rdplic.pdu.framing import Protocol
 from rdplic.store import open_store
 
 __all__ = [

@@ -31,8 +31,8 @@ import types
 import typing
 from typing import Any
 
-from pdu._types import TextEncoding
 from rdplic.errors import RdplicError
+from rdplic.pdu._types import TextEncoding
 
 __all__ = ["PduJsonError", "from_json", "to_json"]
 

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Floors, lowest first.  A name maps to the floor of the longest prefix that matches it.
 FLOORS: dict[str, int] = {
-    "pdu": 0,
+    "rdplic.pdu": 0,
     "rdplic.errors": 1,
     "rdplic.files": 1,
     "rdplic.crypto": 2,
@@ -35,13 +35,17 @@ FLOORS: dict[str, int] = {
     "rdplic.cli": 6,
 }
 FLOOR_NAMES = ["pdu", "base", "crypto", "core", "licensing/store", "net/wiring", "cli"]
+"""Floor 0 is the repository's pdu/ folder, installed as rdplic.pdu."""
 
 # What may cross floors but stays its own unit for the cycle check.
 PACKAGES = sorted(FLOORS, key=len, reverse=True)
 
 
 def _module_name(path: Path) -> str:
+    """The installed name: the repository's pdu/ folder is the package rdplic.pdu."""
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[0] == "pdu":
+        parts.insert(0, "rdplic")
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
@@ -70,7 +74,10 @@ def _imports(path: Path) -> set[str]:
 
 
 def _project_modules() -> dict[str, Path]:
-    paths = [*sorted((ROOT / "pdu").rglob("*.py")), *sorted((ROOT / "rdplic").rglob("*.py"))]
+    """Every module, read once: pdu/ itself, not again through the rdplic/pdu link."""
+    link = ROOT / "rdplic" / "pdu"
+    paths = [*sorted((ROOT / "pdu").rglob("*.py"))]
+    paths += [p for p in sorted((ROOT / "rdplic").rglob("*.py")) if link not in p.parents]
     return {_module_name(p): p for p in paths}
 
 
@@ -165,12 +172,46 @@ def test_no_two_packages_import_each_other() -> None:
 
 def test_pdu_imports_only_construct_and_stdlib() -> None:
     """pdu/ imports nothing but construct, the standard library and itself (invariant 1)."""
-    allowed = set(sys.stdlib_module_names) | {"construct", "pdu"}
+    allowed = set(sys.stdlib_module_names) | {"construct"}
     for name, path in MODULES.items():
-        if not name.startswith("pdu"):
+        if name != "rdplic.pdu" and not name.startswith("rdplic.pdu."):
             continue
-        bad = {n for n in _imports(path) if n.split(".")[0] not in allowed}
+        bad = {
+            n
+            for n in _imports(path)
+            if n.split(".")[0] not in allowed
+            and n != "rdplic"
+            and not n.startswith("rdplic.pdu.")
+            and n != "rdplic.pdu"
+        }
         assert not bad, f"{name} imports {sorted(bad)}"
+
+
+def test_nothing_imports_a_top_level_pdu() -> None:
+    """The wire formats are imported as rdplic.pdu everywhere: a top-level ``pdu`` (which a
+    checkout's working directory makes importable) would be a second copy of every class."""
+    roots = [ROOT / "tests", ROOT / "benchmarks", ROOT / "scripts"]
+    paths = [*MODULES.values(), *(p for root in roots for p in root.rglob("*.py"))]
+    bad = [str(p) for p in paths if any(n.split(".")[0] == "pdu" for n in _imports(p))]
+    assert not bad, f"modules importing the top-level pdu: {bad}"
+
+
+def test_the_wheel_installs_rdplic_pdu_and_no_top_level_pdu(tmp_path: Path) -> None:
+    """The built wheel holds rdplic/pdu/ and no top-level pdu package, which would collide
+    with the PyPI project named pdu."""
+    import zipfile
+
+    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q"]
+    subprocess.run(
+        [*pip, "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("rdplic-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "rdplic/pdu/licensing/messages.py" in names
+    assert "rdplic/pdu/py.typed" in names
+    assert not [n for n in names if n.startswith("pdu/")]
 
 
 def test_core_has_no_io_clock_or_randomness() -> None:
@@ -219,7 +260,7 @@ def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "name",
     [
-        "pdu",
+        "rdplic.pdu",
         "rdplic.crypto",
         "rdplic.core",
         "rdplic.licensing",

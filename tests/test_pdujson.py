@@ -15,9 +15,13 @@ from typing import Any
 
 import pytest
 
-from pdu import framing, gcc, mcs, rdp
-from pdu.certificates import ServerCertificate, decode_server_certificate, encode_server_certificate
-from pdu.licensing import LicensingPdu, decode_licensing_pdu, encode_licensing_pdu
+from rdplic.pdu import framing, gcc, mcs, rdp
+from rdplic.pdu.certificates import (
+    ServerCertificate,
+    decode_server_certificate,
+    encode_server_certificate,
+)
+from rdplic.pdu.licensing import LicensingPdu, decode_licensing_pdu, encode_licensing_pdu
 from rdplic.pdujson import from_json, to_json
 
 WINDOWS = Path(__file__).resolve().parent / "data" / "windows"

@@ -21,20 +21,20 @@ from __future__ import annotations
 
 # Besides __all__, the names the single module pdu/gcc.py had stay importable from here
 # (re-exported with "as"): its T.124 constants, and the pdu helpers and types it imported.
-from pdu._types import Ansi as Ansi
-from pdu._types import Utf16 as Utf16
-from pdu._types import spec as spec
-from pdu.errors import PduError as PduError
-from pdu.errors import guarded as guarded
-from pdu.framing import OptionalField as OptionalField
-from pdu.framing import Protocol as Protocol
-from pdu.framing import build_checked as build_checked
-from pdu.framing import build_optional_tail as build_optional_tail
-from pdu.framing import enum_or_int as enum_or_int
-from pdu.framing import need as need
-from pdu.framing import parse_exact as parse_exact
-from pdu.framing import parse_optional_tail as parse_optional_tail
-from pdu.gcc.client import (
+from rdplic.pdu._types import Ansi as Ansi
+from rdplic.pdu._types import Utf16 as Utf16
+from rdplic.pdu._types import spec as spec
+from rdplic.pdu.errors import PduError as PduError
+from rdplic.pdu.errors import guarded as guarded
+from rdplic.pdu.framing import OptionalField as OptionalField
+from rdplic.pdu.framing import Protocol as Protocol
+from rdplic.pdu.framing import build_checked as build_checked
+from rdplic.pdu.framing import build_optional_tail as build_optional_tail
+from rdplic.pdu.framing import enum_or_int as enum_or_int
+from rdplic.pdu.framing import need as need
+from rdplic.pdu.framing import parse_exact as parse_exact
+from rdplic.pdu.framing import parse_optional_tail as parse_optional_tail
+from rdplic.pdu.gcc.client import (
     ChannelDef,
     ChannelOption,
     ClientBlock,
@@ -51,15 +51,15 @@ from pdu.gcc.client import (
     decode_client_blocks,
     encode_client_blocks,
 )
-from pdu.gcc.common import (
+from rdplic.pdu.gcc.common import (
     EncryptionMethod,
     RdpVersion,
     UnknownBlock,
     UserDataType,
 )
-from pdu.gcc.conference import T124_IDENTIFIER as T124_IDENTIFIER
-from pdu.gcc.conference import WINDOWS_NODE_ID as WINDOWS_NODE_ID
-from pdu.gcc.conference import (
+from rdplic.pdu.gcc.conference import T124_IDENTIFIER as T124_IDENTIFIER
+from rdplic.pdu.gcc.conference import WINDOWS_NODE_ID as WINDOWS_NODE_ID
+from rdplic.pdu.gcc.conference import (
     ConferenceCreateRequest,
     ConferenceCreateResponse,
     decode_conference_create_request,
@@ -67,7 +67,7 @@ from pdu.gcc.conference import (
     encode_conference_create_request,
     encode_conference_create_response,
 )
-from pdu.gcc.server import (
+from rdplic.pdu.gcc.server import (
     EncryptionLevel,
     ServerBlock,
     ServerCoreData,

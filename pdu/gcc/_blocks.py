@@ -13,9 +13,9 @@ from typing import Any
 
 import construct
 
-from pdu._types import Engine
-from pdu.errors import PduError
-from pdu.framing import OptionalField, need, parse_optional_tail
+from rdplic.pdu._types import Engine
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.framing import OptionalField, need, parse_optional_tail
 
 
 def _struct_of(con: Any) -> struct.Struct | None:

@@ -17,9 +17,9 @@ from typing import Any
 import construct
 from construct import Bytes, Int8ul, Int16ul, Int32ul, Struct
 
-from pdu._types import Ansi, Engine, Utf16, check_engine, fits_uint, spec
-from pdu.errors import PduError
-from pdu.framing import (
+from rdplic.pdu._types import Ansi, Engine, Utf16, check_engine, fits_uint, spec
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.framing import (
     OptionalField,
     Protocol,
     build_checked,
@@ -28,14 +28,14 @@ from pdu.framing import (
     need,
     parse_exact,
 )
-from pdu.gcc._blocks import (
+from rdplic.pdu.gcc._blocks import (
     _TWO_UINT32,
     _join_block,
     _optional_struct,
     _optional_tail,
     _split_blocks,
 )
-from pdu.gcc.common import EncryptionMethod, RdpVersion, UnknownBlock, UserDataType
+from rdplic.pdu.gcc.common import EncryptionMethod, RdpVersion, UnknownBlock, UserDataType
 
 __all__ = [
     "ChannelDef",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 
-from pdu._types import spec
+from rdplic.pdu._types import spec
 
 __all__ = [
     "EncryptionMethod",

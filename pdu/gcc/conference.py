@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from pdu._types import Engine, spec
-from pdu.errors import PduError, guarded
-from pdu.framing import need
-from pdu.gcc.client import ClientBlock, decode_client_blocks, encode_client_blocks
-from pdu.gcc.server import ServerBlock, decode_server_blocks, encode_server_blocks
+from rdplic.pdu._types import Engine, spec
+from rdplic.pdu.errors import PduError, guarded
+from rdplic.pdu.framing import need
+from rdplic.pdu.gcc.client import ClientBlock, decode_client_blocks, encode_client_blocks
+from rdplic.pdu.gcc.server import ServerBlock, decode_server_blocks, encode_server_blocks
 
 __all__ = [
     "T124_IDENTIFIER",

@@ -15,9 +15,9 @@ import enum
 
 from construct import Int32ul, Struct
 
-from pdu._types import Engine, check_engine, fits_uint, spec
-from pdu.errors import PduError
-from pdu.framing import (
+from rdplic.pdu._types import Engine, check_engine, fits_uint, spec
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.framing import (
     OptionalField,
     Protocol,
     build_checked,
@@ -26,14 +26,14 @@ from pdu.framing import (
     need,
     parse_exact,
 )
-from pdu.gcc._blocks import (
+from rdplic.pdu.gcc._blocks import (
     _TWO_UINT32,
     _join_block,
     _optional_struct,
     _optional_tail,
     _split_blocks,
 )
-from pdu.gcc.common import EncryptionMethod, RdpVersion, UnknownBlock, UserDataType
+from rdplic.pdu.gcc.common import EncryptionMethod, RdpVersion, UnknownBlock, UserDataType
 
 __all__ = [
     "EncryptionLevel",

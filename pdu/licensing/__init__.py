@@ -22,7 +22,7 @@ it declines; "construct" runs the definitions alone.
 
 from __future__ import annotations
 
-from pdu.licensing.common import (
+from rdplic.pdu.licensing.common import (
     KeyExchangeList,
     LicenseBinaryBlob,
     ProductInfo,
@@ -30,7 +30,7 @@ from pdu.licensing.common import (
     ScopeList,
     TextBlob,
 )
-from pdu.licensing.constants import (
+from rdplic.pdu.licensing.constants import (
     CLIENT_IMAGE_ID_MASK,
     CLIENT_OS_ID_MASK,
     LICENSE_PROTOCOL_VERSION_MASK,
@@ -47,7 +47,7 @@ from pdu.licensing.constants import (
     PreambleVersion,
     StateTransition,
 )
-from pdu.licensing.encrypted import (
+from rdplic.pdu.licensing.encrypted import (
     ClientHardwareId,
     NewLicenseInfo,
     PlatformChallengeResponseData,
@@ -58,7 +58,7 @@ from pdu.licensing.encrypted import (
     encode_new_license_info,
     encode_platform_challenge_response_data,
 )
-from pdu.licensing.messages import (
+from rdplic.pdu.licensing.messages import (
     ClientLicenseInfo,
     ClientNewLicenseRequest,
     ClientPlatformChallengeResponse,

@@ -34,7 +34,7 @@ from typing import Any, Generic, TypeVar
 import construct
 from construct import Adapter, Construct, ListContainer, Subconstruct
 
-from pdu.errors import PduError
+from rdplic.pdu.errors import PduError
 
 __all__ = [
     "BUILD_ERRORS",

@@ -33,9 +33,9 @@ from typing import Any, Generic, TypeVar
 
 import construct
 
-from pdu._types import Engine, check_engine
-from pdu.errors import PduError, guarded
-from pdu.licensing._codec import (
+from rdplic.pdu._types import Engine, check_engine
+from rdplic.pdu.errors import PduError, guarded
+from rdplic.pdu.licensing._codec import (
     BUILD_ERRORS,
     CheckedPrefixedArray,
     ExactBytes,

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from construct import Int16ul, Int32ul, Rebuild, Struct, len_, this
 
-from pdu._types import Ansi, Utf16, pdu_dataclass, spec
-from pdu.licensing._codec import CheckedPrefixedArray, ExactBytes, Record, UInt32Array
-from pdu.licensing.constants import BlobType, KeyExchangeAlg
+from rdplic.pdu._types import Ansi, Utf16, pdu_dataclass, spec
+from rdplic.pdu.licensing._codec import CheckedPrefixedArray, ExactBytes, Record, UInt32Array
+from rdplic.pdu.licensing.constants import BlobType, KeyExchangeAlg
 
 __all__ = [
     "KEY_EXCHANGE_LIST",

@@ -16,11 +16,11 @@ from typing import TypeVar
 
 from construct import Int16ul, Int32ul, Rebuild, Struct, len_, this
 
-from pdu._types import Ansi, Engine, Utf16, pdu_dataclass, spec
-from pdu.errors import PduError
-from pdu.licensing._codec import ExactBytes, Record
-from pdu.licensing._structcodec import Codec
-from pdu.licensing.constants import ClientType, LicenseDetailLevel
+from rdplic.pdu._types import Ansi, Engine, Utf16, pdu_dataclass, spec
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.licensing._codec import ExactBytes, Record
+from rdplic.pdu.licensing._structcodec import Codec
+from rdplic.pdu.licensing.constants import ClientType, LicenseDetailLevel
 
 __all__ = [
     "CLIENT_HARDWARE_ID",

@@ -27,11 +27,11 @@ from typing import Any
 
 from construct import Int8ul, Int16ul, Int32ul, Struct, Switch, this
 
-from pdu._types import Engine, check_engine, fits_uint, pdu_dataclass, spec
-from pdu.errors import PduError, guarded
-from pdu.licensing._codec import BUILD_ERRORS, ExactBytes, Record, build_error, enum_or_int
-from pdu.licensing._structcodec import Codec
-from pdu.licensing.common import (
+from rdplic.pdu._types import Engine, check_engine, fits_uint, pdu_dataclass, spec
+from rdplic.pdu.errors import PduError, guarded
+from rdplic.pdu.licensing._codec import BUILD_ERRORS, ExactBytes, Record, build_error, enum_or_int
+from rdplic.pdu.licensing._structcodec import Codec
+from rdplic.pdu.licensing.common import (
     KEY_EXCHANGE_LIST,
     LICENSE_BINARY_BLOB,
     PRODUCT_INFO,
@@ -43,7 +43,7 @@ from pdu.licensing.common import (
     ScopeList,
     TextBlob,
 )
-from pdu.licensing.constants import (
+from rdplic.pdu.licensing.constants import (
     LICENSE_PROTOCOL_VERSION_MASK,
     ErrorCode,
     KeyExchangeAlg,

@@ -22,23 +22,23 @@ from __future__ import annotations
 # Besides __all__, the names the single module pdu/mcs.py had stay importable from here
 # (re-exported with "as"): its BER tags and DomainMCSPDU choice numbers, and the pdu helpers
 # it imported.
-from pdu._types import Engine
-from pdu._types import spec as spec
-from pdu.errors import PduError as PduError
-from pdu.errors import guarded as guarded
-from pdu.framing import build_checked as build_checked
-from pdu.framing import enum_or_int as enum_or_int
-from pdu.framing import need as need
-from pdu.framing import parse_exact as parse_exact
-from pdu.mcs._ber import TAG_BOOLEAN as TAG_BOOLEAN
-from pdu.mcs._ber import TAG_CONNECT_INITIAL as TAG_CONNECT_INITIAL
-from pdu.mcs._ber import TAG_CONNECT_RESPONSE as TAG_CONNECT_RESPONSE
-from pdu.mcs._ber import TAG_ENUMERATED as TAG_ENUMERATED
-from pdu.mcs._ber import TAG_INTEGER as TAG_INTEGER
-from pdu.mcs._ber import TAG_OCTET_STRING as TAG_OCTET_STRING
-from pdu.mcs._ber import TAG_SEQUENCE as TAG_SEQUENCE
-from pdu.mcs._ber import BerLayout
-from pdu.mcs.connect import (
+from rdplic.pdu._types import Engine
+from rdplic.pdu._types import spec as spec
+from rdplic.pdu.errors import PduError as PduError
+from rdplic.pdu.errors import guarded as guarded
+from rdplic.pdu.framing import build_checked as build_checked
+from rdplic.pdu.framing import enum_or_int as enum_or_int
+from rdplic.pdu.framing import need as need
+from rdplic.pdu.framing import parse_exact as parse_exact
+from rdplic.pdu.mcs._ber import TAG_BOOLEAN as TAG_BOOLEAN
+from rdplic.pdu.mcs._ber import TAG_CONNECT_INITIAL as TAG_CONNECT_INITIAL
+from rdplic.pdu.mcs._ber import TAG_CONNECT_RESPONSE as TAG_CONNECT_RESPONSE
+from rdplic.pdu.mcs._ber import TAG_ENUMERATED as TAG_ENUMERATED
+from rdplic.pdu.mcs._ber import TAG_INTEGER as TAG_INTEGER
+from rdplic.pdu.mcs._ber import TAG_OCTET_STRING as TAG_OCTET_STRING
+from rdplic.pdu.mcs._ber import TAG_SEQUENCE as TAG_SEQUENCE
+from rdplic.pdu.mcs._ber import BerLayout
+from rdplic.pdu.mcs.connect import (
     MAXIMUM_PARAMETERS,
     MINIMUM_PARAMETERS,
     TARGET_PARAMETERS,
@@ -50,7 +50,7 @@ from pdu.mcs.connect import (
     encode_mcs_connect_initial,
     encode_mcs_connect_response,
 )
-from pdu.mcs.constants import (
+from rdplic.pdu.mcs.constants import (
     MCS_BASE_CHANNEL_ID,
     MCS_GLOBAL_CHANNEL,
     DataPriority,
@@ -58,17 +58,17 @@ from pdu.mcs.constants import (
     Reason,
     Segmentation,
 )
-from pdu.mcs.domain import CHOICE_ATTACH_USER_CONFIRM as CHOICE_ATTACH_USER_CONFIRM
-from pdu.mcs.domain import CHOICE_ATTACH_USER_REQUEST as CHOICE_ATTACH_USER_REQUEST
-from pdu.mcs.domain import CHOICE_CHANNEL_JOIN_CONFIRM as CHOICE_CHANNEL_JOIN_CONFIRM
-from pdu.mcs.domain import CHOICE_CHANNEL_JOIN_REQUEST as CHOICE_CHANNEL_JOIN_REQUEST
-from pdu.mcs.domain import (
+from rdplic.pdu.mcs.domain import CHOICE_ATTACH_USER_CONFIRM as CHOICE_ATTACH_USER_CONFIRM
+from rdplic.pdu.mcs.domain import CHOICE_ATTACH_USER_REQUEST as CHOICE_ATTACH_USER_REQUEST
+from rdplic.pdu.mcs.domain import CHOICE_CHANNEL_JOIN_CONFIRM as CHOICE_CHANNEL_JOIN_CONFIRM
+from rdplic.pdu.mcs.domain import CHOICE_CHANNEL_JOIN_REQUEST as CHOICE_CHANNEL_JOIN_REQUEST
+from rdplic.pdu.mcs.domain import (
     CHOICE_DISCONNECT_PROVIDER_ULTIMATUM as CHOICE_DISCONNECT_PROVIDER_ULTIMATUM,
 )
-from pdu.mcs.domain import CHOICE_ERECT_DOMAIN_REQUEST as CHOICE_ERECT_DOMAIN_REQUEST
-from pdu.mcs.domain import CHOICE_SEND_DATA_INDICATION as CHOICE_SEND_DATA_INDICATION
-from pdu.mcs.domain import CHOICE_SEND_DATA_REQUEST as CHOICE_SEND_DATA_REQUEST
-from pdu.mcs.domain import (
+from rdplic.pdu.mcs.domain import CHOICE_ERECT_DOMAIN_REQUEST as CHOICE_ERECT_DOMAIN_REQUEST
+from rdplic.pdu.mcs.domain import CHOICE_SEND_DATA_INDICATION as CHOICE_SEND_DATA_INDICATION
+from rdplic.pdu.mcs.domain import CHOICE_SEND_DATA_REQUEST as CHOICE_SEND_DATA_REQUEST
+from rdplic.pdu.mcs.domain import (
     AttachUserConfirm,
     AttachUserRequest,
     ChannelJoinConfirm,

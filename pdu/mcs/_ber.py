@@ -17,9 +17,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from pdu._types import spec
-from pdu.errors import PduError
-from pdu.framing import need
+from rdplic.pdu._types import spec
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.framing import need
 
 __all__ = [
     "TAG_BOOLEAN",

@@ -22,10 +22,10 @@ import io
 from collections.abc import Callable
 from typing import Any
 
-from pdu._types import Engine, check_engine, spec
-from pdu.errors import PduError, guarded
-from pdu.framing import enum_or_int
-from pdu.mcs._ber import (
+from rdplic.pdu._types import Engine, check_engine, spec
+from rdplic.pdu.errors import PduError, guarded
+from rdplic.pdu.framing import enum_or_int
+from rdplic.pdu.mcs._ber import (
     _MAX_INTEGER_OCTETS,
     TAG_BOOLEAN,
     TAG_CONNECT_INITIAL,
@@ -43,7 +43,7 @@ from pdu.mcs._ber import (
     _integer_size,
     _NotDer,
 )
-from pdu.mcs.constants import McsResult
+from rdplic.pdu.mcs.constants import McsResult
 
 __all__ = [
     "MAXIMUM_PARAMETERS",

@@ -39,11 +39,11 @@ from construct import (
     this,
 )
 
-from pdu._types import Engine, check_engine, fits_uint, spec
-from pdu.errors import PduError
-from pdu.framing import build_checked, enum_or_int, need, parse_exact
-from pdu.mcs._per import _PerLength, _PerUnsigned
-from pdu.mcs.constants import (
+from rdplic.pdu._types import Engine, check_engine, fits_uint, spec
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.framing import build_checked, enum_or_int, need, parse_exact
+from rdplic.pdu.mcs._per import _PerLength, _PerUnsigned
+from rdplic.pdu.mcs.constants import (
     MCS_BASE_CHANNEL_ID,
     DataPriority,
     McsResult,

@@ -21,21 +21,21 @@ from __future__ import annotations
 
 # Besides __all__, the names the single module pdu/rdp.py had stay importable from here
 # (re-exported with "as"): TIME_ZONE_INFORMATION, and the pdu helpers and types it imported.
-from pdu._types import Ansi as Ansi
-from pdu._types import Utf16 as Utf16
-from pdu._types import pdu_dataclass as pdu_dataclass
-from pdu._types import spec as spec
-from pdu.errors import PduError as PduError
-from pdu.errors import guarded as guarded
-from pdu.framing import OptionalField as OptionalField
-from pdu.framing import build_checked as build_checked
-from pdu.framing import build_optional_tail as build_optional_tail
-from pdu.framing import enum_or_int as enum_or_int
-from pdu.framing import need as need
-from pdu.framing import parse_exact as parse_exact
-from pdu.framing import parse_optional_tail as parse_optional_tail
-from pdu.rdp.client_info import TIME_ZONE_INFORMATION as TIME_ZONE_INFORMATION
-from pdu.rdp.client_info import (
+from rdplic.pdu._types import Ansi as Ansi
+from rdplic.pdu._types import Utf16 as Utf16
+from rdplic.pdu._types import pdu_dataclass as pdu_dataclass
+from rdplic.pdu._types import spec as spec
+from rdplic.pdu.errors import PduError as PduError
+from rdplic.pdu.errors import guarded as guarded
+from rdplic.pdu.framing import OptionalField as OptionalField
+from rdplic.pdu.framing import build_checked as build_checked
+from rdplic.pdu.framing import build_optional_tail as build_optional_tail
+from rdplic.pdu.framing import enum_or_int as enum_or_int
+from rdplic.pdu.framing import need as need
+from rdplic.pdu.framing import parse_exact as parse_exact
+from rdplic.pdu.framing import parse_optional_tail as parse_optional_tail
+from rdplic.pdu.rdp.client_info import TIME_ZONE_INFORMATION as TIME_ZONE_INFORMATION
+from rdplic.pdu.rdp.client_info import (
     ClientAddressFamily,
     ClientInfo,
     ExtendedInfo,
@@ -46,20 +46,20 @@ from pdu.rdp.client_info import (
     decode_client_info,
     encode_client_info,
 )
-from pdu.rdp.demand_active import (
+from rdplic.pdu.rdp.demand_active import (
     CapabilitySet,
     CapabilitySetType,
     DemandActive,
     decode_demand_active,
     encode_demand_active,
 )
-from pdu.rdp.error_info import (
+from rdplic.pdu.rdp.error_info import (
     ErrorInfo,
     SetErrorInfo,
     decode_set_error_info,
     encode_set_error_info,
 )
-from pdu.rdp.security import (
+from rdplic.pdu.rdp.security import (
     SECURITY_HEADER,
     SecurityExchange,
     SecurityFlag,
@@ -70,7 +70,7 @@ from pdu.rdp.security import (
     encode_security_header,
     security_header_bytes,
 )
-from pdu.rdp.share import (
+from rdplic.pdu.rdp.share import (
     TS_PROTOCOL_VERSION,
     PduType,
     PduType2,

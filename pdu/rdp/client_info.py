@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import construct
 from construct import Bytes, GreedyBytes, Int16ul, Int32sl, Int32ul, Prefixed, Struct
 
-from pdu._types import Engine, Utf16, check_engine, pdu_dataclass, spec
-from pdu.errors import guarded
-from pdu.framing import (
+from rdplic.pdu._types import Engine, Utf16, check_engine, pdu_dataclass, spec
+from rdplic.pdu.errors import guarded
+from rdplic.pdu.framing import (
     OptionalField,
     build_checked,
     build_optional_tail,

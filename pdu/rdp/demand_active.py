@@ -10,10 +10,10 @@ from typing import Any
 import construct
 from construct import Bytes, Int16ul, Int32ul, Struct, this
 
-from pdu._types import Ansi, pdu_dataclass, spec
-from pdu.errors import PduError, guarded
-from pdu.framing import build_checked, enum_or_int, need
-from pdu.rdp.share import (
+from rdplic.pdu._types import Ansi, pdu_dataclass, spec
+from rdplic.pdu.errors import PduError, guarded
+from rdplic.pdu.framing import build_checked, enum_or_int, need
+from rdplic.pdu.rdp.share import (
     TS_PROTOCOL_VERSION,
     PduType,
     ShareControlHeader,

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import enum
 
-from pdu._types import Engine, pdu_dataclass, spec
-from pdu.errors import PduError
-from pdu.framing import enum_or_int, need
-from pdu.rdp.share import (
+from rdplic.pdu._types import Engine, pdu_dataclass, spec
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.framing import enum_or_int, need
+from rdplic.pdu.rdp.share import (
     TS_PROTOCOL_VERSION,
     PduType2,
     ShareDataPdu,

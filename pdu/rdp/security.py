@@ -26,9 +26,9 @@ from typing import Any
 import construct
 from construct import Bytes, Const, Int8ul, Int16ul, Int32ul, Struct, this
 
-from pdu._types import Engine, check_engine, fits_uint, pdu_dataclass, spec
-from pdu.errors import guarded
-from pdu.framing import build_checked, need, parse_exact
+from rdplic.pdu._types import Engine, check_engine, fits_uint, pdu_dataclass, spec
+from rdplic.pdu.errors import guarded
+from rdplic.pdu.framing import build_checked, need, parse_exact
 
 __all__ = [
     "SECURITY_HEADER",

@@ -14,9 +14,9 @@ from typing import Any
 
 from construct import Bytes, Int8ul, Int16ul, Int32ul, Struct, this
 
-from pdu._types import Engine, check_engine, fits_uint, pdu_dataclass, spec
-from pdu.errors import PduError, guarded
-from pdu.framing import build_checked, enum_or_int, need, parse_exact
+from rdplic.pdu._types import Engine, check_engine, fits_uint, pdu_dataclass, spec
+from rdplic.pdu.errors import PduError, guarded
+from rdplic.pdu.framing import build_checked, enum_or_int, need, parse_exact
 
 __all__ = [
     "TS_PROTOCOL_VERSION",

@@ -13,9 +13,9 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from pdu.errors import PduError
 from rdplic import __version__
 from rdplic.errors import RdplicError
+from rdplic.pdu.errors import PduError
 
 __all__ = ["build_parser", "main"]
 

@@ -33,9 +33,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pdu.errors import PduError
-from pdu.framing import Tpkt, X224Data, X224Tpdu, decode_tpkt, decode_x224, encode_tpkt, encode_x224
-from pdu.licensing import (
+from rdplic.cli.admin_common import add_actions, emit_json, parse_hex, read_input
+from rdplic.errors import UsageError
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.framing import (
+    Tpkt,
+    X224Data,
+    X224Tpdu,
+    decode_tpkt,
+    decode_x224,
+    encode_tpkt,
+    encode_x224,
+)
+from rdplic.pdu.licensing import (
     ClientLicenseInfo,
     ClientNewLicenseRequest,
     ClientPlatformChallengeResponse,
@@ -51,7 +61,7 @@ from pdu.licensing import (
     decode_platform_challenge_response_data,
     encode_licensing_pdu,
 )
-from pdu.mcs import (
+from rdplic.pdu.mcs import (
     DomainMcsPdu,
     McsConnectInitial,
     McsConnectResponse,
@@ -62,9 +72,12 @@ from pdu.mcs import (
     encode_mcs_connect_initial,
     encode_mcs_connect_response,
 )
-from pdu.rdp import SecurityFlag, SecurityHeader, decode_security_header, encode_security_header
-from rdplic.cli.admin_common import add_actions, emit_json, parse_hex, read_input
-from rdplic.errors import UsageError
+from rdplic.pdu.rdp import (
+    SecurityFlag,
+    SecurityHeader,
+    decode_security_header,
+    encode_security_header,
+)
 from rdplic.pdujson import PduJsonError, from_json, to_json
 
 __all__ = ["decode_layers", "encode_layers", "register"]
@@ -390,7 +403,7 @@ def _certificate_view(pdu: LicensingPdu) -> dict[str, Any] | None:
     if not isinstance(message, ServerLicenseRequest) or not message.server_certificate.blob_data:
         return None
     try:
-        certificates = importlib.import_module("pdu.certificates")
+        certificates = importlib.import_module("rdplic.pdu.certificates")
         certificate = certificates.decode_server_certificate(
             bytes(message.server_certificate.blob_data)
         )

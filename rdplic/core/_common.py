@@ -14,19 +14,6 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import ClassVar, Generic
 
-from pdu.errors import PduError
-from pdu.licensing import (
-    BlobType,
-    ErrorCode,
-    LicenseBinaryBlob,
-    LicenseErrorMessage,
-    LicensingMessage,
-    LicensingPdu,
-    PreambleFlags,
-    StateTransition,
-    decode_licensing_pdu,
-    encode_licensing_message,
-)
 from rdplic.core.errors import (
     InvalidMessageLength,
     LocalProtocolError,
@@ -42,6 +29,19 @@ from rdplic.core.events import (
     LicensingRestarted,
 )
 from rdplic.core.states import InputT, StateT, transition
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.licensing import (
+    BlobType,
+    ErrorCode,
+    LicenseBinaryBlob,
+    LicenseErrorMessage,
+    LicensingMessage,
+    LicensingPdu,
+    PreambleFlags,
+    StateTransition,
+    decode_licensing_pdu,
+    encode_licensing_message,
+)
 
 __all__ = [
     "MachineBase",

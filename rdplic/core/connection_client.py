@@ -18,71 +18,6 @@ import enum
 from collections.abc import Callable
 from datetime import datetime
 
-from pdu.errors import PduError
-from pdu.framing import (
-    Protocol,
-    RdpNegotiationFailure,
-    RdpNegotiationRequest,
-    RdpNegotiationResponse,
-    Tpkt,
-    X224ConnectionConfirm,
-    X224ConnectionRequest,
-    X224Data,
-    X224DisconnectRequest,
-    decode_tpkt,
-    decode_x224,
-    encode_tpkt,
-    encode_x224,
-)
-from pdu.gcc import (
-    ChannelDef,
-    ChannelOption,
-    ClientCoreData,
-    ClientNetworkData,
-    ClientSecurityData,
-    ColorDepth,
-    ConferenceCreateRequest,
-    EarlyCapabilityFlag,
-    HighColorDepth,
-    RdpVersion,
-    ServerCoreData,
-    ServerNetworkData,
-    ServerSecurityData,
-    SupportedColorDepth,
-    decode_conference_create_response,
-    encode_conference_create_request,
-)
-from pdu.gcc import (
-    EncryptionMethod as GccEncryptionMethod,
-)
-from pdu.mcs import (
-    MAXIMUM_PARAMETERS,
-    MINIMUM_PARAMETERS,
-    TARGET_PARAMETERS,
-    AttachUserConfirm,
-    AttachUserRequest,
-    ChannelJoinConfirm,
-    ChannelJoinRequest,
-    DisconnectProviderUltimatum,
-    ErectDomainRequest,
-    McsConnectInitial,
-    McsResult,
-    SendDataIndication,
-    decode_domain_pdu,
-    decode_mcs_connect_response,
-    encode_mcs_connect_initial,
-)
-from pdu.rdp import (
-    ClientInfo,
-    InfoFlag,
-    PduType,
-    SecurityExchange,
-    SecurityFlag,
-    decode_set_error_info,
-    decode_share_control_header,
-    encode_client_info,
-    encode_security_exchange,
-)
 from rdplic.core import events as lic
 from rdplic.core._common import RandomBytes, utf16_z
 from rdplic.core.connection_common import (
@@ -108,6 +43,71 @@ from rdplic.crypto.rdp_security import (
     derive_session_keys,
 )
 from rdplic.crypto.rsa import rsa_public_op
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.framing import (
+    Protocol,
+    RdpNegotiationFailure,
+    RdpNegotiationRequest,
+    RdpNegotiationResponse,
+    Tpkt,
+    X224ConnectionConfirm,
+    X224ConnectionRequest,
+    X224Data,
+    X224DisconnectRequest,
+    decode_tpkt,
+    decode_x224,
+    encode_tpkt,
+    encode_x224,
+)
+from rdplic.pdu.gcc import (
+    ChannelDef,
+    ChannelOption,
+    ClientCoreData,
+    ClientNetworkData,
+    ClientSecurityData,
+    ColorDepth,
+    ConferenceCreateRequest,
+    EarlyCapabilityFlag,
+    HighColorDepth,
+    RdpVersion,
+    ServerCoreData,
+    ServerNetworkData,
+    ServerSecurityData,
+    SupportedColorDepth,
+    decode_conference_create_response,
+    encode_conference_create_request,
+)
+from rdplic.pdu.gcc import (
+    EncryptionMethod as GccEncryptionMethod,
+)
+from rdplic.pdu.mcs import (
+    MAXIMUM_PARAMETERS,
+    MINIMUM_PARAMETERS,
+    TARGET_PARAMETERS,
+    AttachUserConfirm,
+    AttachUserRequest,
+    ChannelJoinConfirm,
+    ChannelJoinRequest,
+    DisconnectProviderUltimatum,
+    ErectDomainRequest,
+    McsConnectInitial,
+    McsResult,
+    SendDataIndication,
+    decode_domain_pdu,
+    decode_mcs_connect_response,
+    encode_mcs_connect_initial,
+)
+from rdplic.pdu.rdp import (
+    ClientInfo,
+    InfoFlag,
+    PduType,
+    SecurityExchange,
+    SecurityFlag,
+    decode_set_error_info,
+    decode_share_control_header,
+    encode_client_info,
+    encode_security_exchange,
+)
 
 __all__ = [
     "CLIENT_TRANSITIONS",

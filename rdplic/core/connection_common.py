@@ -26,8 +26,13 @@ from datetime import datetime
 from typing import Generic, TypeVar
 from typing import Protocol as TypingProtocol
 
-from pdu.errors import PduError
-from pdu.framing import (
+from rdplic.core import events as lic
+from rdplic.core._common import RandomBytes
+from rdplic.core.connection_events import ConnectionEvent
+from rdplic.core.errors import ConnectionProtocolError, LocalProtocolError
+from rdplic.crypto.rdp_security import MacMismatchError, RdpCipher
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.framing import (
     NegotiationFailureCode,
     NegotiationResponseFlag,
     Protocol,
@@ -37,18 +42,13 @@ from pdu.framing import (
     frame_size,
     tpkt_data_frame,
 )
-from pdu.mcs import (
+from rdplic.pdu.mcs import (
     DomainMcsPdu,
     SendDataIndication,
     SendDataRequest,
     encode_domain_pdu,
 )
-from pdu.rdp import SecurityFlag, decode_security_header, security_header_bytes
-from rdplic.core import events as lic
-from rdplic.core._common import RandomBytes
-from rdplic.core.connection_events import ConnectionEvent
-from rdplic.core.errors import ConnectionProtocolError, LocalProtocolError
-from rdplic.crypto.rdp_security import MacMismatchError, RdpCipher
+from rdplic.pdu.rdp import SecurityFlag, decode_security_header, security_header_bytes
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",

@@ -43,80 +43,6 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Protocol as TypingProtocol
 
-from pdu.finalization import (
-    ControlAction,
-    ControlPdu,
-    FontMapPdu,
-    ShareDataPdu,
-    SynchronizePdu,
-    decode_share_data_pdu,
-    encode_control,
-    encode_font_map,
-    encode_share_data_pdu,
-    encode_synchronize,
-)
-from pdu.framing import (
-    Protocol,
-    RdpNegotiationFailure,
-    RdpNegotiationResponse,
-    Tpkt,
-    X224ConnectionConfirm,
-    X224ConnectionRequest,
-    X224Data,
-    X224DisconnectRequest,
-    decode_x224,
-    encode_tpkt,
-    encode_x224,
-    tpkt_payload,
-)
-from pdu.gcc import (
-    ClientCoreData,
-    ClientNetworkData,
-    ClientSecurityData,
-    ConferenceCreateResponse,
-    EarlyCapabilityFlag,
-    RdpVersion,
-    ServerCoreData,
-    ServerEarlyCapabilityFlag,
-    ServerNetworkData,
-    ServerSecurityData,
-    decode_conference_create_request,
-    encode_conference_create_response,
-)
-from pdu.gcc import EncryptionLevel as GccEncryptionLevel
-from pdu.gcc import EncryptionMethod as GccEncryptionMethod
-from pdu.licensing import ErrorCode
-from pdu.mcs import (
-    MCS_GLOBAL_CHANNEL,
-    AttachUserConfirm,
-    AttachUserRequest,
-    ChannelJoinConfirm,
-    ChannelJoinRequest,
-    DisconnectProviderUltimatum,
-    DomainParameters,
-    ErectDomainRequest,
-    McsConnectResponse,
-    McsResult,
-    Reason,
-    SendDataRequest,
-    decode_domain_pdu,
-    decode_mcs_connect_initial,
-    encode_mcs_connect_response,
-)
-from pdu.rdp import (
-    CapabilitySet,
-    DemandActive,
-    ErrorInfo,
-    PduType,
-    PduType2,
-    SecurityFlag,
-    SetErrorInfo,
-    decode_client_info,
-    decode_security_exchange,
-    decode_share_control_header,
-    encode_demand_active,
-    encode_set_error_info,
-)
 from rdplic.core import events as lic
 from rdplic.core._common import RandomBytes, ansi_text, utf16_text
 from rdplic.core.connection_common import (
@@ -147,6 +73,80 @@ from rdplic.crypto.rdp_security import (
     select_encryption_method,
 )
 from rdplic.crypto.rsa import RsaPrivateKey, rsa_private_op
+from rdplic.pdu.finalization import (
+    ControlAction,
+    ControlPdu,
+    FontMapPdu,
+    ShareDataPdu,
+    SynchronizePdu,
+    decode_share_data_pdu,
+    encode_control,
+    encode_font_map,
+    encode_share_data_pdu,
+    encode_synchronize,
+)
+from rdplic.pdu.framing import (
+    Protocol,
+    RdpNegotiationFailure,
+    RdpNegotiationResponse,
+    Tpkt,
+    X224ConnectionConfirm,
+    X224ConnectionRequest,
+    X224Data,
+    X224DisconnectRequest,
+    decode_x224,
+    encode_tpkt,
+    encode_x224,
+    tpkt_payload,
+)
+from rdplic.pdu.gcc import (
+    ClientCoreData,
+    ClientNetworkData,
+    ClientSecurityData,
+    ConferenceCreateResponse,
+    EarlyCapabilityFlag,
+    RdpVersion,
+    ServerCoreData,
+    ServerEarlyCapabilityFlag,
+    ServerNetworkData,
+    ServerSecurityData,
+    decode_conference_create_request,
+    encode_conference_create_response,
+)
+from rdplic.pdu.gcc import EncryptionLevel as GccEncryptionLevel
+from rdplic.pdu.gcc import EncryptionMethod as GccEncryptionMethod
+from rdplic.pdu.licensing import ErrorCode
+from rdplic.pdu.mcs import (
+    MCS_GLOBAL_CHANNEL,
+    AttachUserConfirm,
+    AttachUserRequest,
+    ChannelJoinConfirm,
+    ChannelJoinRequest,
+    DisconnectProviderUltimatum,
+    DomainParameters,
+    ErectDomainRequest,
+    McsConnectResponse,
+    McsResult,
+    Reason,
+    SendDataRequest,
+    decode_domain_pdu,
+    decode_mcs_connect_initial,
+    encode_mcs_connect_response,
+)
+from rdplic.pdu.rdp import (
+    CapabilitySet,
+    DemandActive,
+    ErrorInfo,
+    PduType,
+    PduType2,
+    SecurityFlag,
+    SetErrorInfo,
+    decode_client_info,
+    decode_security_exchange,
+    decode_share_control_header,
+    encode_demand_active,
+    encode_set_error_info,
+)
 
 __all__ = [
     "SERVER_TRANSITIONS",

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from pdu.licensing import ErrorCode, StateTransition
+from rdplic.pdu.licensing import ErrorCode, StateTransition
 
 __all__ = [
     "HWID_LENGTH",

@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pdu.licensing import ErrorCode, StateTransition
 from rdplic.errors import RdplicError
+from rdplic.pdu.licensing import ErrorCode, StateTransition
 
 __all__ = [
     "ConnectionProtocolError",

@@ -36,30 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from pdu.certificates import CERT_CHAIN_VERSION_1, decode_server_certificate
-from pdu.errors import PduError
-from pdu.licensing import (
-    PLATFORM_CHALLENGE_RESPONSE_VERSION,
-    BlobType,
-    ClientLicenseInfo,
-    ClientNewLicenseRequest,
-    ClientPlatformChallengeResponse,
-    ErrorCode,
-    KeyExchangeAlg,
-    LicenseBinaryBlob,
-    LicenseErrorMessage,
-    LicensingPdu,
-    PlatformChallengeResponseData,
-    PreambleFlags,
-    ServerLicenseRequest,
-    ServerNewLicense,
-    ServerPlatformChallenge,
-    ServerUpgradeLicense,
-    StateTransition,
-    TextBlob,
-    decode_new_license_info,
-    encode_platform_challenge_response_data,
-)
 from rdplic.core._common import (
     MachineBase,
     Now,
@@ -98,6 +74,30 @@ from rdplic.crypto.errors import CryptoError
 from rdplic.crypto.licensing import LicensingKeys, derive_licensing_keys, mac_data, rc4, verify_mac
 from rdplic.crypto.rsa import RsaPublicKey, encrypt_premaster
 from rdplic.crypto.x509 import public_key_from_server_certificate, verify_server_certificate
+from rdplic.pdu.certificates import CERT_CHAIN_VERSION_1, decode_server_certificate
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.licensing import (
+    PLATFORM_CHALLENGE_RESPONSE_VERSION,
+    BlobType,
+    ClientLicenseInfo,
+    ClientNewLicenseRequest,
+    ClientPlatformChallengeResponse,
+    ErrorCode,
+    KeyExchangeAlg,
+    LicenseBinaryBlob,
+    LicenseErrorMessage,
+    LicensingPdu,
+    PlatformChallengeResponseData,
+    PreambleFlags,
+    ServerLicenseRequest,
+    ServerNewLicense,
+    ServerPlatformChallenge,
+    ServerUpgradeLicense,
+    StateTransition,
+    TextBlob,
+    decode_new_license_info,
+    encode_platform_challenge_response_data,
+)
 
 __all__ = ["ClientConfig", "LicensingClient"]
 

@@ -70,35 +70,6 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from pdu.errors import PduError
-from pdu.licensing import (
-    PLATFORM_CHALLENGE_RESPONSE_VERSION,
-    BlobType,
-    ClientHardwareId,
-    ClientLicenseInfo,
-    ClientNewLicenseRequest,
-    ClientPlatformChallengeResponse,
-    ErrorCode,
-    KeyExchangeAlg,
-    KeyExchangeList,
-    LicenseBinaryBlob,
-    LicenseErrorMessage,
-    LicensingPdu,
-    NewLicenseInfo,
-    PreambleFlags,
-    PreambleVersion,
-    Scope,
-    ScopeList,
-    ServerLicenseRequest,
-    ServerNewLicense,
-    ServerPlatformChallenge,
-    ServerUpgradeLicense,
-    StateTransition,
-    decode_client_hardware_id,
-    decode_platform_challenge_response_data,
-    encode_new_license_info,
-)
-from pdu.licensing import ProductInfo as WireProductInfo
 from rdplic.core._common import (
     MachineBase,
     Now,
@@ -150,6 +121,35 @@ from rdplic.core.states import (
 from rdplic.crypto.errors import CryptoError
 from rdplic.crypto.licensing import LicensingKeys, derive_licensing_keys, mac_data, rc4, verify_mac
 from rdplic.crypto.rsa import RsaPrivateKey, decrypt_premaster
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.licensing import (
+    PLATFORM_CHALLENGE_RESPONSE_VERSION,
+    BlobType,
+    ClientHardwareId,
+    ClientLicenseInfo,
+    ClientNewLicenseRequest,
+    ClientPlatformChallengeResponse,
+    ErrorCode,
+    KeyExchangeAlg,
+    KeyExchangeList,
+    LicenseBinaryBlob,
+    LicenseErrorMessage,
+    LicensingPdu,
+    NewLicenseInfo,
+    PreambleFlags,
+    PreambleVersion,
+    Scope,
+    ScopeList,
+    ServerLicenseRequest,
+    ServerNewLicense,
+    ServerPlatformChallenge,
+    ServerUpgradeLicense,
+    StateTransition,
+    decode_client_hardware_id,
+    decode_platform_challenge_response_data,
+    encode_new_license_info,
+)
+from rdplic.pdu.licensing import ProductInfo as WireProductInfo
 
 __all__ = [
     "WINDOWS_PLATFORM_CHALLENGE",

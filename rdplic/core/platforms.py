@@ -42,7 +42,7 @@ import struct
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from pdu.licensing import BlobType, ClientType, LicenseDetailLevel, PreambleVersion
+from rdplic.pdu.licensing import BlobType, ClientType, LicenseDetailLevel, PreambleVersion
 
 __all__ = [
     "CLIENT_PLATFORMS",

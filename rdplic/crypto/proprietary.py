@@ -21,7 +21,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from pdu.certificates import (
+from rdplic.crypto.errors import CertificateError
+from rdplic.crypto.rsa import (
+    PREMASTER_PADDING,
+    RsaPrivateKey,
+    RsaPublicKey,
+    rsa_private_op,
+    rsa_public_op,
+)
+from rdplic.pdu.certificates import (
     BB_RSA_KEY_BLOB,
     BB_RSA_SIGNATURE_BLOB,
     KEY_EXCHANGE_ALG_RSA,
@@ -32,15 +40,7 @@ from pdu.certificates import (
     decode_server_certificate,
     encode_server_certificate,
 )
-from pdu.errors import PduError
-from rdplic.crypto.errors import CertificateError
-from rdplic.crypto.rsa import (
-    PREMASTER_PADDING,
-    RsaPrivateKey,
-    RsaPublicKey,
-    rsa_private_op,
-    rsa_public_op,
-)
+from rdplic.pdu.errors import PduError
 
 __all__ = [
     "TS_SIGNING_KEY",

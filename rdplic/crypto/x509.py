@@ -38,7 +38,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from pdu.certificates import (
+from rdplic.crypto import asn1, hydra
+from rdplic.crypto.errors import CertificateError
+from rdplic.crypto.proprietary import proprietary_public_key, verify_proprietary_certificate
+from rdplic.crypto.rsa import RsaPrivateKey, RsaPublicKey
+from rdplic.pdu.certificates import (
     ProprietaryServerCertificate,
     ServerCertificate,
     X509CertificateChain,
@@ -46,11 +50,7 @@ from pdu.certificates import (
     encode_server_certificate,
     x509_padding,
 )
-from pdu.errors import PduError
-from rdplic.crypto import asn1, hydra
-from rdplic.crypto.errors import CertificateError
-from rdplic.crypto.proprietary import proprietary_public_key, verify_proprietary_certificate
-from rdplic.crypto.rsa import RsaPrivateKey, RsaPublicKey
+from rdplic.pdu.errors import PduError
 
 __all__ = [
     "TERMINAL_SERVER_NOT_AFTER",

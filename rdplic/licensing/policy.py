@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from pdu.licensing import ErrorCode, StateTransition
-from pdu.rdp import ErrorInfo
 from rdplic.core.decisions import DecisionKind, HostLicensing, Question
 from rdplic.core.events import DecisionNeeded
 from rdplic.licensing.hostconfig import (
@@ -69,6 +67,8 @@ from rdplic.licensing.records import (
 from rdplic.licensing.ruling import Ruling
 from rdplic.licensing.signer import LicenseFields, LicenseSigner
 from rdplic.licensing.store import LicenseQuery, LicenseStore, StoreTransaction
+from rdplic.pdu.licensing import ErrorCode, StateTransition
+from rdplic.pdu.rdp import ErrorInfo
 
 __all__ = ["LicensePolicy", "RandomSource"]
 

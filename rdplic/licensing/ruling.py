@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pdu.licensing import ErrorCode, StateTransition
 from rdplic.core.decisions import Decision, DecisionKind, LicenseSummary
 from rdplic.licensing.model import IssuedLicense
+from rdplic.pdu.licensing import ErrorCode, StateTransition
 
 __all__ = ["Ruling", "summary_of"]
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from pdu.licensing import (
+from rdplic.cli.main import main
+from rdplic.pdu.licensing import (
     BlobType,
     ClientHardwareId,
     ClientLicenseInfo,
@@ -36,7 +37,6 @@ from pdu.licensing import (
     encode_new_license_info,
     encode_platform_challenge_response_data,
 )
-from rdplic.cli.main import main
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "rdpele"
 EXAMPLES = sorted(

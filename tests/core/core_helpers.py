@@ -19,13 +19,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from pdu.licensing import (
-    ClientLicenseInfo,
-    ClientNewLicenseRequest,
-    PreambleFlags,
-    ServerLicenseRequest,
-    decode_licensing_pdu,
-)
 from rdplic.core import (
     CLIENT_PLATFORMS,
     ClientConfig,
@@ -53,6 +46,13 @@ from rdplic.crypto import (
 )
 from rdplic.licensing import CalType, HostConfig, LicenseAdmin, LicensePolicy
 from rdplic.licensing.signer import CryptoLicenseSigner
+from rdplic.pdu.licensing import (
+    ClientLicenseInfo,
+    ClientNewLicenseRequest,
+    PreambleFlags,
+    ServerLicenseRequest,
+    decode_licensing_pdu,
+)
 from rdplic.store import SqliteStore
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from pdu.framing import (
+from rdplic.core.connection_common import FrameReader, negotiate_security
+from rdplic.core.errors import ConnectionProtocolError
+from rdplic.pdu.framing import (
     NegotiationFailureCode,
     Protocol,
     RdpNegotiationFailure,
     RdpNegotiationRequest,
     RdpNegotiationResponse,
 )
-from rdplic.core.connection_common import FrameReader, negotiate_security
-from rdplic.core.errors import ConnectionProtocolError
 
 SSL = Protocol.PROTOCOL_SSL
 HYBRID = Protocol.PROTOCOL_HYBRID

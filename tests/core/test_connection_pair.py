@@ -18,10 +18,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pdu.finalization import ShareDataPdu, encode_share_data_pdu
-from pdu.framing import Protocol
-from pdu.mcs import MCS_GLOBAL_CHANNEL
-from pdu.rdp import PduType, PduType2, ShareControlHeader, encode_share_control_header
 from rdplic.app import ServerApp, build_client, build_server
 from rdplic.core import events as lic
 from rdplic.core.client_store import MemoryLicenseStore
@@ -40,6 +36,10 @@ from rdplic.core.errors import ConnectionProtocolError
 from rdplic.crypto.rdp_security import EncryptionMethod
 from rdplic.identity import ServerIdentity
 from rdplic.licensing import CalType
+from rdplic.pdu.finalization import ShareDataPdu, encode_share_data_pdu
+from rdplic.pdu.framing import Protocol
+from rdplic.pdu.mcs import MCS_GLOBAL_CHANNEL
+from rdplic.pdu.rdp import PduType, PduType2, ShareControlHeader, encode_share_control_header
 from rdplic.store.sqlite import SqliteStore
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

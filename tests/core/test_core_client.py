@@ -7,14 +7,6 @@ import dataclasses
 import pytest
 from core_helpers import DAY, T0, Device, Lab, Session, answer_questions, drain, error_pdu, pump
 
-from pdu.licensing import (
-    ErrorCode,
-    LicenseErrorMessage,
-    MsgType,
-    StateTransition,
-    decode_client_hardware_id,
-    decode_licensing_pdu,
-)
 from rdplic.core import (
     CLIENT_PLATFORMS,
     ClientQuirks,
@@ -36,6 +28,14 @@ from rdplic.core import (
     hardware_id,
 )
 from rdplic.crypto import RsaPublicKey, build_proprietary_certificate
+from rdplic.pdu.licensing import (
+    ErrorCode,
+    LicenseErrorMessage,
+    MsgType,
+    StateTransition,
+    decode_client_hardware_id,
+    decode_licensing_pdu,
+)
 
 
 def error_of(pdu: bytes) -> tuple[int, int]:

@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 
 from core_helpers import DAY, T0, Device, Lab, LabFactory, Session, pump, seeded_bytes
 
-from pdu.licensing import ErrorCode, StateTransition
-from pdu.rdp import ErrorInfo
 from rdplic.core import Decision, DecisionKind, DecisionNeeded, LicensingServer, Question
 from rdplic.core.decisions import LicenseSummary
 from rdplic.crypto import issue_license
 from rdplic.crypto.license import LicenseFields
+from rdplic.pdu.licensing import ErrorCode, StateTransition
+from rdplic.pdu.rdp import ErrorInfo
 
 SERVER_SEED, CLIENT_SEED = 41, 42
 VERSION_2019 = 0x000A0001

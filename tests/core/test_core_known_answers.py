@@ -27,14 +27,6 @@ from pathlib import Path
 import pytest
 from core_helpers import T0, Device, Lab, LabFactory, drain, seeded_bytes
 
-from pdu.certificates import decode_server_certificate
-from pdu.licensing import (
-    ErrorCode,
-    LicenseErrorMessage,
-    StateTransition,
-    decode_licensing_pdu,
-    decode_new_license_info,
-)
 from rdplic.core import (
     CLIENT_PLATFORMS,
     WINDOWS_PLATFORM_CHALLENGE,
@@ -60,6 +52,14 @@ from rdplic.crypto import (
 )
 from rdplic.licensing import LicensingMode
 from rdplic.licensing.model import ProductInfo, ProductVersion, ValidationStatus
+from rdplic.pdu.certificates import decode_server_certificate
+from rdplic.pdu.licensing import (
+    ErrorCode,
+    LicenseErrorMessage,
+    StateTransition,
+    decode_licensing_pdu,
+    decode_new_license_info,
+)
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

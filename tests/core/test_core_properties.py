@@ -23,7 +23,6 @@ from core_helpers import DAY, T0, Device, Keys, Lab, drain, error_pdu, seeded_by
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from pdu.licensing import ErrorCode, StateTransition
 from rdplic.core import (
     CLIENT_TRANSITIONS,
     SERVER_TRANSITIONS,
@@ -41,6 +40,7 @@ from rdplic.core import (
 )
 from rdplic.core._common import to_datetime
 from rdplic.core.states import transition
+from rdplic.pdu.licensing import ErrorCode, StateTransition
 
 SERVER_SEED = 501
 CLIENT_SEED = 502

@@ -20,21 +20,6 @@ from core_helpers import (
     session_keys,
 )
 
-from pdu.licensing import (
-    BlobType,
-    ClientNewLicenseRequest,
-    ClientPlatformChallengeResponse,
-    ErrorCode,
-    LicenseBinaryBlob,
-    LicenseErrorMessage,
-    MsgType,
-    PlatformChallengeResponseData,
-    PreambleFlags,
-    StateTransition,
-    decode_licensing_pdu,
-    encode_platform_challenge_response_data,
-)
-from pdu.rdp import ErrorInfo
 from rdplic.core import (
     CLIENT_PLATFORMS,
     WINDOWS_PLATFORM_CHALLENGE,
@@ -65,6 +50,21 @@ from rdplic.core._common import build_pdu
 from rdplic.crypto import issue_license, mac_data, rc4
 from rdplic.crypto.license import LicenseFields
 from rdplic.licensing import RefusalStyle
+from rdplic.pdu.licensing import (
+    BlobType,
+    ClientNewLicenseRequest,
+    ClientPlatformChallengeResponse,
+    ErrorCode,
+    LicenseBinaryBlob,
+    LicenseErrorMessage,
+    MsgType,
+    PlatformChallengeResponseData,
+    PreambleFlags,
+    StateTransition,
+    decode_licensing_pdu,
+    encode_platform_challenge_response_data,
+)
+from rdplic.pdu.rdp import ErrorInfo
 
 WINDOWS_2019_KEY = LicenseKey(0x000A0001, "microsoft.com", "Microsoft Corporation", "A02")
 

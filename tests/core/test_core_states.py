@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from core_helpers import T0, Device, Lab, LabFactory, pump
 
-from pdu.licensing import ErrorCode, PreambleFlags, StateTransition
 from rdplic.core import (
     CLIENT_TRANSITIONS,
     SERVER_TRANSITIONS,
@@ -27,6 +26,7 @@ from rdplic.core import (
 from rdplic.core._common import build_pdu, error_message, to_datetime, to_seconds
 from rdplic.core.diagrams import render_markdown
 from rdplic.core.states import CLIENT_TERMINAL_STATES, SERVER_TERMINAL_STATES, inputs_allowed
+from rdplic.pdu.licensing import ErrorCode, PreambleFlags, StateTransition
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

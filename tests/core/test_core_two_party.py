@@ -14,7 +14,6 @@ from datetime import timedelta
 import pytest
 from core_helpers import DAY, T0, Device, Feed, Keys, Lab, LabFactory, Session
 
-from pdu.licensing import ErrorCode, StateTransition
 from rdplic.core import (
     ClientState,
     FailureOrigin,
@@ -34,6 +33,7 @@ from rdplic.core import (
 from rdplic.crypto import issue_license, parse_license
 from rdplic.crypto.license import LicenseFields
 from rdplic.licensing import InvalidLicenseAction, LicensingMode
+from rdplic.pdu.licensing import ErrorCode, StateTransition
 
 FEEDS: tuple[Feed, ...] = ("whole", "bytes")
 

@@ -19,7 +19,6 @@ from crypto_vectors import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pdu.certificates import ProprietaryServerCertificate, decode_server_certificate
 from rdplic.crypto import (
     TS_SIGNING_KEY,
     CertificateError,
@@ -30,6 +29,7 @@ from rdplic.crypto import (
     verify_server_certificate,
 )
 from rdplic.crypto.proprietary import rsa_public_key_blob
+from rdplic.pdu.certificates import ProprietaryServerCertificate, decode_server_certificate
 
 
 def test_ts_signing_key_is_the_published_one() -> None:

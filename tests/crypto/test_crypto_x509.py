@@ -13,7 +13,6 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pdu.certificates import X509CertificateChain, decode_server_certificate
 from rdplic.crypto import (
     CertificateError,
     LicenseServerIdentity,
@@ -32,6 +31,7 @@ from rdplic.crypto.hydra import (
     decode_hwid_serial,
 )
 from rdplic.crypto.x509 import TERMINAL_SERVER_NOT_AFTER, parse_certificate
+from rdplic.pdu.certificates import X509CertificateChain, decode_server_certificate
 
 HWID = b"\x02\x00\x00\x00" + bytes(range(16))
 

@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives.ciphers import Cipher
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pdu.rdp import decode_client_info
 from rdplic.crypto.rdp_security import (
     KEY_UPDATE_INTERVAL,
     EncryptionLevel,
@@ -27,6 +26,7 @@ from rdplic.crypto.rdp_security import (
     select_encryption_method,
     update_key,
 )
+from rdplic.pdu.rdp import decode_client_info
 
 CLIENT_RANDOM = bytes(range(32))
 SERVER_RANDOM = bytes(range(0x80, 0xA0))

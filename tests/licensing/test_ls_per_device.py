@@ -6,8 +6,6 @@ from datetime import timedelta
 
 from ls_helpers import DAY, T0, Device, HarnessFactory, presented
 
-from pdu.licensing import ErrorCode, StateTransition
-from pdu.rdp import ErrorInfo
 from rdplic.licensing import (
     CalType,
     ClientIdentity,
@@ -19,6 +17,8 @@ from rdplic.licensing import (
     ProductVersion,
     RefusalStyle,
 )
+from rdplic.pdu.licensing import ErrorCode, StateTransition
+from rdplic.pdu.rdp import ErrorInfo
 from rdplic.store import HistoryQuery, LicenseQuery
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 from ls_helpers import DAY, Device, HarnessFactory
 
-from pdu.licensing import ErrorCode, StateTransition
-from pdu.rdp import ErrorInfo
 from rdplic.errors import UsageError
 from rdplic.licensing import (
     CalType,
@@ -19,6 +17,8 @@ from rdplic.licensing import (
     ValidationStatus,
 )
 from rdplic.licensing.hostconfig import RELEASES
+from rdplic.pdu.licensing import ErrorCode, StateTransition
+from rdplic.pdu.rdp import ErrorInfo
 
 V = ProductVersion.parse
 

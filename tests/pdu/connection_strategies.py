@@ -13,8 +13,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from pdu import framing, gcc, mcs, rdp
-from pdu.errors import PduError
+from rdplic.pdu import framing, gcc, mcs, rdp
+from rdplic.pdu.errors import PduError
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 BCGR = DATA / "bcgr"

@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from pdu.licensing import (
+from rdplic.pdu.licensing import (
     ClientHardwareId,
     ClientLicenseInfo,
     ClientNewLicenseRequest,

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pdu.certificates import (
+from rdplic.pdu.certificates import (
     ProprietaryServerCertificate,
     RsaPublicKeyBlob,
     ServerCertificate,
@@ -22,7 +22,7 @@ from pdu.certificates import (
     encode_server_certificate,
     x509_padding,
 )
-from pdu.errors import PduError
+from rdplic.pdu.errors import PduError
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

@@ -46,9 +46,9 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from licensing_strategies import RDPELE, hwids, license_infos, pdus, responses
 
-from pdu import framing, gcc, mcs, rdp
-from pdu.errors import PduError
-from pdu.licensing import (
+from rdplic.pdu import framing, gcc, mcs, rdp
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.licensing import (
     LicensingPdu,
     decode_client_hardware_id,
     decode_licensing_pdu,

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-import pdu.framing as framing
-import pdu.mcs as mcs
-from pdu.errors import PduError
-from pdu.finalization import (
+import rdplic.pdu.framing as framing
+import rdplic.pdu.mcs as mcs
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.finalization import (
     ControlAction,
     ControlPdu,
     FontListPdu,
@@ -28,7 +28,7 @@ from pdu.finalization import (
     encode_font_map,
     encode_synchronize,
 )
-from pdu.rdp import PduType2
+from rdplic.pdu.rdp import PduType2
 
 WINDOWS = Path(__file__).resolve().parents[1] / "data" / "windows"
 

@@ -20,8 +20,8 @@ from connection_strategies import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pdu.errors import PduError
-from pdu.framing import (
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.framing import (
     _TPKT,
     MAX_FRAME_SIZE,
     X224_DATA_HEADER,

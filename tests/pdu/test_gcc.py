@@ -22,9 +22,9 @@ from connection_strategies import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pdu.errors import PduError
-from pdu.framing import Protocol
-from pdu.gcc import (
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.framing import Protocol
+from rdplic.pdu.gcc import (
     ChannelDef,
     ChannelOption,
     ClientClusterData,
@@ -56,7 +56,7 @@ from pdu.gcc import (
     encode_conference_create_response,
     encode_server_blocks,
 )
-from pdu.mcs import decode_mcs_connect_initial, decode_mcs_connect_response
+from rdplic.pdu.mcs import decode_mcs_connect_initial, decode_mcs_connect_response
 
 PROPERTY = settings(max_examples=200, deadline=None)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from licensing_strategies import example
 
-from pdu.licensing import (
+from rdplic.pdu.licensing import (
     BlobType,
     ClientHardwareId,
     ClientLicenseInfo,
@@ -41,7 +41,7 @@ from pdu.licensing import (
     encode_new_license_info,
     encode_platform_challenge_response_data,
 )
-from pdu.licensing.messages import LICENSING_PDU
+from rdplic.pdu.licensing.messages import LICENSING_PDU
 
 EXAMPLES = {
     "4.1": "4.1-server-license-request.hex",

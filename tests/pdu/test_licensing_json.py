@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from licensing_strategies import RDPELE_PDUS, example, hwids, license_infos, pdus, responses
 
-from pdu.licensing import (
+from rdplic.pdu.licensing import (
     BlobType,
     ClientHardwareId,
     ErrorCode,
@@ -144,7 +144,7 @@ def test_from_json_rejects_bad_input_with_a_path(edit: Any, message: str) -> Non
 
 def test_unknown_enum_value_in_a_closed_enum_is_rejected() -> None:
     """A field typed with an enum alone (no int) refuses values the enum lacks."""
-    from pdu.licensing import MsgType
+    from rdplic.pdu.licensing import MsgType
 
     with pytest.raises(PduJsonError):
         from_json(MsgType, 0x77)

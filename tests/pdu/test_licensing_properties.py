@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from licensing_strategies import RDPELE_PDUS, example, hwids, license_infos, pdus, responses
 
-from pdu import ENGINES, Engine
-from pdu.errors import PduError
-from pdu.licensing import (
+from rdplic.pdu import ENGINES, Engine
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.licensing import (
     ClientHardwareId,
     LicensingPdu,
     MsgType,

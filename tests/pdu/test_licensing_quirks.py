@@ -13,8 +13,8 @@ import time
 import pytest
 from licensing_strategies import example
 
-from pdu.errors import PduError
-from pdu.licensing import (
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.licensing import (
     BlobType,
     ErrorCode,
     KeyExchangeList,

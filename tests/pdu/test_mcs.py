@@ -21,9 +21,9 @@ from connection_strategies import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pdu.errors import PduError
-from pdu.framing import parse_exact
-from pdu.mcs import (
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.framing import parse_exact
+from rdplic.pdu.mcs import (
     MAXIMUM_PARAMETERS,
     MINIMUM_PARAMETERS,
     TARGET_PARAMETERS,
@@ -52,8 +52,8 @@ from pdu.mcs import (
     encode_mcs_connect_initial,
     encode_mcs_connect_response,
 )
-from pdu.mcs.connect import _write_connect_initial, _write_connect_response
-from pdu.mcs.domain import _SEND_DATA
+from rdplic.pdu.mcs.connect import _write_connect_initial, _write_connect_response
+from rdplic.pdu.mcs.domain import _SEND_DATA
 
 PROPERTY = settings(max_examples=200, deadline=None)
 

@@ -25,9 +25,9 @@ from connection_strategies import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pdu import ENGINES, gcc, mcs
-from pdu.errors import PduError
-from pdu.framing import enum_or_int
+from rdplic.pdu import ENGINES, gcc, mcs
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.framing import enum_or_int
 
 PROPERTY = settings(max_examples=200, deadline=None)
 

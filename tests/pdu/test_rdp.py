@@ -21,10 +21,10 @@ from connection_strategies import (
 )
 from hypothesis import given, settings
 
-from pdu.errors import PduError
-from pdu.framing import decode_tpkt, decode_x224
-from pdu.mcs import decode_domain_pdu
-from pdu.rdp import (
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.framing import decode_tpkt, decode_x224
+from rdplic.pdu.mcs import decode_domain_pdu
+from rdplic.pdu.rdp import (
     SECURITY_HEADER,
     CapabilitySet,
     CapabilitySetType,

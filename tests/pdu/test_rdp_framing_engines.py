@@ -31,10 +31,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from licensing_strategies import pdus as licensing_pdus
 
-from pdu import ENGINES, framing, rdp
-from pdu.errors import PduError
-from pdu.licensing import LicensingPdu, encode_licensing_message, encode_licensing_pdu
-from pdu.rdp.client_info import _client_info_struct
+from rdplic.pdu import ENGINES, framing, rdp
+from rdplic.pdu.errors import PduError
+from rdplic.pdu.licensing import LicensingPdu, encode_licensing_message, encode_licensing_pdu
+from rdplic.pdu.rdp.client_info import _client_info_struct
 
 PROPERTY = settings(max_examples=200, deadline=None)
 

@@ -26,9 +26,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
-from pdu.framing import decode_tpkt, decode_x224  # noqa: E402
-from pdu.gcc import ServerSecurityData, decode_conference_create_response  # noqa: E402
-from pdu.mcs import decode_mcs_connect_response  # noqa: E402
+from rdplic.pdu.framing import decode_tpkt, decode_x224  # noqa: E402
+from rdplic.pdu.gcc import ServerSecurityData, decode_conference_create_response  # noqa: E402
+from rdplic.pdu.mcs import decode_mcs_connect_response  # noqa: E402
 
 _SPEC = importlib.util.spec_from_file_location("pcapng", ROOT / "tests" / "pcapng.py")
 assert _SPEC is not None and _SPEC.loader is not None
