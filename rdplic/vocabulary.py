@@ -1,0 +1,133 @@
+"""One JSON vocabulary for every command's ``--json``, the JSON log lines and the web API.
+
+Scripts read rdplic's output: the same thing must have the same key, in the same form,
+wherever it appears (``rdplic license list``, ``rdplic history``, ``rdplic client``,
+``rdplic load``, the ``--log-format json`` connection line). This module is that contract;
+README.md ("JSON vocabulary") documents it once, and tests/cli check every command's
+``--json`` output and the log's JSON lines against :data:`KEYS`.
+
+Forms:
+
+- times are RFC 3339 UTC to the second with a ``Z`` (:func:`rfc3339`); ``null`` when absent;
+- durations are numbers of seconds, in keys ending ``_seconds``;
+- ids (``license_id``, ``key_pack_id``, ``event_id``, ``connection_id``) are integers;
+- byte strings (``hwid``, ``serial``) are lowercase hex without separators;
+- flags are JSON booleans; enumerations are lowercase words joined by ``_`` or ``-`` as
+  listed in :data:`KEYS`.
+
+The Windows names of the report's columns (``sIssuedToComputer``, ``IssueDate``: R77) are
+kept in ``rdplic report``, which mirrors Win32_TSLicenseReport, and are documented there.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+__all__ = ["KEYS", "Outcome", "parse_rfc3339", "rfc3339"]
+
+
+def rfc3339(moment: datetime | None) -> str | None:
+    """A time in the vocabulary's one form (``2026-12-05T05:19:19Z``), ``None`` when absent.
+
+    Naive datetimes are taken as UTC (the store keeps UTC throughout)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """The inverse of :func:`rfc3339` (any RFC 3339 offset accepted), as an aware UTC time."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+class Outcome(enum.StrEnum):
+    """How one connection's licensing ended: the server's log line, ``rdplic client``,
+    ``rdplic load`` and the web page all use these words."""
+
+    NEW_LICENSE = "new_license"
+    """A New License was issued (temporary or permanent) ([MS-RDPELE] 2.2.2.7)."""
+    UPGRADED = "upgraded"
+    """An Upgrade License replaced the presented one ([MS-RDPELE] 2.2.2.6)."""
+    REISSUED = "reissued"
+    """The presented license came back unchanged in an Upgrade License (R40 resend)."""
+    VALID_CLIENT = "valid_client"
+    """STATUS_VALID_CLIENT: nothing issued ([MS-RDPELE] 2.2.2.8, R1, R4)."""
+    REFUSED = "refused"
+    """A licensing error other than STATUS_VALID_CLIENT (``error_code`` says which)."""
+    PROTOCOL_ERROR = "protocol_error"
+    """The peer broke the protocol (a PDU that does not decode or comes out of order)."""
+    TLS_FAILED = "tls_failed"
+    """The TLS handshake did not complete."""
+    CONNECTION_FAILED = "connection_failed"
+    """No TCP connection, or it was reset (client side)."""
+    TIMEOUT = "timeout"
+    """The connection sequence did not finish in the time allowed."""
+    ENDED = "ended"
+    """The peer closed before licensing finished, without an error."""
+    INTERNAL_ERROR = "internal_error"
+    """rdplic itself failed (a bug: the log line carries the error)."""
+
+    @property
+    def licensed(self) -> bool:
+        """The client may go on with the session (new, upgraded, reissued or valid client)."""
+        return self in _LICENSED
+
+
+_LICENSED = frozenset(
+    {Outcome.NEW_LICENSE, Outcome.UPGRADED, Outcome.REISSUED, Outcome.VALID_CLIENT}
+)
+
+
+KEYS: dict[str, str] = {
+    # -- times and durations
+    "time": "when a log line or history event happened (RFC 3339 UTC)",
+    "issued": "when a license was issued (RFC 3339 UTC)",
+    "expires": "when a license or key pack expires (RFC 3339 UTC, null: never)",
+    "installed": "when a key pack was installed (RFC 3339 UTC)",
+    "revoked": "when a license was revoked (RFC 3339 UTC, null: not revoked)",
+    "renewed": "when a license was last renewed (RFC 3339 UTC, null: never)",
+    "removed": "when a key pack was removed (RFC 3339 UTC, null: installed)",
+    "now": "the server clock (RFC 3339 UTC)",
+    "duration_seconds": "how long something took, in seconds (a number)",
+    "offset_seconds": "the server clock's offset from real time, in seconds",
+    # -- ids
+    "license_id": "a license's id in the store (integer)",
+    "key_pack_id": "a key pack's id in the store (integer)",
+    "event_id": "a history event's id (integer)",
+    "connection_id": "a connection's number within one server process or capture (integer)",
+    # -- the client
+    "client_name": "the client machine name (Client Info / NEW_LICENSE_REQUEST ClientMachineName)",
+    "user_name": "the user name the client sent (ClientUserName)",
+    "hwid": "the client's hardware id, 20 bytes as hex (CLIENT_HARDWARE_ID, [MS-RDPELE] 2.2.2.3.1)",
+    "platform_id": "the client's PlatformId ([MS-RDPELE] 2.2.2.2), an integer",
+    "peer": "the remote address, host:port",
+    # -- licenses and key packs
+    "status": "a license's status: temporary, active, upgraded, revoked, expired",
+    "temporary": "the license is a temporary (90-day) license (boolean)",
+    "cal_type": "per-device or per-user",
+    "version": "the CAL's product version, as 'major.minor' (for example '10.0')",
+    "product_version": "the product version's title (for example 'Windows Server 2019')",
+    "serial": "a license's serial number as hex",
+    "total": "CALs in a key pack (integer, null: unlimited)",
+    "issued_count": "CALs of a key pack issued and not returned (integer)",
+    "available": "CALs of a key pack left to issue (integer, null: unlimited)",
+    # -- connections
+    "security": "the security layer: rdp, tls or hybrid",
+    "encryption": "Standard RDP Security's encryption level bits: 40, 56 or 128, null under TLS",
+    "outcome": "how licensing ended: one of rdplic.vocabulary.Outcome",
+    "error_code": "a licensing error's dwErrorCode name, for example ERR_NO_LICENSE",
+    "state_transition": "a licensing error's dwStateTransition name, for example ST_TOTAL_ABORT",
+    "error": "a one-line reason, empty when nothing went wrong",
+    "level": "a log line's level: debug, info, warn, error, critical",
+    "message": "a log line's text for people",
+}
+"""Every key rdplic's JSON uses for a shared concept, with its meaning and form.
+
+Commands may add keys of their own for things only they show; a key that names one of these
+concepts must be spelt as here."""
