@@ -330,3 +330,7 @@ class HistoryEvent:
     machine_name: str = ""
     user_name: str = ""
     detail: str = ""
+    rule: str = ""
+    """The rule of docs/license-server-behavior.md that decided it (``R12``), or ''."""
+    host: str = ""
+    """The session host (terminal server name) it came through, '' for administration."""

@@ -100,8 +100,13 @@ def append_history(
     *,
     client: ClientIdentity | None = None,
     key_pack_id: int | None = None,
+    rule: str = "",
+    host: str = "",
 ) -> None:
-    """One line of the append-only history (R24), about a license, a client or neither."""
+    """One line of the append-only history (R24), about a license, a client or neither.
+
+    ``rule`` names the rule of docs/license-server-behavior.md that decided the event
+    (``R12``), ``host`` the session host it came through."""
     if lic is not None:
         event = HistoryEvent(
             0,
@@ -113,6 +118,8 @@ def append_history(
             machine_name=lic.machine_name,
             user_name=lic.user_name,
             detail=detail,
+            rule=rule,
+            host=host,
         )
     elif client is not None:
         event = HistoryEvent(
@@ -124,9 +131,13 @@ def append_history(
             machine_name=client.machine_name,
             user_name=client.user_name,
             detail=detail,
+            rule=rule,
+            host=host,
         )
     else:
-        event = HistoryEvent(0, at, kind, key_pack_id=key_pack_id, detail=detail)
+        event = HistoryEvent(
+            0, at, kind, key_pack_id=key_pack_id, detail=detail, rule=rule, host=host
+        )
     tx.append_history(event)
 
 

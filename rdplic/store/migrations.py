@@ -130,6 +130,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             "INSERT INTO counters (name, value) VALUES ('history', 0)",
         ),
     ),
+    Migration(
+        2,
+        "history: the rule that decided each event, and the session host it came through",
+        (
+            # R-number of docs/license-server-behavior.md ('R12'), '' for events recorded
+            # before this migration or decided by an administrator's command alone.
+            "ALTER TABLE history ADD COLUMN rule VARCHAR(16) NOT NULL DEFAULT ''",
+            # The terminal server (session host) name the event came through; '' for
+            # administration commands and for events recorded before this migration.
+            "ALTER TABLE history ADD COLUMN host VARCHAR(255) NOT NULL DEFAULT ''",
+        ),
+    ),
 )
 
 

@@ -342,7 +342,8 @@ class SqliteTransaction:
         event_id = self.next_id("history")
         self._conn.execute(
             "INSERT INTO history (event_id, at, kind, license_id, key_pack_id, hwid,"
-            " machine_name, user_name, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " machine_name, user_name, detail, rule, host)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 event_id,
                 format_ts(event.at),
@@ -353,6 +354,8 @@ class SqliteTransaction:
                 event.machine_name,
                 event.user_name,
                 event.detail,
+                event.rule,
+                event.host,
             ),
         )
         return event_id
@@ -373,7 +376,7 @@ class SqliteTransaction:
             params.extend(kinds)
         sql = (
             "SELECT event_id, at, kind, license_id, key_pack_id, hwid, machine_name,"
-            " user_name, detail FROM history"
+            " user_name, detail, rule, host FROM history"
         )
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -392,6 +395,8 @@ class SqliteTransaction:
                 machine_name=str(r[6]),
                 user_name=str(r[7]),
                 detail=str(r[8]),
+                rule=str(r[9]),
+                host=str(r[10]),
             )
             for r in self._conn.execute(sql, params)
         ]

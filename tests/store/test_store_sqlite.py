@@ -85,12 +85,44 @@ def test_store_file_lives_in_the_state_dir_in_wal_mode(tmp_path: Path) -> None:
 def test_schema_version_and_idempotent_migration(tmp_path: Path) -> None:
     """A new store is at the latest schema; reopening applies nothing twice."""
     s = open_store(tmp_path)
-    assert s.schema_version() == latest_version() == 1
+    assert s.schema_version() == latest_version() == 2
     s.close()
     again = open_store(tmp_path)
     rows = sqlite3.connect(again.path).execute("SELECT version FROM schema_version").fetchall()
-    assert rows == [(1,)]
+    assert rows == [(1,), (2,)]
     again.close()
+
+
+def test_a_version_1_history_migrates_with_empty_rule_and_host(tmp_path: Path) -> None:
+    """Migration 2 adds history.rule and history.host; events recorded before keep theirs."""
+    from rdplic.store.migrations import MIGRATIONS, SCHEMA_VERSION_DDL, SQLITE
+
+    path = tmp_path / STORE_FILENAME
+    conn = sqlite3.connect(path)
+    conn.execute(SCHEMA_VERSION_DDL)
+    for statement in MIGRATIONS[0].statements + SQLITE.extra[1]:
+        conn.execute(SQLITE.render(statement))
+    conn.execute("INSERT INTO schema_version VALUES (1, 'v1', '2026-01-01T00:00:00.000000Z')")
+    conn.execute(
+        "INSERT INTO history (event_id, at, kind, detail)"
+        " VALUES (1, '2026-01-01T00:00:00.000000Z', 'expired', 'before')"
+    )
+    conn.execute("UPDATE counters SET value = 1 WHERE name = 'history'")
+    conn.commit()
+    conn.close()
+    s = open_store(tmp_path)
+    assert s.schema_version() == 2
+    with s.transaction() as tx:
+        (old,) = tx.list_history(HistoryQuery())
+        assert (old.detail, old.rule, old.host) == ("before", "", "")
+        tx.append_history(
+            HistoryEvent(
+                0, datetime(2026, 1, 2, tzinfo=UTC), HistoryKind.EXPIRED, rule="R24", host="ts1"
+            )
+        )
+        new = tx.list_history(HistoryQuery())[-1]
+    assert (new.rule, new.host) == ("R24", "ts1")
+    s.close()
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
