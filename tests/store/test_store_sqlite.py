@@ -242,18 +242,19 @@ def test_integrity_check_finds_inconsistencies(store: SqliteStore) -> None:
 def test_a_later_migration_is_applied_once_on_open(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Opening a version-1 store with a newer rdplic applies migration 2, in order, once."""
+    """Opening a store with a newer rdplic applies the next migration, in order, once."""
     from rdplic.store import migrations, sqlite
 
     open_store(tmp_path).close()
+    nxt = migrations.latest_version() + 1
     extra = migrations.Migration(
-        2, "test: license notes", ("ALTER TABLE licenses ADD COLUMN note VARCHAR(100)",)
+        nxt, "test: license notes", ("ALTER TABLE licenses ADD COLUMN note VARCHAR(100)",)
     )
     patched = (*migrations.MIGRATIONS, extra)
     monkeypatch.setattr(migrations, "MIGRATIONS", patched)
     monkeypatch.setattr(sqlite, "MIGRATIONS", patched)
     upgraded = open_store(tmp_path)
-    assert upgraded.schema_version() == 2
+    assert upgraded.schema_version() == nxt
     upgraded.close()
     again = open_store(tmp_path)  # nothing left to apply: no duplicate column error
     columns = [r[1] for r in sqlite3.connect(again.path).execute("PRAGMA table_info(licenses)")]
