@@ -102,15 +102,27 @@ class ServerApp:
     factory: Any = None
     """The Twisted factory, once `twisted_factory` made it."""
 
-    def licensing(self, user: str, machine: str, preamble_version: int) -> LicensingServer:
-        """The licensing machine of one connection (after its Client Info)."""
+    def licensing(
+        self,
+        user: str,
+        machine: str,
+        preamble_version: int,
+        *,
+        random_bytes: RandomBytes | None = None,
+        recording: Any = None,
+    ) -> LicensingServer:
+        """The licensing machine of one connection (after its Client Info); a capture's
+        ``recording`` (`rdplic.capture.recording.Recording`) notes the host it was made for."""
         config = self.licensing_config
         if preamble_version == 2:
             config = dataclasses.replace(config, preamble_version=2)
+        host = self.host_licensing()
+        if recording is not None:
+            recording.licensing_made(user, machine, preamble_version, host)
         return LicensingServer(
             config,
-            self.host_licensing(),
-            random_bytes=self.random_bytes,
+            host,
+            random_bytes=random_bytes or self.random_bytes,
             client_user_name=user,
             client_machine_name=machine,
         )
@@ -125,6 +137,28 @@ class ServerApp:
             self.connection_config, self.licensing, random_bytes=self.random_bytes
         )
 
+    def make_recorded_connection(self, recorder: Any) -> Any:
+        """`make_connection` under a capture's recorder (`rdplic.capture.recorder`): the
+        machine draws its randomness through the recording and notes its host."""
+
+        def make(recorded: Any) -> ServerConnection:
+            def licensing(user: str, machine: str, preamble: int) -> LicensingServer:
+                return self.licensing(
+                    user,
+                    machine,
+                    preamble,
+                    random_bytes=recorded.random_bytes,
+                    recording=recorded.recording,
+                )
+
+            return ServerConnection(
+                self.connection_config, licensing, random_bytes=recorded.random_bytes
+            )
+
+        return recorder.server_core(
+            self.connection_config, self.licensing_config, self.random_bytes, make
+        )
+
     def twisted_factory(
         self,
         reactor: Any,
@@ -132,11 +166,14 @@ class ServerApp:
         limits: Any = None,
         tls_keylog: Path | None = None,
         capture: Path | None = None,
+        capture_secrets: bool = False,
         debug: bool = False,
     ) -> Any:
         """The Twisted factory of `rdplic.net.server` over this server (Twisted imported
-        here: the cores, the policy and the store work without it)."""
-        from rdplic.net.capture import PcapngWriter
+        here: the cores, the policy and the store work without it).  With ``capture``
+        every connection is recorded there (`rdplic.capture.recorder`), with the private
+        keys when ``capture_secrets``."""
+        from rdplic.capture.recorder import CaptureRecorder
         from rdplic.net.decider import InlineDecider
         from rdplic.net.server import RdpServerFactory, ServerLimits
         from rdplic.net.tls import load_or_create_certificate, server_tls_context
@@ -145,14 +182,19 @@ class ServerApp:
         if self.connection_config.allow_tls:
             certificate = load_or_create_certificate(self.state_dir)
             tls = server_tls_context(certificate, keylog_path=tls_keylog)
+        recorder = None
+        make_core: Callable[[], Any] = self.make_connection
+        if capture is not None:
+            recorder = CaptureRecorder(capture, secrets=capture_secrets)
+            make_core = lambda: self.make_recorded_connection(recorder)  # noqa: E731
         self.factory = RdpServerFactory(
-            self.make_connection,
+            make_core,
             InlineDecider(self.policy, self.store, reactor),
             now=self.clock(),
             reactor=reactor,
             tls=tls,
             limits=limits or ServerLimits(),
-            capture=None if capture is None else PcapngWriter(capture),
+            capture=recorder,
             connection_clock=self.clock,
             debug=debug,
         )
@@ -340,6 +382,7 @@ class ServeOptions:
     """`rdplic.net.server.ServerLimits`; None for its defaults."""
     tls_keylog: Path | None = None
     capture: Path | None = None
+    capture_secrets: bool = False
     log_format: str = "text"
     log_level: str = "info"
     log_file: Path | None = None
@@ -387,6 +430,7 @@ def serve_forever(make_server: Callable[[], ServerApp], options: ServeOptions) -
         limits=options.limits,
         tls_keylog=options.tls_keylog,
         capture=options.capture,
+        capture_secrets=options.capture_secrets,
         debug=options.log_level == "debug",
     )
     port = listen_tcp(

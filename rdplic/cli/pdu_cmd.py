@@ -33,7 +33,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from rdplic.capture.pcap import is_pcapng
 from rdplic.cli.admin_common import add_actions, emit_json, parse_hex, read_input
+from rdplic.cli.capture_decode import add_options as add_capture_options
+from rdplic.cli.capture_decode import decode_capture
 from rdplic.errors import UsageError
 from rdplic.pdu.errors import PduError
 from rdplic.pdu.framing import (
@@ -444,7 +447,10 @@ def _decode_command(args: argparse.Namespace) -> int:
     elif args.hex is not None:
         data = parse_hex(args.hex, "--hex")
     else:
-        data = _bytes_from(read_input(args.file))
+        raw = read_input(args.file)
+        if args.file not in (None, "-") and is_pcapng(raw):
+            return decode_capture(args.file, args)
+        data = _bytes_from(raw)
     if not data:
         raise UsageError("no bytes to decode")
     layers, objects = _decode(data, args.layer, args.fips)
@@ -522,6 +528,7 @@ def register(subparsers: Any) -> None:
         help="the server's RSA private key (PEM/DER): decrypts the premaster secret of a "
         "captured New License Request or License Info",
     )
+    add_capture_options(decode)
     decode.set_defaults(func=_decode_command)
 
     encode = actions.add_parser(

@@ -1,0 +1,109 @@
+"""``rdplic replay FILE...``: recorded sessions run again through rdplic's cores, offline.
+
+Each FILE (or every ``*.pcapng`` under a directory) is read and every connection that
+carries a recording is replayed (`rdplic.capture.replay`).  Exit status: 0 when every
+connection is identical (or "partial": recorded without secrets, identical as far as the
+stand-in key allows), 1 when one differs or fails, 2 for bad input.  ``--json`` prints a
+summary for CI; ``--update`` rewrites the captures that differ with what the cores send now.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rdplic.errors import UsageError
+
+__all__ = ["register"]
+
+
+def capture_files(paths: list[str]) -> list[Path]:
+    """The files named, with directories expanded to their ``*.pcapng`` (sorted)."""
+    files: list[Path] = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            files.extend(sorted(path.rglob("*.pcapng")))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UsageError(f"{name}: no such file or directory")
+    if not files:
+        raise UsageError("no capture files found")
+    return files
+
+
+def _command(args: argparse.Namespace) -> int:
+    from rdplic.capture.pcap import CaptureError
+    from rdplic.capture.recording import RecordingError
+    from rdplic.capture.replay import replay_file
+
+    files = capture_files(args.files)
+    started = time.monotonic()
+    results: list[Any] = []
+    for number, path in enumerate(files, start=1):
+        try:
+            found = replay_file(path, update=args.update)
+        except (CaptureError, RecordingError) as error:
+            raise UsageError(str(error)) from None
+        results.extend(found)
+        if args.progress or (len(files) > 20 and sys.stderr.isatty()):
+            print(f"[{number}/{len(files)}] {path}", file=sys.stderr)
+        if not args.json:
+            for result in found:
+                _print(result, args.update)
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result.status] = counts.get(result.status, 0) + 1
+    failed = counts.get("differs", 0) + counts.get("error", 0)
+    if args.json:
+        summary = {
+            "files": len(files),
+            "connections": len(results),
+            "statuses": counts,
+            "elapsed_seconds": round(time.monotonic() - started, 3),
+            "updated": bool(args.update and failed),
+            "results": [r.to_json() for r in results],
+        }
+        json.dump(summary, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    if args.update:
+        return 0
+    return 1 if failed else 0
+
+
+def _print(result: Any, update: bool) -> None:
+    head = f"{result.file} connection {result.connection}: {result.status}"
+    if result.status == "identical":
+        print(f"{head} ({result.pdus} server PDUs)")
+        return
+    print(f"{head} at frame {result.frame}" + (" (updated)" if update else ""))
+    if result.path:
+        print(f"  {result.path}")
+        print(f"    recorded: {json.dumps(result.recorded)}")
+        print(f"    replayed: {json.dumps(result.replayed)}")
+    if result.detail:
+        print(f"  {result.detail}")
+
+
+def register(subparsers: Any) -> None:
+    """Add ``rdplic replay``."""
+    parser = subparsers.add_parser(
+        "replay",
+        help="run recorded sessions again through rdplic's cores and compare",
+        description=(
+            "Replay the connections recorded in pcapng captures (rdplic serve --capture) "
+            "offline against rdplic's own cores, and compare every server PDU."
+        ),
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", help="captures or directories")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary")
+    parser.add_argument(
+        "--update", action="store_true", help="rewrite captures that differ with today's PDUs"
+    )
+    parser.add_argument("--progress", action="store_true", help="one line per file on stderr")
+    parser.set_defaults(func=_command)

@@ -1,0 +1,221 @@
+"""Captures: written and read with scapy, decoded frame by frame, replayed offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import CookedLinux, Ether
+from scapy.utils import PcapNgWriter
+
+from rdplic.capture.pcap import CaptureWriter, read_capture
+from rdplic.capture.replay import field_diff, recordings, replay_file
+from rdplic.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[2]
+WINDOWS = ROOT / "captures" / "windows"
+# Recorded by scripts/make_captures.py (rdplic client against rdplic serve, Standard RDP
+# Security, --capture-secrets): a device upgraded from its temporary license to a CAL.
+UPGRADE = ROOT / "tests" / "data" / "captures" / "rdplic-client-rdp-upgrade.pcapng"
+
+
+def _foreign(path: Path, packets: list[object]) -> None:
+    writer = PcapNgWriter(str(path))
+    for packet in packets:
+        writer.write(packet)
+    writer.close()
+
+
+def test_writer_makes_a_private_file_that_reads_back(tmp_path: Path) -> None:
+    """CaptureWriter's file is 0600 and read_capture gives back each side's bytes."""
+    path = tmp_path / "c.pcapng"
+    writer = CaptureWriter(path)
+    stream = writer.open_stream(("10.0.0.2", 50000), ("10.0.0.1", 3389))
+    writer.record(stream, True, b"hello" * 5000)
+    writer.record(stream, False, b"world")
+    writer.close_stream(stream, "rdplic-connection {}")
+    writer.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    (connection,) = read_capture(path)
+    assert connection.data(True) == b"hello" * 5000
+    assert connection.data(False) == b"world"
+    assert connection.comments == ["{}"]
+
+
+def test_reassembly_copes_with_retransmission_reordering_and_interleaving(tmp_path: Path) -> None:
+    """Out-of-order and retransmitted segments of interleaved connections come out in order."""
+    a = ("10.0.0.2", 40000, "10.0.0.1", 3389)
+    b = ("10.0.0.3", 40001, "10.0.0.1", 3389)
+
+    def seg(conn: tuple[str, int, str, int], seq: int, data: bytes, flags: str = "PA") -> object:
+        return (
+            Ether()
+            / IP(src=conn[0], dst=conn[2])
+            / TCP(sport=conn[1], dport=conn[3], seq=seq, flags=flags)
+            / data
+        )
+
+    packets = [
+        seg(a, 99, b"", "S"),
+        seg(b, 499, b"", "S"),
+        seg(a, 100, b"AAAA"),
+        seg(b, 500, b"1111"),
+        seg(a, 108, b"CCCC"),  # out of order
+        seg(a, 104, b"BBBB"),
+        seg(a, 104, b"BBBB"),  # retransmitted
+        seg(b, 502, b"1122"),  # overlapping retransmission
+    ]
+    path = tmp_path / "foreign.pcapng"
+    _foreign(path, packets)
+    first, second = read_capture(path)
+    assert first.data(True) == b"AAAABBBBCCCC"
+    assert second.data(True) == b"111122"
+    assert [c.frame for c in first.chunks] == [3, 6, 5]
+
+
+def test_linux_cooked_framing_is_read(tmp_path: Path) -> None:
+    """A Linux cooked (SLL) capture, as tcpdump -i any writes, gives its TCP stream."""
+    packet = (
+        CookedLinux(proto=0x0800)
+        / IP(src="1.2.3.4", dst="5.6.7.8")
+        / TCP(sport=1, dport=3389, seq=1, flags="PA")
+        / b"\x03\x00\x00\x04"
+    )
+    path = tmp_path / "sll.pcapng"
+    writer = PcapNgWriter(str(path))
+    writer.linktype = 113
+    writer.write(packet)
+    writer.close()
+    (connection,) = read_capture(path)
+    assert connection.data(True) == b"\x03\x00\x00\x04"
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark decrypts TLS")
+def test_windows_tls_capture_decrypts_through_its_embedded_secrets() -> None:
+    """The Windows TLS capture's frame 32 is the STATUS_VALID_CLIENT licensing PDU in clear."""
+    (connection,) = read_capture(WINDOWS / "win-tls-valid-client.pcapng")
+    assert connection.tls == "decrypted"
+    hex_32 = ROOT / "tests/data/windows/tls-frame32-s2c-decrypted.hex"
+    chunk = next(c for c in connection.chunks if c.frame == 32)
+    assert chunk.data == bytes.fromhex("".join(hex_32.read_text().split()))
+
+
+def test_pdu_decode_of_a_capture_decrypts_standard_rdp_security(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """pdu decode FILE.pcapng follows RC4 and the licensing keys of a capture with secrets."""
+    assert main(["pdu", "decode", str(UPGRADE)]) == 0
+    frames = json.loads(capsys.readouterr().out)
+    licensing = [f["layers"][-1] for f in frames if f["layers"][-1]["layer"] == "licensing"]
+    names = [layer["fields"]["bMsgType"]["name"] for layer in licensing]
+    assert names == [
+        "LICENSE_REQUEST",
+        "LICENSE_INFO",
+        "PLATFORM_CHALLENGE",
+        "PLATFORM_CHALLENGE_RESPONSE",
+        "UPGRADE_LICENSE",
+    ]
+    upgrade = licensing[-1]["decrypted"]
+    assert upgrade["MACData"] == {"valid": True}
+    assert "pbLicenseInfo" in json.dumps(upgrade["EncryptedLicenseInfo"])
+
+
+def test_pdu_decode_frame_and_connection_pick_one(capsys: pytest.CaptureFixture[str]) -> None:
+    """--connection and --frame select; a frame that holds no PDU is one error line, status 2."""
+    assert (
+        main(
+            [
+                "pdu",
+                "decode",
+                str(WINDOWS / "win-stdsec-valid-client.pcapng"),
+                "--connection",
+                "2",
+                "--frame",
+                "13",
+            ]
+        )
+        == 0
+    )
+    (frame,) = json.loads(capsys.readouterr().out)
+    assert frame["connection"] == 2 and frame["direction"] == "server-to-client"
+    assert main(["pdu", "decode", str(UPGRADE), "--frame", "1"]) == 2
+    assert "no RDP PDU ends in that frame" in capsys.readouterr().err
+
+
+def test_offline_replay_is_byte_for_byte(capsys: pytest.CaptureFixture[str]) -> None:
+    """A capture recorded with secrets replays identically: exit 0."""
+    assert main(["replay", str(UPGRADE)]) == 0
+    assert "identical" in capsys.readouterr().out
+
+
+def test_replay_names_the_field_that_differs_and_update_rewrites(tmp_path: Path) -> None:
+    """A changed decision shows the field path of the first differing PDU; --update fixes it."""
+    from rdplic.capture import pcap
+
+    (connection,) = read_capture(UPGRADE)
+    recording = recordings(connection)
+    assert recording is not None
+    for item in recording.inputs:
+        if item["op"] == "decide" and item["decision"]["blob"]:
+            blob = bytearray.fromhex(item["decision"]["blob"])
+            blob[-1] ^= 0xFF
+            item["decision"]["blob"] = blob.hex()
+    changed = tmp_path / "changed.pcapng"
+    writer = pcap.CaptureWriter(changed)
+    stream = writer.open_stream(connection.client, connection.server)
+    for chunk in connection.chunks:
+        writer.record(stream, chunk.from_client, chunk.data)
+    writer.close_stream(stream, pcap.COMMENT_PREFIX + recording.to_json())
+    writer.close()
+    (result,) = replay_file(changed)
+    assert result.status == "differs"
+    assert result.path.startswith("licensing.decrypted.EncryptedLicenseInfo")
+    replay_file(changed, update=True)
+    (again,) = replay_file(changed)
+    assert again.status == "identical"
+
+
+def test_field_diff_paths() -> None:
+    """field_diff names layers by their name and keys by their path."""
+    a = [{"layer": "tpkt", "fields": {"x": 1}}, {"layer": "licensing", "fields": {"y": [1, 2]}}]
+    b = [{"layer": "tpkt", "fields": {"x": 1}}, {"layer": "licensing", "fields": {"y": [1, 3]}}]
+    assert field_diff(a, b) == ("licensing.fields.y.1", 2, 3)
+    assert field_diff(a, a) is None
+
+
+def test_replay_json_summary_and_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--json prints a summary for CI; a missing file is one line and status 2."""
+    assert main(["replay", "--json", str(UPGRADE.parent)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["statuses"] == {"identical": summary["connections"]}
+    assert main(["replay", str(tmp_path / "nothing.pcapng")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_serve_capture_records_a_session_that_replays(tmp_path: Path) -> None:
+    """scripts/make_captures.py (rdplic serve --capture --capture-secrets with rdplic's client
+    over TLS) writes sessions that rdplic replay finds identical."""
+    out = tmp_path / "captures"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts/make_captures.py"), str(out), "--security", "tls"],
+        check=True,
+        timeout=120,
+        env=env,
+        capture_output=True,
+    )
+    files = sorted(out.glob("*.pcapng"))
+    assert len(files) == 8
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        results = replay_file(path)
+        assert [r.status for r in results] == ["identical"]
