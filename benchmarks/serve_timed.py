@@ -4,7 +4,7 @@
 
 Runs ``rdplic serve`` unchanged apart from thin wrappers around the crypto primitives the
 server core calls (`handshake_crypto.CryptoRecorder` with ``time.thread_time``, and
-pyOpenSSL's handshakes).  On SIGUSR1 it writes, atomically, the crypto's CPU seconds so
+the TLS handshakes of ``ssl.SSLObject``).  On SIGUSR1 it writes, atomically, the crypto's CPU seconds so
 far and the process's user and system CPU seconds to OUT.json: the benchmark reads it
 before and after a pass of handshakes, so the crypto's share of the server's CPU is
 measured in the same process over the same time, whatever the machine's speed does.
