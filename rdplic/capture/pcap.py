@@ -272,12 +272,14 @@ def _deliver(connection: Connection, direction: _Direction, from_client: bool) -
             direction.next_rel += len(payload) - skip
 
 
-def read_capture(path: Path, *, keylog: Path | None = None) -> list[Connection]:
+def read_capture(
+    path: Path, *, keylog: Path | None = None, decrypt_tls: bool = True
+) -> list[Connection]:
     """Every TCP connection of the file at ``path``, reassembled (see the module docstring).
 
     TLS connections are decrypted by tshark when it is installed and the secrets are in
     the file (Decryption Secrets Block) or in ``keylog``; otherwise their TLS part stays
-    as it was, marked "encrypted".
+    as it was, marked "encrypted" (as they all do with ``decrypt_tls=False``).
 
     :raises CaptureError: the file is not a capture
     """
@@ -333,7 +335,8 @@ def read_capture(path: Path, *, keylog: Path | None = None) -> list[Connection]:
                 tracker.connection.gaps += start - direction.next_rel
                 direction.next_rel = start
                 _deliver(tracker.connection, direction, from_client)
-    _decrypt_tls(path, connections, keylog)
+    if decrypt_tls:
+        _decrypt_tls(path, connections, keylog)
     return connections
 
 
