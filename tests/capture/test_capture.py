@@ -155,8 +155,9 @@ def test_offline_replay_is_byte_for_byte(capsys: pytest.CaptureFixture[str]) -> 
     assert "identical" in capsys.readouterr().out
 
 
-def test_replay_names_the_field_that_differs_and_update_rewrites(tmp_path: Path) -> None:
-    """A changed decision shows the field path of the first differing PDU; --update fixes it."""
+def _changed_capture(path: Path) -> Path:
+    """UPGRADE with one byte of the license the decision carried changed: what a change to
+    the license server's output looks like to a replay."""
     from rdplic.capture import pcap
 
     (connection,) = read_capture(UPGRADE)
@@ -167,13 +168,18 @@ def test_replay_names_the_field_that_differs_and_update_rewrites(tmp_path: Path)
             blob = bytearray.fromhex(item["decision"]["blob"])
             blob[-1] ^= 0xFF
             item["decision"]["blob"] = blob.hex()
-    changed = tmp_path / "changed.pcapng"
-    writer = pcap.CaptureWriter(changed)
+    writer = pcap.CaptureWriter(path)
     stream = writer.open_stream(connection.client, connection.server)
     for chunk in connection.chunks:
         writer.record(stream, chunk.from_client, chunk.data)
     writer.close_stream(stream, pcap.COMMENT_PREFIX + recording.to_json())
     writer.close()
+    return path
+
+
+def test_replay_names_the_field_that_differs_and_update_rewrites(tmp_path: Path) -> None:
+    """A changed decision shows the field path of the first differing PDU; --update fixes it."""
+    changed = _changed_capture(tmp_path / "changed.pcapng")
     (result,) = replay_file(changed)
     assert result.status == "differs"
     assert result.path.startswith("licensing.decrypted.EncryptedLicenseInfo")
@@ -219,3 +225,32 @@ def test_serve_capture_records_a_session_that_replays(tmp_path: Path) -> None:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         results = replay_file(path)
         assert [r.status for r in results] == ["identical"]
+
+
+def test_pytest_plugin_gives_one_test_per_capture_with_the_diff(tmp_path: Path) -> None:
+    """pytest --rdplic-captures DIR: a test per file; the failing one shows the field path."""
+    captures = tmp_path / "captures"
+    captures.mkdir()
+    shutil.copy(UPGRADE, captures / "good.pcapng")
+    _changed_capture(captures / "changed.pcapng")
+    empty = tmp_path / "project"
+    empty.mkdir()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--rdplic-captures",
+            str(captures),
+            str(empty),
+        ],
+        cwd=empty,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stdout
+    assert "1 failed, 1 passed" in result.stdout
+    assert "licensing.decrypted.EncryptedLicenseInfo" in result.stdout
