@@ -43,6 +43,7 @@ from rdplic.pdu.licensing import (
     ClientLicenseInfo,
     ClientNewLicenseRequest,
     ClientPlatformChallengeResponse,
+    MsgType,
     ServerLicenseRequest,
     ServerNewLicense,
     ServerPlatformChallenge,
@@ -128,6 +129,9 @@ class _Session:
     license_server_random: bytes = b""
     license_key: RsaPrivateKey | None = None
     licensing_keys: Any = None
+    licensed: bool = False
+    """The server's last licensing message went out: without encryption, the PDUs after it
+    carry no security header ([MS-RDPBCGR] 2.2.8.1.1.2.1, 5.3.2)."""
 
 
 def decode_connection(
@@ -213,6 +217,12 @@ def _server_security(session: _Session, user_data: bytes) -> None:
             session.server_random = bytes(block.server_random or b"")
 
 
+_LAST_LICENSING = frozenset(
+    int(t) for t in (MsgType.NEW_LICENSE, MsgType.UPGRADE_LICENSE, MsgType.ERROR_ALERT)
+)
+"""Server licensing messages after which licensing is over (or restarted: a
+restart still ends with one of them)."""
+
 _HEADER_FLAGS = int(
     SecurityFlag.SEC_EXCHANGE_PKT
     | SecurityFlag.SEC_INFO_PKT
@@ -230,7 +240,8 @@ def _decode_security(
         _error(layers, "security", error, user_data)
         return
     flags = int(header.flags)
-    if not flags & _HEADER_FLAGS and session.method is EncryptionMethod.NONE:
+    plain = session.method is EncryptionMethod.NONE
+    if plain and (session.licensed or not flags & _HEADER_FLAGS):
         layers.append({"layer": "data", "payload": user_data.hex()})  # no security header
         return
     entry: dict[str, Any] = {"layer": "security", "fields": to_json(header)}
@@ -322,6 +333,8 @@ def _licensing(session: _Session, body: bytes, layers: list[dict[str, Any]]) -> 
     entry: dict[str, Any] = {"layer": "licensing", "fields": to_json(pdu)}
     layers.append(entry)
     message = pdu.message
+    if int(pdu.msg_type) in _LAST_LICENSING:
+        session.licensed = True
     if isinstance(message, ServerLicenseRequest):
         session.license_server_random = bytes(message.server_random)
         session.license_key = _licensing_key(session, bytes(message.server_certificate.blob_data))

@@ -18,6 +18,7 @@ values, not the vocabulary's whole seconds), bytes are lowercase hex, enumeratio
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from datetime import datetime
 from typing import Any
@@ -56,6 +57,13 @@ def _time(moment: datetime) -> str:
 
 def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_key(pem: str) -> RsaPrivateKey:
+    """Loading a PEM key costs OpenSSL's key check (tens of ms for 2048 bits); a directory of
+    captures of one server holds the same few keys, loaded once."""
+    return load_private_key(pem.encode())
 
 
 def decision_to_json(decision: Decision) -> dict[str, Any]:
@@ -253,7 +261,7 @@ class Recording:
         """A recorded private key ("proprietary_key" or "licensing_key"), None without."""
         if not self.secrets or name not in self.secrets:
             return None
-        return load_private_key(self.secrets[name].encode())
+        return _load_key(self.secrets[name])
 
     @staticmethod
     def now(item: dict[str, Any]) -> datetime:
