@@ -111,7 +111,8 @@ def _licensing_bytes(frame: bytes) -> str:
 def test_windows_stdsec_capture_decodes_to_its_encrypted_layer_and_our_client_answers() -> None:
     """The Standard RDP Security capture decodes up to the encrypted payloads (no key for
     them); rdplic's client core answers its Connection Confirm and MCS Connect Response."""
-    first, second = read_capture(WINDOWS / "win-stdsec-valid-client.pcapng")
+    refused, second = read_capture(WINDOWS / "win-stdsec-valid-client.pcapng")
+    assert "SSL_NOT_ALLOWED_BY_SERVER" in json.dumps([f.layers for f in decode_connection(refused)])
     frames = decode_connection(second, SessionKeys())
     assert all("error" not in json.dumps(f.layers) for f in frames)
     encrypted = [
