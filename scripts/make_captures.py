@@ -14,8 +14,9 @@ installed: permanent), valid-client (the permanent CAL presented), tampered-lice
 of the stored CAL changed), deleted-license (the device's license store emptied: New
 License Request, the server resends the CAL).
 
-The server's randomness, policy randomness and clock are seeded and fixed, so running the
-script again gives the same files.
+The machines' randomness, the policy's randomness and the clock are seeded and fixed, so
+running the script again gives the same sessions, apart from the server's identity (new keys
+for each state directory), the ports and the packets' times.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ from rdplic.pdu.rdp import (
 )
 from rdplic.pdujson import to_json
 
-__all__ = ["DecodedFrame", "SessionKeys", "decode_connection", "split_frames"]
+__all__ = ["DecodedFrame", "SessionKeys", "decode_connection", "derive_secrets", "split_frames"]
 
 _CLIENT_RANDOM_SIZE = 32
 
@@ -129,6 +129,9 @@ class _Session:
     license_server_random: bytes = b""
     license_key: RsaPrivateKey | None = None
     licensing_keys: Any = None
+    client_random: bytes = b""
+    premaster: bytes = b""
+    license_client_random: bytes = b""
     licensed: bool = False
     """The server's last licensing message went out: without encryption, the PDUs after it
     carry no security header ([MS-RDPBCGR] 2.2.8.1.1.2.1, 5.3.2)."""
@@ -138,6 +141,41 @@ def decode_connection(
     connection: Connection, keys: SessionKeys = SessionKeys()
 ) -> list[DecodedFrame]:
     """Every frame of ``connection``, in frame order, decoded (see the module docstring)."""
+    return _decode_all(connection, keys)[0]
+
+
+def derive_secrets(connection: Connection, keys: SessionKeys) -> dict[str, Any]:
+    """What the session derived from the server's keys, as hex: the Standard RDP Security
+    client random and session keys ([MS-RDPBCGR] 5.3.5) and the licensing premaster secret
+    and keys ([MS-RDPELE] 5.1.2): what ``--capture-secrets`` writes beside the private keys,
+    the way an NSS key log does for TLS."""
+    session = _decode_all(connection, keys)[1]
+    out: dict[str, Any] = {}
+    if session.client_random:
+        cipher = session.decrypt_client
+        assert cipher is not None
+        out["rdp_security"] = {
+            "method": session.method.name,
+            "client_random": session.client_random.hex(),
+            "server_random": session.server_random.hex(),
+            "mac_key": cipher.keys.mac_key.hex(),
+            "server_encrypt_key": cipher.keys.encrypt_key.hex(),
+            "server_decrypt_key": cipher.keys.decrypt_key.hex(),
+        }
+    if session.licensing_keys is not None:
+        derived = session.licensing_keys
+        out["licensing"] = {
+            "premaster": session.premaster.hex(),
+            "client_random": session.license_client_random.hex(),
+            "server_random": session.license_server_random.hex(),
+            "master_secret": derived.master_secret.hex(),
+            "mac_salt_key": derived.mac_salt_key.hex(),
+            "licensing_encryption_key": derived.licensing_encryption_key.hex(),
+        }
+    return out
+
+
+def _decode_all(connection: Connection, keys: SessionKeys) -> tuple[list[DecodedFrame], _Session]:
     pieces: list[tuple[int, bool, bytes]] = []
     for from_client in (True, False):
         for frame, data in split_frames(
@@ -154,7 +192,7 @@ def decode_connection(
         else:
             layers = _decode_frame(session, from_client, data)
         out.append(DecodedFrame(connection.index, from_client, frame, data, layers))
-    return out
+    return out, session
 
 
 def _tls_encrypted(connection: Connection) -> int | None:
@@ -301,6 +339,7 @@ def _security_exchange(session: _Session, body: bytes, layers: list[dict[str, An
     except ValueError as error:
         entry["decrypted"] = {"error": str(error)}
         return
+    session.client_random = client_random
     session.decrypt_client = RdpCipher(server_side)
     session.decrypt_server = RdpCipher(client_side)
     entry["decrypted"] = {"ClientRandom": client_random.hex()}
@@ -351,6 +390,8 @@ def _licensing(session: _Session, body: bytes, layers: list[dict[str, Any]]) -> 
         except (CryptoError, ValueError) as error:
             entry["decrypted"] = {"error": str(error)}
             return
+        session.premaster = premaster
+        session.license_client_random = bytes(message.client_random)
         view: dict[str, Any] = {"PreMasterSecret": premaster.hex()}
         if isinstance(message, ClientLicenseInfo):
             view.update(_licensing_fields(session, message))

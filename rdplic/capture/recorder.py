@@ -25,7 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rdplic.capture.pcap import COMMENT_PREFIX, CaptureWriter
+from rdplic.capture.decode import SessionKeys, derive_secrets
+from rdplic.capture.pcap import COMMENT_PREFIX, CaptureWriter, Chunk, Connection
 from rdplic.capture.recording import Recording
 from rdplic.core import events as lic
 from rdplic.core.connection_events import ConnectionEnded
@@ -62,6 +63,8 @@ class RecordingCore:
         self._draw = draw
         self._core: Any = None
         self.stream_id = 0
+        self.sent: list[Chunk] = []
+        """What each side sent, kept only for ``--capture-secrets`` (its derived secrets)."""
 
     def attach(self, core: Any) -> RecordingCore:
         self._core = core
@@ -84,11 +87,15 @@ class RecordingCore:
             taken = data[: len(data) - trailing] if trailing else data
             self.recording.data(len(taken), now)
             self._recorder.record(self.stream_id, True, taken)
+            if self.recording.secrets is not None and taken:
+                self.sent.append(Chunk(len(self.sent) + 1, True, taken))
 
     def data_to_send(self) -> bytes:
         data: bytes = self._core.data_to_send()
         if data:
             self._recorder.record(self.stream_id, False, data)
+            if self.recording.secrets is not None:
+                self.sent.append(Chunk(len(self.sent) + 1, False, data))
         return data
 
     def next_event(self) -> object | None:
@@ -174,10 +181,26 @@ class CaptureRecorder:
         core = self._cores.pop(stream_id, None)
         comment = None
         if core is not None:
-            comment = COMMENT_PREFIX + core.recording.to_json()
+            recording = core.recording
+            if recording.secrets is not None:
+                recording.secrets["session"] = _derived(core)
+            comment = COMMENT_PREFIX + recording.to_json()
         self._writer.close_stream(stream_id, comment)
 
     def close(self) -> None:
         for stream_id in list(self._cores):
             self.close_stream(stream_id)
         self._writer.close()
+
+
+def _derived(core: RecordingCore) -> dict[str, Any]:
+    """The session secrets of a finished connection, from its bytes and the server's keys."""
+    recording = core.recording
+    proprietary = recording.private_key("proprietary_key")
+    licensing = recording.private_key("licensing_key")
+    connection = Connection(core.stream_id, ("", 0), ("", 0), chunks=core.sent)
+    keys = SessionKeys(proprietary, tuple(k for k in (licensing, proprietary) if k is not None))
+    try:
+        return derive_secrets(connection, keys)
+    except Exception as error:  # a broken session must not lose its recording
+        return {"error": f"{type(error).__name__}: {error}"}
