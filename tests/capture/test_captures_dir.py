@@ -54,6 +54,9 @@ def test_serve_capture_replays_and_decodes(path: Path) -> None:
     last = connections[-1]
     recording = recordings(last)
     assert recording is not None and recording.secrets
+    session = recording.secrets["session"]
+    assert len(bytes.fromhex(session["licensing"]["licensing_encryption_key"])) == 16
+    assert ("rdp_security" in session) == ("-rdp-" in path.name)
     scenario = next(s for s in OUTCOMES if path.stem.endswith(s))
     assert recording.outcome == OUTCOMES[scenario]
     frames = decode_connection(last, _keys(recording))
