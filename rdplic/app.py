@@ -51,6 +51,7 @@ __all__ = [
     "ServeOptions",
     "ServerApp",
     "build_client",
+    "build_recorded_client",
     "build_server",
     "install_reactor",
     "serve_forever",
@@ -369,6 +370,32 @@ def build_client(
         encryption_methods=encryption_methods,
     )
     return ClientConnection(config, licensing, random_bytes=random_bytes)
+
+
+def build_recorded_client(recorder: Any, **arguments: Any) -> Any:
+    """`build_client` under a capture's recorder (`rdplic.capture.recorder.CaptureRecorder`):
+    the machine draws its randomness through the recording, which keeps ``arguments`` and
+    the licenses the device's store holds now, so that ``rdplic replay`` can rebuild the
+    client.  ``platform`` must be a preset's name; ``store`` a `MemoryLicenseStore`."""
+    store = arguments.setdefault("store", MemoryLicenseStore())
+    draw = arguments.pop("random_bytes", os.urandom)
+    licenses = [
+        {
+            "version": key.version,
+            "scope": key.scope,
+            "company_name": key.company_name,
+            "product_id": key.product_id,
+            "blob": blob.hex(),
+        }
+        for key, blob in sorted(getattr(store, "licenses", {}).items())
+    ]
+    recorded = {k: v.hex() if isinstance(v, bytes) else v for k, v in arguments.items()}
+    recorded.pop("store")
+
+    def make(core: Any) -> ClientConnection:
+        return build_client(random_bytes=core.random_bytes, **arguments)
+
+    return recorder.client_core(recorded, licenses, draw, make)
 
 
 @dataclasses.dataclass(frozen=True)

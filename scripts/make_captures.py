@@ -5,7 +5,9 @@
 For each security layer, one state directory and one simulated device (rdplic's client
 core through `rdplic.net.client.license_once`, built by `rdplic.app.build_client`) go
 through the scenarios of issue 14, each connection recorded with ``--capture-secrets``
-(`ServerApp.twisted_factory(capture=..., capture_secrets=True)`) into its own file:
+(`ServerApp.twisted_factory(capture=..., capture_secrets=True)`) into its own file, and
+from the client's side (`rdplic.app.build_recorded_client`, what ``rdplic client
+--capture`` is to record) into a ``.client.pcapng`` beside it:
 
 new-device (a temporary license), no-cal-left (no CAL installed: the temporary license
 comes back in an Upgrade License, [MS-RDPELE] 3.2.5.5 case 4), lapsed-new-device and
@@ -25,6 +27,7 @@ import argparse
 import random
 import sys
 import tempfile
+import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,7 +36,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rdplic.app import build_client, build_server, install_reactor  # noqa: E402
+from rdplic.app import build_recorded_client, build_server, install_reactor  # noqa: E402
+from rdplic.capture.recorder import CaptureRecorder  # noqa: E402
 from rdplic.core.client_store import MemoryLicenseStore  # noqa: E402
 from rdplic.licensing.model import CalType  # noqa: E402
 
@@ -72,22 +76,30 @@ def record(out: Path, security: str) -> list[Path]:
         path = out / f"rdplic-client-{security}-{name}.pcapng"
         factory = app.twisted_factory(reactor, capture=path, capture_secrets=True)
         port = listen_tcp(reactor, 0, factory, interface="127.0.0.1")
-        core = build_client(
+        # The client side too, as `rdplic client --capture` records it.
+        client_path = out / f"rdplic-client-{security}-{name}.client.pcapng"
+        client_recorder = CaptureRecorder(client_path)
+        core = build_recorded_client(
+            client_recorder,
             machine_name=machine,
             user_name="alice",
             platform="windows-10",
             store=store,
-            security=client_security,  # type: ignore[arg-type]
-            random_bytes=_seeded(hash((security, name)) & 0xFFFF),
+            security=client_security,
+            random_bytes=_seeded(zlib.crc32(f"{security}-{name}".encode())),
         )
+        server_port = port.getHost().port
+        stream = client_recorder.open_stream(("127.0.0.1", 50000), ("127.0.0.1", server_port), core)
         outcome = yield license_once(
-            reactor, "127.0.0.1", port.getHost().port, core, now=lambda: clock["now"]
+            reactor, "127.0.0.1", server_port, core, now=lambda: clock["now"]
         )
+        client_recorder.close_stream(stream)
+        client_recorder.close()
         yield port.stopListening()
         yield factory.wait_idle(5)
         factory.decider.commit()
         factory.capture.close()
-        written.append(path)
+        written.extend((path, client_path))
         print(f"{path.name}: licensed={outcome.licensed} error={outcome.error!r}")
         clock["now"] += timedelta(minutes=5)
 

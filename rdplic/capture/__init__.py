@@ -12,7 +12,9 @@
 * `rdplic.capture.decode`: every frame of every connection, as ``rdplic pdu decode`` shows
   one, with Standard RDP Security and licensing decryption when the keys are known.
 * `rdplic.capture.replay`: ``rdplic replay``: a recorded session fed again to the cores.
-* `rdplic.capture.pytest_plugin`: ``pytest --rdplic-captures DIR``.
+
+``pytest --rdplic-captures DIR`` is `rdplic.cli.pytest_plugin` (it wires clients through
+`rdplic.app`, which this package may not import).
 
 Floor: with `rdplic.net` and `rdplic.app` (wiring): it uses the cores, the crypto and the
 PDUs, never the network adapter.

@@ -117,9 +117,9 @@ class CaptureWriter:
         for start in range(0, len(data), _MAX_SEGMENT):
             self._packet(stream, from_client, data[start : start + _MAX_SEGMENT], "PA")
 
-    def close_stream(self, stream_id: int, comment: str | None = None) -> None:
+    def close_stream(self, stream_id: int, comment: str | list[str] | None = None) -> None:
         """End a connection (FIN from the server, then from the client) and flush;
-        ``comment`` goes on the server's FIN."""
+        ``comment`` (one or several) goes on the server's FIN."""
         stream = self._streams.pop(stream_id, None)
         if stream is None:
             return
@@ -138,7 +138,7 @@ class CaptureWriter:
         from_client: bool,
         payload: bytes,
         flags: str,
-        comment: str | None = None,
+        comment: str | list[str] | None = None,
     ) -> None:
         src, dst = (stream.client, stream.server) if from_client else (stream.server, stream.client)
         mine, theirs = (0, 1) if from_client else (1, 0)
@@ -155,8 +155,9 @@ class CaptureWriter:
         if payload:
             packet = packet / payload
         packet.time = self._clock()
-        if comment is not None:
-            packet.comments = [comment.encode()]
+        if comment:
+            texts = [comment] if isinstance(comment, str) else comment
+            packet.comments = [text.encode() for text in texts]
         self._writer.write(packet)
 
 

@@ -33,7 +33,7 @@ from rdplic.core.connection_events import ConnectionEnded
 from rdplic.core.decisions import Decision
 from rdplic.vocabulary import Outcome
 
-__all__ = ["CaptureRecorder", "RecordingCore"]
+__all__ = ["CaptureRecorder", "RecordingClientCore", "RecordingCore"]
 
 RandomBytes = Callable[[int], bytes]
 
@@ -135,6 +135,83 @@ class RecordingCore:
         return getattr(self._core, name)
 
 
+class RecordingClientCore:
+    """A simulated client's connection machine with its recording (``rdplic client
+    --capture``): the same as `RecordingCore`, seen from the other end.  Make it with
+    `CaptureRecorder.client_core` (or `rdplic.app.build_recorded_client`)."""
+
+    def __init__(self, recorder: CaptureRecorder, recording: Recording, draw: RandomBytes) -> None:
+        self.recording = recording
+        self._recorder = recorder
+        self._draw = draw
+        self._core: Any = None
+        self.stream_id = 0
+
+    def attach(self, core: Any) -> RecordingClientCore:
+        self._core = core
+        return self
+
+    def random_bytes(self, size: int) -> bytes:
+        data = self._draw(size)
+        self.recording.random += data
+        return data
+
+    def start(self) -> None:
+        self.recording.start()
+        self._core.start()
+
+    def receive_data(self, data: bytes, now: datetime) -> None:
+        core = self._core
+        try:
+            core.receive_data(data, now)
+        finally:
+            trailing = len(core.trailing_data) if core.awaiting_tls else 0
+            taken = data[: len(data) - trailing] if trailing else data
+            self.recording.data(len(taken), now)
+            self._recorder.record(self.stream_id, False, taken)
+
+    def data_to_send(self) -> bytes:
+        data: bytes = self._core.data_to_send()
+        if data:
+            self._recorder.record(self.stream_id, True, data)
+        return data
+
+    def next_event(self) -> object | None:
+        event: object | None = self._core.next_event()
+        if isinstance(event, lic.NewLicenseReceived):
+            self.recording.outcome = Outcome.NEW_LICENSE.value
+        elif isinstance(event, lic.UpgradedLicenseReceived):
+            self.recording.outcome = Outcome.UPGRADED.value
+        elif isinstance(event, lic.ValidClient):
+            self.recording.outcome = Outcome.VALID_CLIENT.value
+        elif isinstance(event, lic.LicensingFailed):
+            self.recording.outcome = "refused"
+        return event
+
+    def tls_established(self, now: datetime) -> None:
+        self.recording.tls(now)
+        self._core.tls_established(now)
+
+    def connection_lost(self) -> None:
+        self.recording.lost()
+        self._core.connection_lost()
+
+    def altered(self, produced: bytes, sent: bytes) -> None:
+        """The adapter sent ``sent`` where the machine produced ``produced``."""
+        self.recording.altered(produced, sent)
+
+    @property
+    def awaiting_tls(self) -> bool:
+        return bool(self._core.awaiting_tls)
+
+    @property
+    def trailing_data(self) -> bytes:
+        return bytes(self._core.trailing_data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._core, name)
+
+
 class CaptureRecorder:
     """One capture file and the recordings of its connections.
 
@@ -146,7 +223,7 @@ class CaptureRecorder:
         self.path = Path(path)
         self.secrets = secrets
         self._writer = CaptureWriter(self.path)
-        self._cores: dict[int, RecordingCore] = {}
+        self._cores: dict[int, RecordingCore | RecordingClientCore] = {}
 
     def server_core(
         self,
@@ -162,12 +239,24 @@ class CaptureRecorder:
         core = RecordingCore(self, recording, random_bytes)
         return core.attach(make(core))
 
+    def client_core(
+        self,
+        client: dict[str, Any],
+        licenses: list[dict[str, Any]],
+        random_bytes: RandomBytes,
+        make: Callable[[RecordingClientCore], Any],
+    ) -> RecordingClientCore:
+        """A `RecordingClientCore` around the machine ``make(recording_core)`` builds (it
+        must draw from ``recording_core.random_bytes``)."""
+        core = RecordingClientCore(self, Recording.for_client(client, licenses), random_bytes)
+        return core.attach(make(core))
+
     def open_stream(
         self, client: tuple[str, int], server: tuple[str, int], core: Any = None
     ) -> int:
         """Start a connection in the file; ``core`` is its `RecordingCore` (if any)."""
         stream_id = self._writer.open_stream(client, server)
-        if isinstance(core, RecordingCore):
+        if isinstance(core, RecordingCore | RecordingClientCore):
             core.stream_id = stream_id
             self._cores[stream_id] = core
         return stream_id
@@ -182,7 +271,7 @@ class CaptureRecorder:
         comment = None
         if core is not None:
             recording = core.recording
-            if recording.secrets is not None:
+            if isinstance(core, RecordingCore) and recording.secrets is not None:
                 recording.secrets["session"] = _derived(core)
             comment = COMMENT_PREFIX + recording.to_json()
         self._writer.close_stream(stream_id, comment)

@@ -140,11 +140,11 @@ class Recording:
     """One server connection as `rdplic.capture.recorder` saw it (see the module docstring).
 
     :ivar inputs: every call made to the connection machine, in order: ``{"op": "data",
-        "length": N, "now": ...}`` (the next N bytes the client sent), ``{"op": "tls",
+        "length": N, "now": ...}`` (the next N bytes the peer sent), ``{"op": "tls",
         "now": ...}``, ``{"op": "decide", "decision": {...}, "now": ...}``,
         ``{"op": "decision_failed", "reason": ..., "now": ...}``; and ``{"op": "altered",
         "produced": hex, "sent": hex}`` where the adapter sent other bytes than the machine
-        produced
+        produced; a client's also ``{"op": "start"}`` and ``{"op": "lost"}``
     :ivar random: the random bytes the machine drew, in order
     :ivar licensing: (user, machine, preamble version, host) when the licensing machine was
         made (after Client Info), else None
@@ -200,6 +200,18 @@ class Recording:
                 "licensing_key": dump_private_key(licensing.private_key).decode(),
             }
         return cls(connection_json, licensing_json, secrets=keys)
+
+    @classmethod
+    def for_client(cls, client: dict[str, Any], licenses: list[dict[str, Any]]) -> Recording:
+        """An empty recording of a simulated client (`rdplic.app.build_client`'s arguments
+        in ``client``, the licenses its store held at the start in ``licenses``)."""
+        return cls({"client": client, "licenses": licenses}, {}, side="client")
+
+    def start(self) -> None:
+        self.inputs.append({"op": "start"})
+
+    def lost(self) -> None:
+        self.inputs.append({"op": "lost"})
 
     def data(self, length: int, now: datetime) -> None:
         self.inputs.append({"op": "data", "length": length, "now": _time(now)})
@@ -262,6 +274,16 @@ class Recording:
         if not self.secrets or name not in self.secrets:
             return None
         return _load_key(self.secrets[name])
+
+    @property
+    def client(self) -> dict[str, Any]:
+        """A client recording's `build_client` arguments."""
+        return dict(self.connection_config["client"])
+
+    @property
+    def client_licenses(self) -> list[dict[str, Any]]:
+        """A client recording's licenses at the start."""
+        return list(self.connection_config["licenses"])
 
     @staticmethod
     def now(item: dict[str, Any]) -> datetime:

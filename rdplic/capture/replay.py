@@ -22,18 +22,27 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rdplic.capture.decode import SessionKeys, decode_connection, split_frames
-from rdplic.capture.pcap import CaptureWriter, Chunk, Connection, read_capture
+from rdplic.capture.pcap import COMMENT_PREFIX, CaptureWriter, Chunk, Connection, read_capture
 from rdplic.capture.recording import Recording, RecordingError
+from rdplic.core.client_store import LicenseKey, MemoryLicenseStore
 from rdplic.core.connection_server import ServerConnection
 from rdplic.core.errors import ConnectionProtocolError
 from rdplic.core.licensing_server import LicensingServer
 from rdplic.crypto.rsa import RsaPrivateKey, generate_rsa_key
 
-__all__ = ["ConnectionResult", "field_diff", "replay_connection", "replay_file"]
+__all__ = [
+    "ConnectionResult",
+    "field_diff",
+    "recordings",
+    "replay_client_connection",
+    "replay_connection",
+    "replay_file",
+]
 
 
 @dataclasses.dataclass(slots=True)
@@ -54,11 +63,14 @@ class ConnectionResult:
     replayed: Any = None
     detail: str = ""
     server_bytes: bytes = b""
+    """What the replayed side sent (the server's, or the client's for ``side`` "client")."""
+    side: str = "server"
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "file": self.file,
             "connection": self.connection,
+            "side": self.side,
             "status": self.status,
             "pdus": self.pdus,
         }
@@ -174,6 +186,121 @@ def _run_server(recording: Recording, client_data: bytes) -> tuple[bytes, bool, 
     return bytes(out), secrets, error
 
 
+ClientFactory = Callable[..., Any]
+"""`rdplic.app.build_client`: replay gets it from its caller (the wiring sits above it)."""
+
+
+def _run_client(
+    recording: Recording, server_data: bytes, build_client: ClientFactory
+) -> tuple[bytes, str]:
+    """(client bytes, error) of a recorded simulated client run again."""
+    stream = bytes(recording.random)
+    position = 0
+
+    def draw(size: int) -> bytes:
+        nonlocal position
+        data = stream[position : position + size]
+        position += size
+        return data + bytes(size - len(data))
+
+    arguments = recording.client
+    if isinstance(arguments.get("hwid"), str):
+        arguments["hwid"] = bytes.fromhex(arguments["hwid"])
+    store = MemoryLicenseStore(
+        {
+            LicenseKey(x["version"], x["scope"], x["company_name"], x["product_id"]): bytes.fromhex(
+                x["blob"]
+            )
+            for x in recording.client_licenses
+        }
+    )
+    core = build_client(store=store, random_bytes=draw, **arguments)
+    out = bytearray()
+    offset = 0
+    for item in recording.inputs:
+        op = item["op"]
+        try:
+            if op == "start":
+                core.start()
+            elif op == "lost":
+                core.connection_lost()
+            elif op == "data":
+                chunk = server_data[offset : offset + item["length"]]
+                offset += item["length"]
+                core.receive_data(chunk, Recording.now(item))
+            elif op == "tls":
+                core.tls_established(Recording.now(item))
+        except ConnectionProtocolError:
+            pass
+        except Exception as problem:
+            out += core.data_to_send()
+            return bytes(out), f"{op} input: {type(problem).__name__}: {problem}"
+        while core.next_event() is not None:
+            pass
+        out += core.data_to_send()
+    return bytes(out), ""
+
+
+def _compare(
+    result: ConnectionResult,
+    connection: Connection,
+    replayed: Connection,
+    from_client: bool,
+    keys: SessionKeys,
+    exact: bool,
+) -> None:
+    """Fill ``result`` with the first PDU of one side that differs."""
+    recorded_frames = [
+        f for f in decode_connection(connection, keys) if f.from_client == from_client
+    ]
+    replayed_frames = [f for f in decode_connection(replayed, keys) if f.from_client == from_client]
+    result.pdus = len(recorded_frames)
+    side = "client" if from_client else "server"
+    for index in range(max(len(recorded_frames), len(replayed_frames))):
+        a = recorded_frames[index] if index < len(recorded_frames) else None
+        b = replayed_frames[index] if index < len(replayed_frames) else None
+        if a is not None and b is not None and a.data == b.data:
+            continue
+        result.status = "differs" if exact else "partial"
+        result.frame = a.frame if a is not None else None
+        if a is None or b is None:
+            result.path = f"{side} PDU {index + 1}"
+            result.recorded = None if a is None else a.layers
+            result.replayed = None if b is None else b.layers
+            result.detail = "the replay sent fewer PDUs" if b is None else "the replay sent more"
+        else:
+            # innermost layer first: a licensing field, not the MAC that covers it
+            found = field_diff(a.layers[::-1], b.layers[::-1])
+            if found is None:
+                result.path, result.recorded, result.replayed = "bytes", a.data.hex(), b.data.hex()
+            else:
+                result.path, result.recorded, result.replayed = found
+        if not exact:
+            result.detail = (result.detail + "; " if result.detail else "") + (
+                "recorded without --capture-secrets: compared as far as the server's keys "
+                "were not needed"
+            )
+        return
+
+
+def replay_client_connection(
+    path: str, connection: Connection, recording: Recording, build_client: ClientFactory
+) -> ConnectionResult:
+    """Run one recorded client connection again (``rdplic client --capture``) and compare
+    what it sends with what the recorded client sent."""
+    sent, error = _run_client(recording, connection.data(False), build_client)
+    result = ConnectionResult(path, connection.index, "identical", server_bytes=sent)
+    result.side = "client"
+    if sent == connection.data(True):
+        result.pdus = len(split_frames(sent, [(len(sent), 0)]))
+    else:
+        replayed = _with_side(connection, sent, from_client=True)
+        _compare(result, connection, replayed, True, SessionKeys(), exact=True)
+    if error and result.status == "identical":
+        result.status, result.detail = "error", error
+    return result
+
+
 def _keys(recording: Recording) -> SessionKeys:
     proprietary = recording.private_key("proprietary_key")
     licensing = recording.private_key("licensing_key")
@@ -190,100 +317,79 @@ def replay_connection(path: str, connection: Connection, recording: Recording) -
         if error:
             result.status, result.detail = "error", error
         return result
-    replayed = _with_server(connection, server)
-    keys = _keys(recording)
-    recorded_frames = [f for f in decode_connection(connection, keys) if not f.from_client]
-    replayed_frames = [f for f in decode_connection(replayed, keys) if not f.from_client]
-    result.pdus = len(recorded_frames)
-    for index in range(max(len(recorded_frames), len(replayed_frames))):
-        a = recorded_frames[index] if index < len(recorded_frames) else None
-        b = replayed_frames[index] if index < len(replayed_frames) else None
-        if a is not None and b is not None and a.data == b.data:
-            continue
-        result.status = "differs" if secrets else "partial"
-        result.frame = a.frame if a is not None else None
-        if a is None or b is None:
-            result.path = f"server PDU {index + 1}"
-            result.recorded = None if a is None else a.layers
-            result.replayed = None if b is None else b.layers
-            result.detail = "the replay sent fewer PDUs" if b is None else "the replay sent more"
-        else:
-            # innermost layer first: a licensing field, not the MAC that covers it
-            found = field_diff(a.layers[::-1], b.layers[::-1])
-            if found is None:
-                result.path, result.recorded, result.replayed = "bytes", a.data.hex(), b.data.hex()
-            else:
-                result.path, result.recorded, result.replayed = found
-        if not secrets:
-            result.detail = (result.detail + "; " if result.detail else "") + (
-                "recorded without --capture-secrets: compared as far as the server's keys "
-                "were not needed"
-            )
-        break
+    replayed = _with_side(connection, server, from_client=False)
+    _compare(result, connection, replayed, False, _keys(recording), exact=secrets)
     if error and result.status == "identical":
         result.status, result.detail = "error", error
     return result
 
 
-def _with_server(connection: Connection, server: bytes) -> Connection:
-    """``connection`` with its server side replaced by ``server`` (frame numbers of the
-    recorded server chunks, the rest on the last one)."""
-    chunks = [c for c in connection.chunks if c.from_client]
+def _with_side(connection: Connection, data: bytes, *, from_client: bool) -> Connection:
+    """``connection`` with one side replaced by ``data`` (in the frames of that side's
+    recorded chunks, the rest on the last one)."""
+    chunks = [c for c in connection.chunks if c.from_client != from_client]
     offset = 0
-    server_chunks = [c for c in connection.chunks if not c.from_client]
-    for number, chunk in enumerate(server_chunks):
-        last = number == len(server_chunks) - 1
-        size = len(server) - offset if last else len(chunk.data)
-        chunks.append(Chunk(chunk.frame, False, server[offset : offset + size]))
+    side = [c for c in connection.chunks if c.from_client == from_client]
+    for number, chunk in enumerate(side):
+        last = number == len(side) - 1
+        size = len(data) - offset if last else len(chunk.data)
+        chunks.append(Chunk(chunk.frame, from_client, data[offset : offset + size]))
         offset += size
     chunks.sort(key=lambda c: c.frame)
     return dataclasses.replace(connection, chunks=chunks)
 
 
-def recordings(connection: Connection) -> Recording | None:
-    """The connection's server recording, None when it has none."""
+def recordings(connection: Connection, side: str = "server") -> Recording | None:
+    """The connection's recording of ``side`` ("server" or "client"), None without."""
     for text in connection.comments:
         try:
             recording = Recording.from_json(text)
         except (RecordingError, KeyError) as error:
             raise RecordingError(f"connection {connection.index}: {error}") from None
-        if recording.side == "server":
+        if recording.side == side:
             return recording
     return None
 
 
-def replay_file(path: Path, *, update: bool = False) -> list[ConnectionResult]:
+def replay_file(
+    path: Path, *, update: bool = False, build_client: ClientFactory | None = None
+) -> list[ConnectionResult]:
     """Replay every recorded connection of the capture at ``path``; with ``update``,
-    rewrite the capture with what the cores send now."""
+    rewrite the capture with what the cores send now.  Client recordings need
+    ``build_client`` (`rdplic.app.build_client`); without it they are "skipped"."""
     connections = read_capture(path)
     results: list[ConnectionResult] = []
     for connection in connections:
         recording = recordings(connection)
-        if recording is None:
+        if recording is not None:
+            results.append(replay_connection(str(path), connection, recording))
+        client = recordings(connection, "client")
+        if client is None:
             continue
-        results.append(replay_connection(str(path), connection, recording))
-    if update and any(r.status != "identical" for r in results):
-        _rewrite(path, connections, {r.connection: r.server_bytes for r in results})
+        if build_client is None:
+            results.append(ConnectionResult(str(path), connection.index, "skipped", side="client"))
+        else:
+            results.append(replay_client_connection(str(path), connection, client, build_client))
+    if update and any(r.status in ("differs", "error") for r in results):
+        _rewrite(path, connections, results)
     return results
 
 
-def _rewrite(path: Path, connections: list[Connection], servers: dict[int, bytes]) -> None:
-    """Write the capture again, each replayed connection with the server side the cores
-    send now (its recording unchanged: the inputs are what they were)."""
+def _rewrite(path: Path, connections: list[Connection], results: list[ConnectionResult]) -> None:
+    """Write the capture again, each replayed side as the cores send it now (the
+    recordings unchanged: the inputs are what they were)."""
     temporary = path.with_name(path.name + ".new")
     writer = CaptureWriter(temporary)
     for connection in connections:
         stream = writer.open_stream(connection.client, connection.server)
-        chunks = connection.chunks
-        if connection.index in servers:
-            chunks = _with_server(connection, servers[connection.index]).chunks
-        for chunk in chunks:
+        updated = connection
+        for result in results:
+            if result.connection == connection.index and result.status != "skipped":
+                updated = _with_side(
+                    updated, result.server_bytes, from_client=result.side == "client"
+                )
+        for chunk in updated.chunks:
             writer.record(stream, chunk.from_client, chunk.data)
-        comment = None
-        if connection.comments:
-            from rdplic.capture.pcap import COMMENT_PREFIX
-
-            comment = COMMENT_PREFIX + connection.comments[0]
-        writer.close_stream(stream, comment)
+        writer.close_stream(stream, [COMMENT_PREFIX + text for text in connection.comments])
     writer.close()
     temporary.replace(path)

@@ -38,6 +38,7 @@ def capture_files(paths: list[str]) -> list[Path]:
 
 
 def _command(args: argparse.Namespace) -> int:
+    from rdplic.app import build_client
     from rdplic.capture.pcap import CaptureError
     from rdplic.capture.recording import RecordingError
     from rdplic.capture.replay import replay_file
@@ -47,7 +48,7 @@ def _command(args: argparse.Namespace) -> int:
     results: list[Any] = []
     for number, path in enumerate(files, start=1):
         try:
-            found = replay_file(path, update=args.update)
+            found = replay_file(path, update=args.update, build_client=build_client)
         except (CaptureError, RecordingError) as error:
             raise UsageError(str(error)) from None
         results.extend(found)
@@ -77,9 +78,9 @@ def _command(args: argparse.Namespace) -> int:
 
 
 def _print(result: Any, update: bool) -> None:
-    head = f"{result.file} connection {result.connection}: {result.status}"
-    if result.status == "identical":
-        print(f"{head} ({result.pdus} server PDUs)")
+    head = f"{result.file} connection {result.connection} ({result.side}): {result.status}"
+    if result.status in ("identical", "skipped"):
+        print(f"{head} ({result.pdus} {result.side} PDUs)")
         return
     print(f"{head} at frame {result.frame}" + (" (updated)" if update else ""))
     if result.path:

@@ -15,6 +15,7 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import CookedLinux, Ether
 from scapy.utils import PcapNgWriter
 
+from rdplic.app import build_client
 from rdplic.capture.pcap import CaptureWriter, read_capture
 from rdplic.capture.replay import field_diff, recordings, replay_file
 from rdplic.cli.main import main
@@ -220,11 +221,12 @@ def test_serve_capture_records_a_session_that_replays(tmp_path: Path) -> None:
         capture_output=True,
     )
     files = sorted(out.glob("*.pcapng"))
-    assert len(files) == 8
+    assert len(files) == 16  # each session from the server's side and from the client's
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        results = replay_file(path)
-        assert [r.status for r in results] == ["identical"]
+        results = replay_file(path, build_client=build_client)
+        side = "client" if path.name.endswith(".client.pcapng") else "server"
+        assert [(r.side, r.status) for r in results] == [(side, "identical")]
 
 
 def test_pytest_plugin_gives_one_test_per_capture_with_the_diff(tmp_path: Path) -> None:

@@ -20,7 +20,9 @@ from rdplic.pdu.framing import decode_tpkt, decode_x224
 from rdplic.pdu.mcs import AttachUserRequest, ErectDomainRequest, McsConnectInitial, decode_mcs_pdu
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVE = sorted((ROOT / "captures" / "rdplic-serve").glob("*.pcapng"))
+ALL = sorted((ROOT / "captures" / "rdplic-serve").glob("*.pcapng"))
+SERVE = [p for p in ALL if not p.name.endswith(".client.pcapng")]
+CLIENT = [p for p in ALL if p.name.endswith(".client.pcapng")]
 WINDOWS = ROOT / "captures" / "windows"
 NOW = datetime(2026, 12, 5, tzinfo=UTC)
 
@@ -39,8 +41,8 @@ OUTCOMES = {
 def test_every_capture_has_a_readme_line() -> None:
     """captures/README.md has a line for every capture of the directory."""
     readme = (ROOT / "captures" / "README.md").read_text()
-    assert len(SERVE) == 48
-    for path in [*SERVE, *WINDOWS.glob("*.pcapng")]:
+    assert (len(SERVE), len(CLIENT)) == (48, 16)
+    for path in [*ALL, *WINDOWS.glob("*.pcapng")]:
         assert f"`{path.relative_to(ROOT / 'captures')}`" in readme, path.name
 
 
@@ -71,6 +73,20 @@ def test_serve_capture_replays_and_decodes(path: Path) -> None:
         assert '"valid": false' not in text, (frame.frame, text)
     licensing = [f.layers[-1] for f in frames if f.layers[-1]["layer"] == "licensing"]
     assert licensing[0]["fields"]["bMsgType"]["name"] == "LICENSE_REQUEST"
+
+
+@pytest.mark.parametrize("path", CLIENT, ids=[p.name.split(".")[0] for p in CLIENT])
+def test_client_side_capture_replays(path: Path) -> None:
+    """rdplic client's own recording of a session replays byte for byte from its side, and
+    its outcome is the scenario's as the client saw it."""
+    results = replay_file(path, build_client=build_client)
+    assert [(r.side, r.status) for r in results] == [("client", "identical")], results
+    (connection,) = read_capture(path)
+    recording = recordings(connection, "client")
+    assert recording is not None
+    scenario = next(s for s in OUTCOMES if path.name.split(".")[0].endswith(s))
+    expected = {"reissued": "upgraded"}.get(OUTCOMES[scenario], OUTCOMES[scenario])
+    assert recording.outcome == expected
 
 
 def test_windows_tls_capture_decodes_fully_and_our_client_accepts_its_licensing() -> None:

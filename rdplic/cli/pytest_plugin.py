@@ -42,9 +42,10 @@ class CaptureReplayItem(pytest.Item):
         self.capture = capture
 
     def runtest(self) -> None:
+        from rdplic.app import build_client
         from rdplic.capture.replay import replay_file
 
-        results = replay_file(self.capture)
+        results = replay_file(self.capture, build_client=build_client)
         if not results:
             raise CaptureReplayFailed(f"{self.capture}: no recorded connection")
         bad = [r for r in results if r.status not in ("identical", "partial")]
@@ -61,7 +62,9 @@ class CaptureReplayItem(pytest.Item):
 
 
 def _describe(result: Any) -> str:
-    lines = [f"connection {result.connection}: {result.status} at frame {result.frame}"]
+    lines = [
+        f"connection {result.connection} ({result.side}): {result.status} at frame {result.frame}"
+    ]
     if result.path:
         lines.append(f"  {result.path}")
         lines.append(f"    recorded: {json.dumps(result.recorded)}")
