@@ -38,7 +38,11 @@ from rdplic.crypto.rsa import RsaPrivateKey, rsa_private_op
 from rdplic.crypto.x509 import public_key_from_server_certificate
 from rdplic.pdu.errors import PduError
 from rdplic.pdu.framing import X224Data, decode_tpkt, decode_x224, frame_size
-from rdplic.pdu.gcc import ServerSecurityData, decode_conference_create_response
+from rdplic.pdu.gcc import (
+    ServerSecurityData,
+    decode_conference_create_request,
+    decode_conference_create_response,
+)
 from rdplic.pdu.licensing import (
     ClientLicenseInfo,
     ClientNewLicenseRequest,
@@ -53,7 +57,13 @@ from rdplic.pdu.licensing import (
     decode_new_license_info,
     decode_platform_challenge_response_data,
 )
-from rdplic.pdu.mcs import McsConnectResponse, SendDataIndication, SendDataRequest, decode_mcs_pdu
+from rdplic.pdu.mcs import (
+    McsConnectInitial,
+    McsConnectResponse,
+    SendDataIndication,
+    SendDataRequest,
+    decode_mcs_pdu,
+)
 from rdplic.pdu.rdp import (
     SecurityFlag,
     decode_client_info,
@@ -235,6 +245,22 @@ def _decode_frame(session: _Session, from_client: bool, data: bytes) -> list[dic
     fields = to_json(mcs)
     if isinstance(mcs, McsConnectResponse):
         _server_security(session, mcs.user_data)
+    if isinstance(mcs, McsConnectInitial | McsConnectResponse):
+        decode_gcc = (
+            decode_conference_create_request
+            if isinstance(mcs, McsConnectInitial)
+            else decode_conference_create_response
+        )
+        try:
+            gcc = to_json(decode_gcc(bytes(mcs.user_data)))
+        except PduError as error:
+            layers.append({"layer": "mcs", "fields": fields})
+            _error(layers, "gcc", error, bytes(mcs.user_data))
+            return layers
+        fields.pop("userData", None)
+        layers.append({"layer": "mcs", "fields": fields})
+        layers.append({"layer": "gcc", "fields": gcc})
+        return layers
     if not isinstance(mcs, SendDataRequest | SendDataIndication):
         layers.append({"layer": "mcs", "fields": fields})
         return layers

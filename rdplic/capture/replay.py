@@ -36,12 +36,15 @@ from rdplic.core.licensing_server import LicensingServer
 from rdplic.crypto.rsa import RsaPrivateKey, generate_rsa_key
 
 __all__ = [
+    "RANDOM_FIELDS",
     "ConnectionResult",
+    "compare_live",
     "field_diff",
     "recordings",
     "replay_client_connection",
     "replay_connection",
     "replay_file",
+    "structural_diff",
 ]
 
 
@@ -393,3 +396,105 @@ def _rewrite(path: Path, connections: list[Connection], results: list[Connection
         writer.close_stream(stream, [COMMENT_PREFIX + text for text in connection.comments])
     writer.close()
     temporary.replace(path)
+
+
+RANDOM_FIELDS = frozenset(
+    {
+        "ServerRandom",
+        "serverRandom",
+        "serverCertificate",
+        "ServerCertificate",
+        "dataSignature",
+        "MACData",
+        "EncryptedPlatformChallenge",
+        "EncryptedLicenseInfo",
+        "EncryptedPreMasterSecret",
+        "payload",
+        "decoded",
+        "decrypted",
+    }
+)
+"""Fields whose value depends on the server's randomness, keys or clock (randoms,
+certificates, signatures and MACs, encrypted blobs, whose serial numbers and times are
+inside): a live server's are compared by structure only."""
+
+
+def structural_diff(
+    recorded: Any, live: Any, path: str = ""
+) -> tuple[tuple[str, Any, Any] | None, list[str]]:
+    """(the first real difference or None, the randomness-dependent fields that differ)
+    between a recorded PDU's decoded layers and a live server's."""
+    varying: list[str] = []
+    if isinstance(recorded, dict) and isinstance(live, dict):
+        for key in list(recorded) + [k for k in live if k not in recorded]:
+            here = _join(path, key)
+            a, b = recorded.get(key, _MISSING), live.get(key, _MISSING)
+            if a == b:
+                continue
+            if key in RANDOM_FIELDS:
+                if (a is _MISSING) != (b is _MISSING) or type(a) is not type(b):
+                    return (here, _plain(a), _plain(b)), varying
+                varying.append(here)
+                continue
+            if a is _MISSING or b is _MISSING:
+                return (here, _plain(a), _plain(b)), varying
+            found, more = structural_diff(a, b, here)
+            varying += more
+            if found is not None:
+                return found, varying
+        return None, varying
+    if isinstance(recorded, list) and isinstance(live, list):
+        if len(recorded) != len(live):
+            return (path or "layers", recorded, live), varying
+        for index, (a, b) in enumerate(zip(recorded, live, strict=True)):
+            name = a.get("layer") if isinstance(a, dict) and "layer" in a else str(index)
+            found, more = structural_diff(a, b, _join(path, str(name)))
+            varying += more
+            if found is not None:
+                return found, varying
+        return None, varying
+    if recorded != live:
+        return (path, recorded, live), varying
+    return None, varying
+
+
+def _plain(value: Any) -> Any:
+    return None if value is _MISSING else value
+
+
+def compare_live(
+    path: str, connection: Connection, live_client: bytes, live_server: bytes
+) -> ConnectionResult:
+    """The recorded server side of ``connection`` against what a live server sent to the
+    same client: field by field, randomness-dependent fields by structure (named in
+    ``detail``).  Status "identical", "same-structure" or "differs"."""
+    recorded_frames = [f for f in decode_connection(connection) if not f.from_client]
+    live = _with_side(connection, live_client, from_client=True)
+    live = _with_side(live, live_server, from_client=False)
+    live_frames = [f for f in decode_connection(live) if not f.from_client]
+    result = ConnectionResult(path, connection.index, "identical", pdus=len(recorded_frames))
+    result.server_bytes = live_server
+    varying: list[str] = []
+    for index in range(max(len(recorded_frames), len(live_frames))):
+        a = recorded_frames[index] if index < len(recorded_frames) else None
+        b = live_frames[index] if index < len(live_frames) else None
+        if a is None or b is None:
+            result.status, result.frame = "differs", None if a is None else a.frame
+            result.path = f"server PDU {index + 1}"
+            result.recorded = None if a is None else a.layers
+            result.replayed = None if b is None else b.layers
+            result.detail = "the live server sent fewer PDUs" if b is None else "it sent more"
+            return result
+        if a.data == b.data:
+            continue
+        found, more = structural_diff(a.layers, b.layers)
+        varying += [f"PDU {index + 1} {name}" for name in more]
+        if found is not None:
+            result.status, result.frame = "differs", a.frame
+            result.path, result.recorded, result.replayed = found
+            return result
+    if varying:
+        result.status = "same-structure"
+        result.detail = "compared by structure (they depend on the server's randomness, keys "
+        result.detail += "or clock): " + ", ".join(varying)
+    return result

@@ -1,9 +1,11 @@
 """``rdplic replay FILE...``: recorded sessions run again through rdplic's cores, offline.
 
 Each FILE (or every ``*.pcapng`` under a directory) is read and every connection that
-carries a recording is replayed (`rdplic.capture.replay`).  Exit status: 0 when every
-connection is identical (or "partial": recorded without secrets, identical as far as the
-stand-in key allows), 1 when one differs or fails, 2 for bad input.  ``--json`` prints a
+carries a recording is replayed (`rdplic.capture.replay`); with ``--target HOST:PORT``
+the recorded clients act toward a running server instead (`rdplic.cli.replay_live`).
+Exit status: 0 when every connection is identical (or "partial": recorded without secrets,
+identical as far as the stand-in key allows; or, against a live server, "same-structure"),
+1 when one differs or fails, 2 for bad input.  ``--json`` prints a
 summary for CI; ``--update`` rewrites the captures that differ with what the cores send now.
 """
 
@@ -46,6 +48,23 @@ def _command(args: argparse.Namespace) -> int:
     files = capture_files(args.files)
     started = time.monotonic()
     results: list[Any] = []
+    if args.target:
+        if args.update:
+            raise UsageError("--update rewrites captures from the cores, not from --target")
+        from rdplic.cli.replay_live import parse_target, replay_live
+
+        host, port = parse_target(args.target, args.allow_remote)
+        try:
+            results = replay_live(files, host, port)
+        except (CaptureError, RecordingError) as error:
+            raise UsageError(str(error)) from None
+        if not args.json:
+            for result in results:
+                _print(result, False, "live")
+        files_done = files
+        files = []
+    else:
+        files_done = files
     for number, path in enumerate(files, start=1):
         try:
             found = replay_file(path, update=args.update, build_client=build_client)
@@ -63,7 +82,7 @@ def _command(args: argparse.Namespace) -> int:
     failed = counts.get("differs", 0) + counts.get("error", 0)
     if args.json:
         summary = {
-            "files": len(files),
+            "files": len(files_done),
             "connections": len(results),
             "statuses": counts,
             "elapsed_seconds": round(time.monotonic() - started, 3),
@@ -77,16 +96,20 @@ def _command(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _print(result: Any, update: bool) -> None:
+def _print(result: Any, update: bool, other: str = "replayed") -> None:
     head = f"{result.file} connection {result.connection} ({result.side}): {result.status}"
     if result.status in ("identical", "skipped"):
         print(f"{head} ({result.pdus} {result.side} PDUs)")
+        return
+    if result.status == "same-structure":
+        print(f"{head} ({result.pdus} {result.side} PDUs)")
+        print(f"  {result.detail}")
         return
     print(f"{head} at frame {result.frame}" + (" (updated)" if update else ""))
     if result.path:
         print(f"  {result.path}")
         print(f"    recorded: {json.dumps(result.recorded)}")
-        print(f"    replayed: {json.dumps(result.replayed)}")
+        print(f"    {other}: {json.dumps(result.replayed)}")
     if result.detail:
         print(f"  {result.detail}")
 
@@ -107,4 +130,11 @@ def register(subparsers: Any) -> None:
         "--update", action="store_true", help="rewrite captures that differ with today's PDUs"
     )
     parser.add_argument("--progress", action="store_true", help="one line per file on stderr")
+    live = parser.add_argument_group(
+        "live", "act as the recorded client (.client.pcapng) toward a running RDP server"
+    )
+    live.add_argument("--target", metavar="HOST:PORT", help="the server to replay against")
+    live.add_argument(
+        "--allow-remote", action="store_true", help="let --target be other than loopback"
+    )
     parser.set_defaults(func=_command)
