@@ -39,6 +39,7 @@ __all__ = [
     "RANDOM_FIELDS",
     "ConnectionResult",
     "compare_live",
+    "compare_live_client",
     "field_diff",
     "recordings",
     "replay_client_connection",
@@ -420,7 +421,7 @@ inside): a live server's are compared by structure only."""
 
 
 def structural_diff(
-    recorded: Any, live: Any, path: str = ""
+    recorded: Any, live: Any, path: str = "", *, fields: frozenset[str] = RANDOM_FIELDS
 ) -> tuple[tuple[str, Any, Any] | None, list[str]]:
     """(the first real difference or None, the randomness-dependent fields that differ)
     between a recorded PDU's decoded layers and a live server's."""
@@ -431,14 +432,14 @@ def structural_diff(
             a, b = recorded.get(key, _MISSING), live.get(key, _MISSING)
             if a == b:
                 continue
-            if key in RANDOM_FIELDS:
+            if key in fields:
                 if (a is _MISSING) != (b is _MISSING) or type(a) is not type(b):
                     return (here, _plain(a), _plain(b)), varying
                 varying.append(here)
                 continue
             if a is _MISSING or b is _MISSING:
                 return (here, _plain(a), _plain(b)), varying
-            found, more = structural_diff(a, b, here)
+            found, more = structural_diff(a, b, here, fields=fields)
             varying += more
             if found is not None:
                 return found, varying
@@ -448,7 +449,7 @@ def structural_diff(
             return (path or "layers", recorded, live), varying
         for index, (a, b) in enumerate(zip(recorded, live, strict=True)):
             name = a.get("layer") if isinstance(a, dict) and "layer" in a else str(index)
-            found, more = structural_diff(a, b, _join(path, str(name)))
+            found, more = structural_diff(a, b, _join(path, str(name)), fields=fields)
             varying += more
             if found is not None:
                 return found, varying
@@ -497,4 +498,58 @@ def compare_live(
         result.status = "same-structure"
         result.detail = "compared by structure (they depend on the server's randomness, keys "
         result.detail += "or clock): " + ", ".join(varying)
+    return result
+
+
+CLIENT_RANDOM_FIELDS = frozenset(
+    {
+        "ClientRandom",
+        "encryptedClientRandom",
+        "EncryptedPreMasterSecret",
+        "EncryptedHWID",
+        "EncryptedPlatformChallengeResponse",
+        "dataSignature",
+        "MACData",
+        "payload",
+        "decrypted",
+    }
+)
+"""Fields of a client's PDUs that depend on its own randomness or on the session's keys."""
+
+
+def compare_live_client(
+    path: str, connection: Connection, live_client: bytes, live_server: bytes
+) -> ConnectionResult:
+    """What a live client sent to the recorded server, against what the recorded client
+    sent: field by field, the fields of `CLIENT_RANDOM_FIELDS` by structure.  Status
+    "identical", "same-structure" or "differs" (``side`` "client")."""
+    recorded_frames = [f for f in decode_connection(connection) if f.from_client]
+    live = _with_side(connection, live_client, from_client=True)
+    live = _with_side(live, live_server, from_client=False)
+    live_frames = [f for f in decode_connection(live) if f.from_client]
+    result = ConnectionResult(path, connection.index, "identical", pdus=len(recorded_frames))
+    result.side = "client"
+    varying: list[str] = []
+    for index in range(max(len(recorded_frames), len(live_frames))):
+        a = recorded_frames[index] if index < len(recorded_frames) else None
+        b = live_frames[index] if index < len(live_frames) else None
+        if a is None or b is None:
+            result.status, result.frame = "differs", None if a is None else a.frame
+            result.path = f"client PDU {index + 1}"
+            result.recorded = None if a is None else a.layers
+            result.replayed = None if b is None else b.layers
+            result.detail = "this client sent fewer PDUs" if b is None else "it sent more"
+            return result
+        if a.data == b.data:
+            continue
+        found, more = structural_diff(a.layers, b.layers, fields=CLIENT_RANDOM_FIELDS)
+        varying += [f"PDU {index + 1} {name}" for name in more]
+        if found is not None:
+            result.status, result.frame = "differs", a.frame
+            result.path, result.recorded, result.replayed = found
+            return result
+    if varying:
+        result.status = "same-structure"
+        result.detail = "compared by structure (they depend on the client's randomness or "
+        result.detail += "the session's keys): " + ", ".join(varying)
     return result

@@ -48,7 +48,22 @@ def _command(args: argparse.Namespace) -> int:
     files = capture_files(args.files)
     started = time.monotonic()
     results: list[Any] = []
-    if args.target:
+    if args.serve is not None:
+        if args.target or args.update or len(files) != 1:
+            raise UsageError("--serve takes one capture, without --target or --update")
+        from rdplic.cli.replay_serve import replay_serve
+
+        try:
+            result = replay_serve(
+                files[0], args.serve, ready=lambda line: print(line, file=sys.stderr, flush=True)
+            )
+        except (CaptureError, RecordingError) as error:
+            raise UsageError(str(error)) from None
+        results = [result]
+        if not args.json:
+            _print(result, False, "this client")
+        files_done, files = files, []
+    elif args.target:
         if args.update:
             raise UsageError("--update rewrites captures from the cores, not from --target")
         from rdplic.cli.replay_live import parse_target, replay_live
@@ -136,5 +151,12 @@ def register(subparsers: Any) -> None:
     live.add_argument("--target", metavar="HOST:PORT", help="the server to replay against")
     live.add_argument(
         "--allow-remote", action="store_true", help="let --target be other than loopback"
+    )
+    live.add_argument(
+        "--serve",
+        type=int,
+        metavar="PORT",
+        help="serve the recorded server (captured with secrets) to the next client on "
+        "127.0.0.1:PORT (0: a free port, printed on stderr) and compare that client",
     )
     parser.set_defaults(func=_command)
