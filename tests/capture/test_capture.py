@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from capture_helpers import require_tshark
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import CookedLinux, Ether
 from scapy.utils import PcapNgWriter
@@ -98,9 +99,9 @@ def test_linux_cooked_framing_is_read(tmp_path: Path) -> None:
     assert connection.data(True) == b"\x03\x00\x00\x04"
 
 
-@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark decrypts TLS")
 def test_windows_tls_capture_decrypts_through_its_embedded_secrets() -> None:
     """The Windows TLS capture's frame 32 is the STATUS_VALID_CLIENT licensing PDU in clear."""
+    require_tshark()
     (connection,) = read_capture(WINDOWS / "win-tls-valid-client.pcapng")
     assert connection.tls == "decrypted"
     hex_32 = ROOT / "tests/data/windows/tls-frame32-s2c-decrypted.hex"
@@ -256,3 +257,60 @@ def test_pytest_plugin_gives_one_test_per_capture_with_the_diff(tmp_path: Path) 
     assert result.returncode == 1, result.stdout
     assert "1 failed, 1 passed" in result.stdout
     assert "licensing.decrypted.EncryptedLicenseInfo" in result.stdout
+
+
+def _without_secrets(path: Path) -> tuple[Path, dict[str, str]]:
+    """UPGRADE rewritten without its recorded keys; the keys returned by name."""
+    from rdplic.capture import pcap
+
+    (connection,) = read_capture(UPGRADE)
+    recording = recordings(connection)
+    assert recording is not None and recording.secrets is not None
+    keys = {name: recording.secrets[name] for name in ("proprietary_key", "licensing_key")}
+    recording.secrets = None
+    writer = pcap.CaptureWriter(path)
+    stream = writer.open_stream(connection.client, connection.server)
+    for chunk in connection.chunks:
+        writer.record(stream, chunk.from_client, chunk.data)
+    writer.close_stream(stream, pcap.COMMENT_PREFIX + recording.to_json())
+    writer.close()
+    return path, keys
+
+
+def test_without_secrets_decode_needs_the_state_dir_or_the_two_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A capture without secrets decodes to its encrypted layer; --state-dir, or
+    --proprietary-key with --server-key, decrypt Standard RDP Security and licensing."""
+    capture, keys = _without_secrets(tmp_path / "plain.pcapng")
+
+    def licensing_views(*options: str) -> list[dict[str, object]]:
+        assert main(["pdu", "decode", str(capture), *options]) == 0
+        frames = json.loads(capsys.readouterr().out)
+        return [f["layers"][-1] for f in frames if f["layers"][-1]["layer"] == "licensing"]
+
+    assert licensing_views() == []  # every licensing PDU is still RC4 ciphertext
+    identity = tmp_path / "state" / "identity"
+    identity.mkdir(parents=True)
+    (identity / "proprietary-key.pem").write_text(keys["proprietary_key"])
+    (identity / "terminal-server-key.pem").write_text(keys["licensing_key"])
+    by_state_dir = licensing_views("--state-dir", str(tmp_path / "state"))
+    assert by_state_dir[-1]["decrypted"]["MACData"] == {"valid": True}
+    by_keys = licensing_views(
+        "--proprietary-key",
+        str(identity / "proprietary-key.pem"),
+        "--server-key",
+        str(identity / "terminal-server-key.pem"),
+    )
+    assert by_keys == by_state_dir
+    assert main(["pdu", "decode", str(capture), "--state-dir", str(tmp_path)]) == 2
+
+
+def test_without_secrets_replay_is_partial(tmp_path: Path) -> None:
+    """Recorded without --capture-secrets, a session replays as far as the keys are not
+    needed: "partial", which does not fail rdplic replay."""
+    capture, _keys = _without_secrets(tmp_path / "plain.pcapng")
+    (result,) = replay_file(capture)
+    assert result.status == "partial"
+    assert "--capture-secrets" in result.detail
+    assert main(["replay", str(capture)]) == 0

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from capture_helpers import require_tshark
 
 from rdplic.app import build_client
 from rdplic.capture.decode import SessionKeys, decode_connection, split_frames
@@ -92,8 +92,7 @@ def test_client_side_capture_replays(path: Path) -> None:
 def test_windows_tls_capture_decodes_fully_and_our_client_accepts_its_licensing() -> None:
     """Every frame of the TLS capture decodes (through its embedded secrets); the server's
     STATUS_VALID_CLIENT makes rdplic's client core complete as a valid client."""
-    if shutil.which("tshark") is None:
-        pytest.skip("tshark decrypts TLS (apt-get install tshark)")
+    require_tshark()
     (connection,) = read_capture(WINDOWS / "win-tls-valid-client.pcapng")
     frames = decode_connection(connection, SessionKeys())
     assert all("error" not in json.dumps(f.layers) for f in frames)
