@@ -62,6 +62,7 @@ class RecordingCore:
         self._recorder = recorder
         self._draw = draw
         self._core: Any = None
+        self._trailing = b""
         self.stream_id = 0
         self.sent: list[Chunk] = []
         """What each side sent, kept only for ``--capture-secrets`` (its derived secrets)."""
@@ -82,8 +83,11 @@ class RecordingCore:
         try:
             core.receive_data(data, now)
         finally:
-            # Bytes after the Connection Request that belong to TLS are not the machine's.
-            trailing = len(core.trailing_data) if core.awaiting_tls else 0
+            # Bytes after the Connection Request that belong to TLS are not the machine's;
+            # the machine hands them over once, so they are kept for the adapter.
+            if core.awaiting_tls:
+                self._trailing += core.trailing_data
+            trailing = len(self._trailing)
             taken = data[: len(data) - trailing] if trailing else data
             self.recording.data(len(taken), now)
             self._recorder.record(self.stream_id, True, taken)
@@ -129,7 +133,9 @@ class RecordingCore:
 
     @property
     def trailing_data(self) -> bytes:
-        return bytes(self._core.trailing_data)
+        """What the machine handed over after the frame that selected TLS, once."""
+        out, self._trailing = self._trailing + self._core.trailing_data, b""
+        return bytes(out)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._core, name)
@@ -145,6 +151,7 @@ class RecordingClientCore:
         self._recorder = recorder
         self._draw = draw
         self._core: Any = None
+        self._trailing = b""
         self.stream_id = 0
 
     def attach(self, core: Any) -> RecordingClientCore:
@@ -165,7 +172,9 @@ class RecordingClientCore:
         try:
             core.receive_data(data, now)
         finally:
-            trailing = len(core.trailing_data) if core.awaiting_tls else 0
+            if core.awaiting_tls:
+                self._trailing += core.trailing_data
+            trailing = len(self._trailing)
             taken = data[: len(data) - trailing] if trailing else data
             self.recording.data(len(taken), now)
             self._recorder.record(self.stream_id, False, taken)
@@ -206,7 +215,9 @@ class RecordingClientCore:
 
     @property
     def trailing_data(self) -> bytes:
-        return bytes(self._core.trailing_data)
+        """What the machine handed over after the frame that selected TLS, once."""
+        out, self._trailing = self._trailing + self._core.trailing_data, b""
+        return bytes(out)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._core, name)

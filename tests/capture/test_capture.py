@@ -314,3 +314,37 @@ def test_without_secrets_replay_is_partial(tmp_path: Path) -> None:
     assert result.status == "partial"
     assert "--capture-secrets" in result.detail
     assert main(["replay", str(capture)]) == 0
+
+
+def test_recorder_hands_the_tls_bytes_after_the_connection_request_to_the_adapter(
+    tmp_path: Path,
+) -> None:
+    """A ClientHello in the same write as the Connection Request reaches the adapter (the
+    machine hands it over once) and is not recorded as RDP bytes."""
+    from datetime import UTC, datetime
+
+    from rdplic.app import build_server
+    from rdplic.capture.recorder import CaptureRecorder
+
+    app = build_server(tmp_path / "state", security="tls")
+    recorder = CaptureRecorder(tmp_path / "c.pcapng")
+    core = app.make_recorded_connection(recorder)
+    stream = recorder.open_stream(("127.0.0.1", 50000), ("127.0.0.1", 3389), core)
+    client = build_client(security="tls")
+    client.start()
+    request = client.data_to_send()
+    hello = b"\x16\x03\x01\x00\x05hello"
+    core.receive_data(request + hello, datetime.now(UTC))
+    while core.next_event() is not None:
+        pass
+    core.data_to_send()
+    assert core.awaiting_tls
+    assert core.trailing_data == hello
+    assert core.trailing_data == b""
+    recorder.close_stream(stream)
+    recorder.close()
+    app.close()
+    (connection,) = read_capture(tmp_path / "c.pcapng")
+    assert connection.data(True) == request
+    recording = recordings(connection)
+    assert recording is not None and recording.inputs[0]["length"] == len(request)
