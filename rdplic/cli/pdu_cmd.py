@@ -433,6 +433,15 @@ def _bytes_from(data: bytes) -> bytes:
     return data
 
 
+def _is_capture(path: str) -> bool:
+    """Whether the file starts like a pcapng (or pcap) capture."""
+    try:
+        with open(path, "rb") as stream:
+            return is_pcapng(stream.read(4))
+    except OSError:
+        return False  # read_input names the problem
+
+
 def _sample() -> bytes:
     text = resources.files("rdplic").joinpath("data", SAMPLE).read_text(encoding="ascii")
     return bytes.fromhex("".join(text.split()))
@@ -447,10 +456,9 @@ def _decode_command(args: argparse.Namespace) -> int:
     elif args.hex is not None:
         data = parse_hex(args.hex, "--hex")
     else:
-        raw = read_input(args.file)
-        if args.file not in (None, "-") and is_pcapng(raw):
-            return decode_capture(args.file, args)
-        data = _bytes_from(raw)
+        if args.file not in (None, "-") and _is_capture(args.file):
+            return decode_capture(args.file, args)  # any size: not read whole here
+        data = _bytes_from(read_input(args.file))
     if not data:
         raise UsageError("no bytes to decode")
     layers, objects = _decode(data, args.layer, args.fips)
