@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from rdplic.capture.pcap import Connection
+from rdplic.capture.pcap import Connection, tls_start
 from rdplic.crypto import decrypt_premaster, derive_licensing_keys, rc4, verify_mac
 from rdplic.crypto.errors import CryptoError
 from rdplic.crypto.rdp_security import (
@@ -186,18 +186,22 @@ def derive_secrets(connection: Connection, keys: SessionKeys) -> dict[str, Any]:
 
 
 def _decode_all(connection: Connection, keys: SessionKeys) -> tuple[list[DecodedFrame], _Session]:
-    pieces: list[tuple[int, bool, bytes]] = []
+    pieces: list[tuple[int, bool, bytes, bool]] = []
     for from_client in (True, False):
-        for frame, data in split_frames(
-            connection.data(from_client), connection.frame_map(from_client)
-        ):
-            pieces.append((frame, from_client, data))
+        data = connection.data(from_client)
+        frames = connection.frame_map(from_client)
+        start = tls_start(connection, from_client) if connection.tls == "encrypted" else None
+        if start is None:
+            start = len(data)
+        for frame, pdu in split_frames(data[:start], frames):
+            pieces.append((frame, from_client, pdu, False))
+        for frame, record in _tls_records(data, start, frames):
+            pieces.append((frame, from_client, record, True))
     pieces.sort(key=lambda p: (p[0], not p[1]))
     session = _Session(keys)
-    tls_from = _tls_encrypted(connection)
     out = []
-    for frame, from_client, data in pieces:
-        if tls_from is not None and frame >= tls_from:
+    for frame, from_client, data, encrypted in pieces:
+        if encrypted:
             layers = [{"layer": "tls", "encrypted": True, "payload": data.hex()}]
         else:
             layers = _decode_frame(session, from_client, data)
@@ -205,12 +209,20 @@ def _decode_all(connection: Connection, keys: SessionKeys) -> tuple[list[Decoded
     return out, session
 
 
-def _tls_encrypted(connection: Connection) -> int | None:
-    """First frame of TLS records nobody could decrypt (None when there are none)."""
-    if connection.tls != "encrypted":
-        return None
-    frames = [c.frame for c in connection.chunks]
-    return frames[2] if len(frames) > 2 else None
+def _tls_records(data: bytes, start: int, frames: list[tuple[int, int]]) -> list[tuple[int, bytes]]:
+    """TLS records from ``start`` on (type, version, 2-byte length: RFC 5246 6.2.1), each
+    with the frame of its last byte; what does not frame is one last piece."""
+    out: list[tuple[int, bytes]] = []
+    offset = start
+    while offset < len(data):
+        size = 5 + int.from_bytes(data[offset + 3 : offset + 5], "big")
+        if offset + 5 > len(data) or offset + size > len(data):
+            size = len(data) - offset
+        end = offset + size
+        frame = next((f for stop, f in frames if stop >= end), frames[-1][1] if frames else 0)
+        out.append((frame, data[offset:end]))
+        offset = end
+    return out
 
 
 def _error(layers: list[dict[str, Any]], name: str, error: Exception, data: bytes) -> None:

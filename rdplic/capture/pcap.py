@@ -50,6 +50,7 @@ __all__ = [
     "Connection",
     "is_pcapng",
     "read_capture",
+    "tls_start",
 ]
 
 COMMENT_PREFIX = "rdplic-connection "
@@ -344,7 +345,7 @@ def read_capture(
 # -- TLS -------------------------------------------------------------------------------
 
 
-def _tls_start(connection: Connection, from_client: bool) -> int | None:
+def tls_start(connection: Connection, from_client: bool) -> int | None:
     """Offset in one direction where TLS records begin (after the X.224 exchange)."""
     data = connection.data(from_client)
     if len(data) < 4 or data[0] != 0x03:
@@ -358,7 +359,7 @@ def _tls_start(connection: Connection, from_client: bool) -> int | None:
 
 def _decrypt_tls(path: Path, connections: list[Connection], keylog: Path | None) -> None:
     """Replace each TLS connection's records by the plaintext tshark decrypts."""
-    tls = [c for c in connections if _tls_start(c, True) is not None]
+    tls = [c for c in connections if tls_start(c, True) is not None]
     if not tls:
         return
     for connection in tls:
@@ -391,8 +392,8 @@ def _decrypt_tls(path: Path, connections: list[Connection], keylog: Path | None)
             blob = b"".join(bytes.fromhex(x) for x in data.split(",") if x)
             plaintext.setdefault((src, dst), []).append((int(frame), blob))
     for connection in tls:
-        client_start = _tls_start(connection, True)
-        server_start = _tls_start(connection, False)
+        client_start = tls_start(connection, True)
+        server_start = tls_start(connection, False)
         if client_start is None or server_start is None:
             continue
         up = plaintext.get((connection.client, connection.server), [])

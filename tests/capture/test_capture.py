@@ -348,3 +348,34 @@ def test_recorder_hands_the_tls_bytes_after_the_connection_request_to_the_adapte
     assert connection.data(True) == request
     recording = recordings(connection)
     assert recording is not None and recording.inputs[0]["length"] == len(request)
+
+
+def test_tls_capture_without_embedded_secrets_decrypts_with_a_key_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Windows TLS capture stripped of its secrets (editcap) stays encrypted, and
+    decrypts again with the same secrets given as a key log (--keylog)."""
+    require_tshark()
+    import re
+
+    source = WINDOWS / "win-tls-valid-client.pcapng"
+    keylog = tmp_path / "keys.log"
+    lines = re.findall(rb"CLIENT_RANDOM [0-9a-fA-F]+ [0-9a-fA-F]+", source.read_bytes())
+    assert lines
+    keylog.write_bytes(b"\n".join(lines) + b"\n")
+    stripped = tmp_path / "stripped.pcapng"
+    subprocess.run(
+        ["editcap", "--discard-all-secrets", str(source), str(stripped)], check=True, timeout=60
+    )
+    (connection,) = read_capture(stripped)
+    assert connection.tls == "encrypted"
+    (connection,) = read_capture(stripped, keylog=keylog)
+    assert connection.tls == "decrypted"
+    assert main(["pdu", "decode", str(stripped), "--keylog", str(keylog), "--frame", "32"]) == 0
+    (frame,) = json.loads(capsys.readouterr().out)
+    assert frame["layers"][-1]["fields"]["bMsgType"]["name"] == "ERROR_ALERT"
+    assert main(["pdu", "decode", str(stripped), "--frame", "32"]) == 0
+    (frame,) = json.loads(capsys.readouterr().out)
+    assert frame["layers"] == [
+        {"layer": "tls", "encrypted": True, "payload": frame["layers"][0]["payload"]}
+    ]
