@@ -70,6 +70,7 @@ def main() -> int:
             recording = recordings(connection)
             if recording is not None and recording.secrets:
                 sessions.append((str(path), connection, recording))
+    files = sorted({Path(name) for name, _c, _r in sessions})  # the files with such sessions
     if not sessions:
         print(f"no capture recorded with secrets under {args.directory}")
         return 1
