@@ -379,3 +379,30 @@ def test_tls_capture_without_embedded_secrets_decrypts_with_a_key_log(
     assert frame["layers"] == [
         {"layer": "tls", "encrypted": True, "payload": frame["layers"][0]["payload"]}
     ]
+
+
+def test_client_side_replay_names_what_the_client_sends_differently(tmp_path: Path) -> None:
+    """A client recording whose stored license changed: the client side differs at the
+    License Info it presents, field path named; --update makes the capture identical."""
+    from rdplic.capture import pcap
+
+    client_capture = UPGRADE.with_name("rdplic-client-rdp-upgrade.client.pcapng")
+    (connection,) = read_capture(client_capture)
+    recording = recordings(connection, "client")
+    assert recording is not None and recording.client_licenses
+    blob = bytearray.fromhex(recording.client_licenses[0]["blob"])
+    blob[-1] ^= 0xFF
+    recording.connection_config["licenses"][0]["blob"] = blob.hex()
+    changed = tmp_path / "changed.client.pcapng"
+    writer = pcap.CaptureWriter(changed)
+    stream = writer.open_stream(connection.client, connection.server)
+    for chunk in connection.chunks:
+        writer.record(stream, chunk.from_client, chunk.data)
+    writer.close_stream(stream, pcap.COMMENT_PREFIX + recording.to_json())
+    writer.close()
+    (result,) = replay_file(changed, build_client=build_client)
+    assert (result.side, result.status) == ("client", "differs")
+    assert result.path  # the first client PDU that differs, decoded
+    replay_file(changed, update=True, build_client=build_client)
+    (again,) = replay_file(changed, build_client=build_client)
+    assert again.status == "identical"
