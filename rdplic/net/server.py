@@ -484,6 +484,9 @@ class RdpServerFactory(Factory):
         default every connection uses ``now``.  ``rdplic serve`` reads the administrator's
         offset from the store once per connection this way, not once per packet.
     :param tls: the context for connections that select PROTOCOL_SSL, None without TLS
+    :param capture: a `rdplic.capture.recorder.CaptureRecorder`, whose machines
+        (``make_core`` returning `ServerApp.make_recorded_connection`'s) record what they
+        are given and send; the protocol opens and closes each connection's stream in it
     """
 
     _log = Logger()
