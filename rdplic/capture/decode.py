@@ -102,7 +102,7 @@ class DecodedFrame:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "connection": self.connection,
+            "connection_id": self.connection,
             "direction": "client-to-server" if self.from_client else "server-to-client",
             "frame": self.frame,
             "layers": self.layers,

@@ -46,7 +46,8 @@ def _outcome(event: object) -> str | None:
     if isinstance(event, lic.ValidClient):
         return Outcome.VALID_CLIENT.value
     if isinstance(event, lic.LicensingFailed):
-        return "refused" if event.origin is lic.FailureOrigin.REFUSED else "failed"
+        refused = event.origin is lic.FailureOrigin.REFUSED
+        return (Outcome.REFUSED if refused else Outcome.PROTOCOL_ERROR).value
     return None
 
 
@@ -108,7 +109,7 @@ class RecordingCore:
         if outcome is not None:
             self.recording.outcome = outcome
         elif isinstance(event, ConnectionEnded) and not self.recording.outcome:
-            self.recording.outcome = "ended"
+            self.recording.outcome = Outcome.ENDED.value
         return event
 
     def tls_established(self, now: datetime) -> None:
@@ -194,7 +195,7 @@ class RecordingClientCore:
         elif isinstance(event, lic.ValidClient):
             self.recording.outcome = Outcome.VALID_CLIENT.value
         elif isinstance(event, lic.LicensingFailed):
-            self.recording.outcome = "refused"
+            self.recording.outcome = Outcome.REFUSED.value
         return event
 
     def tls_established(self, now: datetime) -> None:

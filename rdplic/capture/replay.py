@@ -73,9 +73,9 @@ class ConnectionResult:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "file": self.file,
-            "connection": self.connection,
+            "connection_id": self.connection,
             "side": self.side,
-            "status": self.status,
+            "verdict": self.status,
             "pdus": self.pdus,
         }
         if self.status != "identical":

@@ -1,6 +1,6 @@
 """``rdplic pdu decode FILE.pcapng``: every frame of every connection of a capture.
 
-Each frame is printed as ``{"connection": N, "direction": ..., "frame": N, "layers": [...]}``
+Each frame is printed as ``{"connection_id": N, "direction": ..., "frame": N, "layers": [...]}``
 (`rdplic.capture.decode`); ``--connection`` and ``--frame`` pick one.  The keys that
 decrypt Standard RDP Security and licensing come from the capture itself (recorded with
 ``--capture-secrets``), from ``--state-dir`` (the recording server's identity), or from

@@ -99,8 +99,8 @@ def _command(args: argparse.Namespace) -> int:
         summary = {
             "files": len(files_done),
             "connections": len(results),
-            "statuses": counts,
-            "elapsed_seconds": round(time.monotonic() - started, 3),
+            "verdicts": counts,
+            "duration_seconds": round(time.monotonic() - started, 3),
             "updated": bool(args.update and failed),
             "results": [r.to_json() for r in results],
         }

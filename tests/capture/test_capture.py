@@ -146,7 +146,7 @@ def test_pdu_decode_frame_and_connection_pick_one(capsys: pytest.CaptureFixture[
         == 0
     )
     (frame,) = json.loads(capsys.readouterr().out)
-    assert frame["connection"] == 2 and frame["direction"] == "server-to-client"
+    assert frame["connection_id"] == 2 and frame["direction"] == "server-to-client"
     assert main(["pdu", "decode", str(UPGRADE), "--frame", "1"]) == 2
     assert "no RDP PDU ends in that frame" in capsys.readouterr().err
 
@@ -204,7 +204,7 @@ def test_replay_json_summary_and_bad_input(
     """--json prints a summary for CI; a missing file is one line and status 2."""
     assert main(["replay", "--json", str(UPGRADE.parent)]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["statuses"] == {"identical": summary["connections"]}
+    assert summary["verdicts"] == {"identical": summary["connections"]}
     assert main(["replay", str(tmp_path / "nothing.pcapng")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
 
