@@ -406,3 +406,53 @@ def test_client_side_replay_names_what_the_client_sends_differently(tmp_path: Pa
     replay_file(changed, update=True, build_client=build_client)
     (again,) = replay_file(changed, build_client=build_client)
     assert again.status == "identical"
+
+
+def test_decode_follows_rc4_across_the_key_update_after_4096_packets() -> None:
+    """4,100 more encrypted client PDUs appended to a recorded session still decrypt with
+    valid MACs: the decoder updates the RC4 key every 4,096 packets ([MS-RDPBCGR] 5.3.7)."""
+    import dataclasses
+
+    from rdplic.capture.decode import decode_connection
+    from rdplic.capture.pcap import Chunk
+    from rdplic.capture.replay import _keys
+    from rdplic.crypto.rdp_security import EncryptionMethod, RdpCipher, derive_session_keys
+    from rdplic.pdu.framing import tpkt_data_frame
+    from rdplic.pdu.mcs import SendDataRequest, encode_domain_pdu
+    from rdplic.pdu.rdp import SecurityFlag, security_header_bytes
+
+    (connection,) = read_capture(UPGRADE)
+    recording = recordings(connection)
+    assert recording is not None and recording.secrets is not None
+    rdp = recording.secrets["session"]["rdp_security"]
+    keys = derive_session_keys(
+        bytes.fromhex(rdp["client_random"]),
+        bytes.fromhex(rdp["server_random"]),
+        EncryptionMethod[rdp["method"]],
+        server=False,
+    )
+    client = RdpCipher(keys)
+    frames = decode_connection(connection, _keys(recording))
+    for frame in frames:  # bring the client's RC4 stream to where the session left it
+        security = next((x for x in frame.layers if x["layer"] == "security"), None)
+        if frame.from_client and security and security["fields"]["dataSignature"]:
+            encrypted = (
+                len(frame.data)
+                - frame.data.index(bytes.fromhex(security["fields"]["dataSignature"]))
+                - 8
+            )
+            client.protect(bytes(encrypted))
+    extra = []
+    for number in range(4100):
+        plaintext = number.to_bytes(4, "little") * 4
+        signature, ciphertext = client.protect(plaintext)
+        user_data = security_header_bytes(int(SecurityFlag.SEC_ENCRYPT), signature) + ciphertext
+        pdu = SendDataRequest(initiator=1007, channel_id=1003, user_data=user_data)
+        extra.append(Chunk(10_000 + number, True, tpkt_data_frame(encode_domain_pdu(pdu))))
+    longer = dataclasses.replace(connection, chunks=[*connection.chunks, *extra])
+    decoded = [f for f in decode_connection(longer, _keys(recording)) if f.frame >= 10_000]
+    assert len(decoded) == 4100
+    for number, frame in enumerate(decoded):
+        security = frame.layers[-1]
+        assert security["decrypted"] == {"MAC": {"valid": True}}, number
+        assert security["payload"] == (number.to_bytes(4, "little") * 4).hex()
