@@ -27,6 +27,7 @@ from rdplic.cli.admin_common import (
     print_table,
     wants_json,
 )
+from rdplic.cli.conventions import add_examples, plural
 from rdplic.errors import UsageError
 from rdplic.licensing import CalType, KeyPack, KeyPackType, LicensingProgram, ProductVersion
 
@@ -46,7 +47,7 @@ def _add(args: argparse.Namespace) -> int:
     if args.key_pack_type is not None:
         pack_type = parse_option(KeyPackType.parse, args.key_pack_type, "--key-pack-type")
     expires = None if args.expires is None else parse_date(args.expires, "--expires")
-    with admin(args) as a:
+    with admin(args, create=True) as a:
         pack = a.admin.add_key_pack(
             a.now(),
             cal_type=cal_type,
@@ -63,7 +64,8 @@ def _add(args: argparse.Namespace) -> int:
         emit_json(key_pack_json(pack))
     else:
         print(
-            f"installed key pack {pack.key_pack_id}: {pack.total} {pack.cal_type.label} CALs "
+            f"installed key pack {pack.key_pack_id}: {pack.total} {pack.cal_type.label} "
+            f"{'CAL' if pack.total == 1 else 'CALs'} "
             f"for {pack.product_version.title} ({pack.program.value}"
             f"{', reissued' if pack.reissued else ''})"
         )
@@ -105,14 +107,14 @@ def _list(args: argparse.Namespace) -> int:
 def _remove(args: argparse.Namespace) -> int:
     key_pack_id = parse_id(args.key_pack_id, "KEY_PACK_ID")
     count = None if args.count is None else parse_count(args.count)
-    with admin(args) as a:
+    with admin(args, create=True) as a:
         pack = a.admin.remove_key_pack(key_pack_id, a.now(), count)
     if wants_json(args):
         emit_json(key_pack_json(pack))
     elif count is None:
         print(f"removed key pack {key_pack_id}")
     else:
-        print(f"removed {count} CALs from key pack {key_pack_id} ({pack.total} left)")
+        print(f"removed {plural(count, 'CAL')} from key pack {key_pack_id} ({pack.total} left)")
     return 0
 
 
@@ -125,9 +127,19 @@ def register(subparsers: Any) -> None:
     add = actions.add_parser(
         "add",
         help="install a key pack (also a reissued one)",
-        description="Install CALs. Example: rdplic keypack add --type per-device --count 5",
+        description="Install CALs, as the Install Licenses wizard of RD Licensing Manager.",
     )
-    add.add_argument("--type", metavar="per-device|per-user", help="CAL type (required)")
+    add_examples(
+        add,
+        "rdplic keypack add --type per-device --count 5",
+        "rdplic keypack add --type per-user --count 50 --version 2019 "
+        "--program enterprise-agreement --agreement 1234567",
+    )
+    add.add_argument(
+        "--type",
+        metavar="per-device|per-user",
+        help="CAL type (required); per-seat, Windows 2000's name, means per-device",
+    )
     add.add_argument("--count", metavar="N", help="number of CALs in the pack (required)")
     add.add_argument(
         "--version",
@@ -157,6 +169,7 @@ def register(subparsers: Any) -> None:
 
     lst = actions.add_parser("list", help="list key packs with total / issued / available")
     lst.add_argument("--all", action="store_true", help="include removed key packs")
+    add_examples(lst, "rdplic keypack list --json")
     add_common_options(lst)
     lst.set_defaults(func=_list)
 
@@ -164,6 +177,7 @@ def register(subparsers: Any) -> None:
         "remove", help="uninstall a key pack, or remove N unissued CALs from it"
     )
     remove.add_argument("key_pack_id", metavar="KEY_PACK_ID")
+    add_examples(remove, "rdplic keypack remove 1 --count 2", "rdplic keypack remove 3")
     remove.add_argument("--count", metavar="N", help="remove only N available CALs")
     add_common_options(remove)
     remove.set_defaults(func=_remove)
