@@ -126,6 +126,8 @@ KEYS: dict[str, str] = {
     "error": "a one-line reason, empty when nothing went wrong",
     "level": "a log line's level: debug, info, warn, error, critical",
     "message": "a log line's text for people",
+    "logger": "the part of rdplic that wrote a log line (rdplic.serve, rdplic.net.server...)",
+    "traceback": "a log line's Python traceback, when rdplic itself failed",
 }
 """Every key rdplic's JSON uses for a shared concept, with its meaning and form.
 
