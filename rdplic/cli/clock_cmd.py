@@ -93,6 +93,7 @@ def register(subparsers: Any) -> None:
     parser = add_admin_command(
         subparsers, "clock", help="show or move the license server's clock (testing)", doc=__doc__
     )
+    add_examples(parser, "rdplic clock advance 91d", "rdplic clock show", "rdplic clock reset")
     actions = add_actions(parser)
     show = actions.add_parser("show", help="the server's time and offset")
     add_examples(show, "rdplic clock show --json")

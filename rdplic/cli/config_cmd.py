@@ -93,6 +93,7 @@ def register(subparsers: Any) -> None:
         help="show or change the emulated host and license server",
         doc=__doc__,
     )
+    add_examples(parser, "rdplic config show", "rdplic config set windows_version 2008R2")
     actions = add_actions(parser)
     show = actions.add_parser("show", help="every key with its value")
     add_examples(show, "rdplic config show --json")

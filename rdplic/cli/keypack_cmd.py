@@ -122,6 +122,7 @@ def register(subparsers: Any) -> None:
     parser = add_admin_command(
         subparsers, "keypack", help="install, list and remove CAL key packs", doc=__doc__
     )
+    add_examples(parser, "rdplic keypack add --type per-device --count 5", "rdplic keypack list")
     actions = add_actions(parser)
 
     add = actions.add_parser(

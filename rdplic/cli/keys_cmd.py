@@ -94,6 +94,7 @@ def register(subparsers: Any) -> None:
         help="derive licensing keys; show the server identity",
         description="Licensing key derivation (MS-RDPELE 5.1.2) and the server's keys.",
     )
+    add_examples(parser, "rdplic keys show")
     actions = add_actions(parser)
     derive = actions.add_parser(
         "derive",

@@ -199,6 +199,7 @@ def register(subparsers: Any) -> None:
         help="list, show, revoke and transfer issued licenses; inspect license files",
         doc=__doc__,
     )
+    add_examples(parser, "rdplic license list", "rdplic license revoke 7")
     actions = add_actions(parser)
 
     lst = actions.add_parser("list", help="issued licenses (one row / object each)")

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import argcomplete
 
 from rdplic import __version__
-from rdplic.cli.conventions import EXIT_INTERRUPTED, EXIT_USAGE, OneLineParser
+from rdplic.cli.conventions import EXIT_INTERRUPTED, EXIT_USAGE, OneLineParser, add_examples
 from rdplic.errors import RdplicError
 from rdplic.pdu.errors import PduError
 
@@ -43,7 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="rdplic",
         description="RDP licensing (MS-RDPELE) emulator and license server.",
-        epilog="rdplic COMMAND --help shows a command's options and an example.",
+    )
+    add_examples(
+        parser,
+        "rdplic serve --port 33890 --state-dir /tmp/lab",
+        "rdplic license list --json --state-dir /tmp/lab",
+        "rdplic COMMAND --help",
     )
     parser.add_argument("--version", action="version", version=f"rdplic {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
