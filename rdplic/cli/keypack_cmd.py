@@ -3,7 +3,9 @@
 ``add`` installs a key pack (retail, Open License or an agreement, R11), including
 CALs the Clearinghouse reissued (``--reissued``: another installation, R17);
 ``list`` shows total / issued / available per pack, with the temporary and built-in
-pools the server keeps itself (R18, R19); ``remove`` uninstalls a pack or takes N
+pools the server keeps itself (R18, R19: each appears once its first license is issued;
+issued counts the temporary and active licenses, R15, as ``license list`` shows them);
+``remove`` uninstalls a pack or takes N
 unissued CALs out of it (R12).
 """
 
@@ -82,7 +84,7 @@ def _table(packs: list[KeyPack], now: datetime) -> None:
             p.program.value,
             "unlimited" if p.total is None else p.total,
             p.issued,
-            "-" if p.available is None else p.available,
+            "unlimited" if p.available is None else p.available,
             p.installed.strftime("%Y-%m-%d"),
             "yes" if p.reissued else "",
             "removed" if p.removed else ("expired" if p.expires and not p.usable(now) else ""),
