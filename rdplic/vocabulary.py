@@ -156,7 +156,7 @@ COMMAND_KEYS: dict[str, dict[str, str]] = {
         "license": "revoke, transfer: the license afterwards (as license list prints it)",
         "revokable_cals": "revoke: revocations still allowed now for that version (R50)",
         "next_revoke_allowed": "revoke: when the next revocation is allowed (RFC 3339 UTC, R50)",
-        "reissued_key_pack": "transfer: the key pack the CAL is reissued as (as keypack list prints it, R54)",
+        "reissued_key_pack": "transfer: the key pack it is reissued as (R54, as keypack prints it)",
     },
     "license inspect": {
         "product_id": "the license's product id (for example 'A02')",
