@@ -273,7 +273,7 @@ def test_deleted_license_file_and_new_hwid_is_a_new_device(
         (NEW_CLIENT_NAME, "temporary", third["hwid"]),
     ], licenses
     pack = _key_pack(server, key_pack_id)
-    assert (pack["issued"], pack["available"]) == (1, 4), pack
+    assert (pack["issued_count"], pack["available"]) == (1, 4), pack
     assert [event for event, _, _ in _history(server, "--hwid", first["hwid"])] == [
         "issued",
         "issued",
