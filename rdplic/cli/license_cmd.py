@@ -4,7 +4,7 @@
 first (R25); ``revoke`` returns a per-device CAL to its pool at once, within the
 20 %-per-version quota (R49-R51); ``transfer`` is KB 315262's one-time transfer of
 a CAL to another device (R54); ``validate`` marks a temporary license as a logon
-would (R28); ``inspect`` decodes a license file (`rdplic.cli.license_inspect`).
+would (R28); ``inspect`` decodes a license file (rdplic.cli.license_inspect).
 """
 
 from __future__ import annotations
