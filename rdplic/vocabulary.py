@@ -219,6 +219,10 @@ COMMAND_KEYS: dict[str, dict[str, str]] = {
         "mac_salt_key": "keys derive: the MAC salt key, hex",
         "licensing_encryption_key": "keys derive: the licensing encryption key, hex",
     },
+    "pdu encode": {
+        "hex": "the encoded PDU as hex",
+        "size": "its length in bytes",
+    },
 }
 """Keys only one command prints, by command (``rdplic license inspect`` under its own name).
 ``rdplic pdu decode`` prints the PDU's own fields by their specification names instead, and

@@ -470,7 +470,11 @@ def _encode_command(args: argparse.Namespace) -> int:
         layers = json.loads(text)
     except (ValueError, UnicodeDecodeError) as error:
         raise UsageError(f"not JSON: {error}") from None
-    sys.stdout.write(encode_layers(layers).hex() + "\n")
+    encoded = encode_layers(layers).hex()
+    if getattr(args, "json", False):
+        emit_json({"hex": encoded, "size": len(encoded) // 2})
+    else:
+        sys.stdout.write(encoded + "\n")
     return 0
 
 
@@ -535,4 +539,5 @@ def register(subparsers: Any) -> None:
     )
     encode.add_argument("file", nargs="?", help="JSON file; default stdin")
     add_examples(encode, "rdplic pdu decode --sample > pdu.json && rdplic pdu encode pdu.json")
+    add_json_option(encode)
     encode.set_defaults(func=_encode_command)

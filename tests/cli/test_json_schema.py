@@ -111,6 +111,7 @@ COMMANDS: list[tuple[str, list[str]]] = [
     ("keys", ["keys", "derive", "--client-random", "00" * 32, "--server-random", "11" * 32,
               "--premaster", "22" * 48]),
     ("keypack", ["keypack", "remove", "{user_pack}"]),
+    ("pdu encode", ["pdu", "encode", "{pdu_json}"]),
     ("license", ["license", "transfer", "{other_active}", "--to", "NEWPC"]),
 ]  # fmt: skip
 
@@ -125,14 +126,17 @@ def test_every_command_speaks_the_vocabulary(lab: Lab) -> None:
         "temporary": next(str(lic["license_id"]) for lic in listed if lic["temporary"]),
         "active": active[0],
         "other_active": active[1],
+        "pdu_json": str(lab.state.parent / "pdu.json"),
     }
+    decoded = rdplic("pdu", "decode", "--sample").stdout
+    Path(names["pdu_json"]).write_text(decoded)
     for group, argv in COMMANDS:
         if "{user_pack}" in argv:
             packs = rdplic("keypack", "list", "--json", "--state-dir", str(lab.state)).stdout
             user = [p for p in json.loads(packs) if p["cal_type"] == "per-user"]
             names["user_pack"] = str(user[0]["key_pack_id"])
         argv = [arg.format(**names) for arg in argv]
-        stateless = argv[:2] == ["keys", "derive"]  # no state: --state-dir is not an option
+        stateless = argv[:2] in (["keys", "derive"], ["pdu", "encode"])  # no --state-dir
         state = [] if stateless else ["--state-dir", str(lab.state)]
         result = rdplic(*argv, "--json", *state)
         where = "rdplic " + " ".join(argv[:2])
