@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rdplic.cli.conventions import add_examples, add_json_option
 from rdplic.errors import UsageError
 
 __all__ = ["register"]
@@ -140,7 +141,7 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="captures or directories")
-    parser.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_json_option(parser)
     parser.add_argument(
         "--update", action="store_true", help="rewrite captures that differ with today's PDUs"
     )
@@ -158,5 +159,13 @@ def register(subparsers: Any) -> None:
         metavar="PORT",
         help="serve the recorded server (captured with secrets) to the next client on "
         "127.0.0.1:PORT (0: a free port, printed on stderr) and compare that client",
+    )
+    add_examples(
+        parser,
+        "rdplic replay captures/",
+        "rdplic replay --json session.pcapng",
+        "rdplic replay --update session.pcapng",
+        "rdplic replay --target 127.0.0.1:3389 device.client.pcapng",
+        "rdplic replay --serve 33890 session.pcapng",
     )
     parser.set_defaults(func=_command)

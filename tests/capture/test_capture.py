@@ -456,3 +456,30 @@ def test_decode_follows_rc4_across_the_key_update_after_4096_packets() -> None:
         security = frame.layers[-1]
         assert security["decrypted"] == {"MAC": {"valid": True}}, number
         assert security["payload"] == (number.to_bytes(4, "little") * 4).hex()
+
+
+def test_replay_json_speaks_the_vocabulary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """replay --json: every key in KEYS or COMMAND_KEYS['replay'] (the decoded PDU values
+    under recorded/replayed keep the specifications' names)."""
+    from rdplic.vocabulary import COMMAND_KEYS, KEYS
+
+    allowed = set(KEYS) | set(COMMAND_KEYS["replay"])
+    changed = _changed_capture(tmp_path / "changed.pcapng")
+    assert main(["replay", "--json", str(changed), str(UPGRADE)]) == 1
+    summary = json.loads(capsys.readouterr().out)
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                assert key in allowed, key
+                if key not in ("recorded", "replayed", "verdicts"):
+                    walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    walk(summary)
+    assert summary["verdicts"] == {"differs": 1, "identical": 1}
+    assert isinstance(summary["results"][0]["connection_id"], int)
