@@ -1,0 +1,108 @@
+"""``rdplic client`` end to end, through the real entry point, against ``rdplic serve``.
+
+KB 315262 from both sides, a machine directory that talks to servers of two versions, and
+the exit statuses; every run is a child process with a time-out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from conftest import rdplic, rdplic_json
+
+
+def _connect(server: Any, machine: Path, *extra: str, status: int = 0) -> Any:
+    return rdplic_json(
+        "client", f"127.0.0.1:{server.port}", "--machine-dir", str(machine), *extra, status=status
+    )
+
+
+def _licenses(server: Any) -> list[dict[str, Any]]:
+    return rdplic_json("license", "list", "--state-dir", str(server.state_dir))  # type: ignore[no-any-return]
+
+
+def test_kb315262_forget_then_forget_all_from_the_client_and_the_server(
+    serve: Any, tmp_path: Path
+) -> None:
+    """KB 315262: forgotten licenses get the device's own CAL back; forget --all is a new device."""
+    server = serve()
+    rdplic("keypack", "add", "--type", "per-device", "--count", "2", "--state-dir", str(server.state_dir))
+    machine = tmp_path / "pc1"
+    first = _connect(server, machine, "--name", "PC1")
+    assert (first["outcome"], first["temporary"]) == ("new_license", True)
+    hwid = first["hwid"]
+    cal = _connect(server, machine)
+    assert (cal["outcome"], cal["temporary"], cal["hwid"]) == ("upgraded", False, hwid)
+    held = rdplic_json("client", "licenses", "--machine-dir", str(machine))
+    assert [entry["serial"] for entry in held["licenses"]] == [cal["serial"]]
+
+    forgot = rdplic_json("client", "forget", "--machine-dir", str(machine))
+    assert forgot["forgotten"] == 1 and (machine / "machine.json").exists()
+    again = _connect(server, machine)
+    assert not again["presented_license"]  # a New License Request...
+    assert (again["outcome"], again["temporary"]) == ("new_license", False)
+    assert (again["serial"], again["hwid"]) == (cal["serial"], hwid)  # ...answered with its CAL
+
+    rdplic("client", "forget", "--all", "--machine-dir", str(machine))
+    assert not machine.exists()
+    fresh = _connect(server, machine, "--name", "PC1")
+    assert (fresh["outcome"], fresh["temporary"]) == ("new_license", True)
+    assert fresh["hwid"] != hwid
+
+    licenses = _licenses(server)
+    by_hwid = {(entry["hwid"], entry["status"]) for entry in licenses}
+    assert (hwid, "active") in by_hwid  # the first CAL stays allocated to the old hwid
+    assert (fresh["hwid"], "temporary") in by_hwid
+    history = rdplic_json("history", "PC1", "--state-dir", str(server.state_dir))
+    events = [(event["event"], event["hwid"]) for event in history]
+    assert ("resent", hwid) in events
+    assert events[-1] == ("issued", fresh["hwid"])
+
+
+def test_one_machine_keeps_the_licenses_of_two_server_versions(serve: Any, tmp_path: Path) -> None:
+    """MS-RDPELE 3.3.5.6: licenses indexed by version, so a 2008 R2 and a 2019 license coexist."""
+    old = serve("--windows", "2008R2")
+    new = serve("--windows", "2019")
+    machine = tmp_path / "pc"
+    first_old = _connect(old, machine)
+    first_new = _connect(new, machine)
+    assert first_old["outcome"] == first_new["outcome"] == "new_license"
+    held = rdplic_json("client", "licenses", "--machine-dir", str(machine))["licenses"]
+    assert sorted(entry["dw_version"] for entry in held) == [0x00060000, 0x000A0001]
+    for server, issued in ((old, first_old), (new, first_new)):
+        back = _connect(server, machine)
+        assert back["presented_license"] and back["outcome"] == "reissued"
+        assert back["serial"] == issued["serial"]  # each server got its own license back
+
+
+def test_refused_client_exit_status_and_error_code(serve: Any, tmp_path: Path) -> None:
+    """Exit status 3 and the licensing error received when the server refuses the client."""
+    server = serve()
+    machine = tmp_path / "late"
+    _connect(server, machine)
+    rdplic("clock", "advance", "91d", "--state-dir", str(server.state_dir))
+    refused = _connect(server, machine, status=3)
+    assert refused["outcome"] == "refused" and not refused["licensed"]
+    # R30: an expired temporary license and no CAL: ERR_INVALID_CLIENT / ST_TOTAL_ABORT
+    assert (refused["error_code"], refused["state_transition"]) == (
+        "ERR_INVALID_CLIENT",
+        "ST_TOTAL_ABORT",
+    )
+    text = rdplic("client", f"127.0.0.1:{server.port}", "--machine-dir", str(machine), status=3)
+    assert "refused: ERR_INVALID_CLIENT / ST_TOTAL_ABORT" in text.stdout
+
+
+def test_connection_failure_and_bad_input_exit_statuses(tmp_path: Path) -> None:
+    """Exit 4 when nothing listens; 2 and one line for a bad port or hardware id."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    failed = rdplic_json(
+        "client", f"127.0.0.1:{port}", "--machine-dir", str(tmp_path / "m"), status=4
+    )
+    assert failed["outcome"] == "connection_failed"
+    for bad in (["127.0.0.1:99999"], ["127.0.0.1", "--hwid", "abcd"], ["forget"]):
+        result = rdplic("client", *bad, "--machine-dir", str(tmp_path / "none"), status=2)
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith("rdplic: error:")
