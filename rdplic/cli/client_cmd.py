@@ -368,10 +368,11 @@ def _import(args: argparse.Namespace, file: str) -> int:
         parsed = parse_license(blob)
     except Exception as error:
         raise UsageError(f"{file} is not a license: {error}") from None
-    if args.name is None and args.machine_dir is None:
-        args.name = parsed.client_machine_name[:15] or None
-    if args.platform is None and not (args.machine_dir and Path(args.machine_dir).exists()):
-        args.platform = "freerdp" if kind == "freerdp" else "rdesktop"
+    new_machine = args.machine_dir is None or not (Path(args.machine_dir) / "machine.json").exists()
+    if args.name is None and new_machine:
+        args.name = parsed.client_machine_name[:15] or None  # the name the license is for
+    if args.platform is None and new_machine:
+        args.platform = kind
     machine = _machine(args)
     machine.set_hwid(HWID_DERIVATIONS[kind](machine.client_name), kind)
     key = LicenseKey(

@@ -130,8 +130,9 @@ class ConnectionResult:
                 result.error = result.error or event.reason
             elif isinstance(event, ErrorInfoReceived):
                 result.error_info = event.error_info
-            elif isinstance(event, ConnectionEnded) and not result.error and not event.licensed:
-                result.error = event.reason
+            elif isinstance(event, ConnectionEnded) and not event.licensed:
+                if outcome.failure is None:  # the machine's reason says more than the socket's
+                    result.error = event.reason
         if decided is not None and (decided.licensed or outcome.failure is None):
             result.outcome = decided
         elif outcome.failure is not None:
