@@ -106,3 +106,16 @@ def test_connection_failure_and_bad_input_exit_statuses(tmp_path: Path) -> None:
     for bad in (["127.0.0.1:99999"], ["127.0.0.1", "--hwid", "abcd"], ["forget"]):
         result = rdplic("client", *bad, "--machine-dir", str(tmp_path / "none"), status=2)
         assert result.stderr.count("\n") == 1 and result.stderr.startswith("rdplic: error:")
+
+
+def test_capture_records_the_session_as_pcapng(serve: Any, tmp_path: Path) -> None:
+    """--capture FILE: a pcapng (0600) of what the client sent and received, after TLS."""
+    import stat
+
+    server = serve()
+    capture = tmp_path / "client.pcapng"
+    _connect(server, tmp_path / "m", "--security", "tls", "--capture", str(capture))
+    data = capture.read_bytes()
+    assert data[:4] == bytes.fromhex("0a0d0d0a") and stat.S_IMODE(capture.stat().st_mode) == 0o600
+    assert b"Cookie: mstshash=" in data  # the X.224 Connection Request
+    assert "Microsoft Corporation".encode("utf-16-le") in data  # the License Request, in clear
