@@ -121,9 +121,10 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"client {word} takes {'one FILE' if expected else 'no argument'}, got {len(rest)}"
             )
-        return {"forget": _forget, "licenses": _licenses, "import": _import, "export": _export}[
-            word
-        ](args, *rest)
+        if word == "import":
+            return _import(args, rest[0])
+        handlers = {"forget": _forget, "licenses": _licenses, "export": _export}
+        return handlers[word](args)
     if rest:
         raise UsageError(f"unexpected arguments after {word}: {' '.join(rest)}")
     return _connect(args, word)
@@ -154,11 +155,9 @@ def _connect(args: argparse.Namespace, target: str) -> int:
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
     machine = _machine(args)
-    from rdplic.app import install_reactor
-
-    reactor = install_reactor()
     from rdplic.net.client import open_client_capture
-    from rdplic.simclient.session import connect_device
+    from rdplic.simclient.results import ConnectionResult
+    from rdplic.simclient.session import connect_device, run_until_fired
 
     capture = None
     if args.capture:
@@ -166,10 +165,9 @@ def _connect(args: argparse.Namespace, target: str) -> int:
             capture = open_client_capture(args.capture)
         except OSError as error:
             raise UsageError(f"cannot write {args.capture}: {error.strerror}") from None
-    box: list[Any] = []
 
-    def start() -> None:
-        done = connect_device(
+    def start(reactor: Any) -> Any:
+        return connect_device(
             reactor,
             host,
             port,
@@ -183,17 +181,12 @@ def _connect(args: argparse.Namespace, target: str) -> int:
             timeout=args.timeout,
             capture=capture,
         )
-        done.addBoth(lambda value: (box.append(value), reactor.stop()))
 
-    reactor.callWhenRunning(start)
-    reactor.run(installSignalHandlers=False)
-    if capture is not None:
-        capture.close()
-    from rdplic.simclient.results import ConnectionResult
-
-    result = box[0] if box else None
-    if not isinstance(result, ConnectionResult):
-        raise RuntimeError(f"the client failed: {getattr(result, 'value', result)}")
+    try:
+        result: ConnectionResult = run_until_fired(start)
+    finally:
+        if capture is not None:
+            capture.close()
     report = {
         **result.to_json(),
         "peer": f"{host}:{port}",

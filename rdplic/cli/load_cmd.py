@@ -28,7 +28,9 @@ def register(subparsers: Any) -> None:
         description=doc.split("\n\n")[1],
     )
     parser.add_argument("target", metavar="HOST:PORT", help="the server (port 3389 by default)")
-    parser.add_argument("--clients", type=int, help="connections in all [100; none with --duration]")
+    parser.add_argument(
+        "--clients", type=int, help="connections in all [100; none with --duration]"
+    )
     parser.add_argument("--concurrency", type=int, default=16, help="open at once [16]")
     parser.add_argument("--duration", type=float, help="stop launching after SECONDS")
     parser.add_argument(
@@ -42,8 +44,7 @@ def register(subparsers: Any) -> None:
         "--platform-mix",
         default="freerdp",
         metavar="NAME[=W],...",
-        help="platform presets of new devices with weights, e.g. windows-10=3,freerdp=1 "
-        "[freerdp]",
+        help="platform presets of new devices with weights, e.g. windows-10=3,freerdp=1 [freerdp]",
     )
     parser.add_argument("--think", type=float, default=0.0, help="mean think time, s [0]")
     parser.add_argument(
@@ -150,8 +151,8 @@ def print_report(report: Any) -> None:
         f"{report.failed} not"
     )
     print(
-        f"  {report.rate:.1f} handshakes/s; the load's own CPU {report.cpu_per_handshake * 1000:.2f}"
-        f" ms per handshake ({report.cpu_seconds:.2f} s)"
+        f"  {report.rate:.1f} handshakes/s; the load's own CPU "
+        f"{report.cpu_per_handshake * 1000:.2f} ms per handshake ({report.cpu_seconds:.2f} s)"
     )
     if report.latencies:
         quantiles = "  ".join(

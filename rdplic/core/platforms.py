@@ -59,8 +59,8 @@ from rdplic.pdu.licensing import BlobType, ClientType, LicenseDetailLevel, Pream
 __all__ = [
     "CLIENT_PLATFORMS",
     "HWID_DERIVATIONS",
-    "WINDOWS_XP_HOME_PLATFORM_ID",
     "RDESKTOP_QUIRKS",
+    "WINDOWS_XP_HOME_PLATFORM_ID",
     "ClientPlatform",
     "ClientQuirks",
     "freerdp_hardware_id",

@@ -115,7 +115,9 @@ class RdpClientProtocol(TwistedProtocol):
         transport.setTcpNoDelay(True)  # whole PDUs per write: no Nagle delay
         if self._capture is not None:
             local, peer = transport.getHost(), transport.getPeer()
-            self._stream = self._capture.open_stream((local.host, local.port), (peer.host, peer.port))
+            self._stream = self._capture.open_stream(
+                (local.host, local.port), (peer.host, peer.port)
+            )
         self._core.start()
         self._flush()
         self._push()

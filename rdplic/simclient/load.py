@@ -14,8 +14,9 @@ How a run goes:
 * Each connection is a new device, or, with probability ``returning``, a device of this
   run that already holds a license and is idle (the least recently used), presenting its
   stored license.  A new device's platform is drawn from the ``platforms`` mix; its name
-  is ``PREFIX`` + the seed's last two digits + process number + device number; its hardware id is the real client's
-  derivation for ``freerdp`` and ``rdesktop``, else drawn from the seeded generator.  The
+  is ``PREFIX`` + the seed's last two digits + process number + device number; its
+  hardware id is the real client's derivation for ``freerdp`` and ``rdesktop``, else
+  drawn from the seeded generator.  The
   same ``seed`` gives the same devices, choices and think times.
 * Before each connection a client waits a think time drawn from an exponential
   distribution of mean ``think`` seconds (0: none).
@@ -104,7 +105,7 @@ def check_target(host: str, allow_remote: bool) -> None:
     if allow_remote:
         return
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
     except OSError as error:
         raise UsageError(f"cannot resolve {host!r}: {error}") from None
     for address in addresses:
@@ -357,7 +358,9 @@ def load_deferred(
                     timeout=options.timeout,
                 )
             except Exception as error:  # a bug of ours: counted, never a hung run
-                result = ConnectionResult(Outcome.INTERNAL_ERROR, f"{type(error).__name__}: {error}")
+                result = ConnectionResult(
+                    Outcome.INTERNAL_ERROR, f"{type(error).__name__}: {error}"
+                )
             report.add(result)
             devices.release(device)
 
@@ -397,22 +400,12 @@ def run_load(
     if options.procs > 1 or _REACTOR_USED:
         return run_processes(options, progress=progress)
     _REACTOR_USED = True
-    from rdplic.app import install_reactor
+    from rdplic.simclient.session import run_until_fired
 
-    reactor = install_reactor()
-    box: list[Any] = []
-
-    def start() -> None:
-        done = load_deferred(reactor, options, progress=progress, interval=interval)
-        done.addBoth(lambda value: (box.append(value), reactor.stop()))
-
-    reactor.callWhenRunning(start)
-    reactor.run(installSignalHandlers=False)
-    value = box[0] if box else None
-    if not isinstance(value, LoadReport):
-        failure: Any = value
-        raise RuntimeError(f"load failed: {getattr(failure, 'value', failure)}")
-    return value
+    report: LoadReport = run_until_fired(
+        lambda reactor: load_deferred(reactor, options, progress=progress, interval=interval)
+    )
+    return report
 
 
 def worker_command(options: LoadOptions, worker: int, procs: int) -> list[str]:
@@ -425,7 +418,9 @@ def worker_command(options: LoadOptions, worker: int, procs: int) -> list[str]:
         "-m",
         "rdplic.cli.main",
         "load",
-        f"[{options.host}]:{options.port}" if ":" in options.host else f"{options.host}:{options.port}",
+        f"[{options.host}]:{options.port}"
+        if ":" in options.host
+        else f"{options.host}:{options.port}",
         "--concurrency",
         str(max(1, math.ceil(options.concurrency / procs))),
         "--returning",
@@ -479,7 +474,9 @@ def run_processes(
         try:
             reports.append(LoadReport.from_json(json.loads(out)))
         except (ValueError, KeyError, TypeError):
-            problems.append(err.strip().splitlines()[-1] if err.strip() else f"exit {child.returncode}")
+            problems.append(
+                err.strip().splitlines()[-1] if err.strip() else f"exit {child.returncode}"
+            )
     if problems:
         raise UsageError(f"a load process failed: {problems[0]}")
     merged = LoadReport.merge(reports)

@@ -35,7 +35,7 @@ from typing import Any
 import platformdirs
 
 from rdplic.core.client_store import LicenseKey
-from rdplic.core.platforms import CLIENT_PLATFORMS, HWID_DERIVATIONS, ClientPlatform, hardware_id
+from rdplic.core.platforms import CLIENT_PLATFORMS, HWID_DERIVATIONS, ClientPlatform
 from rdplic.errors import UsageError
 from rdplic.files import open_private
 
@@ -129,9 +129,7 @@ class MachineDirectory:
             bytes, a directory that cannot be read, or none there and ``create`` is False
         """
         if platform is not None and platform not in CLIENT_PLATFORMS:
-            raise UsageError(
-                f"--platform {platform!r} is not one of {', '.join(CLIENT_PLATFORMS)}"
-            )
+            raise UsageError(f"--platform {platform!r} is not one of {', '.join(CLIENT_PLATFORMS)}")
         if hwid is not None and len(hwid) != _HWID_SIZE:
             raise UsageError(f"--hwid must be {_HWID_SIZE} bytes, got {len(hwid)}")
         directory = Path(path) if path else default_machine_dir(client_name or DEFAULT_CLIENT_NAME)

@@ -130,9 +130,12 @@ class ConnectionResult:
                 result.error = result.error or event.reason
             elif isinstance(event, ErrorInfoReceived):
                 result.error_info = event.error_info
-            elif isinstance(event, ConnectionEnded) and not event.licensed:
-                if outcome.failure is None:  # the machine's reason says more than the socket's
-                    result.error = event.reason
+            elif (
+                isinstance(event, ConnectionEnded)
+                and not event.licensed
+                and outcome.failure is None  # the machine's reason says more than the socket's
+            ):
+                result.error = event.reason
         if decided is not None and (decided.licensed or outcome.failure is None):
             result.outcome = decided
         elif outcome.failure is not None:
@@ -172,7 +175,9 @@ class ConnectionResult:
             "error": self.error,
             "duration_seconds": self.duration_seconds,
             "server": {
-                "rdp_version": None if self.server_version is None else f"0x{self.server_version:08x}",
+                "rdp_version": None
+                if self.server_version is None
+                else f"0x{self.server_version:08x}",
                 "certificate": self.certificate,
                 "scope": None if product is None else product.scope,
                 "company_name": None if product is None else product.company_name,

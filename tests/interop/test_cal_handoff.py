@@ -55,7 +55,9 @@ def test_license_goes_to_the_real_client_and_back(
     _client("export", "--format", fmt, "--machine-dir", str(machine), "--to", str(cal.parent))
     assert cal.exists()
     exported = cal.read_bytes()
-    run = run_client(client, server.port, "rdp", home, display=display, client_name=NAME, timeout=30)
+    run = run_client(
+        client, server.port, "rdp", home, display=display, client_name=NAME, timeout=30
+    )
     assert cal.read_bytes() != exported, str(run)
     real = _outcomes(server, 2)[1]
     assert (real["outcome"], real["temporary"]) == ("upgraded", False), real

@@ -70,7 +70,7 @@ def test_kb315262_windows_2000_host_builtin_vs_xp_home(make_harness: HarnessFact
 def test_kb315262_default_builtin_set_tells_the_xp_presets_apart(
     make_harness: HarnessFactory,
 ) -> None:
-    """R19 by default: on a 2000 host the 2000 Pro and XP Pro presets are built-in, XP Home is not."""
+    """R19 by default: on a 2000 host 2000 Pro and XP Pro presets are built-in, XP Home not."""
     from rdplic.core.platforms import CLIENT_PLATFORMS
 
     h = make_harness(windows_version="2000")

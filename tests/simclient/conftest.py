@@ -1,38 +1,14 @@
-"""Fixtures of the simulated-client tests: ``rdplic serve`` in its own process (the interop
-tests' `Server`), on copies of one state directory made once per session, and the ``rdplic``
-command run as a child process (the real entry point)."""
+"""Fixtures of the simulated-client tests: ``rdplic serve`` in its own process on copies of
+one state directory made once per session."""
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "interop"))
-
-from serve_process import ROOT, Server  # noqa: E402
-
-
-def rdplic(*args: str, status: int | None = 0, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run ``rdplic ARGS`` (``python -m rdplic.cli.main``); check its exit status."""
-    command = [sys.executable, "-m", "rdplic.cli.main", *args]
-    result = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if status is not None:
-        assert result.returncode == status, f"{' '.join(args)}: {result.stdout}{result.stderr}"
-    return result
-
-
-def rdplic_json(*args: str, status: int | None = 0) -> Any:
-    """``rdplic ARGS --json``, parsed."""
-    return json.loads(rdplic(*args, "--json", status=status).stdout)
+from sim_helpers import Server
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conftest import rdplic, rdplic_json
+from sim_helpers import rdplic, rdplic_json
 
 
 def _connect(server: Any, machine: Path, *extra: str, status: int = 0) -> Any:
@@ -26,7 +26,16 @@ def test_kb315262_forget_then_forget_all_from_the_client_and_the_server(
 ) -> None:
     """KB 315262: forgotten licenses get the device's own CAL back; forget --all is a new device."""
     server = serve()
-    rdplic("keypack", "add", "--type", "per-device", "--count", "2", "--state-dir", str(server.state_dir))
+    rdplic(
+        "keypack",
+        "add",
+        "--type",
+        "per-device",
+        "--count",
+        "2",
+        "--state-dir",
+        str(server.state_dir),
+    )
     machine = tmp_path / "pc1"
     first = _connect(server, machine, "--name", "PC1")
     assert (first["outcome"], first["temporary"]) == ("new_license", True)

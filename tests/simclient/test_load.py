@@ -8,7 +8,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from conftest import rdplic, rdplic_json
+from sim_helpers import rdplic, rdplic_json
 
 from rdplic.simclient.load import LoadReport
 from rdplic.simclient.results import ConnectionResult
@@ -21,8 +21,18 @@ def test_load_numbers_match_license_list_and_report(serve: Any) -> None:
     state = ("--state-dir", str(server.state_dir))
     rdplic("keypack", "add", "--type", "per-device", "--count", "20", *state)
     report = rdplic_json(
-        "load", f"127.0.0.1:{server.port}", "--clients", "300", "--returning", "0.5",
-        "--concurrency", "16", "--seed", "7", "--platform-mix", "freerdp=2,windows-10=1",
+        "load",
+        f"127.0.0.1:{server.port}",
+        "--clients",
+        "300",
+        "--returning",
+        "0.5",
+        "--concurrency",
+        "16",
+        "--seed",
+        "7",
+        "--platform-mix",
+        "freerdp=2,windows-10=1",
     )
     kinds = report["kinds"]
     assert report["connections"] == 300 == sum(kinds.values()) == report["licensed"], report
@@ -36,9 +46,10 @@ def test_load_numbers_match_license_list_and_report(serve: Any) -> None:
     assert len(permanent) == kinds["upgraded_permanent"] == 20
     assert Counter(entry["status"] for entry in permanent) == {"active": 20}
     returning = 300 - report["devices"]
-    assert kinds["upgraded_permanent"] + kinds.get("reissued", 0) + kinds.get(
-        "valid_client", 0
-    ) == returning
+    assert (
+        kinds["upgraded_permanent"] + kinds.get("reissued", 0) + kinds.get("valid_client", 0)
+        == returning
+    )
 
     summary = json.loads(rdplic("report", "--format", "json", *state).stdout)
     per_device = [entry for entry in summary["per_device"] if entry["LicenseStatus"] == "active"]

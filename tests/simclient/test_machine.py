@@ -23,10 +23,16 @@ KEY_2008 = LicenseKey(0x00060000, "microsoft.com", "Microsoft Corporation", "A02
 
 def test_new_windows_machine_draws_a_random_hwid_and_keeps_it(tmp_path: Path) -> None:
     """R72: a Windows machine's hwid is drawn once, stored 0600, and read back unchanged."""
-    machine = MachineDirectory.open(tmp_path / "m", client_name="PC1", random_bytes=lambda n: b"\x07" * n)
+    machine = MachineDirectory.open(
+        tmp_path / "m", client_name="PC1", random_bytes=lambda n: b"\x07" * n
+    )
     assert machine.hwid == b"\x07" * 20 and machine.hwid_source == "random"
     again = MachineDirectory.open(tmp_path / "m", random_bytes=lambda n: b"\x09" * n)
-    assert (again.client_name, again.hwid, again.platform.name) == ("PC1", b"\x07" * 20, "windows-10")
+    assert (again.client_name, again.hwid, again.platform.name) == (
+        "PC1",
+        b"\x07" * 20,
+        "windows-10",
+    )
     assert stat.S_IMODE((tmp_path / "m" / "machine.json").stat().st_mode) == 0o600
 
 
@@ -100,8 +106,16 @@ def test_export_refuses_a_machine_whose_hwid_is_not_the_clients(
     machine = MachineDirectory.open(tmp_path / "m", client_name="PC1")
     machine.store(KEY_2019, b"license")
     status = main(
-        ["client", "export", "--format", "freerdp", "--machine-dir", str(tmp_path / "m"),
-         "--to", str(tmp_path / "out")]
+        [
+            "client",
+            "export",
+            "--format",
+            "freerdp",
+            "--machine-dir",
+            str(tmp_path / "m"),
+            "--to",
+            str(tmp_path / "out"),
+        ]
     )
     err = capsys.readouterr().err
     assert status == 2 and "not the one freerdp derives" in err and err.count("\n") == 1
@@ -112,8 +126,21 @@ def test_export_then_licenses_as_json(tmp_path: Path, capsys: pytest.CaptureFixt
     """A freerdp machine's only license goes to sha1(name).cal, 0600; licenses lists it."""
     machine = MachineDirectory.open(tmp_path / "m", client_name="PC1", platform="freerdp")
     machine.store(KEY_2019, b"license")
-    assert main(["client", "export", "--format", "freerdp", "--machine-dir", str(machine.path),
-                 "--to", str(tmp_path / "out")]) == 0
+    assert (
+        main(
+            [
+                "client",
+                "export",
+                "--format",
+                "freerdp",
+                "--machine-dir",
+                str(machine.path),
+                "--to",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     written = tmp_path / "out" / cal_file_name("freerdp", "PC1")
     assert written.read_bytes() == b"license"
     assert stat.S_IMODE(written.stat().st_mode) == 0o600

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, rdplic_json
+from sim_helpers import ROOT, rdplic_json
 
 from rdplic.core.platforms import CLIENT_PLATFORMS
 
@@ -64,7 +64,11 @@ def test_every_preset_is_licensed_over_rdp_and_tls(serve: Any) -> None:
     server = serve()
     result = subprocess.run(
         [sys.executable, "-c", _PRESETS_SCRIPT, str(server.port)],
-        cwd=ROOT, capture_output=True, text=True, timeout=240, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=True,
     )
     runs = json.loads(result.stdout)
     assert len(runs) == 2 * len(CLIENT_PLATFORMS)
@@ -156,14 +160,18 @@ def xrdp(tmp_path: Path) -> Iterator[int]:
 
 
 @pytest.mark.parametrize("security", ["negotiate", "tls", "rdp", "rdp-legacy"])
-def test_xrdp_answers_licensing_with_valid_client(
-    xrdp: int, tmp_path: Path, security: str
-) -> None:
+def test_xrdp_answers_licensing_with_valid_client(xrdp: int, tmp_path: Path, security: str) -> None:
     """xrdp 0.9 sends STATUS_VALID_CLIENT: reported as valid_client, exit 0, nothing stored."""
     machine = tmp_path / "m"
     result = rdplic_json(
-        "client", f"127.0.0.1:{xrdp}", "--machine-dir", str(machine), "--security", security,
-        "--timeout", "20",
+        "client",
+        f"127.0.0.1:{xrdp}",
+        "--machine-dir",
+        str(machine),
+        "--security",
+        security,
+        "--timeout",
+        "20",
     )
     assert result["outcome"] == "valid_client" and result["licensed"], result
     expected = "tls" if security in ("negotiate", "tls") else "rdp"
