@@ -29,6 +29,6 @@ def rdplic(
     return result
 
 
-def rdplic_json(*args: str, status: int | None = 0) -> Any:
+def rdplic_json(*args: str, status: int | None = 0, timeout: float = 120) -> Any:
     """``rdplic ARGS --json``, parsed."""
-    return json.loads(rdplic(*args, "--json", status=status).stdout)
+    return json.loads(rdplic(*args, "--json", status=status, timeout=timeout).stdout)

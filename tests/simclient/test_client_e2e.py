@@ -128,3 +128,33 @@ def test_capture_records_the_session_as_pcapng(serve: Any, tmp_path: Path) -> No
     assert data[:4] == bytes.fromhex("0a0d0d0a") and stat.S_IMODE(capture.stat().st_mode) == 0o600
     assert b"Cookie: mstshash=" in data  # the X.224 Connection Request
     assert "Microsoft Corporation".encode("utf-16-le") in data  # the License Request, in clear
+
+
+def test_encryption_levels_and_legacy_x224(serve: Any, tmp_path: Path) -> None:
+    """--encryption picks the RC4 key size; rdp-legacy sends no RDP_NEG_REQ; both licensed."""
+    server = serve("--security", "rdp")
+    for bits in ("40", "56", "128"):
+        result = _connect(server, tmp_path / bits, "--security", "rdp", "--encryption", bits)
+        assert (result["security"], result["encryption"]) == ("rdp", int(bits)), result
+    legacy = _connect(server, tmp_path / "legacy", "--security", "rdp-legacy")
+    assert legacy["security"] == "rdp" and legacy["outcome"] == "new_license"
+
+
+def test_a_silent_server_is_a_time_out(tmp_path: Path) -> None:
+    """A server that accepts and never answers: outcome timeout, exit status 5."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        result = rdplic_json(
+            "client",
+            f"127.0.0.1:{port}",
+            "--timeout",
+            "1",
+            "--machine-dir",
+            str(tmp_path / "m"),
+            status=5,
+        )
+    assert result["outcome"] == "timeout" and "no end after 1 s" in result["error"]

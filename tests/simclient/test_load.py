@@ -105,3 +105,21 @@ def test_load_report_merges_and_counts_by_kind() -> None:
     assert merged.cpu_seconds == 0.75 and merged.procs == 2
     assert merged.kinds == {"valid_client": 1, "refused:ERR_NO_LICENSE": 1, "timeout": 1}
     assert LoadReport.from_json(merged.to_json(latencies=True)).to_json() == merged.to_json()
+
+
+def test_load_stops_by_itself_at_its_duration(serve: Any) -> None:
+    """--duration without --clients: it stops launching after the duration and reports."""
+    server = serve()
+    report = rdplic_json(
+        "load",
+        f"127.0.0.1:{server.port}",
+        "--duration",
+        "1",
+        "--concurrency",
+        "2",
+        "--think",
+        "0.05",
+        timeout=60,
+    )
+    assert report["connections"] > 0 and report["failed"] == 0
+    assert 1.0 <= report["duration_seconds"] < 30
