@@ -107,6 +107,15 @@ KEYS: dict[str, str] = {
     "hwid": "the client's hardware id, 20 bytes as hex (CLIENT_HARDWARE_ID, [MS-RDPELE] 2.2.2.3.1)",
     "platform_id": "the client's PlatformId ([MS-RDPELE] 2.2.2.2), an integer",
     "peer": "the remote address, host:port",
+    # -- simulated clients (rdplic client, rdplic load)
+    "platform": "a simulated client's preset (rdplic.core.platforms.CLIENT_PLATFORMS key)",
+    "machine_dir": "a simulated client machine's directory (its MSLicensing-like store)",
+    "licensed": "the connection may go on with a session (Outcome.licensed; boolean)",
+    "kind": "an outcome with its detail: new_license_temporary, refused:ERR_NO_LICENSE...",
+    "scope": "a License Request's scope (pbScope, e.g. microsoft.com)",
+    "company_name": "a License Request's company name (pbCompanyName)",
+    "product_id": "a License Request's product id (pbProductId, e.g. A02)",
+    "dw_version": "a License Request's product version (dwVersion, an integer)",
     # -- licenses and key packs
     "status": "a license's status: temporary, active, upgraded, revoked, expired",
     "temporary": "the license is a temporary (90-day) license (boolean)",

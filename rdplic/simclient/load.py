@@ -239,7 +239,8 @@ class LoadReport:
         return merged
 
     def to_json(self, *, latencies: bool = False) -> dict[str, Any]:
-        """The report in the vocabulary (``duration_seconds``, ``outcome`` words)."""
+        """The report in the vocabulary: durations in seconds (keys ending ``_seconds``),
+        `Outcome` words under ``outcomes``."""
         out: dict[str, Any] = {
             "connections": self.connections,
             "licensed": self.licensed,
@@ -251,17 +252,17 @@ class LoadReport:
             "duration_seconds": round(self.elapsed, 3),
             "handshakes_per_second": round(self.rate, 2),
             "cpu_seconds": round(self.cpu_seconds, 3),
-            "cpu_ms_per_handshake": round(self.cpu_per_handshake * 1000, 3),
-            "latency_ms": {
-                f"p{int(q * 100)}": None if v is None else round(v * 1000, 2)
+            "cpu_seconds_per_handshake": round(self.cpu_per_handshake, 6),
+            "latency_seconds": {
+                f"p{int(q * 100)}": None if v is None else round(v, 6)
                 for q in (0.5, 0.9, 0.99)
                 for v in (self.latency(q),)
             },
             "errors": dict(sorted(self.first_errors.items())),
         }
         if self.latencies:
-            out["latency_ms"]["mean"] = round(statistics.fmean(self.latencies) * 1000, 2)
-            out["latency_ms"]["max"] = round(max(self.latencies) * 1000, 2)
+            out["latency_seconds"]["mean"] = round(statistics.fmean(self.latencies), 6)
+            out["latency_seconds"]["max"] = round(max(self.latencies), 6)
         if latencies:
             out["latencies_seconds"] = self.latencies
         return out
