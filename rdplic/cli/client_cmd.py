@@ -64,7 +64,12 @@ def register(subparsers: Any) -> None:
     machine.add_argument("--name", help="client machine name (stored; default RDPLIC-PC)")
     machine.add_argument("--user", default="user", help="user name sent [user]")
     machine.add_argument("--password", default="", help="password sent in Client Info")
-    machine.add_argument("--platform", help="platform preset (stored; default windows-10)")
+    machine.add_argument(
+        "--platform",
+        help="platform preset (stored; default windows-10): windows-2000-professional, "
+        "windows-xp-professional, windows-xp-home, windows-server-2003, windows-vista, "
+        "windows-7, windows-8.1, windows-10, windows-11, macos, freerdp, rdesktop, rdesktop-rdp4",
+    )
     machine.add_argument("--hwid", metavar="HEX", help="20-byte hardware id (stored)")
     connect = parser.add_argument_group("connecting")
     connect.add_argument(

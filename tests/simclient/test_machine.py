@@ -151,3 +151,14 @@ def test_export_then_licenses_as_json(tmp_path: Path, capsys: pytest.CaptureFixt
     assert [(e["name"], e["dw_version"], e["temporary"]) for e in listed["licenses"]] == [
         ("LICENSE000", 0x000A0001, None)  # not a license this client can read
     ]
+
+
+def test_client_help_names_every_preset(capsys: pytest.CaptureFixture[str]) -> None:
+    """``rdplic client --help`` lists the presets the core has (kept in step by hand)."""
+    from rdplic.core.platforms import CLIENT_PLATFORMS
+
+    with pytest.raises(SystemExit):
+        main(["client", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name in CLIENT_PLATFORMS:
+        assert name in text

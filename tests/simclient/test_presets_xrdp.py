@@ -127,7 +127,10 @@ def xrdp(tmp_path: Path) -> Iterator[int]:
             pytest.fail("CI=true and xrdp is not installed (apt-get install xrdp)")
         pytest.skip("not installed: xrdp (apt-get install xrdp)")
     if os.geteuid() != 0:
-        pytest.skip("xrdp reads its RSA keys and certificate as root")
+        message = "xrdp reads its RSA keys and certificate as root"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and not root: {message}")
+        pytest.skip(message)
     port = _free_port()
     config = tmp_path / "xrdp.ini"
     config.write_text(
