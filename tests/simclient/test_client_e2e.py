@@ -158,3 +158,24 @@ def test_a_silent_server_is_a_time_out(tmp_path: Path) -> None:
             status=5,
         )
     assert result["outcome"] == "timeout" and "no end after 1 s" in result["error"]
+
+
+def test_kb315262_builtin_cals_by_default_on_a_windows_2000_host(
+    serve: Any, tmp_path: Path
+) -> None:
+    """R19 with the presets as they are: 2000 Pro and XP Pro get built-in CALs, XP Home not."""
+    server = serve("--windows", "2000")
+    got = {}
+    for preset in ("windows-2000-professional", "windows-xp-professional", "windows-xp-home"):
+        result = _connect(server, tmp_path / preset, "--platform", preset)
+        got[preset] = (result["outcome"], result["temporary"])
+    assert got == {
+        "windows-2000-professional": ("new_license", False),
+        "windows-xp-professional": ("new_license", False),
+        "windows-xp-home": ("new_license", True),
+    }
+    packs = rdplic_json("keypack", "list", "--state-dir", str(server.state_dir))
+    builtin = [pack for pack in packs if pack["key_pack_type"] == "built-in"]
+    assert len(builtin) == 1
+    # "issued" until the vocabulary's "issued_count" replaces it
+    assert builtin[0].get("issued_count", builtin[0].get("issued")) == 2
