@@ -101,6 +101,7 @@ class RdpClientProtocol(TwistedProtocol):
     ) -> None:
         self._capture = capture
         self._stream = 0
+        self._trailing = b""
         self._core = core
         self._done = done
         self._now = now
@@ -147,13 +148,18 @@ class RdpClientProtocol(TwistedProtocol):
                 self._drain()
             if not data:
                 return
-        if self._capture is not None:
-            self._capture.record(self._stream, False, data)
         try:
             self._core.receive_data(data, self._now())
         except ConnectionProtocolError as error:
             self.outcome.error = error.reason
             self.outcome.failure = Outcome.PROTOCOL_ERROR
+        if self._capture is not None:
+            if tls is None and self._core.awaiting_tls:
+                # The frame that selected TLS: what followed it is TLS, not RDP, and stays
+                # out of the capture (taken here, handed to the TLS layer by _drain).
+                self._trailing = self._core.trailing_data
+                data = data[: len(data) - len(self._trailing)]
+            self._capture.record(self._stream, False, data)
         self._drain()
 
     def connectionLost(self, reason: Failure | None = None) -> None:
@@ -198,7 +204,7 @@ class RdpClientProtocol(TwistedProtocol):
             if isinstance(event, SecurityNegotiated) and event.start_tls and not closing:
                 self._tls = TlsSession(self._tls_context(), server_side=False)
                 self._write(self._tls.start())  # the ClientHello
-                trailing = self._core.trailing_data
+                trailing, self._trailing = self._trailing or self._core.trailing_data, b""
                 if trailing:  # the server's first TLS bytes came with its Confirm
                     self._received(trailing)
             elif isinstance(event, _LICENSED):

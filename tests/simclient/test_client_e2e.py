@@ -5,6 +5,7 @@ the exit statuses; every run is a child process with a time-out."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -126,8 +127,19 @@ def test_capture_records_the_session_as_pcapng(serve: Any, tmp_path: Path) -> No
     _connect(server, tmp_path / "m", "--security", "tls", "--capture", str(capture))
     data = capture.read_bytes()
     assert data[:4] == bytes.fromhex("0a0d0d0a") and stat.S_IMODE(capture.stat().st_mode) == 0o600
-    assert b"Cookie: mstshash=" in data  # the X.224 Connection Request
     assert "Microsoft Corporation".encode("utf-16-le") in data  # the License Request, in clear
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from pcapng import tcp_streams
+
+    (stream,) = tcp_streams(capture)
+    assert stream.server == ("127.0.0.1", server.port)
+    sent, received = stream.data(True), stream.data(False)
+    assert sent.startswith(b"\x03\x00") and b"Cookie: mstshash=" in sent[:64]  # X.224 CR
+    offset = 0
+    while offset < len(received):  # TPKT frames only: no TLS record in the capture
+        assert received[offset] == 0x03, (offset, received[offset : offset + 8].hex())
+        offset += int.from_bytes(received[offset + 2 : offset + 4], "big")
+    assert offset == len(received)
 
 
 def test_encryption_levels_and_legacy_x224(serve: Any, tmp_path: Path) -> None:
@@ -179,3 +191,59 @@ def test_kb315262_builtin_cals_by_default_on_a_windows_2000_host(
     assert len(builtin) == 1
     # "issued" until the vocabulary's "issued_count" replaces it
     assert builtin[0].get("issued_count", builtin[0].get("issued")) == 2
+
+
+def test_capture_keeps_tls_bytes_that_follow_the_confirm_out(tmp_path: Path) -> None:
+    """A server's TLS bytes sent with its Connection Confirm go to TLS, not into the capture."""
+    import contextlib
+    import socket
+    import threading
+
+    from rdplic.pdu.framing import (
+        Protocol,
+        RdpNegotiationResponse,
+        Tpkt,
+        X224ConnectionConfirm,
+        encode_tpkt,
+        encode_x224,
+    )
+
+    confirm = encode_tpkt(
+        Tpkt(encode_x224(X224ConnectionConfirm(RdpNegotiationResponse(Protocol.PROTOCOL_SSL))))
+    )
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+
+    def answer() -> None:
+        connection, _ = listener.accept()
+        with connection, contextlib.suppress(OSError):  # the client may reset
+            connection.recv(4096)  # the Connection Request
+            connection.sendall(confirm + b"\x16\x03\x01\x00\x05hello")  # not a TLS handshake
+            connection.recv(4096)  # the ClientHello or the close
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    capture = tmp_path / "c.pcapng"
+    result = rdplic_json(
+        "client",
+        f"127.0.0.1:{port}",
+        "--security",
+        "tls",
+        "--timeout",
+        "10",
+        "--machine-dir",
+        str(tmp_path / "m"),
+        "--capture",
+        str(capture),
+        status=4,
+    )
+    thread.join(10)
+    listener.close()
+    assert result["outcome"] == "tls_failed", result
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from pcapng import tcp_streams
+
+    (stream,) = tcp_streams(capture)
+    assert stream.data(False) == confirm
