@@ -15,11 +15,10 @@ failure, 5 time-out; 2 bad input.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
+from rdplic.cli.conventions import add_examples, add_json_option, emit_json
 from rdplic.errors import UsageError
 
 __all__ = ["EXIT_CODES", "register", "run"]
@@ -47,10 +46,14 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "client",
         help="a simulated client machine: connect and get licensed, forget, list, import, export",
-        description=doc.split("\n\n")[1],
-        epilog="Actions: forget [--all], licenses, import FILE --format F, "
-        "export --format F [--to DIR] [--license N]. Exit status: 0 licensed, 3 refused by "
-        "licensing, 4 connection or protocol failure, 5 time-out, 2 bad input.",
+        description=" ".join(doc.split("\n\n")[1:3]),
+    )
+    add_examples(
+        parser,
+        "rdplic client 127.0.0.1:33890 --name PC7 --platform windows-xp-home --security rdp",
+        "rdplic client licenses --name PC7",
+        "rdplic client forget --all --name PC7",
+        "rdplic client export --format freerdp --machine-dir /tmp/tux",
     )
     parser.add_argument(
         "words",
@@ -75,6 +78,7 @@ def register(subparsers: Any) -> None:
     connect.add_argument(
         "--security",
         choices=_SECURITY,
+        metavar="negotiate|tls|rdp|rdp-legacy",
         default="negotiate",
         help="negotiate (offer TLS and RDP), tls, rdp (Standard RDP Security), rdp-legacy "
         "(no RDP_NEG_REQ, as RDP 5 clients) [negotiate]",
@@ -89,7 +93,7 @@ def register(subparsers: Any) -> None:
     actions.add_argument("--format", choices=("freerdp", "rdesktop"), help="import/export")
     actions.add_argument("--to", metavar="DIR", help="export: directory (the client's own)")
     actions.add_argument("--license", type=int, metavar="N", help="export: LICENSE00N")
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    add_json_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -113,9 +117,7 @@ def _machine(args: argparse.Namespace, *, create: bool = True) -> Any:
     )
 
 
-def _emit(value: Any) -> None:
-    json.dump(value, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+_emit = emit_json
 
 
 def run(args: argparse.Namespace) -> int:

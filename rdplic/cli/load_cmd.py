@@ -15,6 +15,7 @@ import json
 import sys
 from typing import Any
 
+from rdplic.cli.conventions import add_examples, add_json_option, emit_json
 from rdplic.errors import UsageError
 
 __all__ = ["register", "run"]
@@ -26,6 +27,13 @@ def register(subparsers: Any) -> None:
         "load",
         help="many simulated clients against one server: rate, outcomes, latency",
         description=doc.split("\n\n")[1],
+    )
+    add_examples(
+        parser,
+        "rdplic load 127.0.0.1:33890 --clients 2000 --concurrency 64",
+        "rdplic load 127.0.0.1:33890 --duration 60 --returning 0.5 --platform-mix "
+        "windows-10=3,freerdp=1",
+        "rdplic load 127.0.0.1:33890 --clients 5000 --procs 2 --json",
     )
     parser.add_argument("target", metavar="HOST:PORT", help="the server (port 3389 by default)")
     parser.add_argument(
@@ -48,7 +56,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--think", type=float, default=0.0, help="mean think time, s [0]")
     parser.add_argument(
-        "--security", choices=("negotiate", "tls", "rdp", "rdp-legacy"), default="negotiate"
+        "--security",
+        choices=("negotiate", "tls", "rdp", "rdp-legacy"),
+        metavar="negotiate|tls|rdp|rdp-legacy",
+        default="negotiate",
+        help="as for rdplic client [negotiate]",
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="per connection, s [30]")
     parser.add_argument("--user", default="load", help="user name sent [load]")
@@ -57,7 +69,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--allow-remote", action="store_true", help="allow a target outside loopback"
     )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_json_option(parser)
     # A --procs parent runs its workers with these.
     parser.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--worker-report", action="store_true", help=argparse.SUPPRESS)
@@ -183,8 +195,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             display.stop()
     if args.json:
-        json.dump(report.to_json(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        emit_json(report.to_json())
     else:
         print_report(report)
     return 0

@@ -9,13 +9,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sim_helpers import rdplic, rdplic_json
+from sim_helpers import assert_vocabulary, rdplic, rdplic_json
 
 
 def _connect(server: Any, machine: Path, *extra: str, status: int = 0) -> Any:
-    return rdplic_json(
+    result = rdplic_json(
         "client", f"127.0.0.1:{server.port}", "--machine-dir", str(machine), *extra, status=status
     )
+    assert_vocabulary(result, "client")
+    return result
 
 
 def _licenses(server: Any) -> list[dict[str, Any]]:
@@ -44,9 +46,11 @@ def test_kb315262_forget_then_forget_all_from_the_client_and_the_server(
     cal = _connect(server, machine)
     assert (cal["outcome"], cal["temporary"], cal["hwid"]) == ("upgraded", False, hwid)
     held = rdplic_json("client", "licenses", "--machine-dir", str(machine))
+    assert_vocabulary(held, "client")
     assert [entry["serial"] for entry in held["licenses"]] == [cal["serial"]]
 
     forgot = rdplic_json("client", "forget", "--machine-dir", str(machine))
+    assert_vocabulary(forgot, "client")
     assert forgot["forgotten"] == 1 and (machine / "machine.json").exists()
     again = _connect(server, machine)
     assert not again["presented_license"]  # a New License Request...

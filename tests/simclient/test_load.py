@@ -8,7 +8,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from sim_helpers import rdplic, rdplic_json
+from sim_helpers import assert_vocabulary, rdplic, rdplic_json
 
 from rdplic.simclient.load import LoadReport
 from rdplic.simclient.results import ConnectionResult
@@ -34,6 +34,7 @@ def test_load_numbers_match_license_list_and_report(serve: Any) -> None:
         "--platform-mix",
         "freerdp=2,windows-10=1",
     )
+    assert_vocabulary(report, "load")
     kinds = report["kinds"]
     assert report["connections"] == 300 == sum(kinds.values()) == report["licensed"], report
     assert report["failed"] == 0 and report["errors"] == {}
@@ -63,6 +64,7 @@ def test_load_repeats_with_the_same_seed_and_merges_procs(serve: Any) -> None:
     server = serve()
     target = f"127.0.0.1:{server.port}"
     merged = rdplic_json("load", target, "--clients", "40", "--procs", "2", "--seed", "3")
+    assert_vocabulary(merged, "load")
     assert merged["procs"] == 2 and merged["connections"] == 40 == merged["devices"]
     assert merged["kinds"] == {"new_license_temporary": 40}
     again = rdplic_json("load", target, "--clients", "40", "--procs", "2", "--seed", "3")
