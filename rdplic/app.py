@@ -373,30 +373,62 @@ def build_client(
     return ClientConnection(config, licensing, random_bytes=random_bytes)
 
 
-def build_recorded_client(recorder: Any, **arguments: Any) -> Any:
+def build_recorded_client(recorder: Any, *, write_bytes: bool = True, **arguments: Any) -> Any:
     """`build_client` under a capture's recorder (`rdplic.capture.recorder.CaptureRecorder`):
     the machine draws its randomness through the recording, which keeps ``arguments`` and
-    the licenses the device's store holds now, so that ``rdplic replay`` can rebuild the
-    client.  ``platform`` must be a preset's name; ``store`` a `MemoryLicenseStore`."""
-    store = arguments.setdefault("store", MemoryLicenseStore())
+    the licenses of the device's store (those a `MemoryLicenseStore` holds now, and any
+    other store's the client looks up), so that ``rdplic replay`` can rebuild the client.
+    ``write_bytes`` False: the adapter writes the stream's bytes (`rdplic.net.client`)."""
+    store = arguments.pop("store", None)
+    if store is None:  # (an empty store is falsy: it has a length)
+        store = MemoryLicenseStore()
     draw = arguments.pop("random_bytes", os.urandom)
     licenses = [
-        {
-            "version": key.version,
-            "scope": key.scope,
-            "company_name": key.company_name,
-            "product_id": key.product_id,
-            "blob": blob.hex(),
-        }
-        for key, blob in sorted(getattr(store, "licenses", {}).items())
+        _license_json(key, blob) for key, blob in sorted(getattr(store, "licenses", {}).items())
     ]
-    recorded = {k: v.hex() if isinstance(v, bytes) else v for k, v in arguments.items()}
-    recorded.pop("store")
+    recorded = {
+        k: v.hex() if isinstance(v, bytes) else v.name if isinstance(v, ClientPlatform) else v
+        for k, v in arguments.items()
+    }
 
     def make(core: Any) -> ClientConnection:
-        return build_client(random_bytes=core.random_bytes, **arguments)
+        found = _FoundLicenses(store, licenses)
+        return build_client(random_bytes=core.random_bytes, store=found, **arguments)
 
-    return recorder.client_core(recorded, licenses, draw, make)
+    return recorder.client_core(recorded, licenses, draw, make, write_bytes=write_bytes)
+
+
+def _license_json(key: Any, blob: bytes) -> dict[str, Any]:
+    return {
+        "version": key.version,
+        "scope": key.scope,
+        "company_name": key.company_name,
+        "product_id": key.product_id,
+        "blob": blob.hex(),
+    }
+
+
+class _FoundLicenses:
+    """A client's license store that notes, in its capture's recording, each license the
+    client looked up and found (a replay's store holds them)."""
+
+    def __init__(self, store: ClientLicenseStore, licenses: list[dict[str, Any]]) -> None:
+        self._store = store
+        self._licenses = licenses
+
+    def find(self, wanted: Any) -> Any:
+        found = self._store.find(wanted)
+        if found is not None:
+            entry = _license_json(*found)
+            if entry not in self._licenses:
+                self._licenses.append(entry)
+        return found
+
+    def store(self, key: Any, license_info: bytes) -> None:
+        self._store.store(key, license_info)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -100,8 +100,11 @@ class CaptureWriter:
         self._ids = itertools.count(1)
         self._clock = clock
 
-    def open_stream(self, client: tuple[str, int], server: tuple[str, int]) -> int:
-        """Start a connection (writes a TCP handshake); returns its id."""
+    def open_stream(
+        self, client: tuple[str, int], server: tuple[str, int], core: object = None
+    ) -> int:
+        """Start a connection (writes a TCP handshake); returns its id.  ``core`` is for
+        `rdplic.capture.recorder.CaptureRecorder`'s signature: a plain writer ignores it."""
         stream_id = next(self._ids)
         stream = _Stream((_host(client[0]), client[1]), (_host(server[0]), server[1]), [1000, 5000])
         self._streams[stream_id] = stream

@@ -147,12 +147,21 @@ class RecordingClientCore:
     --capture``): the same as `RecordingCore`, seen from the other end.  Make it with
     `CaptureRecorder.client_core` (or `rdplic.app.build_recorded_client`)."""
 
-    def __init__(self, recorder: CaptureRecorder, recording: Recording, draw: RandomBytes) -> None:
+    def __init__(
+        self,
+        recorder: CaptureRecorder,
+        recording: Recording,
+        draw: RandomBytes,
+        *,
+        write_bytes: bool = True,
+    ) -> None:
         self.recording = recording
         self._recorder = recorder
         self._draw = draw
         self._core: Any = None
         self._trailing = b""
+        self._write_bytes = write_bytes
+        """False when the adapter writes the bytes itself (`rdplic.net.client`)."""
         self.stream_id = 0
 
     def attach(self, core: Any) -> RecordingClientCore:
@@ -178,11 +187,12 @@ class RecordingClientCore:
             trailing = len(self._trailing)
             taken = data[: len(data) - trailing] if trailing else data
             self.recording.data(len(taken), now)
-            self._recorder.record(self.stream_id, False, taken)
+            if self._write_bytes:
+                self._recorder.record(self.stream_id, False, taken)
 
     def data_to_send(self) -> bytes:
         data: bytes = self._core.data_to_send()
-        if data:
+        if data and self._write_bytes:
             self._recorder.record(self.stream_id, True, data)
         return data
 
@@ -257,10 +267,14 @@ class CaptureRecorder:
         licenses: list[dict[str, Any]],
         random_bytes: RandomBytes,
         make: Callable[[RecordingClientCore], Any],
+        *,
+        write_bytes: bool = True,
     ) -> RecordingClientCore:
         """A `RecordingClientCore` around the machine ``make(recording_core)`` builds (it
-        must draw from ``recording_core.random_bytes``)."""
-        core = RecordingClientCore(self, Recording.for_client(client, licenses), random_bytes)
+        must draw from ``recording_core.random_bytes``); ``write_bytes`` False when the
+        adapter writes the stream's bytes itself."""
+        recording = Recording.for_client(client, licenses)
+        core = RecordingClientCore(self, recording, random_bytes, write_bytes=write_bytes)
         return core.attach(make(core))
 
     def open_stream(

@@ -98,3 +98,20 @@ def test_structural_diff_names_random_fields_and_stops_at_real_differences() -> 
     assert structural_diff(a, b) == (None, ["licensing.fields.ServerRandom"])
     c = [{"layer": "licensing", "fields": {"ServerRandom": "11", "dwVersion": 4}}]
     assert structural_diff(a, c)[0] == ("licensing.fields.dwVersion", 3, 4)
+
+
+def test_rdplic_client_capture_replays_from_the_client_side(serve: int, tmp_path: Path) -> None:
+    """rdplic client --capture records a replayable client: a new device, then the same
+    device presenting its stored license over TLS, both identical from the client's side."""
+    machine = tmp_path / "machine"
+    for name, security in (("first", "rdp"), ("second", "tls")):
+        capture = tmp_path / f"{name}.pcapng"
+        result = subprocess.run(
+            [sys.executable, "-m", "rdplic.cli.main", "client", "--machine-dir", str(machine),
+             "--capture", str(capture), "--security", security, f"127.0.0.1:{serve}"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        replay = _run(str(capture))
+        assert replay.returncode == 0, replay.stdout
+        assert "(client): identical" in replay.stdout
