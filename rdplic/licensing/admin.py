@@ -110,7 +110,12 @@ class LicenseAdmin:
             save_host_config(tx, cfg)
             name = key.strip().lower().replace("-", "_")
             append_history(
-                tx, HistoryKind.CONFIG_CHANGED, now, None, f"{name} = {cfg.to_settings()[name]}"
+                tx,
+                HistoryKind.CONFIG_CHANGED,
+                now,
+                None,
+                f"{name} = {cfg.to_settings()[name]}",
+                rule="R3",
             )
             return cfg
 
@@ -189,7 +194,13 @@ class LicenseAdmin:
             note = ", reissued" if reissued else ""
             detail = f"{count} {cal_type.label} CALs {version} ({program.value}{note})"
             append_history(
-                tx, HistoryKind.KEYPACK_INSTALLED, now, None, detail, key_pack_id=pack.key_pack_id
+                tx,
+                HistoryKind.KEYPACK_INSTALLED,
+                now,
+                None,
+                detail,
+                key_pack_id=pack.key_pack_id,
+                rule="R17" if reissued else "R12",
             )
             return pack
 
@@ -225,7 +236,13 @@ class LicenseAdmin:
                 detail = f"removed {count} CALs"
             tx.update_key_pack(pack)
             append_history(
-                tx, HistoryKind.KEYPACK_REMOVED, now, None, detail, key_pack_id=key_pack_id
+                tx,
+                HistoryKind.KEYPACK_REMOVED,
+                now,
+                None,
+                detail,
+                key_pack_id=key_pack_id,
+                rule="R12",
             )
             return pack
 
@@ -304,7 +321,12 @@ class LicenseAdmin:
             done = dataclasses.replace(lic, status=LicenseStatus.REVOKED, revoked=now)
             retire(tx, done)
             append_history(
-                tx, HistoryKind.REVOKED, now, done, f"CAL back in key pack {pack.key_pack_id} (R51)"
+                tx,
+                HistoryKind.REVOKED,
+                now,
+                done,
+                f"CAL back in key pack {pack.key_pack_id} (R51)",
+                rule="R51",
             )
             left = allowed - len(revoked_now) - 1
             pending = [r.expires for r in revoked_now] + [done.expires]
@@ -390,6 +412,7 @@ class LicenseAdmin:
                 f"revoked from {lic.machine_name or format_hwid(lic.hwid)}{target}; "
                 f"reissued as key pack {new_pack.key_pack_id}",
                 key_pack_id=new_pack.key_pack_id,
+                rule="R54",
             )
             append_history(
                 tx,
@@ -398,6 +421,7 @@ class LicenseAdmin:
                 None,
                 f"1 reissued CAL {new_pack.product_version} (transfer of license {license_id})",
                 key_pack_id=new_pack.key_pack_id,
+                rule="R17",
             )
             return TransferResult(done, new_pack)
 
@@ -412,5 +436,7 @@ class LicenseAdmin:
                 return lic
             lic = dataclasses.replace(lic, validated=True)
             tx.update_license(lic)
-            append_history(tx, HistoryKind.VALIDATED, now, lic, "client logged on (R28)")
+            append_history(
+                tx, HistoryKind.VALIDATED, now, lic, "client logged on (R28)", rule="R28"
+            )
             return lic
