@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from rdplic.errors import UsageError
-from rdplic.licensing.clock import format_duration
+from rdplic.licensing.clock import format_duration, parse_duration
 from rdplic.licensing.hostconfig import HostConfig
 from rdplic.licensing.model import (
     CalType,
@@ -51,6 +51,10 @@ from rdplic.licensing.store import (
 )
 
 __all__ = ["LicenseAdmin", "RevocationQuotaExceeded", "RevokeResult", "TransferResult"]
+
+
+MAX_CLOCK_OFFSET = timedelta(days=100 * 365)
+"""Beyond a century the dates stop meaning anything (and datetime arithmetic may overflow)."""
 
 
 class RevocationQuotaExceeded(UsageError):
@@ -130,6 +134,21 @@ class LicenseAdmin:
             tx.set_setting(CLOCK_OFFSET_SETTING, repr(offset.total_seconds()))
             detail = f"offset {format_duration(offset)}"
             append_history(tx, HistoryKind.CLOCK_CHANGED, to_utc(now), None, detail)
+
+    def advance_clock(self, duration: str, wall: datetime) -> timedelta:
+        """``rdplic clock advance DURATION`` (``91d``, ``12h``, ``1d12h``): the clock only moves
+        forward, by at most a century in all; ``wall`` is real time.  Returns the new offset."""
+        try:
+            delta = parse_duration(duration)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        if delta <= timedelta(0):
+            raise UsageError("the clock only moves forward: give a positive duration")
+        offset = self.clock_offset() + delta
+        if offset > MAX_CLOCK_OFFSET:
+            raise UsageError("the clock offset would exceed 100 years")
+        self.set_clock_offset(offset, to_utc(wall) + offset)
+        return offset
 
     def reclaim(self, now: datetime) -> int:
         """Reclaim expired licenses now (admin listings do this first, R25)."""

@@ -170,6 +170,13 @@ class RdpServerProtocol(TwistedProtocol):
         self._question: lic.DecisionNeeded | None = None
         """The machine's question, asked once the events of this step are handled."""
 
+    def summary(self) -> dict[str, Any]:
+        """What the connection did so far (the fields of its log line, seconds taken), for
+        whoever watches the factory (the web page's live connections)."""
+        done = {name: getattr(self._summary, name) for name in _SUMMARY_FIELDS}
+        done["duration_seconds"] = round(time.monotonic() - self._started, 3)
+        return done
+
     # -- Twisted's interface -------------------------------------------------------
 
     def connectionMade(self) -> None:
@@ -520,6 +527,8 @@ class RdpServerFactory(Factory):
         self.accepting = True
         self._idle_waiters: list[defer.Deferred[None]] = []
         self.refused = 0
+        self.watchers: list[Callable[[str, RdpServerProtocol], None]] = []
+        """Called with ("opened" | "closed", the connection) as connections come and go."""
 
     def buildProtocol(self, addr: IAddress) -> RdpServerProtocol | None:  # type: ignore[override]
         if not self.accepting:
@@ -537,9 +546,13 @@ class RdpServerFactory(Factory):
 
     def connection_opened(self, protocol: RdpServerProtocol) -> None:
         self.active.add(protocol)
+        for watcher in self.watchers:
+            watcher("opened", protocol)
 
     def connection_closed(self, protocol: RdpServerProtocol) -> None:
         self.active.discard(protocol)
+        for watcher in self.watchers:
+            watcher("closed", protocol)
         if not self.active:
             waiters, self._idle_waiters = self._idle_waiters, []
             for waiter in waiters:
