@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from http.client import HTTPConnection
 import json
 import os
 import sys
 from collections.abc import Iterator
+from http.client import HTTPConnection
 from pathlib import Path
 
 import pytest
