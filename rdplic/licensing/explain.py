@@ -97,11 +97,10 @@ def outcome_of(ruling: Ruling) -> Outcome:
 
 
 def platform_name(platform_id: int) -> str:
-    """The client preset (rdplic.core.platforms) whose PlatformId this is, '' if none."""
-    for name, preset in CLIENT_PLATFORMS.items():
-        if preset.platform_id == platform_id:
-            return name
-    return ""
+    """The client preset (rdplic.core.platforms) whose PlatformId this is; '' if none or if
+    several presets send it (XP Home and XP Professional, Vista to 8.1 and FreeRDP...)."""
+    names = [n for n, preset in CLIENT_PLATFORMS.items() if preset.platform_id == platform_id]
+    return names[0] if len(names) == 1 else ""
 
 
 @dataclass(frozen=True, slots=True)

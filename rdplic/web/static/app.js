@@ -202,6 +202,7 @@ function renderChart(data) {
     chart.append(svg("rect", { class: "permanent", x, width: w, y: y(k), height: H - bottom - y(k) },));
     chart.append(svg("rect", { class: "temporary", x, width: w, y: y(k + t), height: y(k) - y(k + t) }));
     path += `${i ? "L" : "M"}${x + w / 2},${y(totals[i])}`;
+    chart.append(svg("circle", { class: "total", cx: x + w / 2, cy: y(totals[i]), r: 3 }));
     if (points.length <= 12 || i % Math.ceil(points.length / 12) === 0) {
       chart.append(svg("text", { x, y: H - 8 }, p.time.slice(5, 10)));
     }
