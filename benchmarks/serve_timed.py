@@ -3,9 +3,9 @@
     python benchmarks/serve_timed.py OUT.json serve [rdplic serve options...]
 
 Runs ``rdplic serve`` unchanged apart from thin wrappers around the crypto primitives the
-server core calls (`handshake_crypto.CryptoRecorder` with ``time.thread_time``, and
-the TLS handshakes of ``ssl.SSLObject``).  On SIGUSR1 it writes, atomically, the crypto's CPU seconds so
-far and the process's user and system CPU seconds to OUT.json: the benchmark reads it
+server core calls (`handshake_crypto.CryptoRecorder` with ``time.thread_time``, and the
+TLS handshakes of ``ssl.SSLObject``).  On SIGUSR1 it writes, atomically, the crypto's CPU
+seconds so far and the process's user and system CPU seconds to OUT.json: the benchmark reads it
 before and after a pass of handshakes, so the crypto's share of the server's CPU is
 measured in the same process over the same time, whatever the machine's speed does.
 The wrappers' own cost (two clock reads and a Python call per crypto call, about a tenth
