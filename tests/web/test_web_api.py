@@ -236,3 +236,37 @@ def test_remote_listening_needs_the_flag_and_a_token(tmp_path: Path) -> None:
     )
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "--web-allow-remote" in result.stderr
+
+
+def test_transfer_clock_and_config_actions(tmp_path: Path) -> None:
+    """Set a configuration key, transfer a CAL (KB 315262) and move the clock through the API:
+    the store and the CLI see each change."""
+    state = tmp_path / "state"
+    rdplic(state, "keypack", "add", "--type", "per-device", "--count", "1")
+    server = WebServer(state)
+    try:
+        headers = _action_headers(server)
+        status, host = http(
+            server.base + "/api/config", {"key": "first_license", "value": "permanent"}, headers
+        )
+        assert status == 200 and host["settings"]["first_license"] == "permanent"
+        license_client(server.port, "MOVEME")
+        (lic,) = rdplic_json(state, "license", "list")
+        assert lic["status"] == "active"
+        status, moved = http(
+            server.base + f"/api/licenses/{lic['license_id']}/transfer", {"to": "NEWPC"}, headers
+        )
+        assert status == 200 and moved["license"]["status"] == "revoked"
+        assert rdplic_json(state, "license", "list")[0]["transferred"] is True
+        again, error = http(
+            server.base + f"/api/licenses/{lic['license_id']}/transfer", {"to": "X"}, headers
+        )
+        cli = rdplic(state, "license", "transfer", str(lic["license_id"]), "--to", "X", check=False)
+        assert again == 400 and cli.stderr.strip() == f"rdplic: error: {error['error']}"
+        status, host = http(server.base + "/api/clock", {"advance": "2d"}, headers)
+        assert status == 200 and host["offset_seconds"] == 2 * 86400
+        assert rdplic_json(state, "clock", "show")["offset_seconds"] == 2 * 86400
+        status, host = http(server.base + "/api/clock", {"reset": True}, headers)
+        assert status == 200 and host["offset_seconds"] == 0
+    finally:
+        assert server.stop() == 0
