@@ -125,7 +125,7 @@ def explanation_view(explanation: Explanation) -> dict[str, Any]:
     return {
         "client": explanation.client,
         "now": rfc3339(explanation.now),
-        "host": {
+        "host_config": {
             "windows_version": cfg.windows_version,
             "licensing_mode": cfg.licensing_mode.value,
             "version": str(cfg.cal_version),
