@@ -14,8 +14,7 @@ from rdplic.vocabulary import KEYS
 def test_explain_by_name_and_hwid_prints_history_rules_and_next(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A client with a temporary license: its history with R27 and its next connection, the
-    same for its machine name and its hardware id."""
+    """By machine name or hardware id: the history with R27 and the next connection."""
     issue(tmp_path, "PC1", permanent=False)
     by_name = run(capsys, "explain", "PC1", "--state-dir", str(tmp_path))
     assert by_name.status == 0, by_name.err

@@ -4,6 +4,8 @@ the rule of each recorded decision."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from ls_helpers import DAY, Device, Harness, HarnessFactory
 
 from rdplic.licensing import CalType, DecisionKind, Ruling
@@ -42,8 +44,7 @@ def check_next(h: Harness, device: Device) -> tuple[Prediction, Ruling, list[str
 
 
 def test_explain_new_device_gets_a_temporary_license(make_harness: HarnessFactory) -> None:
-    """R27: an unknown client is predicted a new temporary license, and gets it; its history
-    then shows the issue with rule R27."""
+    """R27: explain predicts a new device's temporary license; its history then shows R27."""
     h = make_harness()
     pc = Device.named("pc1")
     before = _explain(h, pc)
@@ -55,11 +56,17 @@ def test_explain_new_device_gets_a_temporary_license(make_harness: HarnessFactor
     (dev,) = after.devices
     assert [(e.kind.value, e.rule) for e in dev.history] == [("issued", "R27")]
     assert dev.held is not None and dev.held.license_id == ruling.license.license_id
+    pc.stored = None  # the client lost its license store but keeps its HWID
+    resent, _, _ = check_next(h, pc)
+    assert (resent.outcome, resent.rule, resent.license_id) == (
+        Outcome.NEW_LICENSE,
+        "R23",
+        ruling.license.license_id,
+    )
 
 
 def test_explain_upgraded_valid_and_renewed(make_harness: HarnessFactory) -> None:
-    """R29, R65, R32: upgrade to a CAL, then valid client, then renewal near expiry, each as
-    predicted; the timeline lists R27, R29 and R32."""
+    """R29, R65, R32: upgrade, valid client and renewal each as explain predicted them."""
     h = make_harness()
     pc = Device.named("pc2")
     h.connect(pc)
@@ -79,8 +86,7 @@ def test_explain_upgraded_valid_and_renewed(make_harness: HarnessFactory) -> Non
 
 
 def test_explain_refused_without_cal_says_to_install_a_pack(make_harness: HarnessFactory) -> None:
-    """R40 then R33: in grace without a CAL the client is let in; after the grace period it is
-    refused with ERR_INVALID_CLIENT, and explain says which key pack would change that."""
+    """R40, R33: let in during grace, then refused as predicted; the remedy names the pack."""
     h = make_harness(grace_ends_early=False)  # 2019 would end the grace at first contact (R44)
     pc = Device.named("pc3")
     h.connect(pc)
@@ -114,8 +120,7 @@ def test_explain_refused_in_the_valid_client_style(make_harness: HarnessFactory)
 
 
 def test_explain_refused_names_the_revocation_quota(make_harness: HarnessFactory) -> None:
-    """R33 with R50: a refused device is told to revoke another device's CAL while the quota
-    allows, and when to come back once the quota is used up."""
+    """R33, R50: the remedy names a CAL to revoke, then the date the quota allows one."""
     h = make_harness()
     a, b, c = Device.named("pca"), Device.named("pcb"), Device.named("pcc")
     for device in (a, b, c):
@@ -134,8 +139,7 @@ def test_explain_refused_names_the_revocation_quota(make_harness: HarnessFactory
 
 
 def test_explain_refused_without_license_server(make_harness: HarnessFactory) -> None:
-    """R46: with the license server unreachable and the grace period over, a new client is
-    predicted ERR_NO_LICENSE_SERVER, as the policy then decides; the remedy names the key."""
+    """R46: no license server after grace: refusal predicted and made; remedy names the key."""
     h = make_harness(license_server_reachable=False)
     h.connect(Device.named("first"))  # starts the grace period (R43)
     h.advance(121)
@@ -150,8 +154,7 @@ def test_explain_refused_without_license_server(make_harness: HarnessFactory) ->
 
 
 def test_explain_builtin_cal_on_a_windows_2000_host(make_harness: HarnessFactory) -> None:
-    """R19: a Windows 2000 Professional client of a 2000 host has a built-in CAL; explain says
-    so and predicts a valid client next."""
+    """R19: a Windows 2000 client of a 2000 host has a built-in CAL and is valid next."""
     h = make_harness(windows_version="2000")
     pc = Device.named("w2k", platform_id=0x03010000)
     assert h.connect(pc).rule == "R19"
@@ -163,8 +166,7 @@ def test_explain_builtin_cal_on_a_windows_2000_host(make_harness: HarnessFactory
 
 
 def test_explain_xp_home_needs_a_cal(make_harness: HarnessFactory) -> None:
-    """R19, R30: XP Home is not a built-in platform: a temporary license, kept until a CAL is
-    installed; explain says it needs a purchased CAL and which pack to install."""
+    """R19, R30: XP Home needs a purchased CAL; its temporary license is kept until one."""
     xp_pro, xp_home = 0x03010A28, 0x03010A29  # lab-chosen ids, as tests/licensing do
     h = make_harness(
         windows_version="2000", builtin_platforms=(PlatformPattern(xp_pro, 0xFFFFFFFF),)
@@ -196,3 +198,19 @@ def test_explain_reads_without_writing(make_harness: HarnessFactory) -> None:
     after = (h.admin.history(), h.admin.list_key_packs(h.now, include_removed=True))
     assert after[0] == before[0]
     assert after[1] == before[1]
+
+
+def test_explain_names_the_invalid_license_refusal(make_harness: HarnessFactory) -> None:
+    """R69: explain states that invalid licenses are refused, and a tampered one then is."""
+    from rdplic.licensing import ValidationStatus
+    from rdplic.licensing.hostconfig import InvalidLicenseAction
+
+    h = make_harness(invalid_license=InvalidLicenseAction.REFUSE)
+    pc = Device.named("pc7")
+    h.connect(pc)
+    ex = _explain(h, pc)
+    assert any("refused (invalid_license refuse, R69)" in fact for fact in ex.facts)
+    assert pc.stored is not None
+    pc.stored = dataclasses.replace(pc.stored, validation=ValidationStatus.BAD_SIGNATURE)
+    ruling = h.connect(pc)
+    assert (ruling.kind, ruling.rule) == (DecisionKind.REFUSE, "R69")

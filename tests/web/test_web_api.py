@@ -35,8 +35,7 @@ def _action_headers(server: WebServer) -> dict[str, str]:
 
 
 def test_api_lists_what_the_cli_lists(served: WebServer) -> None:
-    """GET /api/licenses and /api/key-packs say what `license list` and `keypack list` say,
-    in the vocabulary's keys."""
+    """The API's licenses and key packs are what `license list` and `keypack list` say."""
     status, licenses = http(served.base + "/api/licenses")
     assert status == 200
     cli = rdplic_json(served.state_dir, "license", "list")
@@ -54,8 +53,7 @@ def test_api_lists_what_the_cli_lists(served: WebServer) -> None:
 
 
 def test_api_history_explain_connections_chart_host(served: WebServer) -> None:
-    """History events carry their rule; explain, the connections, the chart and the host
-    configuration answer in the vocabulary."""
+    """History (with rules), explain, connections, chart and host answer in the vocabulary."""
     _, history = http(served.base + "/api/history?client=WEBPC1")
     assert [(e["event"], e["rule"]) for e in history] == [("issued", "R27")]
     _, explained = http(served.base + "/api/explain?client=WEBPC1")
@@ -99,8 +97,7 @@ def test_api_shows_no_secret(served: WebServer) -> None:
 
 
 def test_actions_go_through_administration_with_its_errors(served: WebServer) -> None:
-    """A same-origin action with the CSRF token installs a pack; a refused one answers the
-    CLI's one-line error and changes nothing."""
+    """Same-origin + CSRF installs a pack; a refused action gives the CLI's one-line error."""
     headers = _action_headers(served)
     status, pack = http(
         served.base + "/api/key-packs", {"cal_type": "per-device", "count": 3}, headers
@@ -172,8 +169,7 @@ def test_live_feed_reports_a_connection(served: WebServer) -> None:
 
 
 def test_token_mode(tmp_path: Path) -> None:
-    """With a token every request needs it (header or the cookie /?token= sets); with it in a
-    header an action needs no CSRF token."""
+    """With a token, reading and acting need it; the /?token= cookie alone cannot act."""
     state = tmp_path / "state"
     token_file = tmp_path / "token"
     token_file.write_text("0123456789abcdef-token\n")
@@ -205,8 +201,7 @@ def test_token_mode(tmp_path: Path) -> None:
 
 
 def test_remote_listening_needs_the_flag_and_a_token(tmp_path: Path) -> None:
-    """--web on a non-loopback address: refused without --web-allow-remote, and without a
-    token; `rdplic serve` says so in one line with exit status 2."""
+    """A non-loopback --web needs --web-allow-remote and a token; serve exits 2 in one line."""
     with pytest.raises(UsageError, match="not a loopback address"):
         parse_web_address("0.0.0.0:8089", allow_remote=False, token=None)
     with pytest.raises(UsageError, match="needs a token"):
@@ -239,8 +234,7 @@ def test_remote_listening_needs_the_flag_and_a_token(tmp_path: Path) -> None:
 
 
 def test_transfer_clock_and_config_actions(tmp_path: Path) -> None:
-    """Set a configuration key, transfer a CAL (KB 315262) and move the clock through the API:
-    the store and the CLI see each change."""
+    """Config, transfer (KB 315262) and clock through the API: the CLI sees each change."""
     state = tmp_path / "state"
     rdplic(state, "keypack", "add", "--type", "per-device", "--count", "1")
     server = WebServer(state)

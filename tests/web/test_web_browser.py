@@ -116,8 +116,7 @@ def _message(driver: Any, part: str) -> str:
 
 
 def test_tables_show_what_the_cli_says(served: WebServer, browser: Any) -> None:
-    """The license table and the key pack bars say what `license list --json` and
-    `keypack list --json` say; filtering and sorting work."""
+    """The tables say what the CLI's --json says; filtering works."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -138,8 +137,7 @@ def test_tables_show_what_the_cli_says(served: WebServer, browser: Any) -> None:
 
 
 def test_client_licensed_while_open_appears_without_reload(served: WebServer, browser: Any) -> None:
-    """A client licensed while the page is open shows up in the tables and the connections
-    through the live feed; the page is not reloaded."""
+    """A client licensed while the page is open appears live, without a reload; sorting works."""
     from selenium.webdriver.common.by import By
 
     browser.execute_script("window.stillHere = 42;")
@@ -158,8 +156,7 @@ def test_client_licensed_while_open_appears_without_reload(served: WebServer, br
 
 
 def test_actions_from_the_page_change_the_store(served: WebServer, browser: Any) -> None:
-    """Install a pack, set a configuration key and revoke a CAL from the page, each confirmed:
-    the store says so; a refused clock change shows its one-line error."""
+    """Confirmed page actions change the store; a refused one shows the CLI's one-line error."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -229,8 +226,7 @@ class _Quiet(SimpleHTTPRequestHandler):
 def test_a_page_of_another_origin_cannot_act(
     served: WebServer, browser: Any, tmp_path: Path
 ) -> None:
-    """A page served from another origin tries to install a key pack (JSON with a guessed
-    CSRF header, and a simple text/plain POST): both fail, the store is unchanged."""
+    """A page of another origin cannot install a key pack (CORS, Origin and CSRF checks)."""
     before = rdplic_json(served.state_dir, "keypack", "list")
     target = served.base + "/api/key-packs"
     (tmp_path / "evil.html").write_text(
@@ -260,8 +256,7 @@ def test_a_page_of_another_origin_cannot_act(
 
 
 def test_screenshot_for_the_readme_is_current() -> None:
-    """The README shows a screenshot of the page (docs/images/web-console.png, a copy of
-    test-artefacts/web/client.png)."""
+    """The README shows a PNG screenshot of the page (docs/images/web-console.png)."""
     readme = Path(__file__).resolve().parents[2] / "README.md"
     image = readme.parent / "docs" / "images" / "web-console.png"
     assert "docs/images/web-console.png" in readme.read_text()
