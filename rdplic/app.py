@@ -415,7 +415,12 @@ def serve_forever(make_server: Callable[[], ServerApp], options: ServeOptions) -
         from rdplic.web import WebConsole
 
         console = WebConsole(app, factory, reactor, options.web)
-        web = console.listen().getHost()
+        try:
+            web = console.listen().getHost()
+        except Exception:
+            port.stopListening()
+            app.close()
+            raise
         log.info("web console on http://{host}:{port}/", host=web.host, port=web.port)
 
     def shutdown() -> defer.Deferred[None]:

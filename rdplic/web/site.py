@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from twisted.internet import task
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from twisted.web import resource, server
 
@@ -193,10 +194,17 @@ class WebConsole:
         return site
 
     def listen(self) -> Any:
-        """Listen on the configured address; returns the port (its ``getHost()``)."""
-        self.port = self.reactor.listenTCP(
-            self.options.port, self.site(), interface=self.options.host
-        )
+        """Listen on the configured address; returns the port (its ``getHost()``).
+
+        :raises UsageError: the address cannot be listened on (in use, not local...)
+        """
+        try:
+            self.port = self.reactor.listenTCP(
+                self.options.port, self.site(), interface=self.options.host
+            )
+        except CannotListenError as error:
+            where = f"{self.options.host}:{self.options.port}"
+            raise UsageError(f"--web {where}: cannot listen ({error.socketError})") from None
         self._poll = task.LoopingCall(self._check_store)
         self._poll.clock = self.reactor
         self._poll.start(1.0, now=False)

@@ -264,3 +264,22 @@ def test_transfer_clock_and_config_actions(tmp_path: Path) -> None:
         assert status == 200 and host["offset_seconds"] == 0
     finally:
         assert server.stop() == 0
+
+
+def test_web_address_in_use_is_one_line(tmp_path: Path) -> None:
+    """--web on a port already taken: `rdplic serve` exits 2 with one line naming it."""
+    import socket
+    import subprocess
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "rdplic.cli.main", "serve", "--port", "0",
+             "--state-dir", str(tmp_path), "--web", f"127.0.0.1:{port}"],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].startswith(f"rdplic: error: --web 127.0.0.1:{port}")
+    assert "Traceback" not in result.stderr
