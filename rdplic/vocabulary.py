@@ -124,7 +124,6 @@ KEYS: dict[str, str] = {
     "error_code": "a licensing error's dwErrorCode name, for example ERR_NO_LICENSE",
     "state_transition": "a licensing error's dwStateTransition name, for example ST_TOTAL_ABORT",
     "error": "a one-line reason, empty when nothing went wrong",
-    "rule": "the rule of docs/license-server-behavior.md that decided it, e.g. 'R27' ('' if none)",
     "level": "a log line's level: debug, info, warn, error, critical",
     "message": "a log line's text for people",
 }

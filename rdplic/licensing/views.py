@@ -74,18 +74,20 @@ def license_view(lic: IssuedLicense, now: datetime | None = None) -> dict[str, A
 
 
 def event_view(event: HistoryEvent) -> dict[str, Any]:
-    """A history event with the rule that decided it (R24)."""
+    """A history event with the rule that decided it (R24), as ``rdplic history --json``
+    prints it."""
     return {
         "event_id": event.event_id,
         "time": rfc3339(event.at),
         "event": event.kind.value,
-        "rule": event.rule,
         "license_id": event.license_id,
         "key_pack_id": event.key_pack_id,
+        "hwid": event.hwid.hex() or None,
         "client_name": event.machine_name,
         "user_name": event.user_name,
-        "hwid": event.hwid.hex() or None,
-        "message": event.detail,
+        "detail": event.detail,
+        "rule": event.rule or None,
+        "host": event.host or None,
     }
 
 
@@ -95,7 +97,7 @@ def prediction_view(prediction: Prediction) -> dict[str, Any]:
         "presented_license_id": prediction.presented_license_id,
         "outcome": prediction.outcome.value,
         "rule": prediction.rule,
-        "message": prediction.reason,
+        "reason": prediction.reason,
         "license_id": prediction.license_id,
         "temporary": prediction.temporary,
         "error_code": prediction.error_code or None,

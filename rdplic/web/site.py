@@ -357,7 +357,7 @@ class WebConsole:
             return {
                 "license": license_view(result.license, now),
                 "revokable_cals": result.revokable_cals,
-                "next_revoke_allowed_on": rfc3339(result.next_revoke_allowed_on),
+                "next_revoke_allowed": rfc3339(result.next_revoke_allowed_on),
             }
         if len(path) == 3 and path[0] == "licenses" and path[2] == "transfer":
             target = str(body.get("to") or "").strip()

@@ -224,7 +224,7 @@ function prediction(p) {
     ? `presenting license ${p.presented_license_id}` : "asking for a new license";
   const license = p.license_id ? ` license ${p.license_id} (${p.temporary ? "temporary" : "permanent"})` : "";
   return el("li", { class: "outcome-" + p.outcome }, `${what}: ${p.outcome}${license}`,
-    el("span", { class: "rule" }, p.rule), p.message, p.error_code ? ` (${p.error_code})` : "");
+    el("span", { class: "rule" }, p.rule), p.reason, p.error_code ? ` (${p.error_code})` : "");
 }
 
 async function loadClient() {
@@ -249,7 +249,7 @@ async function loadClient() {
       el("li", { "data-event": e.event },
         el("span", { class: "when" }, when(e.time)), " ", el("strong", {}, e.event),
         e.license_id ? ` license ${e.license_id}` : "",
-        e.rule ? el("span", { class: "rule" }, e.rule) : " ", e.message))));
+        e.rule ? el("span", { class: "rule" }, e.rule) : " ", e.detail))));
     parts.push(el("h3", {}, "Next connection"), el("ul", { class: "next" }, ...d.next.map(prediction)));
     for (const note of d.notes) parts.push(el("p", { class: "note" }, note));
     if (d.remedies.length) {
