@@ -70,6 +70,11 @@ Request = Any
 MAX_BODY = 64 * 1024
 RECENT_CONNECTIONS = 50
 MAX_FEEDS = 32
+TICK = 0.5
+"""Seconds between the live feed's announcements of changes."""
+BURST = 20
+"""Connection events sent at once per tick; more are announced as one."""
+KEEP_ALIVE = 15.0
 TOKEN_COOKIE = "rdplic_token"
 
 SECURITY_HEADERS = {
@@ -179,6 +184,10 @@ class WebConsole:
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_CONNECTIONS)
         self.feeds: list[Request] = []
         self._token_seen: object = None
+        self._changed = False
+        self._burst = 0
+        self._ticks = 0
+        self._connections_pending = False
         self._poll: task.LoopingCall | None = None
         self.port: Any = None
         if factory is not None:
@@ -205,9 +214,9 @@ class WebConsole:
         except CannotListenError as error:
             where = f"{self.options.host}:{self.options.port}"
             raise UsageError(f"--web {where}: cannot listen ({error.socketError})") from None
-        self._poll = task.LoopingCall(self._check_store)
+        self._poll = task.LoopingCall(self._tick)
         self._poll.clock = self.reactor
-        self._poll.start(1.0, now=False)
+        self._poll.start(TICK, now=False)
         return self.port
 
     def stop(self) -> Any:
@@ -229,13 +238,22 @@ class WebConsole:
     # -- the live feed -----------------------------------------------------------------
 
     def _connection_event(self, what: str, protocol: Any) -> None:
+        """A connection opened or closed: sent to the pages at once, up to `BURST` per tick;
+        beyond that (a load test) one ``connection`` event per tick says "many", and the
+        store's changes are announced once per tick, so that the pages' reloads never
+        crowd out the RDP connections on the reactor."""
         view = self.connection_view(protocol, closed=what == "closed")
         if what == "closed":
             self._ids.pop(id(protocol), None)
             self.recent.appendleft(view)
-        self.broadcast("connection", {"event": what, "connection": view})
-        if what == "closed":
-            self.broadcast("changed", {"time": rfc3339(self.now())})
+            self._changed = True
+        if not self.feeds:
+            return
+        self._burst += 1
+        if self._burst <= BURST:
+            self.broadcast("connection", {"event": what, "connection": view})
+        else:
+            self._connections_pending = True
 
     def connection_view(self, protocol: Any, *, closed: bool) -> dict[str, Any]:
         key = id(protocol)
@@ -269,19 +287,32 @@ class WebConsole:
             except Exception:  # a feed that went away; notifyFinish removes it
                 self.feeds.remove(request)
 
-    def _check_store(self) -> None:
-        """Another process (``rdplic keypack add``...) changed the store: tell the pages."""
+    def mark_changed(self) -> None:
+        """The store changed (an action): the pages hear of it at the next tick."""
+        self._changed = True
+
+    def _tick(self) -> None:
+        """Every `TICK` seconds: announce what changed since the last tick (connections
+        beyond the burst, decisions, another process's changes to the store, seen by the
+        store's change token) and keep idle feeds open."""
+        self._burst = 0
+        self._ticks += 1
+        if self._connections_pending:
+            self._connections_pending = False
+            self.broadcast("connection", {"event": "many", "connection": None})
         try:
             token = self.store.settings_token()
         except StoreError:
-            return
+            token = self._token_seen
         if token != self._token_seen:
-            first = self._token_seen is None
+            self._changed = self._changed or self._token_seen is not None
             self._token_seen = token
-            if not first:
-                self.broadcast("changed", {"time": rfc3339(self.now())})
-        for request in self.feeds:
-            request.write(b": keep-alive\n\n")
+        if self._changed:
+            self._changed = False
+            self.broadcast("changed", {"time": rfc3339(self.now())})
+        if self._ticks % int(KEEP_ALIVE / TICK) == 0:
+            for request in list(self.feeds):
+                request.write(b": keep-alive\n\n")
 
     # -- the API -----------------------------------------------------------------------
 
@@ -530,7 +561,7 @@ class _Root(resource.Resource):
                     result = console.post(api, body)
                 finally:
                     console.commit()
-                console.broadcast("changed", {"time": rfc3339(console.now())})
+                console.mark_changed()
                 return _json(request, 200, result)
             raise _Refused(405, f"method {method} not allowed")
         except _Refused as refused:

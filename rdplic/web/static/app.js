@@ -306,12 +306,21 @@ function refreshSoon() {
   pending = setTimeout(() => { pending = null; refresh(); }, 150);
 }
 
+let connectionsPending = null;
+function connectionsSoon() {
+  if (connectionsPending) return;
+  connectionsPending = setTimeout(async () => {
+    connectionsPending = null;
+    try { renderConnections(await api("connections")); } catch (error) { say(error.message, false); }
+  }, 100);
+}
+
 function follow() {
   const feed = new EventSource("/api/events");
   const live = $("#live");
   feed.addEventListener("open", () => { live.textContent = "live"; live.className = "on"; });
   feed.addEventListener("error", () => { live.textContent = "live feed: reconnecting"; live.className = "off"; });
-  feed.addEventListener("connection", async () => renderConnections(await api("connections")));
+  feed.addEventListener("connection", connectionsSoon);
   feed.addEventListener("changed", refreshSoon);
 }
 
