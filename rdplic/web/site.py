@@ -64,6 +64,21 @@ STATIC_FILES = {
 }
 """The only files served from ``static/`` besides the page (no directory listing)."""
 
+API_KEYS: dict[str, str] = {
+    "settings": "GET /api/host: every setting of rdplic config set, by its name, as text",
+    "points": "GET /api/chart: one entry per day with licenses issued",
+    "temporary_count": "(in points) temporary licenses issued that day",
+    "permanent_count": "(in points) permanent CALs issued that day",
+    "active": "GET /api/connections: the connections in flight",
+    "recent": "GET /api/connections: the last 50 connections, newest first",
+    "license": "revoke, transfer: the license afterwards",
+    "revokable_cals": "revoke: revocations still allowed now for that version (R50)",
+    "next_revoke_allowed": "revoke: when the next revocation is allowed (RFC 3339 UTC, R50)",
+    "reissued_key_pack": "transfer: the key pack the CAL is reissued as (R54)",
+}
+"""The API's keys that are neither in rdplic.vocabulary.KEYS nor in
+rdplic.licensing.views.OWN_KEYS."""
+
 Request = Any
 """twisted.web's Request (its methods are untyped: Any, as rdplic.net does for Twisted)."""
 

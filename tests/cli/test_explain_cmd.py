@@ -53,3 +53,26 @@ def test_explain_bad_client_is_one_line_and_changes_nothing(
     assert result.status == 2 and result.err.count("\n") == 1
     assert result.err.startswith("rdplic: error: CLIENT")
     assert dump(tmp_path) == before
+
+
+def test_explain_json_keys_are_documented(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every key of explain --json is in the vocabulary's KEYS or in views.OWN_KEYS."""
+    from rdplic.licensing.views import OWN_KEYS
+
+    issue(tmp_path, "PC4", permanent=False)
+    data = json.loads(run(capsys, "explain", "PC4", "--json", "--state-dir", str(tmp_path)).out)
+    unknown = json.loads(
+        run(capsys, "explain", "NEVER", "--json", "--state-dir", str(tmp_path)).out
+    )
+
+    def keys(value: object) -> set[str]:
+        if isinstance(value, dict):
+            return set(value) | {k for v in value.values() for k in keys(v)}
+        if isinstance(value, list):
+            return {k for v in value for k in keys(v)}
+        return set()
+
+    found = keys(data) | keys(unknown)
+    assert found - set(KEYS) - set(OWN_KEYS) == set()

@@ -68,6 +68,26 @@ def test_api_history_explain_connections_chart_host(served: WebServer) -> None:
     assert host["offset_seconds"] == 0 and host["settings"]["windows_version"] == "2019"
 
 
+def test_api_keys_are_documented(served: WebServer) -> None:
+    """Every key the API answers with is in KEYS, views.OWN_KEYS or site.API_KEYS."""
+    from rdplic.licensing.views import OWN_KEYS
+    from rdplic.web.site import API_KEYS
+
+    def keys(value: object) -> set[str]:
+        if isinstance(value, dict):
+            inner = {k for key, v in value.items() if key != "settings" for k in keys(v)}
+            return set(value) | inner
+        if isinstance(value, list):
+            return {k for v in value for k in keys(v)}
+        return set()
+
+    found: set[str] = set()
+    for path in ("licenses", "key-packs", "history", "host", "connections", "chart"):
+        found |= keys(http(f"{served.base}/api/{path}")[1])
+    found |= keys(http(served.base + "/api/explain?client=WEBPC1")[1])
+    assert found - set(KEYS) - set(OWN_KEYS) - set(API_KEYS) == set()
+
+
 def test_api_shows_no_secret(served: WebServer) -> None:
     """No response carries the client's password, a license blob or a private key."""
     blob = rdplic(
