@@ -193,6 +193,27 @@ def test_actions_from_the_page_change_the_store(served: WebServer, browser: Any)
     ]
     assert after["status"] == "revoked"
 
+    license_client(served.port, "BROWSER4", user="dave")
+    _wait(browser, lambda d: any(r[2] == "BROWSER4" and r[1] == "active" for r in _rows(d)), "CAL")
+    (moved,) = [
+        x
+        for x in rdplic_json(served.state_dir, "license", "list")
+        if x["client_name"] == "BROWSER4"
+    ]
+    button = f'#licenses tr[data-license-id="{moved["license_id"]}"] button.transfer'
+    browser.find_element(By.CSS_SELECTOR, button).click()
+    prompt = _wait(browser, lambda d: d.switch_to.alert, "the transfer's target prompt")
+    prompt.send_keys("NEWPC")
+    prompt.accept()
+    _confirm(browser)
+    _message(browser, f"license {moved['license_id']} transferred")
+    (after,) = [
+        x
+        for x in rdplic_json(served.state_dir, "license", "list")
+        if x["client_name"] == "BROWSER4"
+    ]
+    assert after["status"] == "revoked" and after["transferred"] is True
+
     advance = browser.find_element(By.ID, "clock-advance")
     advance.send_keys("soon")
     browser.find_element(By.CSS_SELECTOR, "#form-clock button[type=submit]").click()
