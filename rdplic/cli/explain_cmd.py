@@ -13,6 +13,7 @@ import argparse
 from typing import Any
 
 from rdplic.cli.admin_common import add_common_options, admin, emit_json, wants_json
+from rdplic.cli.conventions import add_examples
 from rdplic.licensing.explain import Explanation, Prediction, explain
 from rdplic.licensing.records import fmt
 from rdplic.licensing.views import explanation_view
@@ -95,4 +96,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("client", metavar="CLIENT", help="machine name or 40-digit HWID")
     add_common_options(parser, leaf=False)
+    add_examples(
+        parser,
+        "rdplic explain PC1",
+        "rdplic explain 0200000085c7c9b0a3f3a1e4d2c8b7a6f5e4d3c2 --json",
+    )
     parser.set_defaults(func=_explain)

@@ -14,7 +14,7 @@ from typing import Any
 from rdplic.licensing.explain import Device, Explanation, Prediction
 from rdplic.licensing.model import HistoryEvent, IssuedLicense, KeyPack
 from rdplic.licensing.records import OUTSTANDING
-from rdplic.vocabulary import rfc3339
+from rdplic.vocabulary import COMMAND_KEYS, rfc3339
 
 __all__ = [
     "OWN_KEYS",
@@ -27,49 +27,13 @@ __all__ = [
 
 
 OWN_KEYS: dict[str, str] = {
-    # key packs, licenses and history events (as the keypack, license and history commands)
-    "key_pack_type": "retail, volume, concurrent, open, temporary or built-in (R9)",
-    "program": "the licensing program: retail, open, select, enterprise-agreement... (R11)",
-    "reissued": "CALs the Clearinghouse reissued (R17), a boolean",
-    "description": "free text shown in listings",
-    "validated": "a temporary license was validated by a logon (R28), a boolean",
-    "upgraded_to": "the license that replaced an upgraded one (license_id), else null",
-    "transferred": "the CAL was transferred away once (KB 315262, R54), a boolean",
-    "event": "what happened: issued, upgraded, renewed, resent, revoked, refused...",
-    "detail": "the event in words",
-    "rule": "the rule of docs/license-server-behavior.md that decided it (R12), or null",
-    "host": "the session host it came through, null for administration",
-    # rdplic explain and GET /api/explain
-    "client": "explain: the machine name or hardware id asked about",
-    "host_config": "explain: the host configuration that matters (settings and grace period)",
-    "windows_version": "(in host_config) the emulated Windows Server release",
-    "licensing_mode": "(in host_config) per-device, per-user, ...",
-    "license_server_version": "(in host_config) the license server's release",
-    "license_server_reachable": "(in host_config) a boolean (R45, R46)",
-    "license_server_activated": "(in host_config) a boolean (R13)",
-    "grace_period_days": "(in host_config) the host's grace period in days (R43)",
-    "grace_ends": "when the grace period ends (RFC 3339 UTC), null: not started",
-    "in_grace": "(in host_config) the host is in its grace period now, a boolean",
-    "builtin_pool": "(in host_config) a Windows 2000 host's built-in CALs apply (R19)",
-    "builtin_platforms": "(in host_config) the PlatformId patterns served by them (R19)",
-    "facts": "explain: the host configuration that matters, in sentences",
-    "devices": "explain: one entry per hardware id the client had",
-    "client_names": "(in devices) every machine name seen with that hardware id",
-    "user_names": "(in devices) every user name seen with it",
-    "platform": "(in devices) the client preset of its PlatformId, null if not one alone",
-    "held_license_id": "(in devices) the license it holds: the last one the server sent it",
-    "licenses": "(in devices) its licenses, as license list prints them",
-    "history": "(in devices) its history events, as rdplic history prints them",
-    "next": "(in devices) what its next connection gets: presenting its license, or not",
-    "scenario": "(in next) presents-license or new-license-request",
-    "presented_license_id": "(in next) the license presented, null for a new request",
-    "reason": "(in next) why, in words",
-    "remedies": "what would change a refusal, in sentences with the command to run",
-    "notes": "(in devices) what else matters for the device (built-in platforms, R19)",
-    "first_contact": "explain: for a client never seen, what a new device gets (as next)",
+    **COMMAND_KEYS["keypack"],
+    **COMMAND_KEYS["license"],
+    **COMMAND_KEYS["history"],
+    **COMMAND_KEYS["explain"],
 }
-"""The keys of this module's JSON that are not in rdplic.vocabulary.KEYS (each used by
-one command and the web API only)."""
+"""The keys of this module's JSON that are not in rdplic.vocabulary.KEYS: those of the
+commands that print the same records (keypack, license, history) and explain's own."""
 
 
 def key_pack_view(pack: KeyPack) -> dict[str, Any]:

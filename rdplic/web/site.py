@@ -54,7 +54,7 @@ from rdplic.licensing.model import (
 from rdplic.licensing.records import grace_ends, load_host_config
 from rdplic.licensing.store import HistoryQuery, LicenseQuery, StoreError, read_clock_offset
 from rdplic.licensing.views import event_view, explanation_view, key_pack_view, license_view
-from rdplic.vocabulary import Outcome, rfc3339
+from rdplic.vocabulary import COMMAND_KEYS, Outcome, rfc3339
 
 __all__ = ["WebConsole", "WebOptions", "parse_web_address"]
 
@@ -64,20 +64,9 @@ STATIC_FILES = {
 }
 """The only files served from ``static/`` besides the page (no directory listing)."""
 
-API_KEYS: dict[str, str] = {
-    "settings": "GET /api/host: every setting of rdplic config set, by its name, as text",
-    "points": "GET /api/chart: one entry per day with licenses issued",
-    "temporary_count": "(in points) temporary licenses issued that day",
-    "permanent_count": "(in points) permanent CALs issued that day",
-    "active": "GET /api/connections: the connections in flight",
-    "recent": "GET /api/connections: the last 50 connections, newest first",
-    "license": "revoke, transfer: the license afterwards",
-    "revokable_cals": "revoke: revocations still allowed now for that version (R50)",
-    "next_revoke_allowed": "revoke: when the next revocation is allowed (RFC 3339 UTC, R50)",
-    "reissued_key_pack": "transfer: the key pack the CAL is reissued as (R54)",
-}
+API_KEYS: dict[str, str] = COMMAND_KEYS["serve --web"]
 """The API's keys that are neither in rdplic.vocabulary.KEYS nor in
-rdplic.licensing.views.OWN_KEYS."""
+rdplic.licensing.views.OWN_KEYS (the license command's revoke and transfer keys are)."""
 
 Request = Any
 """twisted.web's Request (its methods are untyped: Any, as rdplic.net does for Twisted)."""
@@ -158,19 +147,6 @@ class _Refused(Exception):
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
         self.code = code
-
-
-def _outcome(raw: str, closed: bool) -> str | None:
-    """A connection summary's outcome in the vocabulary (None while in flight)."""
-    word = raw.replace("-", "_")
-    if word == "incomplete":
-        return Outcome.ENDED.value if closed else None
-    if word == "failed":
-        return Outcome.PROTOCOL_ERROR.value
-    try:
-        return Outcome(word).value
-    except ValueError:
-        return word
 
 
 class WebConsole:
@@ -279,23 +255,10 @@ class WebConsole:
             self._next_id += 1
             self._ids[key] = (self._next_id, self.now())
         number, opened = self._ids[key]
-        s = protocol.summary()
-        license_id = s.get("license_id")
-        return {
-            "connection_id": number,
-            "time": rfc3339(opened),
-            "peer": s.get("peer", ""),
-            "security": s.get("security") or None,
-            "client_name": s.get("machine_name") or s.get("client_name") or "",
-            "user_name": s.get("user_name", ""),
-            "hwid": s.get("hwid") or None,
-            "outcome": _outcome(str(s.get("outcome", "")), closed),
-            "license_id": int(license_id) if license_id else None,
-            "temporary": s.get("temporary"),
-            "expires": s.get("expires_at") or s.get("expires") or None,
-            "error": s.get("error", ""),
-            "duration_seconds": s.get("duration_seconds"),
-        }
+        record = protocol.summary()
+        if closed and record.get("outcome") is None:
+            record["outcome"] = Outcome.ENDED.value
+        return {"connection_id": number, "time": rfc3339(opened), **record}
 
     def broadcast(self, event: str, data: dict[str, Any]) -> None:
         frame = f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()

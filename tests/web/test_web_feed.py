@@ -28,7 +28,7 @@ class _Protocol:
         self.n = n
 
     def summary(self) -> dict[str, Any]:
-        return {"peer": f"127.0.0.1:{1000 + self.n}", "outcome": "new-license", "license_id": ""}
+        return {"peer": f"127.0.0.1:{1000 + self.n}", "outcome": "new_license", "license_id": 1}
 
 
 def _console(tmp_path: Path) -> tuple[WebConsole, _Feed, Clock]:
