@@ -33,6 +33,7 @@ FLOORS: dict[str, int] = {
     "rdplic.store": 4,
     "rdplic.net": 5,
     "rdplic.app": 5,
+    "rdplic.simclient": 5,
     "rdplic.web": 5,
     "rdplic.cli": 6,
 }
