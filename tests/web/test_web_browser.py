@@ -2,10 +2,11 @@
 Debian's chromedriver, against a live ``rdplic serve --web``.
 
 One browser session and one server for the module (the machine is shared): the tables
-show what the CLI's JSON says, a client licensed while the page is open appears without a
-reload, installing a pack, changing a configuration key and revoking a CAL from the page
-change the store, a refused action shows its one-line error, and a page of another origin
-cannot act.  Screenshots of the main views are kept in test-artefacts/web/.
+show what the CLI's JSON says, a client licensed by ``rdplic client`` while the page is open
+appears without a reload, installing a pack, changing a configuration key, revoking and
+transferring a CAL from the page change the store, a refused action shows its one-line
+error, and a page of another origin cannot act.  Screenshots of the main views are kept in
+test-artefacts/web/.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_helpers import ARTEFACTS, WebServer, license_client, rdplic, rdplic_json
+from web_helpers import ARTEFACTS, WebServer, license_client, rdplic, rdplic_client, rdplic_json
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -136,12 +137,15 @@ def test_tables_show_what_the_cli_says(served: WebServer, browser: Any) -> None:
     browser.save_screenshot(str(ARTEFACTS / "overview.png"))
 
 
-def test_client_licensed_while_open_appears_without_reload(served: WebServer, browser: Any) -> None:
-    """A client licensed while the page is open appears live, without a reload; sorting works."""
+def test_client_licensed_while_open_appears_without_reload(
+    served: WebServer, browser: Any, tmp_path: Path
+) -> None:
+    """`rdplic client` licensed while the page is open appears live, without reload; sorting."""
     from selenium.webdriver.common.by import By
 
     browser.execute_script("window.stillHere = 42;")
-    license_client(served.port, "BROWSER2", user="bob")
+    done = rdplic_client(served.port, "BROWSER2", tmp_path / "machine", user="bob")
+    assert done["outcome"] == "new_license"
     _wait(browser, lambda d: any(r[2] == "BROWSER2" for r in _rows(d)), "the new license row")
     _wait(browser, lambda d: "BROWSER2" in _text(d, "#conn-recent"), "the recent connection")
     assert browser.execute_script("return window.stillHere;") == 42

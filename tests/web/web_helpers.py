@@ -105,6 +105,18 @@ def csrf_of(base: str) -> str:
     return match.group(1)
 
 
+def rdplic_client(port: int, name: str, machine_dir: Path, *, user: str = "tester") -> Any:
+    """``rdplic client 127.0.0.1:PORT --name NAME`` (a simulated machine with its licenses in
+    ``machine_dir``), as a tester runs it; its --json result."""
+    command = [
+        *(sys.executable, "-m", "rdplic.cli.main", "client", f"127.0.0.1:{port}"),
+        *("--name", name, "--user", user, "--machine-dir", str(machine_dir), "--json"),
+    ]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
 def license_client(
     port: int, name: str, *, password: str = "", user: str = "tester"
 ) -> list[object]:
