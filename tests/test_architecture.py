@@ -34,6 +34,7 @@ FLOORS: dict[str, int] = {
     "rdplic.net": 5,
     "rdplic.app": 5,
     "rdplic.simclient": 5,
+    "rdplic.web": 5,
     "rdplic.cli": 6,
 }
 FLOOR_NAMES = ["pdu", "base", "crypto", "core", "licensing/store", "net/wiring", "cli"]
