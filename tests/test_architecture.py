@@ -35,6 +35,7 @@ FLOORS: dict[str, int] = {
     "rdplic.app": 5,
     "rdplic.capture": 5,
     "rdplic.simclient": 5,
+    "rdplic.web": 5,
     "rdplic.cli": 6,
 }
 FLOOR_NAMES = ["pdu", "base", "crypto", "core", "licensing/store", "net/wiring", "cli"]
