@@ -87,28 +87,44 @@ def register(subparsers: Any) -> None:
     parser.add_argument("target", nargs="?", metavar="TARGET", help="see --list")
     parser.add_argument("--list", action="store_true", help="name every target and exit")
     parser.add_argument(
-        "--time", type=parse_duration, default=60.0, metavar="DURATION",
+        "--time",
+        type=parse_duration,
+        default=60.0,
+        metavar="DURATION",
         help="how long to fuzz (60s, 5m, 1h; default 60s)",
     )
     parser.add_argument(
-        "--corpus", type=Path, metavar="DIR",
+        "--corpus",
+        type=Path,
+        metavar="DIR",
         help="the corpus folder, kept and grown between runs (default: a temporary one)",
     )
     parser.add_argument(
-        "--seeds", type=Path, action="append", metavar="DIR",
+        "--seeds",
+        type=Path,
+        action="append",
+        metavar="DIR",
         help="seed folder (*.hex as hex text, *.bin/*.der/*.cal raw; repeatable; default: "
         "the repository's tests/data and tests/regressions when run from a checkout)",
     )
     parser.add_argument(
-        "--findings", type=Path, metavar="DIR",
+        "--findings",
+        type=Path,
+        metavar="DIR",
         help="where findings go (default fuzz-findings/TARGET)",
     )
     parser.add_argument(
-        "--timeout", type=int, default=5, metavar="SECONDS",
+        "--timeout",
+        type=int,
+        default=5,
+        metavar="SECONDS",
         help="an input taking longer is a hang (default 5)",
     )
     parser.add_argument(
-        "--rss-limit-mb", type=int, default=2048, metavar="MB",
+        "--rss-limit-mb",
+        type=int,
+        default=2048,
+        metavar="MB",
         help="memory past this is a finding (default 2048)",
     )
     parser.add_argument("--verbose", action="store_true", help="show libFuzzer's output")

@@ -56,8 +56,6 @@ class Target:
     layer: str
     """Which layer of the seed corpus (`rdplic.fuzz.seeds`) it starts from."""
     description: str
-    instrument: tuple[str, ...] = ("rdplic.pdu",)
-    """Package prefixes whose modules the runner instruments for coverage."""
 
 
 Decoder = Callable[..., Any]
@@ -282,20 +280,48 @@ def _x509_chain(data: bytes) -> None:
 
 
 def _crypto_targets() -> Iterable[Target]:
-    crypto = ("rdplic.crypto", "rdplic.pdu")
-    yield Target("crypto:parse_license", _parse_license, (CryptoError,), "licenses",
-                 "rdplic.crypto.parse_license (CAL bags, ours and Windows')", crypto)
-    yield Target("crypto:validate_license", _validate_license, (), "licenses",
-                 "rdplic.crypto.validate_license never raises", crypto)
-    yield Target("crypto:parse_certificate", _parse_certificate, (CryptoError,), "x509",
-                 "rdplic.crypto.x509.parse_certificate (one DER certificate)", crypto)
-    yield Target("crypto:server_certificate", _server_certificate, (CryptoError,),
-                 "certificates", "public_key_from_server_certificate, verify_server_certificate",
-                 crypto)
-    yield Target("crypto:proprietary_certificate", _proprietary_certificate, (CryptoError,),
-                 "certificates", "verify_proprietary_certificate", crypto)
-    yield Target("crypto:x509_chain", _x509_chain, (CryptoError,), "certificates",
-                 "verify_x509_chain (the License Request's chain)", crypto)
+    yield Target(
+        "crypto:parse_license",
+        _parse_license,
+        (CryptoError,),
+        "licenses",
+        "rdplic.crypto.parse_license (CAL bags, ours and Windows')",
+    )
+    yield Target(
+        "crypto:validate_license",
+        _validate_license,
+        (),
+        "licenses",
+        "rdplic.crypto.validate_license never raises",
+    )
+    yield Target(
+        "crypto:parse_certificate",
+        _parse_certificate,
+        (CryptoError,),
+        "x509",
+        "rdplic.crypto.x509.parse_certificate (one DER certificate)",
+    )
+    yield Target(
+        "crypto:server_certificate",
+        _server_certificate,
+        (CryptoError,),
+        "certificates",
+        "public_key_from_server_certificate, verify_server_certificate",
+    )
+    yield Target(
+        "crypto:proprietary_certificate",
+        _proprietary_certificate,
+        (CryptoError,),
+        "certificates",
+        "verify_proprietary_certificate",
+    )
+    yield Target(
+        "crypto:x509_chain",
+        _x509_chain,
+        (CryptoError,),
+        "certificates",
+        "verify_x509_chain (the License Request's chain)",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -410,6 +436,7 @@ def _conversation(security: str) -> _Conversation:
         # The recorded decision for this kind of question (else any recorded one): the
         # store is not touched while fuzzing (fast, and the same answer on every run).
         return decisions.get(question.question) or next(iter(decisions.values()))
+
     return _Conversation(security, make_server, make_client, replay, to_server, to_client)
 
 
@@ -451,7 +478,6 @@ def _machine(side: str, security: str, data: bytes) -> None:
 
 
 def _machine_targets() -> Iterable[Target]:
-    machines = ("rdplic.core", "rdplic.pdu", "rdplic.crypto")
     for side in ("server", "client"):
         for security in ("tls", "rdp"):
             yield Target(
@@ -462,13 +488,11 @@ def _machine_targets() -> Iterable[Target]:
                 f"the {side} connection machine (Standard RDP Security)"
                 if security == "rdp"
                 else f"the {side} connection machine (TLS: licensing PDUs in the clear)",
-                machines,
             )
 
 
 TARGETS: dict[str, Target] = {
-    target.name: target
-    for target in (*_decoder_targets(), *_crypto_targets(), *_machine_targets())
+    target.name: target for target in (*_decoder_targets(), *_crypto_targets(), *_machine_targets())
 }
 """Every harness by name (`rdplic fuzz --list`)."""
 
