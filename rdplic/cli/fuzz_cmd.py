@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from rdplic.cli.conventions import add_examples, add_json_option, emit_json
 from rdplic.errors import UsageError
 
 __all__ = ["parse_duration", "register"]
@@ -29,9 +30,12 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
-def _list(_: argparse.Namespace) -> int:
+def _list(args: argparse.Namespace) -> int:
     from rdplic.fuzz.targets import TARGETS
 
+    if args.json:
+        emit_json([{"target": n, "description": t.description} for n, t in TARGETS.items()])
+        return 0
     width = max(map(len, TARGETS))
     for name, target in TARGETS.items():
         print(f"{name:<{width}}  {target.description}")
@@ -65,6 +69,15 @@ def _run(args: argparse.Namespace) -> int:
         rss_limit_mb=args.rss_limit_mb,
         quiet=not args.verbose,
     )
+    if args.json:
+        emit_json(
+            {
+                "target": args.target,
+                "status": result.status,
+                "findings": [str(path) for path in result.findings],
+            }
+        )
+        return 1 if result.findings else 0
     if result.status:
         print(result.status)
     for path in result.findings:
@@ -128,4 +141,10 @@ def register(subparsers: Any) -> None:
         help="memory past this is a finding (default 2048)",
     )
     parser.add_argument("--verbose", action="store_true", help="show libFuzzer's output")
+    add_json_option(parser)
+    add_examples(
+        parser,
+        "rdplic fuzz --list",
+        "rdplic fuzz decode:licensing_pdu --time 60s --corpus corpus/licensing",
+    )
     parser.set_defaults(func=_run)

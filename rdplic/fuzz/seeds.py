@@ -59,7 +59,11 @@ def _files(dirs: Iterable[Path]) -> list[Path]:
         found += sorted(
             path
             for path in directory.rglob("*")
-            if path.is_file() and path.suffix in (".hex", ".bin", ".der", ".cal")
+            if path.is_file()
+            and (
+                path.suffix in (".hex", ".bin", ".der", ".cal")
+                or (path.suffix == "" and path.name.startswith("finding-"))
+            )
         )
     return found
 

@@ -451,6 +451,9 @@ def _feed(machine: Any, decide: Callable[[Any], Any] | None, data: bytes) -> Non
         _drain(machine)
     machine.data_to_send()
     if machine.awaiting_tls:
+        # As a driver does: what followed the switch goes to the TLS layer (here: nowhere),
+        # then the handshake is done.
+        machine.trailing_data  # noqa: B018
         machine.tls_established(NOW)
 
 

@@ -241,7 +241,7 @@ def send_data_pdus(draw: st.DrawFn) -> mcs.SendDataRequest | mcs.SendDataIndicat
     cls = draw(st.sampled_from((mcs.SendDataRequest, mcs.SendDataIndication)))
     user_data = draw(st.binary(max_size=300))
     long_length = draw(st.booleans()) if len(user_data) < 0x80 else False
-    return cls(  # type: ignore[no-any-return]
+    return cls(  # type: ignore[return-value]
         draw(user_ids),
         draw(u16),
         user_data,

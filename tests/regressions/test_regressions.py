@@ -28,7 +28,6 @@ def _target(folder: str) -> str:
 def test_every_folder_names_a_target() -> None:
     """Each folder of tests/regressions is named after an existing target."""
     folders = [p.name for p in HERE.iterdir() if p.is_dir() and p.name != "__pycache__"]
-    assert folders, "no regression folder"
     for folder in folders:
         assert _target(folder) in TARGETS, folder
 
