@@ -11,7 +11,8 @@ corpus, and prints libFuzzer's final executions per second and coverage edges (`
 Beside it, in the same run, the same target without any instrumentation on the seed inputs
 mutated at random (plain Python, no fuzzer): the ratio is the price of the coverage.  The
 issue's target: at least 20,000 per second for the licensing message decoders, with
-coverage that guides (edges in the generated code as well: compare ``--no-generated``).
+coverage that guides (edges in the generated code as well: compare ``--no-generated``;
+``RDPLIC_FUZZ_INSTRUMENT=pkg,pkg`` in the environment replaces the instrumented packages).
 
 Figures are printed, never asserted: they depend on the machine and its load.
 """

@@ -160,6 +160,9 @@ _LICENSING = (
 def instrumented(name: str) -> tuple[str, ...]:
     """The module prefixes instrumented for target ``name``: the licensing decoders only
     their own package (plus the generated struct code), so that they run at full speed."""
+    override = os.environ.get("RDPLIC_FUZZ_INSTRUMENT")
+    if override is not None:  # benchmarks/fuzz.py compares (comma-separated, may be empty)
+        return tuple(filter(None, override.split(",")))
     kind, _, what = name.partition(":")
     if kind in ("decode", "diff") and what in _LICENSING:
         return ("rdplic.pdu.licensing",)
