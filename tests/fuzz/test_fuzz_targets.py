@@ -4,6 +4,7 @@ briefly under atheris (bounded in count and time, two at a time)."""
 from __future__ import annotations
 
 import concurrent.futures
+import json
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,28 @@ def test_every_harness_runs_under_atheris(tmp_path: Path) -> None:
     }
     assert not problems, problems
     assert all("cov:" in r.status for _, r in results), [n for n, r in results if not r.status]
+
+
+def test_fuzz_command_runs_a_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`rdplic fuzz TARGET --time 1s --json`: runs atheris, prints libFuzzer's status with its
+    coverage, no findings, exit 0; the corpus folder keeps the seeds and what it found."""
+    pytest.importorskip("atheris")
+    corpus = tmp_path / "corpus"
+    status = main(
+        [
+            "fuzz",
+            "decode:licensing_pdu",
+            "--time",
+            "1s",
+            "--json",
+            "--corpus",
+            str(corpus),
+            "--findings",
+            str(tmp_path / "findings"),
+        ]
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert status == 0, out
+    assert out["target"] == "decode:licensing_pdu" and out["findings"] == []
+    assert "cov:" in out["status"]
+    assert len(list(corpus.iterdir())) >= len(SEEDS["licensing"])
