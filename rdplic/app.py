@@ -345,6 +345,8 @@ class ServeOptions:
     log_level: str = "info"
     log_file: Path | None = None
     shutdown_grace: float = 10.0
+    web: Any = None
+    """`rdplic.web.WebOptions` of ``--web``: the licensing manager in the browser; None: none."""
 
 
 def _listen_reason(error: BaseException) -> str:
@@ -427,8 +429,23 @@ def serve_forever(make_server: Callable[[], ServerApp], options: ServeOptions) -
         rsa=rsa_backend(),
     )
 
+    console = None
+    if options.web is not None:
+        from rdplic.web import WebConsole
+
+        console = WebConsole(app, factory, reactor, options.web)
+        try:
+            web = console.listen().getHost()
+        except Exception:
+            port.stopListening()
+            app.close()
+            raise
+        log.info("web console on http://{host}:{port}/", host=web.host, port=web.port)
+
     def shutdown() -> defer.Deferred[None]:
         log.info("stopping: no new connections, {count} in flight", count=len(factory.active))
+        if console is not None:
+            console.stop()
         stopped = defer.maybeDeferred(port.stopListening)
         stopped.addCallback(lambda _: factory.wait_idle(options.shutdown_grace))
 

@@ -35,6 +35,7 @@ FLOORS: dict[str, int] = {
     "rdplic.net": 5,
     "rdplic.app": 5,
     "rdplic.simclient": 5,
+    "rdplic.web": 5,
     "rdplic.fuzz": 5,
     "rdplic.cli": 6,
 }
