@@ -158,6 +158,11 @@ COMMAND_KEYS: dict[str, dict[str, str]] = {
         "frame": "(a capture's frames) the frame number, as Wireshark numbers it",
         "layers": "(a capture's frames) the PDU's layers, as for a single PDU",
     },
+    "fuzz": {
+        "target": "a fuzz target's name (rdplic fuzz --list)",
+        "status": "libFuzzer's last status line (executions, coverage edges, exec/s)",
+        "findings": "the files of the findings, minimised",
+    },
     "keypack": {
         "product_version_id": "Win32_TSLicenseKeyPack ProductVersionID (R9), an integer",
         "key_pack_type": "retail, volume, concurrent, open, temporary or built-in (R9)",

@@ -24,6 +24,7 @@ FLOORS: dict[str, int] = {
     "rdplic.errors": 1,
     "rdplic.files": 1,
     "rdplic.vocabulary": 1,
+    "rdplic.testing": 1,
     "rdplic.crypto": 2,
     "rdplic.core": 3,
     "rdplic.identity": 3,
@@ -36,6 +37,7 @@ FLOORS: dict[str, int] = {
     "rdplic.capture": 5,
     "rdplic.simclient": 5,
     "rdplic.web": 5,
+    "rdplic.fuzz": 5,
     "rdplic.cli": 6,
 }
 FLOOR_NAMES = ["pdu", "base", "crypto", "core", "licensing/store", "net/wiring", "cli"]

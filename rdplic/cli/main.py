@@ -40,6 +40,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "rdplic.cli.client_cmd",
     "rdplic.cli.load_cmd",
     "rdplic.cli.explain_cmd",
+    "rdplic.cli.fuzz_cmd",
 )
 
 
