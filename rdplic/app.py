@@ -52,6 +52,7 @@ __all__ = [
     "ServeOptions",
     "ServerApp",
     "build_client",
+    "build_recorded_client",
     "build_server",
     "install_reactor",
     "serve_forever",
@@ -103,15 +104,27 @@ class ServerApp:
     factory: Any = None
     """The Twisted factory, once `twisted_factory` made it."""
 
-    def licensing(self, user: str, machine: str, preamble_version: int) -> LicensingServer:
-        """The licensing machine of one connection (after its Client Info)."""
+    def licensing(
+        self,
+        user: str,
+        machine: str,
+        preamble_version: int,
+        *,
+        random_bytes: RandomBytes | None = None,
+        recording: Any = None,
+    ) -> LicensingServer:
+        """The licensing machine of one connection (after its Client Info); a capture's
+        ``recording`` (`rdplic.capture.recording.Recording`) notes the host it was made for."""
         config = self.licensing_config
         if preamble_version == 2:
             config = dataclasses.replace(config, preamble_version=2)
+        host = self.host_licensing()
+        if recording is not None:
+            recording.licensing_made(user, machine, preamble_version, host)
         return LicensingServer(
             config,
-            self.host_licensing(),
-            random_bytes=self.random_bytes,
+            host,
+            random_bytes=random_bytes or self.random_bytes,
             client_user_name=user,
             client_machine_name=machine,
         )
@@ -126,6 +139,28 @@ class ServerApp:
             self.connection_config, self.licensing, random_bytes=self.random_bytes
         )
 
+    def make_recorded_connection(self, recorder: Any) -> Any:
+        """`make_connection` under a capture's recorder (`rdplic.capture.recorder`): the
+        machine draws its randomness through the recording and notes its host."""
+
+        def make(recorded: Any) -> ServerConnection:
+            def licensing(user: str, machine: str, preamble: int) -> LicensingServer:
+                return self.licensing(
+                    user,
+                    machine,
+                    preamble,
+                    random_bytes=recorded.random_bytes,
+                    recording=recorded.recording,
+                )
+
+            return ServerConnection(
+                self.connection_config, licensing, random_bytes=recorded.random_bytes
+            )
+
+        return recorder.server_core(
+            self.connection_config, self.licensing_config, self.random_bytes, make
+        )
+
     def twisted_factory(
         self,
         reactor: Any,
@@ -133,11 +168,14 @@ class ServerApp:
         limits: Any = None,
         tls_keylog: Path | None = None,
         capture: Path | None = None,
+        capture_secrets: bool = False,
         debug: bool = False,
     ) -> Any:
         """The Twisted factory of `rdplic.net.server` over this server (Twisted imported
-        here: the cores, the policy and the store work without it)."""
-        from rdplic.net.capture import PcapngWriter
+        here: the cores, the policy and the store work without it).  With ``capture``
+        every connection is recorded there (`rdplic.capture.recorder`), with the private
+        keys when ``capture_secrets``."""
+        from rdplic.capture.recorder import CaptureRecorder
         from rdplic.net.decider import InlineDecider
         from rdplic.net.server import RdpServerFactory, ServerLimits
         from rdplic.net.tls import load_or_create_certificate, server_tls_context
@@ -146,14 +184,19 @@ class ServerApp:
         if self.connection_config.allow_tls:
             certificate = load_or_create_certificate(self.state_dir)
             tls = server_tls_context(certificate, keylog_path=tls_keylog)
+        recorder = None
+        make_core: Callable[[], Any] = self.make_connection
+        if capture is not None:
+            recorder = CaptureRecorder(capture, secrets=capture_secrets)
+            make_core = lambda: self.make_recorded_connection(recorder)  # noqa: E731
         self.factory = RdpServerFactory(
-            self.make_connection,
+            make_core,
             InlineDecider(self.policy, self.store, reactor),
             now=self.clock(),
             reactor=reactor,
             tls=tls,
             limits=limits or ServerLimits(),
-            capture=None if capture is None else PcapngWriter(capture),
+            capture=recorder,
             connection_clock=self.clock,
             debug=debug,
         )
@@ -330,6 +373,64 @@ def build_client(
     return ClientConnection(config, licensing, random_bytes=random_bytes)
 
 
+def build_recorded_client(recorder: Any, *, write_bytes: bool = True, **arguments: Any) -> Any:
+    """`build_client` under a capture's recorder (`rdplic.capture.recorder.CaptureRecorder`):
+    the machine draws its randomness through the recording, which keeps ``arguments`` and
+    the licenses of the device's store (those a `MemoryLicenseStore` holds now, and any
+    other store's the client looks up), so that ``rdplic replay`` can rebuild the client.
+    ``write_bytes`` False: the adapter writes the stream's bytes (`rdplic.net.client`)."""
+    store = arguments.pop("store", None)
+    if store is None:  # (an empty store is falsy: it has a length)
+        store = MemoryLicenseStore()
+    draw = arguments.pop("random_bytes", os.urandom)
+    licenses = [
+        _license_json(key, blob) for key, blob in sorted(getattr(store, "licenses", {}).items())
+    ]
+    recorded = {
+        k: v.hex() if isinstance(v, bytes) else v.name if isinstance(v, ClientPlatform) else v
+        for k, v in arguments.items()
+    }
+
+    def make(core: Any) -> ClientConnection:
+        found = _FoundLicenses(store, licenses)
+        return build_client(random_bytes=core.random_bytes, store=found, **arguments)
+
+    return recorder.client_core(recorded, licenses, draw, make, write_bytes=write_bytes)
+
+
+def _license_json(key: Any, blob: bytes) -> dict[str, Any]:
+    return {
+        "version": key.version,
+        "scope": key.scope,
+        "company_name": key.company_name,
+        "product_id": key.product_id,
+        "blob": blob.hex(),
+    }
+
+
+class _FoundLicenses:
+    """A client's license store that notes, in its capture's recording, each license the
+    client looked up and found (a replay's store holds them)."""
+
+    def __init__(self, store: ClientLicenseStore, licenses: list[dict[str, Any]]) -> None:
+        self._store = store
+        self._licenses = licenses
+
+    def find(self, wanted: Any) -> Any:
+        found = self._store.find(wanted)
+        if found is not None:
+            entry = _license_json(*found)
+            if entry not in self._licenses:
+                self._licenses.append(entry)
+        return found
+
+    def store(self, key: Any, license_info: bytes) -> None:
+        self._store.store(key, license_info)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
 @dataclasses.dataclass(frozen=True)
 class ServeOptions:
     """How `serve_forever` listens, logs and stops."""
@@ -341,6 +442,7 @@ class ServeOptions:
     """`rdplic.net.server.ServerLimits`; None for its defaults."""
     tls_keylog: Path | None = None
     capture: Path | None = None
+    capture_secrets: bool = False
     log_format: str = "text"
     log_level: str = "info"
     log_file: Path | None = None
@@ -400,6 +502,7 @@ def serve_forever(make_server: Callable[[], ServerApp], options: ServeOptions) -
         limits=options.limits,
         tls_keylog=options.tls_keylog,
         capture=options.capture,
+        capture_secrets=options.capture_secrets,
         debug=options.log_level == "debug",
     )
     try:

@@ -137,6 +137,27 @@ concepts must be spelt as here."""
 
 
 COMMAND_KEYS: dict[str, dict[str, str]] = {
+    "replay": {
+        "files": "capture files read",
+        "connections": "recorded connections replayed",
+        "verdicts": "how many connections got each verdict",
+        "updated": "--update rewrote captures, a boolean",
+        "results": "one object per replayed connection and side",
+        "file": "(in results) the capture file",
+        "side": "(in results) the side replayed: server or client",
+        "verdict": "(in results) identical, differs, partial, error, skipped, same-structure",
+        "pdus": "(in results) PDUs the recorded side sent",
+        "frame": "(in results) the frame of the first PDU that differs, null when none",
+        "path": "(in results) the path of the first field that differs",
+        "recorded": "(in results) that field's recorded value",
+        "replayed": "(in results) that field's value now (or the live peer's)",
+        "detail": "(in results) what else the replay says, in words",
+    },
+    "pdu decode": {
+        "direction": "(a capture's frames) client-to-server or server-to-client",
+        "frame": "(a capture's frames) the frame number, as Wireshark numbers it",
+        "layers": "(a capture's frames) the PDU's layers, as for a single PDU",
+    },
     "fuzz": {
         "target": "a fuzz target's name (rdplic fuzz --list)",
         "status": "libFuzzer's last status line (executions, coverage edges, exec/s)",

@@ -34,6 +34,7 @@ FLOORS: dict[str, int] = {
     "rdplic.store": 4,
     "rdplic.net": 5,
     "rdplic.app": 5,
+    "rdplic.capture": 5,
     "rdplic.simclient": 5,
     "rdplic.web": 5,
     "rdplic.fuzz": 5,

@@ -29,6 +29,7 @@ __all__ = ["build_parser", "main"]
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "rdplic.cli.serve_cmd",
     "rdplic.cli.pdu_cmd",
+    "rdplic.cli.replay_cmd",
     "rdplic.cli.keys_cmd",
     "rdplic.cli.keypack_cmd",
     "rdplic.cli.license_cmd",

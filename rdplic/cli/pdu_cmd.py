@@ -33,7 +33,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from rdplic.capture.pcap import is_pcapng
 from rdplic.cli.admin_common import add_actions, emit_json, parse_hex, read_input
+from rdplic.cli.capture_decode import add_options as add_capture_options
+from rdplic.cli.capture_decode import decode_capture
 from rdplic.cli.conventions import add_examples, add_json_option
 from rdplic.errors import UsageError
 from rdplic.pdu.errors import PduError
@@ -431,6 +434,15 @@ def _bytes_from(data: bytes) -> bytes:
     return data
 
 
+def _is_capture(path: str) -> bool:
+    """Whether the file starts like a pcapng (or pcap) capture."""
+    try:
+        with open(path, "rb") as stream:
+            return is_pcapng(stream.read(4))
+    except OSError:
+        return False  # read_input names the problem
+
+
 def _sample() -> bytes:
     text = resources.files("rdplic").joinpath("data", SAMPLE).read_text(encoding="ascii")
     return bytes.fromhex("".join(text.split()))
@@ -445,6 +457,8 @@ def _decode_command(args: argparse.Namespace) -> int:
     elif args.hex is not None:
         data = parse_hex(args.hex, "--hex")
     else:
+        if args.file not in (None, "-") and _is_capture(args.file):
+            return decode_capture(args.file, args)  # any size: not read whole here
         data = _bytes_from(read_input(args.file))
     if not data:
         raise UsageError("no bytes to decode")
@@ -528,6 +542,7 @@ def register(subparsers: Any) -> None:
         help="the server's RSA private key (PEM/DER): decrypts the premaster secret of a "
         "captured New License Request or License Info",
     )
+    add_capture_options(decode)
     add_json_option(decode, default=True)  # it prints JSON only; accepted for uniformity
     add_examples(decode, "rdplic pdu decode --sample", "rdplic pdu decode capture-frame.hex")
     decode.set_defaults(func=_decode_command)

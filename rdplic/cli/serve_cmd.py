@@ -95,6 +95,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--capture", metavar="FILE", help="record every session to FILE (pcapng)")
     parser.add_argument(
+        "--capture-secrets",
+        action="store_true",
+        help="also record the server's private keys and session secrets in the capture (byte "
+        "for byte replay; the capture is then a secret)",
+    )
+    parser.add_argument(
         "--tls-keylog", metavar="FILE", help="append TLS secrets to FILE (NSS key log format)"
     )
     parser.add_argument(
@@ -147,6 +153,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--port must be 0 to 65535, got {args.port}")
     if args.max_connections < 1:
         raise UsageError("--max-connections must be at least 1")
+    if args.capture_secrets and not args.capture:
+        raise UsageError("--capture-secrets needs --capture FILE")
     for name in ("idle_timeout", "total_timeout", "shutdown_grace"):
         if getattr(args, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
@@ -196,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
         ),
         tls_keylog=Path(args.tls_keylog) if args.tls_keylog else None,
         capture=Path(args.capture) if args.capture else None,
+        capture_secrets=args.capture_secrets,
         log_format=args.log_format,
         log_level=args.log_level,
         log_file=Path(args.log_file) if args.log_file else None,

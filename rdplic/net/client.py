@@ -41,14 +41,17 @@ __all__ = [
 ]
 
 
-def open_client_capture(path: str) -> PcapngWriter:
-    """The capture of ``rdplic client --capture FILE``: the same pcapng writer as
-    ``rdplic serve --capture`` (rdplic.net.capture), one TCP stream per connection, holding
-    the bytes the client's connection machine sent and received (after TLS).  Capture
-    replay reads what this writes; extend it here, not in the command."""
+def open_client_capture(path: str) -> Any:
+    """The capture of ``rdplic client --capture FILE``: the recorder of
+    ``rdplic serve --capture`` (`rdplic.capture.recorder.CaptureRecorder`), one TCP stream
+    per connection, holding the bytes the client's connection machine sent and received
+    (after TLS) and, for a machine made by `rdplic.app.build_recorded_client`, what
+    ``rdplic replay`` needs to run the client again."""
     from pathlib import Path
 
-    return PcapngWriter(Path(path))
+    from rdplic.capture.recorder import CaptureRecorder
+
+    return CaptureRecorder(Path(path))
 
 
 @dataclasses.dataclass(slots=True)
@@ -117,7 +120,7 @@ class RdpClientProtocol(TwistedProtocol):
         if self._capture is not None:
             local, peer = transport.getHost(), transport.getPeer()
             self._stream = self._capture.open_stream(
-                (local.host, local.port), (peer.host, peer.port)
+                (local.host, local.port), (peer.host, peer.port), self._core
             )
         self._core.start()
         self._flush()

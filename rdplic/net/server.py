@@ -62,7 +62,6 @@ from rdplic.core.connection_events import (
 )
 from rdplic.core.decisions import Decision
 from rdplic.core.errors import ConnectionProtocolError
-from rdplic.net.capture import PcapngWriter
 from rdplic.net.decider import Decider
 from rdplic.net.tls import TlsError, TlsSession
 from rdplic.vocabulary import Outcome, rfc3339
@@ -214,7 +213,9 @@ class RdpServerProtocol(TwistedProtocol):
         capture = self._factory.capture
         if capture is not None:
             peer, host = transport.getPeer(), transport.getHost()
-            self._capture_id = capture.open_stream((peer.host, peer.port), (host.host, host.port))
+            self._capture_id = capture.open_stream(
+                (peer.host, peer.port), (host.host, host.port), self._core
+            )
 
     def dataReceived(self, data: bytes) -> None:
         if self._closing:
@@ -230,9 +231,6 @@ class RdpServerProtocol(TwistedProtocol):
             self._push()
 
     def _plaintext_received(self, data: bytes) -> None:
-        capture = self._factory.capture
-        if capture is not None and self._capture_id:
-            capture.record(self._capture_id, True, data)
         self._step(lambda: self._core.receive_data(data, self._now()))
 
     def _tls_received(self, data: bytes) -> None:
@@ -317,10 +315,8 @@ class RdpServerProtocol(TwistedProtocol):
             self._send(data)
 
     def _send(self, data: bytes) -> None:
-        """Plaintext from the machine: to the socket, through TLS when it is on."""
-        capture = self._factory.capture
-        if capture is not None and self._capture_id:
-            capture.record(self._capture_id, False, data)
+        """Plaintext from the machine: to the socket, through TLS when it is on (a
+        capture's `rdplic.capture.recorder.RecordingCore` recorded it already)."""
         if self._tls is not None:
             try:
                 data = self._tls.send(data)
@@ -533,6 +529,9 @@ class RdpServerFactory(Factory):
         default every connection uses ``now``.  ``rdplic serve`` reads the administrator's
         offset from the store once per connection this way, not once per packet.
     :param tls: the context for connections that select PROTOCOL_SSL, None without TLS
+    :param capture: a `rdplic.capture.recorder.CaptureRecorder`, whose machines
+        (``make_core`` returning `ServerApp.make_recorded_connection`'s) record what they
+        are given and send; the protocol opens and closes each connection's stream in it
     """
 
     _log = Logger()
@@ -546,7 +545,7 @@ class RdpServerFactory(Factory):
         reactor: Any,
         tls: Any = None,
         limits: ServerLimits = ServerLimits(),
-        capture: PcapngWriter | None = None,
+        capture: Any = None,
         connection_clock: Callable[[], Callable[[], datetime]] | None = None,
         debug: bool = False,
     ) -> None:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
-from rdplic.app import ClientSecurity, build_client
+from rdplic.app import ClientSecurity, build_client, build_recorded_client
 from rdplic.core.client_store import ClientLicenseStore
 from rdplic.core.platforms import ClientPlatform
 from rdplic.net.capture import PcapngWriter
@@ -47,16 +47,23 @@ def connect_device(
 ) -> defer.Deferred[ConnectionResult]:
     """Connect once as this device and fire with its `ConnectionResult`."""
     presenting = PresentingStore(store)
-    core = build_client(
-        machine_name=machine_name,
-        user_name=user_name,
-        platform=platform,
-        hwid=hwid,
-        store=presenting,
-        security=security,
-        encryption_methods=ENCRYPTION_METHODS[encryption],
-        random_bytes=random_bytes,
-    )
+    arguments: dict[str, Any] = {
+        "machine_name": machine_name,
+        "user_name": user_name,
+        "platform": platform,
+        "hwid": hwid,
+        "store": presenting,
+        "security": security,
+        "encryption_methods": ENCRYPTION_METHODS[encryption],
+        "random_bytes": random_bytes,
+    }
+    core: Any
+    if capture is not None and hasattr(capture, "client_core"):
+        # A replayable capture (rdplic client --capture): the recorder keeps the client's
+        # arguments, randomness, clock and the licenses it presents; net.client the bytes.
+        core = build_recorded_client(capture, write_bytes=False, **arguments)
+    else:
+        core = build_client(**arguments)
     done = license_once(reactor, host, port, core, timeout=timeout, capture=capture)
 
     def result(outcome: ClientOutcome) -> ConnectionResult:

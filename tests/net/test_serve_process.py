@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 
 from rdplic.app import build_client
+from rdplic.capture.pcap import read_capture
+from rdplic.capture.replay import replay_file
 from rdplic.core import events as lic
 from rdplic.core.connection_client import ClientConnection
 from rdplic.core.connection_events import ConnectionEnded, SecurityNegotiated
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-from pcapng import tcp_streams  # noqa: E402
 
 
 class Serve:
@@ -119,7 +119,9 @@ def test_tls_session_keylog_capture_and_certificate_persistence(state_dir: Path)
     certificate made on first start is the one used after a restart."""
     keylog = state_dir.parent / "keys.log"
     capture = state_dir.parent / "sessions.pcapng"
-    serve = Serve(state_dir, "--tls-keylog", str(keylog), "--capture", str(capture))
+    serve = Serve(
+        state_dir, "--tls-keylog", str(keylog), "--capture", str(capture), "--capture-secrets"
+    )
     try:
         events = run_client(serve.port, client(1))
         assert any(isinstance(e, lic.NewLicenseReceived) for e in events), events
@@ -129,10 +131,12 @@ def test_tls_session_keylog_capture_and_certificate_persistence(state_dir: Path)
     certificate = state_dir / "tls" / "rdp-server.crt"
     first = certificate.read_bytes()
     assert (state_dir / "tls" / "rdp-server.key").stat().st_mode & 0o777 == 0o600
-    (stream,) = tcp_streams(capture)
-    assert stream.client_data[:2] == b"\x03\x00"  # the Connection Request, in clear
-    assert b"Cookie: mstshash=" in stream.client_data[:64]
-    assert len(stream.server_data) > 1000  # MCS Connect Response, licensing PDUs, in clear
+    (stream,) = read_capture(capture)
+    assert stream.data(True)[:2] == b"\x03\x00"  # the Connection Request, in clear
+    assert b"Cookie: mstshash=" in stream.data(True)[:64]
+    assert len(stream.data(False)) > 1000  # MCS Connect Response, licensing PDUs, in clear
+    # recorded with its secrets, the session runs again through the cores byte for byte
+    assert [r.status for r in replay_file(capture)] == ["identical"]
     serve = Serve(state_dir)
     try:
         events = run_client(serve.port, client(1))

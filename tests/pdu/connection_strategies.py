@@ -1,13 +1,10 @@
 """Fixtures and Hypothesis strategies for the connection-sequence PDUs (pdu.framing, pdu.mcs,
-pdu.gcc, pdu.rdp): hex loaders for tests/data/bcgr and tests/data/windows, the pcapng reader of
-tests/pcapng.py, byte mutators, and generators of every structure."""
+pdu.gcc, pdu.rdp): hex loaders for tests/data/bcgr and tests/data/windows, byte mutators, and
+generators of every structure."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from rdplic.pdu import framing, mcs
@@ -52,19 +49,6 @@ def send_data(frame: bytes) -> mcs.SendDataRequest | mcs.SendDataIndication:
     pdu = mcs.decode_domain_pdu(x224_payload(frame))
     assert isinstance(pdu, mcs.SendDataRequest | mcs.SendDataIndication)
     return pdu
-
-
-def pcapng() -> ModuleType:
-    """tests/pcapng.py, loaded by path (tests/ is not a package)."""
-    module = sys.modules.get("pcapng")
-    if module is None:
-        path = Path(__file__).resolve().parent.parent / "pcapng.py"
-        spec = importlib.util.spec_from_file_location("pcapng", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["pcapng"] = module
-        spec.loader.exec_module(module)
-    return module
 
 
 def outcome(call: Any, *args: Any) -> Any:

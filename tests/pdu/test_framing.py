@@ -11,7 +11,6 @@ from connection_strategies import (
     bcgr,
     fast_path_pdus,
     hostile,
-    pcapng,
     tpkts,
     windows,
     windows_frames,
@@ -20,6 +19,7 @@ from connection_strategies import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rdplic.capture.pcap import read_capture
 from rdplic.pdu.errors import PduError
 from rdplic.pdu.framing import (
     _TPKT,
@@ -139,17 +139,18 @@ def test_every_windows_frame_round_trips_at_x224() -> None:
 
 
 def test_fixtures_match_the_capture() -> None:
-    """The stdsec fixtures are exactly the TPKT frames tests/pcapng.py reassembles."""
-    streams = pcapng().tcp_streams(CAPTURES / "win-stdsec-valid-client.pcapng")
+    """The stdsec fixtures are exactly the TPKT frames rdplic.capture reassembles."""
+    streams = read_capture(CAPTURES / "win-stdsec-valid-client.pcapng")
     assert len(streams) == 2
     for number, stream in enumerate(streams, start=1):
         for from_client, tag in ((True, "c2s"), (False, "s2c")):
             data = stream.data(from_client)
+            ends = stream.frame_map(from_client)
             offset = 0
             while offset < len(data):
                 size = frame_size(data[offset:])
                 assert size is not None
-                frame = stream.frame_at(from_client, offset)
+                frame = next(f for end, f in ends if end > offset)  # the PDU's first byte
                 name = f"stdsec-conn{number}-frame{frame}-{tag}"
                 assert windows(name) == data[offset : offset + size]
                 offset += size
@@ -157,7 +158,7 @@ def test_fixtures_match_the_capture() -> None:
 
 def test_tls_capture_starts_with_plain_x224() -> None:
     """In the TLS capture only the X.224 CR and CC are plaintext; both fixtures match it."""
-    (stream,) = pcapng().tcp_streams(CAPTURES / "win-tls-valid-client.pcapng")
+    (stream,) = read_capture(CAPTURES / "win-tls-valid-client.pcapng", decrypt_tls=False)
     client, server = stream.data(True), stream.data(False)
     assert windows("tls-frame4-c2s") == client[: frame_size(client)]
     assert windows("tls-frame5-s2c") == server[: frame_size(server)]

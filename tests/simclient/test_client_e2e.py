@@ -5,7 +5,6 @@ the exit statuses; every run is a child process with a time-out."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -132,10 +131,9 @@ def test_capture_records_the_session_as_pcapng(serve: Any, tmp_path: Path) -> No
     data = capture.read_bytes()
     assert data[:4] == bytes.fromhex("0a0d0d0a") and stat.S_IMODE(capture.stat().st_mode) == 0o600
     assert "Microsoft Corporation".encode("utf-16-le") in data  # the License Request, in clear
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from pcapng import tcp_streams
+    from rdplic.capture.pcap import read_capture  # (was tests/pcapng.py, issue 14)
 
-    (stream,) = tcp_streams(capture)
+    (stream,) = read_capture(capture)
     assert stream.server == ("127.0.0.1", server.port)
     sent, received = stream.data(True), stream.data(False)
     assert sent.startswith(b"\x03\x00") and b"Cookie: mstshash=" in sent[:64]  # X.224 CR
@@ -246,8 +244,7 @@ def test_capture_keeps_tls_bytes_that_follow_the_confirm_out(tmp_path: Path) -> 
     thread.join(10)
     listener.close()
     assert result["outcome"] == "tls_failed", result
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from pcapng import tcp_streams
+    from rdplic.capture.pcap import read_capture  # (was tests/pcapng.py, issue 14)
 
-    (stream,) = tcp_streams(capture)
+    (stream,) = read_capture(capture)
     assert stream.data(False) == confirm
