@@ -36,7 +36,17 @@ __all__ = [
 ]
 
 
-def open_store(state_dir: str | os.PathLike[str], *, defer_commits: bool = False) -> SqliteStore:
+def open_store(
+    state_dir: str | os.PathLike[str], *, defer_commits: bool = False, db: str | None = None
+) -> LicenseStore:
     """The store of a state directory (created, and migrated to the current schema);
-    ``defer_commits`` for group commit (`SqliteStore`)."""
+    ``defer_commits`` for group commit (`SqliteStore`).  ``db`` (``--db``) names a shared
+    PostgreSQL database (``postgresql://...``, `rdplic.store.postgres`) instead; None or
+    empty keeps the state directory's SQLite file."""
+    if db:
+        from rdplic.store.postgres import PostgresStore, is_postgres_url
+
+        if not is_postgres_url(db):
+            raise StoreError(f"--db must be a postgresql:// URL, got {db.split(':')[0]!r}")
+        return PostgresStore(db)
     return SqliteStore.in_state_dir(state_dir, defer_commits=defer_commits)
