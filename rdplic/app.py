@@ -43,6 +43,7 @@ from rdplic.licensing.signer import CryptoLicenseSigner
 from rdplic.licensing.store import LicenseStore, read_clock_offset
 from rdplic.pdu.framing import Protocol
 from rdplic.store import open_store
+from rdplic.store.deployment import join_deployment
 
 __all__ = [
     "RDP_VERSIONS",
@@ -137,7 +138,6 @@ class ServerApp:
         """The Twisted factory of `rdplic.net.server` over this server (Twisted imported
         here: the cores, the policy and the store work without it)."""
         from rdplic.net.capture import PcapngWriter
-        from rdplic.net.decider import InlineDecider
         from rdplic.net.server import RdpServerFactory, ServerLimits
         from rdplic.net.tls import load_or_create_certificate, server_tls_context
 
@@ -147,7 +147,7 @@ class ServerApp:
             tls = server_tls_context(certificate, keylog_path=tls_keylog)
         self.factory = RdpServerFactory(
             self.make_connection,
-            InlineDecider(self.policy, self.store, reactor),
+            self.decider(reactor),
             now=self.clock(),
             reactor=reactor,
             tls=tls,
@@ -157,6 +157,18 @@ class ServerApp:
             debug=debug,
         )
         return self.factory
+
+    def decider(self, reactor: Any) -> Any:
+        """Who answers the licensing core: in the reactor thread with group commit for the
+        state directory's SQLite file, in a thread pool for a shared database (the reactor
+        never waits on it; `rdplic.net.decider`).  History events name this host."""
+        from rdplic.licensing.store import Durability
+        from rdplic.net.decider import InlineDecider, PooledDecider
+
+        host = self.identity.terminal_server_name
+        if self.store.durability is Durability.GROUPED:
+            return InlineDecider(self.policy, self.store, reactor, host=host)
+        return PooledDecider(self.policy, self.store, reactor, host=host)
 
     def close(self) -> None:
         """Close the capture (if any) and the store (committing what is pending)."""
@@ -179,6 +191,7 @@ def build_server(
     max_frame_size: int = 16384,
     store: LicenseStore | None = None,
     group_commit: bool = False,
+    db: str | None = None,
     random_bytes: RandomBytes = os.urandom,
     rng: RandomSource | None = None,
     now: Now | None = None,
@@ -188,7 +201,9 @@ def build_server(
     ``windows``, ``licensing_mode`` and ``first_license`` change the stored host
     configuration, as ``rdplic config set`` does; None keeps the stored value.  ``store``
     defaults to the state directory's SQLite file, group-committed with ``group_commit``
-    (what ``rdplic serve`` runs).  ``random_bytes`` (the machines' randomness), ``rng``
+    (what ``rdplic serve`` runs); ``db`` names a shared PostgreSQL database instead
+    (``--db``), whose license server identity this host joins
+    (`rdplic.store.deployment`).  ``random_bytes`` (the machines' randomness), ``rng``
     (the policy's CAL lifetimes) and ``now`` (the clock, offset excluded) are for tests and
     replay.
     """
@@ -199,7 +214,9 @@ def build_server(
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     identity = ServerIdentity.load_or_create(directory)
     if store is None:
-        store = open_store(directory, defer_commits=group_commit)
+        store = open_store(directory, defer_commits=group_commit, db=db)
+    # One license server for every host of a shared database (rdplic.store.deployment).
+    identity = join_deployment(identity, store, publish=bool(db))
     signer = CryptoLicenseSigner(identity.license_server)
     draw = rng or random.SystemRandom()
     host = LicensePolicy(store, signer, draw).config()
@@ -344,6 +361,10 @@ class ServeOptions:
     log_level: str = "info"
     log_file: Path | None = None
     shutdown_grace: float = 10.0
+    # rdplic serve --workers (rdplic.net.workers): the socket the supervisor listens on,
+    # and this worker's number (its logging was started by the supervisor).
+    listen_fd: int | None = None
+    worker: int | None = None
 
 
 def install_reactor() -> Any:
@@ -376,7 +397,8 @@ def serve_forever(make_server: Callable[[], ServerApp], options: ServeOptions) -
     from rdplic.net.server import listen_tcp
     from rdplic.statedir import state_dir_warning
 
-    start_logging(options.log_format, options.log_level, options.log_file)
+    if options.worker is None:
+        start_logging(options.log_format, options.log_level, options.log_file)
     log = Logger(namespace="rdplic.serve")
     app = make_server()
     warning = state_dir_warning(app.state_dir)
@@ -389,15 +411,21 @@ def serve_forever(make_server: Callable[[], ServerApp], options: ServeOptions) -
         capture=options.capture,
         debug=options.log_level == "debug",
     )
-    port = listen_tcp(
-        reactor, options.port, factory, backlog=options.backlog, interface=options.host
-    )
+    if options.listen_fd is None:
+        port = listen_tcp(
+            reactor, options.port, factory, backlog=options.backlog, interface=options.host
+        )
+    else:
+        from rdplic.net.server import adopt_tcp
+
+        port = adopt_tcp(reactor, options.listen_fd, factory)
     address = port.getHost()
     allow_rdp = app.connection_config.allow_rdp_security
     allow_tls = app.connection_config.allow_tls
     security = ",".join(name for name, on in (("rdp", allow_rdp), ("tls", allow_tls)) if on)
     log.info(
-        "rdplic serve listening on {host}:{port} (security {security}, Windows {windows}, "
+        ("rdplic serve listening" if options.worker is None else f"worker {options.worker} serving")
+        + " on {host}:{port} (security {security}, Windows {windows}, "
         "{mode}, state {state_dir}, RSA by {rsa})",
         host=address.host,
         port=address.port,
@@ -416,6 +444,15 @@ def serve_forever(make_server: Callable[[], ServerApp], options: ServeOptions) -
         def close(result: object) -> object:
             factory.decider.commit()
             app.close()
+            waits = getattr(app.store, "lock_waits", None)
+            if waits is not None and waits.count:
+                log.info(
+                    "store write lock: taken {count} times, waited {total:.3f} s in all,"
+                    " longest {longest:.1f} ms",
+                    count=waits.count,
+                    total=waits.total,
+                    longest=waits.longest * 1000,
+                )
             log.info("store closed")
             return result
 

@@ -44,7 +44,7 @@ import psycopg.errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from rdplic.licensing.model import CalType, HistoryKind, KeyPackType, LicenseStatus
-from rdplic.licensing.store import Durability, StoreError
+from rdplic.licensing.store import Durability, StoreError, StoreRetry
 from rdplic.store.migrations import MIGRATIONS, POSTGRESQL, SCHEMA_VERSION_DDL, latest_version
 from rdplic.store.sqlite import SqliteTransaction, format_ts
 
@@ -61,10 +61,6 @@ _POLL_S = 0.25
 def is_postgres_url(db: str | None) -> bool:
     """Whether ``--db`` names a PostgreSQL database."""
     return db is not None and db.startswith(("postgresql://", "postgres://"))
-
-
-class StoreRetry(StoreError):
-    """PostgreSQL aborted the transaction to keep it serialisable: run it again."""
 
 
 class _Connection:
@@ -134,9 +130,15 @@ class PostgresStore:
                 open=False,
                 name="rdplic",
             )
-            self._pool.open(wait=True, timeout=timeout)
-        except (psycopg.Error, PoolTimeout) as error:
+        except psycopg.Error as error:
             raise StoreError(f"cannot open store {_redact(url)}: {error}") from None
+        try:
+            self._pool.open(wait=True, timeout=timeout)
+        except (psycopg.Error, PoolTimeout):
+            self._pool.close()
+            raise StoreError(
+                f"cannot open store {_redact(url)}: no connection within {timeout:g} s"
+            ) from None
         try:
             self._migrate()
             self._token = self._read_token()
