@@ -107,6 +107,8 @@ KEYS: dict[str, str] = {
     "hwid": "the client's hardware id, 20 bytes as hex (CLIENT_HARDWARE_ID, [MS-RDPELE] 2.2.2.3.1)",
     "platform_id": "the client's PlatformId ([MS-RDPELE] 2.2.2.2), an integer",
     "peer": "the remote address, host:port",
+    "session_host": "the session host (terminal server name) a history event came through, "
+    "'' for administration commands",
     # -- licenses and key packs
     "status": "a license's status: temporary, active, upgraded, revoked, expired",
     "temporary": "the license is a temporary (90-day) license (boolean)",

@@ -28,7 +28,7 @@ from rdplic.licensing import (
 )
 from rdplic.licensing.report import iso
 from rdplic.statedir import ensure_state_dir, resolve_state_dir, state_dir_warning
-from rdplic.store import SqliteStore, open_store, read_clock_offset
+from rdplic.store import LicenseStore, open_store, read_clock_offset
 
 __all__ = [
     "Admin",
@@ -91,6 +91,12 @@ def add_common_options(parser: argparse.ArgumentParser, *, leaf: bool = True) ->
     default = argparse.SUPPRESS if leaf else None
     add_state_dir_option(parser, default)
     parser.add_argument(
+        "--db",
+        metavar="URL",
+        default=default,
+        help="shared license database postgresql://... (default: the state directory's SQLite)",
+    )
+    parser.add_argument(
         "--json",
         action="store_true",
         default=default if leaf else False,
@@ -104,7 +110,7 @@ class Admin:
     server's clock."""
 
     admin: LicenseAdmin
-    store: SqliteStore
+    store: LicenseStore
     clock: SystemClock
 
     def now(self) -> datetime:
@@ -113,12 +119,19 @@ class Admin:
 
 @contextmanager
 def admin(args: argparse.Namespace) -> Iterator[Admin]:
-    """Open the store of ``--state-dir`` (created on first use) for one command."""
-    state_dir = ensure_state_dir(getattr(args, "state_dir", None))
-    warning = state_dir_warning(state_dir)
-    if warning:
-        print(f"rdplic: warning: {warning}", file=sys.stderr)
-    store = open_store(state_dir)
+    """Open the store of ``--state-dir`` (created on first use), or the shared database of
+    ``--db``, for one command."""
+    db = getattr(args, "db", None)
+    if db:
+        if not db.startswith(("postgresql://", "postgres://")):
+            raise UsageError("--db must be a postgresql:// URL")
+        store = open_store("", db=db)
+    else:
+        state_dir = ensure_state_dir(getattr(args, "state_dir", None))
+        warning = state_dir_warning(state_dir)
+        if warning:
+            print(f"rdplic: warning: {warning}", file=sys.stderr)
+        store = open_store(state_dir)
     try:
         clock = SystemClock(offset=lambda: read_clock_offset(store))
         yield Admin(LicenseAdmin(store), store, clock)
@@ -273,4 +286,5 @@ def event_json(event: HistoryEvent) -> dict[str, Any]:
         "client_name": event.machine_name,
         "user_name": event.user_name,
         "detail": event.detail,
+        "session_host": event.host,
     }

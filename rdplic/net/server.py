@@ -649,7 +649,8 @@ def adopt_tcp(reactor: Any, fd: int, factory: Any) -> Any:
     """An `EagerPort` on a socket already listening (``rdplic serve --workers``: the
     supervisor opened it before forking; the descriptor is duplicated, not taken)."""
     family = _family(fd)
-    listening: Any = EagerPort._fromListeningDescriptor(reactor, fd, family, factory)
+    adopt: Any = EagerPort._fromListeningDescriptor  # untyped in Twisted
+    listening: Any = adopt(reactor, fd, family, factory)
     listening.startListening()
     return listening
 

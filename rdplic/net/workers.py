@@ -17,6 +17,7 @@ seconds) stops the server with exit status 1.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -93,10 +94,8 @@ def serve_workers(make_server: Callable[[], Any], options: Any, workers: int) ->
             )
         stopping = True
         for pid in list(children):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -108,9 +107,9 @@ def serve_workers(make_server: Callable[[], Any], options: Any, workers: int) ->
             pid, wait_status = os.wait()
         except ChildProcessError:
             break
-        index = children.pop(pid, None)
-        if index is None:
+        if pid not in children:
             continue
+        index = children.pop(pid)
         how = _describe(wait_status)
         if stopping:
             log.info("worker {index} (pid {pid}) stopped: {how}", index=index, pid=pid, how=how)

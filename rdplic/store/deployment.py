@@ -81,7 +81,9 @@ def read_license_server(tx: StoreTransaction) -> LicenseServerIdentity | None:
     return None if text is None else license_server_from_text(text)
 
 
-def join_deployment(identity: ServerIdentity, store: LicenseStore, *, publish: bool) -> ServerIdentity:
+def join_deployment(
+    identity: ServerIdentity, store: LicenseStore, *, publish: bool
+) -> ServerIdentity:
     """This host's identity, certified by the license server kept in ``store``.
 
     With ``publish`` (a shared database), a store without a license server gets this
@@ -111,7 +113,9 @@ def join_deployment(identity: ServerIdentity, store: LicenseStore, *, publish: b
             issued=identity.created,
         )
     except CryptoError as error:
-        raise StoreError(f"cannot certify this host by the shared license server: {error}") from None
+        raise StoreError(
+            f"cannot certify this host by the shared license server: {error}"
+        ) from None
     return dataclasses.replace(
         identity,
         license_server=shared,

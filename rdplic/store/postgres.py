@@ -77,7 +77,7 @@ class _Connection:
         if text is None:
             text = sql.replace("%", "%%").replace("?", "%s")
             self._translated[sql] = text
-        return self.raw.execute(text, params)  # type: ignore[arg-type]  # built from our SQL
+        return self.raw.execute(text.encode(), params)
 
 
 class PostgresTransaction(SqliteTransaction):
@@ -322,4 +322,3 @@ def _redact(url: str) -> str:
         return "postgresql://..."
     info.pop("password", None)
     return " ".join(f"{k}={v}" for k, v in sorted(info.items()))
-

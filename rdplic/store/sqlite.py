@@ -42,7 +42,14 @@ from rdplic.licensing.model import (
 from rdplic.licensing.store import Durability, HistoryQuery, LicenseQuery, StoreError
 from rdplic.store.migrations import MIGRATIONS, SCHEMA_VERSION_DDL, SQLITE, latest_version
 
-__all__ = ["STORE_FILENAME", "LockWaits", "SqliteStore", "SqliteTransaction", "format_ts", "parse_ts"]
+__all__ = [
+    "STORE_FILENAME",
+    "LockWaits",
+    "SqliteStore",
+    "SqliteTransaction",
+    "format_ts",
+    "parse_ts",
+]
 
 STORE_FILENAME = "licenses.sqlite3"
 """Name of the database file inside the state directory."""

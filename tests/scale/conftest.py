@@ -6,7 +6,6 @@ import os
 from collections.abc import Iterator
 
 import pytest
-
 from pgcluster import PgCluster, pg_available
 
 

@@ -58,12 +58,13 @@ def main() -> int:
                 if time.monotonic() - started > args.deadline:
                     record["connections"].append({"port": port, "error": "deadline"})
                     continue
-                core = build_client(machine_name=name, user_name="loaduser", store=store,
-                                    security="rdp")
-                outcome = yield license_once(reactor, "127.0.0.1", port, core,
-                                             timeout=args.timeout)
+                core = build_client(
+                    machine_name=name, user_name="loaduser", store=store, security="rdp"
+                )
+                outcome = yield license_once(reactor, "127.0.0.1", port, core, timeout=args.timeout)
                 got = [
-                    e for e in outcome.events
+                    e
+                    for e in outcome.events
                     if isinstance(e, lic.NewLicenseReceived | lic.UpgradedLicenseReceived)
                 ]
                 record["connections"].append(
