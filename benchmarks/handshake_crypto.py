@@ -89,7 +89,7 @@ class CryptoRecorder:
         self._undo.append(lambda: setattr(owner, name, old))
 
     def install(self, *, tls: bool = False) -> None:
-        """Wrap the primitives; with ``tls``, pyOpenSSL's handshakes too (timing only)."""
+        """Wrap the primitives; with ``tls``, the TLS handshakes (``ssl.SSLObject``) too."""
         import hashlib
 
         from rdplic.crypto import licensing, rdp_security, rsa

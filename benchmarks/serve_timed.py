@@ -3,12 +3,15 @@
     python benchmarks/serve_timed.py OUT.json serve [rdplic serve options...]
 
 Runs ``rdplic serve`` unchanged apart from thin wrappers around the crypto primitives the
-server core calls (`handshake_crypto.CryptoRecorder` with ``time.thread_time``, and
-pyOpenSSL's handshakes).  On SIGUSR1 it writes, atomically, the crypto's CPU seconds so
-far and the process's user and system CPU seconds to OUT.json: the benchmark reads it
+server core calls (`handshake_crypto.CryptoRecorder` with ``time.thread_time``, and the
+TLS handshakes of ``ssl.SSLObject``).  On SIGUSR1 it writes, atomically, the crypto's CPU
+seconds so far and the process's user and system CPU seconds to OUT.json: the benchmark reads it
 before and after a pass of handshakes, so the crypto's share of the server's CPU is
 measured in the same process over the same time, whatever the machine's speed does.
-The wrappers' own cost (two clock reads per crypto call) counts as the server's.
+The wrappers' own cost (two clock reads and a Python call per crypto call, about a tenth
+of the server's CPU) counts as the server's: so they go in only when serve.py is run with
+``--crypto-share`` (environment ``RDPLIC_BENCH_CRYPTO_SHARE=1``); otherwise the server runs
+unwrapped and only its CPU times are written.
 """
 
 from __future__ import annotations
@@ -44,8 +47,9 @@ def main() -> None:
     for name in PRELOAD:
         importlib.import_module(name)
     recorder = CryptoRecorder(timer=time.thread_time)
-    recorder.install(tls=True)
-    recorder.active = True
+    if os.environ.get("RDPLIC_BENCH_CRYPTO_SHARE") == "1":
+        recorder.install(tls=True)
+        recorder.active = True
 
     def dump(signum: int, frame: object) -> None:
         usage = os.times()

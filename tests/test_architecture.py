@@ -23,6 +23,7 @@ FLOORS: dict[str, int] = {
     "rdplic.pdu": 0,
     "rdplic.errors": 1,
     "rdplic.files": 1,
+    "rdplic.vocabulary": 1,
     "rdplic.crypto": 2,
     "rdplic.core": 3,
     "rdplic.identity": 3,

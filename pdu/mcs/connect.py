@@ -245,12 +245,20 @@ def _layout_of(
 def _read_der_domain_parameters(data: bytes, pos: int) -> tuple[DomainParameters, int]:
     """The DomainParameters SEQUENCE of eight INTEGERs at ``pos``, and where it ends (the
     DER readers below; unchecked, like `_der_element`)."""
-    start, stop = _der_element(data, pos, 0x30)
+    _, stop = _der_element(data, pos, 0x30)
+    return _domain_parameters_from_der(data[pos:stop]), stop
+
+
+@functools.lru_cache(maxsize=64)
+def _domain_parameters_from_der(element: bytes) -> DomainParameters:
+    """The eight INTEGERs of one DER DomainParameters SEQUENCE (cached by its bytes: every
+    client sends the same few sets, and DomainParameters is immutable)."""
+    start, _ = _der_element(element, 0, 0x30)
     values = []
     for _ in range(8):
-        value_start, start = _der_element(data, start, 0x02)
-        values.append(int.from_bytes(data[value_start:start], "big"))
-    return DomainParameters(*values), stop
+        value_start, start = _der_element(element, start, 0x02)
+        values.append(int.from_bytes(element[value_start:start], "big"))
+    return DomainParameters(*values)
 
 
 def _connect_initial_from_der(data: bytes) -> McsConnectInitial | None:
