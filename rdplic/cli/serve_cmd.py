@@ -191,5 +191,5 @@ def run(args: argparse.Namespace) -> int:
     if args.workers > 1:
         from rdplic.net.workers import serve_workers
 
-        return serve_workers(make_server, options, args.workers)
+        return serve_workers(make_server, options, args.workers, serve_forever)
     return serve_forever(make_server, options)

@@ -34,8 +34,14 @@ _RESTARTS = 5
 _RESTART_WINDOW_S = 10.0
 
 
-def serve_workers(make_server: Callable[[], Any], options: Any, workers: int) -> int:
-    """Run ``workers`` worker processes of `rdplic.app.serve_forever` until SIGTERM/SIGINT.
+def serve_workers(
+    make_server: Callable[[], Any],
+    options: Any,
+    workers: int,
+    serve: Callable[[Callable[[], Any], Any], int],
+) -> int:
+    """Run ``workers`` worker processes, each ``serve(make_server, options)`` (what
+    `rdplic.app.serve_forever` does), until SIGTERM/SIGINT.
 
     ``options`` is a `rdplic.app.ServeOptions`; ``make_server`` builds each worker's
     `rdplic.app.ServerApp` (and once here first, to prepare the state and the store).
@@ -72,11 +78,7 @@ def serve_workers(make_server: Callable[[], Any], options: Any, workers: int) ->
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                from rdplic.app import serve_forever
-
-                status = serve_forever(
-                    make_server, dataclasses.replace(worker_options, worker=index)
-                )
+                status = serve(make_server, dataclasses.replace(worker_options, worker=index))
             except BaseException:
                 log.failure("worker {index} failed", index=index)
             finally:
