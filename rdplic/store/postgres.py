@@ -33,6 +33,7 @@ process) a few times a second, and the reactor compares tokens only.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -56,6 +57,10 @@ SETTINGS_COUNTER = "settings"
 """Counter bumped by every settings write: the cross-process settings token."""
 _POLL_S = 0.25
 """How often the background thread reads the settings counter."""
+
+# psycopg_pool logs every failed reconnection attempt on stderr through Python's last-resort
+# handler; the store reports what matters as StoreError (and the server logs it).
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
 
 def is_postgres_url(db: str | None) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from pgcluster import PgCluster, pg_available
+from serving import Serve
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +28,14 @@ def pg_cluster() -> Iterator[PgCluster]:
 def pg_url(pg_cluster: PgCluster) -> str:
     """A fresh, empty database in the session's cluster."""
     return pg_cluster.new_database()
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Serve]]:
+    """Every `Serve` a test appends is stopped at its end, whatever happened."""
+    started: list[Serve] = []
+    yield started
+    for server in started:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait(timeout=30)
