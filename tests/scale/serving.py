@@ -84,8 +84,11 @@ class Serve:
 
 def drive(ports: list[int], devices: int, *, prefix: str = "DEV", concurrency: int = 16) -> Any:
     """Run drive.py to the end; its JSON report."""
-    return json.loads(start_drive(ports, devices, prefix=prefix, concurrency=concurrency)
-                      .communicate(timeout=300)[0])
+    return json.loads(
+        start_drive(ports, devices, prefix=prefix, concurrency=concurrency).communicate(
+            timeout=300
+        )[0]
+    )
 
 
 def start_drive(
