@@ -122,9 +122,7 @@ def test_a_database_restart_mid_load_never_hands_out_an_unstored_license(
         # ERRINFO_LICENSE_NO_LICENSE_SERVER (MS-RDPBCGR 2.2.5.1.1), from ERR_NO_LICENSE_SERVER
         assert connection["error_info"] == 0x101, connection
     licensed_after = sum(1 for c in connections if c["licensed"])
-    print(
-        f"database restart: {len(refused)} refused, {collections.Counter(c['error_info'] for c in refused)}"
-    )
+    print(f"database restart: {len(refused)} refused")
     assert licensed_after >= DEVICES // 2, "the workers did not carry on after the restart"
 
 
