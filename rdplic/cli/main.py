@@ -30,6 +30,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "rdplic.cli.report_cmd",
     "rdplic.cli.clock_cmd",
     "rdplic.cli.config_cmd",
+    "rdplic.cli.store_cmd",
 )
 
 
