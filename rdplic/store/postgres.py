@@ -167,11 +167,18 @@ class PostgresStore:
         try:
             with self._pool.connection() as raw:
                 conn = _Connection(raw)
-                if write:
-                    raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
-                else:
-                    raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                try:
+                    if write:
+                        raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
+                    else:
+                        raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                except psycopg.OperationalError:
+                    # A pooled connection the server closed (a restart): nothing was done
+                    # yet; the pool drops it and the decision runs again on another.
+                    raise StoreRetry("connection lost before the transaction began") from None
                 yield conn
+        except StoreRetry:
+            raise
         except psycopg.Error as error:
             raise _store_error(error) from None
         except PoolTimeout as error:
