@@ -44,7 +44,7 @@ import psycopg
 import psycopg.errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from rdplic.licensing.model import CalType, HistoryKind, KeyPackType, LicenseStatus
+from rdplic.licensing.model import CalType, HistoryEvent, HistoryKind, KeyPackType, LicenseStatus
 from rdplic.licensing.store import Durability, StoreError, StoreRetry
 from rdplic.store.migrations import MIGRATIONS, POSTGRESQL, SCHEMA_VERSION_DDL, latest_version
 from rdplic.store.sqlite import SqliteTransaction, format_ts
@@ -99,6 +99,39 @@ class PostgresTransaction(SqliteTransaction):
     def delete_setting(self, name: str) -> None:
         super().delete_setting(name)
         self.next_id(SETTINGS_COUNTER)
+
+    def append_history(self, event: HistoryEvent) -> int:
+        """The counter and the row in one statement (one round trip instead of two)."""
+        value = self._one(
+            "WITH n AS (UPDATE counters SET value = value + 1 WHERE name = 'history'"
+            " RETURNING value)"
+            " INSERT INTO history (event_id, at, kind, license_id, key_pack_id, hwid,"
+            " machine_name, user_name, detail, rule, host)"
+            " SELECT n.value, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM n RETURNING event_id",
+            (
+                format_ts(event.at),
+                event.kind.value,
+                event.license_id,
+                event.key_pack_id,
+                event.hwid.hex(),
+                event.machine_name,
+                event.user_name,
+                event.detail,
+                event.rule,
+                event.host,
+            ),
+        )
+        if value is None:  # no history counter (never: migration 1 creates it)
+            return super().append_history(event)
+        return int(value)
+
+
+_LOCK_AND_TOKEN = (
+    f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY});"
+    f" SELECT value FROM counters WHERE name = '{SETTINGS_COUNTER}'"
+).encode()
+"""Two statements in one simple query: in READ COMMITTED each takes its own snapshot, so
+the second sees everything committed before the lock was granted."""
 
 
 def _store_error(error: psycopg.Error) -> StoreError:
@@ -164,12 +197,18 @@ class PostgresStore:
         if getattr(self._local, "busy", False):
             raise StoreError("nested store transaction")
         self._local.busy = True
+        self._local.tx_token = None
         try:
             with self._pool.connection() as raw:
                 conn = _Connection(raw)
                 try:
                     if write:
-                        raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
+                        # The lock, then (in the same round trip, with a snapshot taken
+                        # after the lock) the settings counter: the exact settings token.
+                        cursor = raw.execute(_LOCK_AND_TOKEN)
+                        cursor.nextset()
+                        row = cursor.fetchone()
+                        self._local.tx_token = int(row[0]) if row else 0
                     else:
                         raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 except psycopg.OperationalError:
@@ -229,8 +268,10 @@ class PostgresStore:
         reactor never waits on the database for it)."""
         tx: PostgresTransaction | None = getattr(self._local, "tx", None)
         if tx is not None:
-            value = tx._one("SELECT value FROM counters WHERE name = ?", (SETTINGS_COUNTER,))
-            return int(value or 0)
+            if tx.wrote_settings or self._local.tx_token is None:
+                value = tx._one("SELECT value FROM counters WHERE name = ?", (SETTINGS_COUNTER,))
+                return int(value or 0)
+            return int(self._local.tx_token)
         return self._token
 
     def _read_token(self) -> int:

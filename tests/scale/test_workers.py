@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -68,7 +69,11 @@ def test_four_workers_never_over_issue(
         :3
     ]
     assert len(stored_licenses(db)) == DEVICES
-    assert "store closed" in server.log_text()
+    assert server.log_text().count("store closed") == 4  # SIGTERM stopped every worker
+    assert (
+        len(set(re.findall(r"worker \d+ \(pid \d+\) stopped: exit status 0", server.log_text())))
+        == 4
+    )
     print(f"{kind}: {DEVICES} devices in {elapsed:.1f} s")
 
 
