@@ -70,6 +70,8 @@ def test_four_workers_never_over_issue(
     ]
     assert len(stored_licenses(db)) == DEVICES
     assert server.log_text().count("store closed") == 4  # SIGTERM stopped every worker
+    if kind == "sqlite":  # every worker got the write lock: none starved behind another
+        assert len(re.findall(r"store write lock: taken [1-9]", server.log_text())) == 4
     assert (
         len(set(re.findall(r"worker \d+ \(pid \d+\) stopped: exit status 0", server.log_text())))
         == 4
