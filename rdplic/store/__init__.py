@@ -1,7 +1,8 @@
 """Where the license server keeps its key packs, issued licenses and history.
 
 `open_store` opens the embedded SQLite store of a state directory (the same one
-``rdplic serve`` and every administration command use).  The contract every store
+``rdplic serve`` and every administration command use), or with ``db`` a PostgreSQL
+database shared by several processes and hosts (`rdplic.store.postgres`).  The contract every store
 implements is the license server's own, `rdplic.licensing.store`, re-exported here.
 """
 
