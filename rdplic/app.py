@@ -35,6 +35,7 @@ from rdplic.core.licensing_client import ClientConfig, LicensingClient
 from rdplic.core.licensing_server import LicensingServer, ServerConfig
 from rdplic.core.platforms import CLIENT_PLATFORMS, ClientPlatform, hardware_id
 from rdplic.crypto.rdp_security import EncryptionLevel
+from rdplic.errors import UsageError
 from rdplic.identity import ServerIdentity
 from rdplic.licensing.admin import LicenseAdmin
 from rdplic.licensing.hostconfig import HostConfig
@@ -367,6 +368,15 @@ class ServeOptions:
     worker: int | None = None
 
 
+def _listen_reason(error: BaseException) -> str:
+    """What the operating system said (``Address already in use``), without Twisted's
+    wrapping."""
+    cause = getattr(error, "socketError", None) or error
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return str(cause)
+
+
 def install_reactor() -> Any:
     """Twisted's asyncio reactor (architecture invariant 7), installed before anything
     imports ``twisted.internet.reactor``; the reactor already installed otherwise."""
@@ -390,6 +400,7 @@ def serve_forever(make_server: Callable[[], ServerApp], options: ServeOptions) -
 
     reactor = install_reactor()
     from twisted.internet import defer
+    from twisted.internet.error import CannotListenError
     from twisted.logger import Logger
 
     from rdplic.crypto.rsa import rsa_backend
@@ -411,14 +422,22 @@ def serve_forever(make_server: Callable[[], ServerApp], options: ServeOptions) -
         capture=options.capture,
         debug=options.log_level == "debug",
     )
-    if options.listen_fd is None:
-        port = listen_tcp(
-            reactor, options.port, factory, backlog=options.backlog, interface=options.host
-        )
-    else:
-        from rdplic.net.server import adopt_tcp
+    try:
+        if options.listen_fd is None:
+            port = listen_tcp(
+                reactor, options.port, factory, backlog=options.backlog, interface=options.host
+            )
+        else:
+            from rdplic.net.server import adopt_tcp
 
-        port = adopt_tcp(reactor, options.listen_fd, factory)
+            port = adopt_tcp(reactor, options.listen_fd, factory)
+    except (CannotListenError, OSError) as error:
+        # A port in use or an address this machine does not have: an everyday mistake,
+        # one line and exit status 2 (rdplic.cli.conventions), not a traceback.
+        app.close()
+        raise UsageError(
+            f"cannot listen on {options.host}:{options.port}: {_listen_reason(error)}"
+        ) from None
     address = port.getHost()
     allow_rdp = app.connection_config.allow_rdp_security
     allow_tls = app.connection_config.allow_tls

@@ -17,6 +17,7 @@ Forms:
 
 The Windows names of the report's columns (``sIssuedToComputer``, ``IssueDate``: R77) are
 kept in ``rdplic report``, which mirrors Win32_TSLicenseReport, and are documented there.
+Keys only one command prints are in :data:`COMMAND_KEYS`, under that command.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import enum
 from datetime import UTC, datetime
 
-__all__ = ["KEYS", "Outcome", "parse_rfc3339", "rfc3339"]
+__all__ = ["COMMAND_KEYS", "KEYS", "Outcome", "parse_rfc3339", "rfc3339"]
 
 
 def rfc3339(moment: datetime | None) -> str | None:
@@ -107,8 +108,6 @@ KEYS: dict[str, str] = {
     "hwid": "the client's hardware id, 20 bytes as hex (CLIENT_HARDWARE_ID, [MS-RDPELE] 2.2.2.3.1)",
     "platform_id": "the client's PlatformId ([MS-RDPELE] 2.2.2.2), an integer",
     "peer": "the remote address, host:port",
-    "session_host": "the session host (terminal server name) a history event came through, "
-    "'' for administration commands",
     # -- licenses and key packs
     "status": "a license's status: temporary, active, upgraded, revoked, expired",
     "temporary": "the license is a temporary (90-day) license (boolean)",
@@ -128,8 +127,104 @@ KEYS: dict[str, str] = {
     "error": "a one-line reason, empty when nothing went wrong",
     "level": "a log line's level: debug, info, warn, error, critical",
     "message": "a log line's text for people",
+    "logger": "the part of rdplic that wrote a log line (rdplic.serve, rdplic.net.server...)",
+    "traceback": "a log line's Python traceback, when rdplic itself failed",
 }
 """Every key rdplic's JSON uses for a shared concept, with its meaning and form.
 
 Commands may add keys of their own for things only they show; a key that names one of these
 concepts must be spelt as here."""
+
+
+COMMAND_KEYS: dict[str, dict[str, str]] = {
+    "keypack": {
+        "product_version_id": "Win32_TSLicenseKeyPack ProductVersionID (R9), an integer",
+        "key_pack_type": "retail, volume, concurrent, open, temporary or built-in (R9)",
+        "program": "the licensing program: retail, open, select, enterprise-agreement... (R11)",
+        "reissued": "CALs the Clearinghouse reissued (R17), a boolean",
+        "agreement_number": "the agreement number of a volume program (R11), null for retail",
+        "description": "free text shown in listings",
+        "transferred_from": "the license a KB 315262 transfer came from (R54), null otherwise",
+    },
+    "license": {
+        "validated": "a temporary license was validated by a logon (R28), a boolean",
+        "upgraded_to": "the license that replaced an upgraded one (license_id), else null",
+        "transferred": "the CAL was transferred away once (KB 315262, R54), a boolean",
+        "history": "license show: the license's history events (as rdplic history prints)",
+        "blob_size": "license show: bytes of the license blob the client holds, null per-user",
+        "blob_sha256": "license show: SHA-256 of that blob as hex, null per-user",
+        "license": "revoke, transfer: the license afterwards (as license list prints it)",
+        "revokable_cals": "revoke: revocations still allowed now for that version (R50)",
+        "next_revoke_allowed": "revoke: when the next revocation is allowed (RFC 3339 UTC, R50)",
+        "reissued_key_pack": "transfer: the key pack it is reissued as (R54, as keypack prints it)",
+    },
+    "license inspect": {
+        "product_id": "the license's product id (for example 'A02')",
+        "adjusted_product_id": "the product id as the license server adjusted it",
+        "company": "the license's company name",
+        "license_flags": "the license's flags, an integer",
+        "license_platform_id": "the platform id written in the license, an integer",
+        "language_id": "the license's language id, an integer",
+        "issuer": "the issuing license server: name, scope, product_id, common_name",
+        "name": "(in issuer) the license server's name",
+        "scope": "(in issuer) its scope",
+        "common_name": "(in issuer) its certificate's common name",
+        "certificate_count": "certificates in the license's chain",
+        "validation": "with --validate or --issuer-certificate: status and reason",
+        "reason": "(in validation) why, in words",
+    },
+    "history": {
+        "event": "what happened: issued, upgraded, renewed, resent, revoked, refused...",
+        "detail": "the event in words",
+        "rule": "the rule of docs/license-server-behavior.md that decided it (R12), or null",
+        "host": "the session host it came through, null for administration",
+    },
+    "report": {
+        "generated": "when the report was made (RFC 3339 UTC)",
+        "host": "the emulated host's release",
+        "scope": "the license server's scope",
+        "summary": "rows with Win32_TSLicenseReportSummaryEntry's column names (R77)",
+        "per_device": "rows with Win32_TSLicenseReportPerDeviceEntry's column names (R77)",
+        "per_user": "rows with Win32_TSLicenseReportPerUserEntry's column names (R76)",
+        "per_user_usage": "the per-user CAL usage figures, with Licensing Manager's labels (R76)",
+    },
+    "config": {
+        "derived": "values that follow from the settings: host, license_server, cal_version...",
+        "host": "(in derived) the emulated host's release",
+        "license_server": "(in derived) the license server's release",
+        "cal_version": "(in derived) the CAL version the host asks for, 'major.minor'",
+        "grace_days": "(in derived) the host's grace period in days",
+        "grace_ends": "(in derived) when the grace period ends (RFC 3339 UTC), null: never",
+        "in_grace": "(in derived) the host is in its grace period now, a boolean",
+        "*": "every setting of rdplic config set, by its name, typed (booleans, numbers, null)",
+    },
+    "clock": {
+        "offset": "the clock's offset in words (1d12h)",
+        "real_time": "the real time without the offset (RFC 3339 UTC)",
+    },
+    "keys": {
+        "state_dir": "the state directory",
+        "created": "when the identity was created (RFC 3339 UTC)",
+        "license_server": "name, scope, product_id, key_bits, certificate_sha256",
+        "terminal_server": "name, key_bits, certificate_sha256",
+        "proprietary_certificate": "key_bits and the certificate as hex",
+        "name": "(in license_server, terminal_server) the server's name",
+        "scope": "(in license_server) its scope",
+        "product_id": "(in license_server) its product id",
+        "key_bits": "an RSA key's size in bits",
+        "certificate_sha256": "SHA-256 of a certificate's DER, as hex",
+        "hex": "(in proprietary_certificate) the certificate's bytes as hex",
+        "master_secret": "keys derive: the master secret (MS-RDPELE 5.1.2), hex",
+        "session_key_blob": "keys derive: the session key blob, hex",
+        "mac_salt_key": "keys derive: the MAC salt key, hex",
+        "licensing_encryption_key": "keys derive: the licensing encryption key, hex",
+    },
+    "pdu encode": {
+        "hex": "the encoded PDU as hex",
+        "size": "its length in bytes",
+    },
+}
+"""Keys only one command prints, by command (``rdplic license inspect`` under its own name).
+``rdplic pdu decode`` prints the PDU's own fields by their specification names instead, and
+``rdplic report``'s rows keep Windows' column names (R76, R77); ``config``'s ``*`` stands for
+its settings' names."""

@@ -3,13 +3,16 @@
 Every administration command takes ``--state-dir DIR`` (default: the directory
 ``rdplic serve`` uses, `rdplic.statedir`) and ``--json``. Commands that change
 state validate their input first and change the store in one transaction, so a
-refused command (exit status 2, one line on stderr) has changed nothing.
+refused command (exit status 2, one line on stderr) has changed nothing; commands
+that only read never create a state directory (`admin` with ``create=False``).
+The JSON of licenses, key packs and history events is in the vocabulary of
+`rdplic.vocabulary` (README "JSON vocabulary"); the conventions are
+`rdplic.cli.conventions`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,8 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from rdplic.cli.conventions import add_json_option, emit_json, json_time
 from rdplic.errors import UsageError
-from rdplic.identity import ServerIdentity
+from rdplic.identity import IdentityError, ServerIdentity
 from rdplic.licensing import (
     HistoryEvent,
     IssuedLicense,
@@ -26,8 +30,7 @@ from rdplic.licensing import (
     LicenseAdmin,
     SystemClock,
 )
-from rdplic.licensing.report import iso
-from rdplic.statedir import ensure_state_dir, resolve_state_dir, state_dir_warning
+from rdplic.statedir import existing_state_dir, state_dir_warning, usable_state_dir
 from rdplic.store import LicenseStore, open_store, read_clock_offset
 
 __all__ = [
@@ -62,7 +65,7 @@ def add_admin_command(
 ) -> argparse.ArgumentParser:
     """``rdplic NAME`` with the common options; its description is the second paragraph of
     ``doc`` (the command module's docstring)."""
-    description = doc.split("\n\n")[1] if doc else None
+    description = doc.split("\n\n")[1].replace("``", "") if doc else None
     parser: argparse.ArgumentParser = subparsers.add_parser(
         name, help=help, description=description
     )
@@ -96,12 +99,7 @@ def add_common_options(parser: argparse.ArgumentParser, *, leaf: bool = True) ->
         default=default,
         help="shared license database postgresql://... (default: the state directory's SQLite)",
     )
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        default=default if leaf else False,
-        help="print JSON instead of a table",
-    )
+    add_json_option(parser, default if leaf else False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,16 +116,17 @@ class Admin:
 
 
 @contextmanager
-def admin(args: argparse.Namespace) -> Iterator[Admin]:
-    """Open the store of ``--state-dir`` (created on first use), or the shared database of
-    ``--db``, for one command."""
+def admin(args: argparse.Namespace, *, create: bool = False) -> Iterator[Admin]:
+    """Open the store of ``--state-dir`` for one command: created on first use by a
+    command that changes state (``create``), required to exist for one that only reads;
+    or the shared PostgreSQL database of ``--db`` (created and migrated on first use)."""
     db = getattr(args, "db", None)
     if db:
         if not db.startswith(("postgresql://", "postgres://")):
             raise UsageError("--db must be a postgresql:// URL")
         store = open_store("", db=db)
     else:
-        state_dir = ensure_state_dir(getattr(args, "state_dir", None))
+        state_dir = usable_state_dir(getattr(args, "state_dir", None), create=create)
         warning = state_dir_warning(state_dir)
         if warning:
             print(f"rdplic: warning: {warning}", file=sys.stderr)
@@ -141,7 +140,11 @@ def admin(args: argparse.Namespace) -> Iterator[Admin]:
 
 def load_identity(args: argparse.Namespace) -> ServerIdentity:
     """The server identity of ``--state-dir`` (or the default state directory), not created."""
-    return ServerIdentity.load(resolve_state_dir(getattr(args, "state_dir", None)))
+    state_dir = existing_state_dir(getattr(args, "state_dir", None), require_store=False)
+    try:
+        return ServerIdentity.load(state_dir)
+    except IdentityError as error:
+        raise UsageError(str(error)) from None
 
 
 def read_input(path: str | None) -> bytes:
@@ -172,11 +175,6 @@ def parse_hex(text: object, what: str) -> bytes:
 
 def wants_json(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "json", False))
-
-
-def emit_json(value: Any) -> None:
-    json.dump(value, sys.stdout, indent=2, sort_keys=False)
-    sys.stdout.write("\n")
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -232,6 +230,8 @@ def parse_date(text: str, what: str) -> datetime:
 
 
 def key_pack_json(pack: KeyPack) -> dict[str, Any]:
+    """A key pack in the JSON vocabulary (``issued_count``: its CALs issued and not
+    returned; ``issued`` is kept for a license's time of issue)."""
     return {
         "key_pack_id": pack.key_pack_id,
         "version": str(pack.product_version),
@@ -241,19 +241,20 @@ def key_pack_json(pack: KeyPack) -> dict[str, Any]:
         "key_pack_type": pack.key_pack_type.label,
         "program": pack.program.value,
         "total": pack.total,
-        "issued": pack.issued,
+        "issued_count": pack.issued,
         "available": pack.available,
-        "installed": iso(pack.installed),
-        "expires": iso(pack.expires) or None,
+        "installed": json_time(pack.installed),
+        "expires": json_time(pack.expires),
         "reissued": pack.reissued,
         "agreement_number": pack.agreement_number or None,
         "description": pack.description,
         "transferred_from": pack.transferred_from,
-        "removed": iso(pack.removed) or None,
+        "removed": json_time(pack.removed),
     }
 
 
 def license_json(lic: IssuedLicense) -> dict[str, Any]:
+    """A license in the JSON vocabulary."""
     return {
         "license_id": lic.license_id,
         "status": lic.status.label,
@@ -261,24 +262,25 @@ def license_json(lic: IssuedLicense) -> dict[str, Any]:
         "user_name": lic.user_name,
         "hwid": lic.hwid.hex(),
         "version": str(lic.product_version),
-        "issued": iso(lic.issued),
-        "expires": iso(lic.expires),
+        "issued": json_time(lic.issued),
+        "expires": json_time(lic.expires),
         "cal_type": lic.cal_type.label,
         "temporary": lic.temporary,
         "validated": lic.validated,
         "key_pack_id": lic.key_pack_id,
-        "platform_id": f"0x{lic.platform_id:08x}",
-        "revoked": iso(lic.revoked) or None,
-        "renewed": iso(lic.renewed) or None,
+        "platform_id": lic.platform_id,
+        "revoked": json_time(lic.revoked),
+        "renewed": json_time(lic.renewed),
         "upgraded_to": lic.upgraded_to,
         "transferred": lic.transferred,
     }
 
 
 def event_json(event: HistoryEvent) -> dict[str, Any]:
+    """A history event in the JSON vocabulary (``time``: when it happened)."""
     return {
         "event_id": event.event_id,
-        "at": iso(event.at),
+        "time": json_time(event.at),
         "event": event.kind.value,
         "license_id": event.license_id,
         "key_pack_id": event.key_pack_id,
@@ -286,5 +288,6 @@ def event_json(event: HistoryEvent) -> dict[str, Any]:
         "client_name": event.machine_name,
         "user_name": event.user_name,
         "detail": event.detail,
-        "session_host": event.host,
+        "rule": event.rule or None,
+        "host": event.host or None,
     }

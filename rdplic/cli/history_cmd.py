@@ -20,10 +20,10 @@ from rdplic.cli.admin_common import (
     print_table,
     wants_json,
 )
+from rdplic.cli.conventions import add_examples, json_time
 from rdplic.errors import UsageError
 from rdplic.licensing import HistoryKind
 from rdplic.licensing.model import parse_hwid
-from rdplic.licensing.report import iso
 from rdplic.store import HistoryQuery
 
 __all__ = ["register"]
@@ -68,7 +68,7 @@ def _history(args: argparse.Namespace) -> int:
         return 0
     rows = [
         (
-            iso(e.at),
+            json_time(e.at),
             e.kind.value,
             "" if e.license_id is None else e.license_id,
             "" if e.key_pack_id is None else e.key_pack_id,
@@ -79,7 +79,7 @@ def _history(args: argparse.Namespace) -> int:
         )
         for e in events
     ]
-    print_table(("AT", "EVENT", "LICENSE", "PACK", "CLIENT", "USER", "HOST", "DETAIL"), rows)
+    print_table(("TIME", "EVENT", "LICENSE", "PACK", "CLIENT", "USER", "HOST", "DETAIL"), rows)
     return 0
 
 
@@ -89,6 +89,7 @@ def register(subparsers: Any) -> None:
         help="the issuance history, for one client or all",
         description=__doc__.split("\n\n")[1] if __doc__ else None,
     )
+    add_examples(parser, "rdplic history", "rdplic history PC1 --json")
     parser.add_argument("client", nargs="?", metavar="CLIENT", help="machine name or HWID")
     parser.add_argument("--hwid", metavar="HEX", help="client hardware id")
     parser.add_argument("--user", metavar="NAME", help="user name")

@@ -3,7 +3,9 @@
 ``add`` installs a key pack (retail, Open License or an agreement, R11), including
 CALs the Clearinghouse reissued (``--reissued``: another installation, R17);
 ``list`` shows total / issued / available per pack, with the temporary and built-in
-pools the server keeps itself (R18, R19); ``remove`` uninstalls a pack or takes N
+pools the server keeps itself (R18, R19: each appears once its first license is issued;
+issued counts the temporary and active licenses, R15, as ``license list`` shows them);
+``remove`` uninstalls a pack or takes N
 unissued CALs out of it (R12).
 """
 
@@ -27,6 +29,7 @@ from rdplic.cli.admin_common import (
     print_table,
     wants_json,
 )
+from rdplic.cli.conventions import add_examples, plural
 from rdplic.errors import UsageError
 from rdplic.licensing import CalType, KeyPack, KeyPackType, LicensingProgram, ProductVersion
 
@@ -46,7 +49,7 @@ def _add(args: argparse.Namespace) -> int:
     if args.key_pack_type is not None:
         pack_type = parse_option(KeyPackType.parse, args.key_pack_type, "--key-pack-type")
     expires = None if args.expires is None else parse_date(args.expires, "--expires")
-    with admin(args) as a:
+    with admin(args, create=True) as a:
         pack = a.admin.add_key_pack(
             a.now(),
             cal_type=cal_type,
@@ -63,7 +66,8 @@ def _add(args: argparse.Namespace) -> int:
         emit_json(key_pack_json(pack))
     else:
         print(
-            f"installed key pack {pack.key_pack_id}: {pack.total} {pack.cal_type.label} CALs "
+            f"installed key pack {pack.key_pack_id}: {pack.total} {pack.cal_type.label} "
+            f"{'CAL' if pack.total == 1 else 'CALs'} "
             f"for {pack.product_version.title} ({pack.program.value}"
             f"{', reissued' if pack.reissued else ''})"
         )
@@ -80,7 +84,7 @@ def _table(packs: list[KeyPack], now: datetime) -> None:
             p.program.value,
             "unlimited" if p.total is None else p.total,
             p.issued,
-            "-" if p.available is None else p.available,
+            "unlimited" if p.available is None else p.available,
             p.installed.strftime("%Y-%m-%d"),
             "yes" if p.reissued else "",
             "removed" if p.removed else ("expired" if p.expires and not p.usable(now) else ""),
@@ -105,14 +109,14 @@ def _list(args: argparse.Namespace) -> int:
 def _remove(args: argparse.Namespace) -> int:
     key_pack_id = parse_id(args.key_pack_id, "KEY_PACK_ID")
     count = None if args.count is None else parse_count(args.count)
-    with admin(args) as a:
+    with admin(args, create=True) as a:
         pack = a.admin.remove_key_pack(key_pack_id, a.now(), count)
     if wants_json(args):
         emit_json(key_pack_json(pack))
     elif count is None:
         print(f"removed key pack {key_pack_id}")
     else:
-        print(f"removed {count} CALs from key pack {key_pack_id} ({pack.total} left)")
+        print(f"removed {plural(count, 'CAL')} from key pack {key_pack_id} ({pack.total} left)")
     return 0
 
 
@@ -120,14 +124,25 @@ def register(subparsers: Any) -> None:
     parser = add_admin_command(
         subparsers, "keypack", help="install, list and remove CAL key packs", doc=__doc__
     )
+    add_examples(parser, "rdplic keypack add --type per-device --count 5", "rdplic keypack list")
     actions = add_actions(parser)
 
     add = actions.add_parser(
         "add",
         help="install a key pack (also a reissued one)",
-        description="Install CALs. Example: rdplic keypack add --type per-device --count 5",
+        description="Install CALs, as the Install Licenses wizard of RD Licensing Manager.",
     )
-    add.add_argument("--type", metavar="per-device|per-user", help="CAL type (required)")
+    add_examples(
+        add,
+        "rdplic keypack add --type per-device --count 5",
+        "rdplic keypack add --type per-user --count 50 --version 2019 "
+        "--program enterprise-agreement --agreement 1234567",
+    )
+    add.add_argument(
+        "--type",
+        metavar="per-device|per-user",
+        help="CAL type (required); per-seat, Windows 2000's name, means per-device",
+    )
     add.add_argument("--count", metavar="N", help="number of CALs in the pack (required)")
     add.add_argument(
         "--version",
@@ -157,6 +172,7 @@ def register(subparsers: Any) -> None:
 
     lst = actions.add_parser("list", help="list key packs with total / issued / available")
     lst.add_argument("--all", action="store_true", help="include removed key packs")
+    add_examples(lst, "rdplic keypack list --json")
     add_common_options(lst)
     lst.set_defaults(func=_list)
 
@@ -164,6 +180,7 @@ def register(subparsers: Any) -> None:
         "remove", help="uninstall a key pack, or remove N unissued CALs from it"
     )
     remove.add_argument("key_pack_id", metavar="KEY_PACK_ID")
+    add_examples(remove, "rdplic keypack remove 1 --count 2", "rdplic keypack remove 3")
     remove.add_argument("--count", metavar="N", help="remove only N available CALs")
     add_common_options(remove)
     remove.set_defaults(func=_remove)

@@ -21,6 +21,7 @@ from rdplic.cli.admin_common import (
     load_identity,
     parse_hex,
 )
+from rdplic.cli.conventions import add_examples, add_json_option, json_time
 from rdplic.crypto import CryptoError, derive_licensing_keys
 from rdplic.errors import UsageError
 
@@ -55,7 +56,7 @@ def _show(args: argparse.Namespace) -> int:
     ls = identity.license_server
     out: dict[str, Any] = {
         "state_dir": str(identity.state_dir),
-        "created": identity.created.isoformat(),
+        "created": json_time(identity.created),
         "license_server": {
             "name": ls.name,
             "scope": ls.scope,
@@ -73,7 +74,16 @@ def _show(args: argparse.Namespace) -> int:
             "hex": identity.proprietary_certificate.hex(),
         },
     }
-    emit_json(out)
+    if args.json:
+        emit_json(out)
+        return 0
+    print(f"state directory   {out['state_dir']} (identity created {out['created']})")
+    print(f"license server    {ls.name} (scope {ls.scope}, product id {ls.product_id})")
+    print(f"  key, cert       RSA {ls.private_key.bits}, sha256 {_fingerprint(ls.certificate)}")
+    print(f"terminal server   {identity.terminal_server_name}")
+    ts_cert = _fingerprint(identity.terminal_server_certificate)
+    print(f"  key, cert       RSA {identity.terminal_server_key.bits}, sha256 {ts_cert}")
+    print(f"proprietary cert  RSA {identity.proprietary_key.bits}")
     return 0
 
 
@@ -84,6 +94,7 @@ def register(subparsers: Any) -> None:
         help="derive licensing keys; show the server identity",
         description="Licensing key derivation (MS-RDPELE 5.1.2) and the server's keys.",
     )
+    add_examples(parser, "rdplic keys show")
     actions = add_actions(parser)
     derive = actions.add_parser(
         "derive",
@@ -96,11 +107,18 @@ def register(subparsers: Any) -> None:
     derive.add_argument("--client-random", required=True, metavar="HEX", help="32 bytes")
     derive.add_argument("--server-random", required=True, metavar="HEX", help="32 bytes")
     derive.add_argument("--premaster", required=True, metavar="HEX", help="48 bytes")
+    add_examples(
+        derive,
+        "rdplic keys derive --client-random HEX64 --server-random HEX64 --premaster HEX96",
+    )
+    add_json_option(derive, default=True)  # it prints JSON only; accepted for uniformity
     derive.set_defaults(func=_derive)
     show = actions.add_parser(
         "show",
         help="print the server identity of the state directory",
         description="Print the license server name, scope, key sizes and fingerprints.",
     )
+    add_examples(show, "rdplic keys show --json")
     add_state_dir_option(show)
+    add_json_option(show)
     show.set_defaults(func=_show)

@@ -4,7 +4,7 @@
 first (R25); ``revoke`` returns a per-device CAL to its pool at once, within the
 20 %-per-version quota (R49-R51); ``transfer`` is KB 315262's one-time transfer of
 a CAL to another device (R54); ``validate`` marks a temporary license as a logon
-would (R28); ``inspect`` decodes a license file (`rdplic.cli.license_inspect`).
+would (R28); ``inspect`` decodes a license file (rdplic.cli.license_inspect).
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from rdplic.cli.admin_common import (
     print_table,
     wants_json,
 )
+from rdplic.cli.conventions import add_examples, json_time, plural
 from rdplic.cli.license_inspect import register_inspect
 from rdplic.errors import UsageError
 from rdplic.licensing import CalType, IssuedLicense, LicenseStatus, RevocationQuotaExceeded
 from rdplic.licensing.model import parse_hwid
-from rdplic.licensing.report import iso
 from rdplic.store import LicenseQuery
 
 __all__ = ["register"]
@@ -111,41 +111,40 @@ def _show(args: argparse.Namespace) -> int:
             print(f"{key:>14}: {'' if value is None else value}")
     print()
     print_table(
-        ("AT", "EVENT", "DETAIL"),
-        [(iso(e.at), e.kind.value, e.detail) for e in events],
+        ("TIME", "EVENT", "DETAIL"),
+        [(json_time(e.at), e.kind.value, e.detail) for e in events],
     )
     return 0
 
 
 def _revoke(args: argparse.Namespace) -> int:
     license_id = parse_id(args.license_id, "LICENSE_ID")
-    with admin(args) as a:
+    with admin(args, create=True) as a:
         try:
             result = a.admin.revoke(license_id, a.now())
         except RevocationQuotaExceeded as error:
             if wants_json(args):  # the failure's out parameters, as WMI's Revoke gives them
                 emit_json(
                     {
-                        "revoked": False,
+                        "license_id": license_id,
                         "error": str(error),
                         "revokable_cals": error.revokable_cals,
-                        "next_revoke_allowed_on": iso(error.next_revoke_allowed_on) or None,
+                        "next_revoke_allowed": json_time(error.next_revoke_allowed_on),
                     }
                 )
             raise
     if wants_json(args):
         emit_json(
             {
-                "revoked": True,
                 "license": license_json(result.license),
                 "revokable_cals": result.revokable_cals,
-                "next_revoke_allowed_on": iso(result.next_revoke_allowed_on) or None,
+                "next_revoke_allowed": json_time(result.next_revoke_allowed_on),
             }
         )
     else:
         print(
             f"revoked license {license_id}; its CAL is available again "
-            f"({result.revokable_cals} more revocations allowed for "
+            f"({plural(result.revokable_cals, 'more revocation')} allowed for "
             f"{result.license.product_version} CALs now)"
         )
     return 0
@@ -156,7 +155,7 @@ def _transfer(args: argparse.Namespace) -> int:
     target = (args.to or "").strip()
     if len(target) > 255 or not target.isprintable():
         raise UsageError("--to must be a printable machine name")
-    with admin(args) as a:
+    with admin(args, create=True) as a:
         result = a.admin.transfer(license_id, a.now(), to=target)
     if wants_json(args):
         emit_json(
@@ -175,7 +174,7 @@ def _transfer(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     license_id = parse_id(args.license_id, "LICENSE_ID")
-    with admin(args) as a:
+    with admin(args, create=True) as a:
         lic = a.admin.mark_validated(license_id, a.now())
     if wants_json(args):
         emit_json(license_json(lic))
@@ -200,21 +199,25 @@ def register(subparsers: Any) -> None:
         help="list, show, revoke and transfer issued licenses; inspect license files",
         doc=__doc__,
     )
+    add_examples(parser, "rdplic license list", "rdplic license revoke 7")
     actions = add_actions(parser)
 
     lst = actions.add_parser("list", help="issued licenses (one row / object each)")
+    add_examples(lst, "rdplic license list --status active,temporary --json")
     _filters(lst)
     add_common_options(lst)
     lst.set_defaults(func=_list)
 
     show = actions.add_parser("show", help="one license with its history")
     show.add_argument("license_id", metavar="LICENSE_ID")
+    add_examples(show, "rdplic license show 7 --blob pc1.lic")
     show.add_argument("--blob", metavar="FILE", help="also write the license blob to FILE")
     add_common_options(show)
     show.set_defaults(func=_show)
 
     revoke = actions.add_parser("revoke", help="revoke a per-device CAL (R49-R51)")
     revoke.add_argument("license_id", metavar="LICENSE_ID")
+    add_examples(revoke, "rdplic license revoke 7")
     add_common_options(revoke)
     revoke.set_defaults(func=_revoke)
 
@@ -222,6 +225,7 @@ def register(subparsers: Any) -> None:
         "transfer", help="transfer a per-device CAL once to another device (KB 315262)"
     )
     transfer.add_argument("license_id", metavar="LICENSE_ID")
+    add_examples(transfer, "rdplic license transfer 7 --to NEW-PC")
     transfer.add_argument("--to", metavar="NAME", help="the receiving computer (for the history)")
     add_common_options(transfer)
     transfer.set_defaults(func=_transfer)
@@ -232,6 +236,7 @@ def register(subparsers: Any) -> None:
         "auto_validate_temporary=no only validated ones are upgraded)",
     )
     validate.add_argument("license_id", metavar="LICENSE_ID")
+    add_examples(validate, "rdplic license validate 3")
     add_common_options(validate)
     validate.set_defaults(func=_validate)
 

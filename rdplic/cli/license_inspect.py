@@ -19,7 +19,14 @@ import binascii
 import string
 from typing import Any
 
-from rdplic.cli.admin_common import add_state_dir_option, emit_json, load_identity, read_input
+from rdplic.cli.admin_common import (
+    add_state_dir_option,
+    emit_json,
+    load_identity,
+    read_input,
+    wants_json,
+)
+from rdplic.cli.conventions import add_examples, add_json_option, json_time
 from rdplic.crypto import ParsedLicense, parse_license, validate_license
 from rdplic.errors import UsageError
 
@@ -49,26 +56,25 @@ def read_license_file(data: bytes) -> bytes:
 
 
 def license_to_json(parsed: ParsedLicense) -> dict[str, Any]:
-    """The fields of a license as JSON-ready values."""
+    """The fields of a license in the JSON vocabulary (`rdplic.vocabulary`): ``serial`` is
+    the license's own serial number (hex), ``platform_id`` the client's PlatformId, and
+    the times RFC 3339 UTC."""
     return {
-        "license_id": parsed.license_id,
-        "license_id_hex": f"0x{parsed.license_id:x}",
+        "serial": f"{parsed.license_id:x}",
         "hwid": parsed.hwid.hex(),
-        "client_platform_id": f"0x{parsed.client_platform_id:08x}",
-        "client_machine_name": parsed.client_machine_name,
-        "client_user_name": parsed.client_user_name,
+        "platform_id": parsed.client_platform_id,
+        "client_name": parsed.client_machine_name,
+        "user_name": parsed.client_user_name,
         "product_id": parsed.product_id,
         "adjusted_product_id": parsed.adjusted_product_id,
-        "product_version": f"{parsed.product_major}.{parsed.product_minor}",
-        "product_major": parsed.product_major,
-        "product_minor": parsed.product_minor,
+        "version": f"{parsed.product_major}.{parsed.product_minor}",
         "company": parsed.company,
         "temporary": parsed.temporary,
-        "license_flags": f"0x{parsed.license_flags:08x}",
-        "platform_id": f"0x{parsed.platform_id:x}",
-        "language_id": f"0x{parsed.language_id:x}",
-        "issued": parsed.issued.isoformat(),
-        "expires": parsed.expires.isoformat(),
+        "license_flags": parsed.license_flags,
+        "license_platform_id": parsed.platform_id,
+        "language_id": parsed.language_id,
+        "issued": json_time(parsed.issued),
+        "expires": json_time(parsed.expires),
         "issuer": {
             "name": parsed.issuer_name,
             "scope": parsed.issuer_scope,
@@ -95,8 +101,15 @@ def _inspect(args: argparse.Namespace) -> int:
     issuer = _issuer_certificate(args)
     if issuer is not None:
         check = validate_license(blob, issuer)
-        out["validation"] = {"status": check.status.name, "reason": check.reason}
-    emit_json(out)
+        out["validation"] = {"status": check.status.name.lower(), "reason": check.reason}
+    if wants_json(args):
+        emit_json(out)
+        return 0
+    for key, value in out.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        print(f"{key:>20}: {'' if value is None else value}")
+    return 0
     return 0
 
 
@@ -104,12 +117,14 @@ def register_inspect(license_subparsers: Any) -> None:
     """Add ``inspect`` to the actions of ``rdplic license``."""
     parser = license_subparsers.add_parser(
         "inspect",
-        help="decode a stored license (.cal, DER, hex or PEM) and print it as JSON",
+        help="decode a stored license (.cal, DER, hex or PEM) and print its fields",
         description=(
             "Decode a client license (pbLicenseInfo) as FreeRDP and rdesktop store it, "
-            "raw DER, hex text or PEM, and print its fields as JSON."
+            "raw DER, hex text or PEM, and print its fields (--json: as JSON)."
         ),
     )
+    add_examples(parser, "rdplic license inspect ~/.local/share/rdesktop/licence.PC1 --json")
+    add_json_option(parser)
     parser.add_argument("file", help="license file, or - for stdin")
     parser.add_argument(
         "--issuer-certificate",

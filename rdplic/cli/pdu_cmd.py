@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from rdplic.cli.admin_common import add_actions, emit_json, parse_hex, read_input
+from rdplic.cli.conventions import add_examples, add_json_option
 from rdplic.errors import UsageError
 from rdplic.pdu.errors import PduError
 from rdplic.pdu.framing import (
@@ -469,7 +470,11 @@ def _encode_command(args: argparse.Namespace) -> int:
         layers = json.loads(text)
     except (ValueError, UnicodeDecodeError) as error:
         raise UsageError(f"not JSON: {error}") from None
-    sys.stdout.write(encode_layers(layers).hex() + "\n")
+    encoded = encode_layers(layers).hex()
+    if getattr(args, "json", False):
+        emit_json({"hex": encoded, "size": len(encoded) // 2})
+    else:
+        sys.stdout.write(encoded + "\n")
     return 0
 
 
@@ -480,6 +485,7 @@ def register(subparsers: Any) -> None:
         help="decode licensing PDUs to JSON and encode them back",
         description="Decode RDP licensing PDUs layer by layer to JSON, and encode that JSON back.",
     )
+    add_examples(parser, "rdplic pdu decode --sample")
     actions = add_actions(parser, dest="pdu_action")
 
     decode = actions.add_parser(
@@ -522,12 +528,16 @@ def register(subparsers: Any) -> None:
         help="the server's RSA private key (PEM/DER): decrypts the premaster secret of a "
         "captured New License Request or License Info",
     )
+    add_json_option(decode, default=True)  # it prints JSON only; accepted for uniformity
+    add_examples(decode, "rdplic pdu decode --sample", "rdplic pdu decode capture-frame.hex")
     decode.set_defaults(func=_decode_command)
 
     encode = actions.add_parser(
         "encode",
         help="print the hex of the PDU a JSON decode describes",
-        description="Read the JSON of `rdplic pdu decode` and print the whole PDU as hex.",
+        description="Read the JSON of rdplic pdu decode and print the whole PDU as hex.",
     )
     encode.add_argument("file", nargs="?", help="JSON file; default stdin")
+    add_examples(encode, "rdplic pdu decode --sample > pdu.json && rdplic pdu encode pdu.json")
+    add_json_option(encode)
     encode.set_defaults(func=_encode_command)

@@ -17,6 +17,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from rdplic.cli.conventions import add_examples, check_writable_file
 from rdplic.errors import UsageError
 
 __all__ = ["register", "run"]
@@ -39,6 +40,11 @@ def register(subparsers: Any) -> None:
             "connection. State lives in --state-dir (created on first start)."
         ),
     )
+    add_examples(
+        parser,
+        "rdplic serve",
+        "rdplic serve --port 33890 --state-dir /tmp/lab --log-format json",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on [127.0.0.1]")
     parser.add_argument("--port", type=int, default=3389, help="TCP port (0: any free port) [3389]")
     parser.add_argument("--state-dir", metavar="DIR", help="state directory (default: XDG data)")
@@ -46,6 +52,7 @@ def register(subparsers: Any) -> None:
         "--security",
         default="rdp,tls",
         choices=_SECURITY_CHOICES,
+        metavar="rdp|tls|rdp,tls",
         help="security layers offered: rdp (Standard RDP Security), tls, or both "
         "(TLS when the client offers it) [rdp,tls]",
     )
@@ -155,6 +162,11 @@ def run(args: argparse.Namespace) -> int:
     from rdplic.statedir import ensure_state_dir
 
     state_dir = ensure_state_dir(args.state_dir)
+    # Files appended to later are checked now: a mistake is one line at start, not a
+    # traceback at the first connection (rdplic.cli.conventions).
+    check_writable_file(args.log_file, "--log-file")
+    check_writable_file(args.tls_keylog, "--tls-keylog")
+    check_writable_file(args.capture, "--capture")
     options = ServeOptions(
         host=args.host,
         port=args.port,

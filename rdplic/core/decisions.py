@@ -199,6 +199,17 @@ class PresentedLicense:
     issuer_matches: bool = True
     validation: ValidationStatus = ValidationStatus.VALID
     blob: bytes = b""
+    verdict: str = ""
+    """What `rdplic.crypto.validate_license` said (``valid``, ``foreign``, ``tampered``,
+    ``malformed``), finer than ``validation`` for logs and refusals (R69); '' when unknown."""
+
+    def reason(self) -> str:
+        """The validation failure in words: the crypto verdict for a bad signature or
+        format (``foreign``, ``tampered``, ``malformed``), else the host check's name."""
+        bad_bytes = (ValidationStatus.BAD_SIGNATURE, ValidationStatus.BAD_FORMAT)
+        if self.validation in bad_bytes and self.verdict:
+            return self.verdict
+        return self.validation.name.lower()
 
     def usable_on(self, host: ProductVersion, now: datetime) -> bool:
         """Still a valid license for this host as it stands (for R30 / R45)."""

@@ -373,9 +373,7 @@ class LicensingServer(MachineBase[ServerState, ServerInput]):
         ex.machine_name = self._peer_machine_name or read.machine_name
         ex.hwid = hwid
         ex.presented = presented = read.license
-        self._events.append(
-            LicensePresented(self._summary(), len(blob), presented.validation.name.lower())
-        )
+        self._events.append(LicensePresented(self._summary(), len(blob), presented.reason()))
         self._ask(Question.LICENSE_INFO, presented)
 
     def _on_presented_decision(self, decision: Decision) -> None:

@@ -74,6 +74,7 @@ def read_presented_license(
             issuer_matches=False,
             validation=ValidationStatus.BAD_FORMAT,
             blob=blob,
+            verdict=check.status.name.lower(),
         )
         return Presented(unreadable, "", "")
     validation = _VALIDATION[check.status]
@@ -92,5 +93,6 @@ def read_presented_license(
         issuer_matches=check.status in {LicenseStatus.VALID, LicenseStatus.TAMPERED},
         validation=validation,
         blob=blob,
+        verdict=check.status.name.lower(),
     )
     return Presented(presented, parsed.client_machine_name, parsed.client_user_name)

@@ -187,7 +187,7 @@ class LicenseAdmin:
             )
             tx.insert_key_pack(pack)
             note = ", reissued" if reissued else ""
-            detail = f"{count} {cal_type.label} CALs {version} ({program.value}{note})"
+            detail = f"{count} {cal_type.label} {_cals(count)} {version} ({program.value}{note})"
             append_history(
                 tx, HistoryKind.KEYPACK_INSTALLED, now, None, detail, key_pack_id=pack.key_pack_id
             )
@@ -222,7 +222,7 @@ class LicenseAdmin:
                         f"(the available CALs of key pack {key_pack_id})"
                     )
                 pack = dataclasses.replace(pack, total=total - count)
-                detail = f"removed {count} CALs"
+                detail = f"removed {count} {_cals(count)}"
             tx.update_key_pack(pack)
             append_history(
                 tx, HistoryKind.KEYPACK_REMOVED, now, None, detail, key_pack_id=key_pack_id
@@ -348,7 +348,7 @@ class LicenseAdmin:
                 raise UsageError(f"no license {license_id}")
             if lic.cal_type is not CalType.PER_DEVICE or lic.status is not LicenseStatus.ACTIVE:
                 raise UsageError(
-                    f"license {license_id} is {lic.status.label} {lic.cal_type.label}; "
+                    f"license {license_id} ({lic.cal_type.label}) is {lic.status.label}; "
                     "only active per-device CALs can be transferred (R54)"
                 )
             pack = tx.get_key_pack(lic.key_pack_id) if lic.key_pack_id is not None else None
@@ -414,3 +414,8 @@ class LicenseAdmin:
             tx.update_license(lic)
             append_history(tx, HistoryKind.VALIDATED, now, lic, "client logged on (R28)")
             return lic
+
+
+def _cals(count: int) -> str:
+    """ "CAL" or "CALs" after a count (history details are read by people)."""
+    return "CAL" if count == 1 else "CALs"

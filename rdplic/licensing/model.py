@@ -90,6 +90,8 @@ class CalType(enum.IntEnum):
 
     @classmethod
     def parse(cls, text: str) -> CalType:
+        """``per-device`` (also ``device``, and ``per-seat``: Windows 2000's name for
+        per-device CALs, R19) or ``per-user`` (``user``)."""
         key = text.strip().lower().replace("_", "-").replace(" ", "-")
         if key in {"per-device", "device", "per-seat"}:
             return cls.PER_DEVICE

@@ -425,7 +425,7 @@ class LicensePolicy:
         )
         return Ruling.of(
             DecisionKind.REFUSE,
-            f"presented license failed validation ({presented.validation.name.lower()})",
+            f"presented license failed validation ({presented.reason()})",
             "R69",
             error_code=ErrorCode.ERR_INVALID_CLIENT,
             state_transition=StateTransition.ST_TOTAL_ABORT,

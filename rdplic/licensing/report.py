@@ -27,7 +27,14 @@ from rdplic.licensing.model import (
     format_hwid,
 )
 
-__all__ = ["REPORT_KINDS", "LicenseReport", "build_report", "cal_type_string", "iso"]
+__all__ = [
+    "REPORT_COLUMNS",
+    "REPORT_KINDS",
+    "LicenseReport",
+    "build_report",
+    "cal_type_string",
+    "iso",
+]
 
 REPORT_KINDS = ("all", "summary", "per-device", "per-user")
 
@@ -79,23 +86,14 @@ class LicenseReport:
             out["per_user_usage"] = _per_user_usage(self.summary)
         return out
 
-    def to_csv(self, kind: str = "all") -> str:
-        """One plain table for a single kind; for "all", titled sections like Licensing Manager."""
+    def to_csv(self, kind: str) -> str:
+        """One kind (summary, per-device or per-user) as one CSV table with a header row, as
+        ``csv.DictReader`` reads it: several tables in one file are no CSV any reader loads
+        (issue 12), so "all" is refused."""
         tables = {"summary": self.summary, "per-device": self.per_device, "per-user": self.per_user}
-        if kind != "all":
-            return _csv_table(tables[kind], _COLUMNS[kind])
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["Report Creation Date", iso(self.generated)])
-        writer.writerow(["Host", self.host])
-        writer.writerow(["Scope", self.scope])
-        for key, value in _per_user_usage(self.summary).items():
-            writer.writerow([key, value])
-        for name in ("summary", "per-device", "per-user"):
-            buf.write("\n")
-            writer.writerow([f"[{name}]"])
-            buf.write(_csv_table(tables[name], _COLUMNS[name]))
-        return buf.getvalue()
+        if kind not in tables:
+            raise ValueError(f"a CSV file holds one table: {', '.join(tables)}, not {kind!r}")
+        return _csv_table(tables[kind], _COLUMNS[kind])
 
 
 _COLUMNS: dict[str, Sequence[str]] = {
@@ -134,6 +132,8 @@ _COLUMNS: dict[str, Sequence[str]] = {
         "KeyPackId",
     ),
 }
+REPORT_COLUMNS = _COLUMNS
+"""The Windows column names of each kind's rows (Win32_TSLicenseReport*Entry, R76, R77)."""
 
 
 def _csv_table(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:

@@ -67,6 +67,7 @@ from rdplic.core.errors import ConnectionProtocolError
 from rdplic.net.capture import PcapngWriter
 from rdplic.net.decider import Decider
 from rdplic.net.tls import TlsError, TlsSession
+from rdplic.vocabulary import Outcome, rfc3339
 
 __all__ = [
     "ConnectionCore",
@@ -114,7 +115,7 @@ class ServerLimits:
 
 @dataclasses.dataclass(slots=True)
 class _Summary:
-    """What one connection did, for its one log line."""
+    """What one connection did, for its one log line (`connection_record`)."""
 
     peer: str
     security: str = ""
@@ -122,10 +123,11 @@ class _Summary:
     user_name: str = ""
     machine_name: str = ""
     hwid: str = ""
-    outcome: str = "incomplete"
-    license_id: str = ""
+    outcome: Outcome | None = None
+    """None while licensing has not ended (`Outcome.ENDED` in the log line)."""
+    license_id: int | None = None
     temporary: bool | None = None
-    expires_at: str = ""
+    expires: datetime | None = None
     error: str = ""
 
     def absorb(self, client: lic.ClientSummary) -> None:
@@ -137,16 +139,32 @@ class _Summary:
             self.user_name = client.user_name
 
 
-_SUMMARY_FIELDS = tuple(field.name for field in dataclasses.fields(_Summary))
-"""What the connection's log line carries (all plain values: no deep copy needed)."""
+def connection_record(summary: _Summary, duration_seconds: float) -> dict[str, Any]:
+    """The connection line's keys (`rdplic.net.logs.CONNECTION_KEYS`) in the vocabulary of
+    `rdplic.vocabulary`: the client name of the Client Core Data (else of the licensing
+    request), ids as integers, the expiry RFC 3339 UTC, ``null`` for what is unknown."""
+    return {
+        "peer": summary.peer,
+        "security": summary.security or None,
+        "client_name": summary.client_name or summary.machine_name or None,
+        "user_name": summary.user_name or None,
+        "hwid": summary.hwid or None,
+        "outcome": str(summary.outcome or Outcome.ENDED),
+        "license_id": summary.license_id,
+        "temporary": summary.temporary,
+        "expires": rfc3339(summary.expires),
+        "duration_seconds": duration_seconds,
+        "error": summary.error,
+    }
 
 
-def _licensed(summary: _Summary, outcome: str, issued: lic.LicenseSummary | None) -> None:
+def _licensed(summary: _Summary, outcome: Outcome, issued: lic.LicenseSummary | None) -> None:
     summary.outcome = outcome
     if issued is not None:
-        summary.license_id = "" if issued.license_id is None else str(issued.license_id)
+        license_id = str(issued.license_id or "")
+        summary.license_id = int(license_id) if license_id.isdigit() else None
         summary.temporary = issued.temporary
-        summary.expires_at = issued.expires_at.isoformat() if issued.expires_at else ""
+        summary.expires = issued.expires_at
 
 
 class RdpServerProtocol(TwistedProtocol):
@@ -221,7 +239,7 @@ class RdpServerProtocol(TwistedProtocol):
         except TlsError as error:
             self._write(tls.pending())  # the alert, if OpenSSL made one
             if not tls.established:
-                self._summary.outcome = "tls-failed"
+                self._summary.outcome = Outcome.TLS_FAILED
             self._summary.error = f"TLS: {error}"
             self._close()  # the alert, then FIN: a reset could destroy it unread
             return
@@ -238,7 +256,7 @@ class RdpServerProtocol(TwistedProtocol):
         try:
             step()
         except ConnectionProtocolError as error:
-            self._summary.outcome = "protocol-error"
+            self._summary.outcome = Outcome.PROTOCOL_ERROR
             self._summary.error = error.reason
             self._drain_events()
             self._close()
@@ -246,7 +264,7 @@ class RdpServerProtocol(TwistedProtocol):
         except Exception:
             # A bug in our own code, not the peer's fault; still only this connection goes.
             self._log.failure("internal error on {peer}", peer=self._summary.peer)
-            self._summary.outcome = "internal-error"
+            self._summary.outcome = Outcome.INTERNAL_ERROR
             self._close(abort=True)
             return
         self._drain_events()
@@ -262,18 +280,25 @@ class RdpServerProtocol(TwistedProtocol):
                 call.cancel()
         self._idle = self._total = self._grace = None
         tls = self._tls
-        if tls is not None and not tls.established and self._summary.outcome == "incomplete":
-            self._summary.outcome = "tls-failed"  # the client left during the handshake
-        if self._summary.outcome in ("incomplete", "tls-failed") and not self._summary.error:
+        if tls is not None and not tls.established and self._summary.outcome is None:
+            self._summary.outcome = Outcome.TLS_FAILED  # the client left during the handshake
+        if self._summary.outcome in (None, Outcome.TLS_FAILED) and not self._summary.error:
             self._summary.error = reason.getErrorMessage() if reason is not None else ""
-        elapsed_ms = round((time.monotonic() - self._started) * 1000, 1)
-        summary = {name: getattr(self._summary, name) for name in _SUMMARY_FIELDS}
+        duration = round(time.monotonic() - self._started, 4)
+        record = connection_record(self._summary, duration)
+        # The text line shows what is unknown as "-"; the JSON line (rdplic.net.logs)
+        # takes the typed values of ``connection``.
+        shown = {key: "-" if value is None else value for key, value in record.items()}
         self._log.info(
-            "connection {peer} {security} client={client_name!r} user={user_name!r} "
-            "hwid={hwid} outcome={outcome} license={license_id} temporary={temporary} "
-            "expires={expires_at} error={error!r} in {elapsed_ms}ms",
-            elapsed_ms=elapsed_ms,
-            **summary,
+            "connection {peer} {security} client={client!r} user={user!r} hwid={hwid} "
+            "outcome={outcome} license={license_id} temporary={temporary} expires={expires} "
+            "error={error!r} in {duration_seconds}s",
+            connection=record,
+            client=record["client_name"] or "",
+            user=record["user_name"] or "",
+            **{key: shown[key] for key in ("peer", "security", "hwid", "outcome")},
+            **{key: shown[key] for key in ("license_id", "temporary", "expires", "error")},
+            duration_seconds=duration,
         )
         self._factory.connection_closed(self)
 
@@ -383,17 +408,18 @@ class RdpServerProtocol(TwistedProtocol):
     def _on_new_license(self, event: Any) -> None:
         assert isinstance(event, lic.NewLicenseIssued)
         self._summary.absorb(event.client)
-        _licensed(self._summary, "new-license", event.license)
+        _licensed(self._summary, Outcome.NEW_LICENSE, event.license)
 
     def _on_upgraded(self, event: Any) -> None:
         assert isinstance(event, lic.LicenseUpgraded)
         self._summary.absorb(event.client)
-        _licensed(self._summary, "reissued" if event.reissued_old else "upgraded", event.license)
+        outcome = Outcome.REISSUED if event.reissued_old else Outcome.UPGRADED
+        _licensed(self._summary, outcome, event.license)
 
     def _on_valid_client(self, event: Any) -> None:
         assert isinstance(event, lic.ValidClient)
         self._summary.absorb(event.client)
-        _licensed(self._summary, "valid-client", event.license)
+        _licensed(self._summary, Outcome.VALID_CLIENT, event.license)
 
     def _on_client_seen(self, event: Any) -> None:
         client = getattr(event, "client", None)
@@ -403,13 +429,13 @@ class RdpServerProtocol(TwistedProtocol):
     def _on_failed(self, event: Any) -> None:
         assert isinstance(event, lic.LicensingFailed)
         self._summary.absorb(event.client)
-        self._summary.outcome = "refused" if event.origin is lic.FailureOrigin.REFUSED else "failed"
+        self._summary.outcome = _FAILED.get(event.origin, Outcome.REFUSED)
         self._summary.error = f"{event.reason} (error 0x{event.error_code:x})"
 
     def _on_ended(self, event: Any) -> None:
         assert isinstance(event, ConnectionEnded)
-        if not event.licensed and self._summary.outcome == "incomplete":
-            self._summary.outcome = "ended"
+        if not event.licensed and self._summary.outcome is None:
+            self._summary.outcome = Outcome.ENDED
             self._summary.error = event.reason
         self._flush()
         self._close()
@@ -423,7 +449,7 @@ class RdpServerProtocol(TwistedProtocol):
             self._total = None
         if self._closing:
             return
-        self._summary.outcome = "timeout"
+        self._summary.outcome = Outcome.TIMEOUT
         self._summary.error = f"{which} timeout"
         self._close(abort=True)
 
@@ -458,10 +484,20 @@ class RdpServerProtocol(TwistedProtocol):
 
     def abort(self) -> None:
         """Close now (shutdown grace period over)."""
-        if self._summary.outcome == "incomplete":
+        if self._summary.outcome is None:
             self._summary.error = "server shutting down"
         self._close(abort=True)
 
+
+_FAILED = {
+    lic.FailureOrigin.REFUSED: Outcome.REFUSED,
+    lic.FailureOrigin.PEER: Outcome.REFUSED,
+    lic.FailureOrigin.PROTOCOL: Outcome.PROTOCOL_ERROR,
+    lic.FailureOrigin.TIMEOUT: Outcome.TIMEOUT,
+    lic.FailureOrigin.SERVICE: Outcome.INTERNAL_ERROR,
+}
+"""The connection's outcome for each way licensing can fail (a licensing error the client
+sent counts as refused: licensing ended on a licensing error)."""
 
 _HANDLERS: dict[type, Callable[[RdpServerProtocol, Any], None]] = {
     SecurityNegotiated: RdpServerProtocol._on_security,

@@ -74,9 +74,7 @@ def test_config_show_and_set(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     run(capsys, "config", "set", "first-license", "permanent", "--state-dir", d)
     shown = json.loads(run(capsys, "config", "show", "--json", "--state-dir", d).out)
     assert shown["windows_version"] == "2008R2" and shown["first_license"] == "permanent"
-    assert (
-        shown["derived"]["dw_version"] == "0x00060000" and shown["derived"]["cal_version"] == "6.1"
-    )
+    assert shown["derived"]["dw_version"] == 0x00060000 and shown["derived"]["cal_version"] == "6.1"
     store = open_store(tmp_path)
     assert (
         LicensePolicy(store, DigestSigner(), random.Random(1)).config().windows_version == "2008R2"

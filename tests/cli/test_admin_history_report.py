@@ -24,7 +24,7 @@ def test_history_all_and_one_client(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert [e["client_name"] for e in by_hwid] == ["pc1"] and by_hwid[0]["hwid"] == hwid
     table = run(capsys, "history", "--state-dir", d).out.splitlines()
     assert table[0].split() == [
-        "AT",
+        "TIME",
         "EVENT",
         "LICENSE",
         "PACK",
@@ -59,15 +59,38 @@ def test_report_csv_per_device(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert rows[0]["ProductVersion"] == "Windows Server 2019" and len(rows[0]["sHardwareId"]) == 40
 
 
-def test_report_csv_all_has_titled_sections(
+def test_report_csv_is_one_table_per_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """report --format csv: creation date, per-user usage figures, then the three tables."""
+    """report --format csv without --kind is refused (naming the kinds); -o DIR writes one
+    csv.DictReader-loadable file per kind (issue 12)."""
     issue(tmp_path, "pc1", cals=2)
-    out = run(capsys, "report", "--format", "csv", "--state-dir", str(tmp_path)).out
-    assert out.startswith("Report Creation Date,")
-    for title in ("[summary]", "[per-device]", "[per-user]", "Per User CALs Installed,0"):
-        assert title in out
+    r = run(capsys, "report", "--format", "csv", "--state-dir", str(tmp_path))
+    assert r.status == 2 and r.out == "" and len(r.err.splitlines()) == 1
+    assert "summary, per-device, per-user" in r.err
+    out_dir = tmp_path / "reports"
+    out_dir.mkdir()
+    r = run(capsys, "report", "--format", "csv", "-o", str(out_dir), "--state-dir", str(tmp_path))
+    assert r.status == 0
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "per-device.csv",
+        "per-user.csv",
+        "summary.csv",
+    ]
+    with (out_dir / "summary.csv").open(newline="") as stream:
+        [row] = list(csv.DictReader(stream))
+    assert row["TSCALType"] == "Per Device" and row["IssuedLicenses"] == "1"
+    with (out_dir / "per-device.csv").open(newline="") as stream:
+        assert [row["sIssuedToComputer"] for row in csv.DictReader(stream)] == ["pc1"]
+
+
+def test_report_json_one_way(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--format table --json is a contradiction, refused; --json alone means JSON."""
+    issue(tmp_path, "pc1", cals=1)
+    r = run(capsys, "report", "--format", "table", "--json", "--state-dir", str(tmp_path))
+    assert r.status == 2 and "--json" in r.err and len(r.err.splitlines()) == 1
+    r = run(capsys, "report", "--format", "json", "--json", "--state-dir", str(tmp_path))
+    assert r.status == 0 and json.loads(r.out)["host"]
 
 
 def test_report_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -93,8 +116,9 @@ def test_report_table_and_output_file(tmp_path: Path, capsys: pytest.CaptureFixt
     table = run(capsys, "report", "--state-dir", str(tmp_path)).out
     assert "[summary]" in table and "Windows Server 2019" in table
     target = tmp_path / "report.csv"
-    r = run(capsys, "report", "--format", "csv", "-o", str(target), "--state-dir", str(tmp_path))
-    assert r.out == "" and target.read_text().startswith("Report Creation Date")
+    argv = ["--format", "csv", "--kind", "summary", "-o", str(target)]
+    r = run(capsys, "report", *argv, "--state-dir", str(tmp_path))
+    assert r.out == "" and target.read_text().startswith("ProductVersion,")
 
 
 @pytest.mark.parametrize("argv", [["--format", "xml"], ["--kind", "per-everything"]])

@@ -37,7 +37,7 @@ def test_keypack_add_and_list_json(tmp_path: Path, capsys: pytest.CaptureFixture
     assert added["reissued"] is True and added["agreement_number"] == "1234567"
     r = run(capsys, "keypack", "list", "--json", "--state-dir", str(tmp_path))
     packs = json.loads(r.out)
-    assert [(p["key_pack_id"], p["total"], p["issued"], p["available"]) for p in packs] == [
+    assert [(p["key_pack_id"], p["total"], p["issued_count"], p["available"]) for p in packs] == [
         (1, 25, 0, 25),
         (2, 10, 0, 10),
     ]

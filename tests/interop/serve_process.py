@@ -79,41 +79,27 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"rdplic serve exited with {self.process.returncode}")
             for event in self.events():
-                match = _LISTENING.search(event.get("log_text", ""))
+                match = _LISTENING.search(event.get("message", ""))
                 if match:
                     return int(match.group(1))
             time.sleep(0.1)
         raise RuntimeError("rdplic serve did not start listening")
 
     def events(self) -> list[dict[str, Any]]:
-        """The server's log so far, one dict per event (formatted text in ``log_text``)."""
+        """The server's log so far (JSON Lines), one dict per line."""
         if not self.log_path.exists():
             return []
-        from twisted.logger import formatEvent
-
         out = []
-        for record in self.log_path.read_text().split("\x1e"):
-            record = record.strip()
-            if not record:
-                continue
+        for line in self.log_path.read_text().splitlines():
             try:
-                event = json.loads(record)
+                out.append(json.loads(line))
             except json.JSONDecodeError:
-                continue  # the last record may still be being written
-            try:
-                event["log_text"] = formatEvent(event)
-            except Exception:  # pragma: no cover - a format the JSON cannot fill
-                event["log_text"] = str(event.get("log_format", ""))
-            out.append(event)
+                continue  # the last line may still be being written
         return out
 
     def outcomes(self) -> list[dict[str, Any]]:
         """The per-connection summary lines of connections that reached licensing."""
-        return [
-            e
-            for e in self.events()
-            if "outcome" in e and e.get("outcome") not in ("ended", "incomplete")
-        ]
+        return [e for e in self.events() if e.get("outcome") not in (None, "ended")]
 
     def stop(self) -> None:
         if self.process.poll() is None:

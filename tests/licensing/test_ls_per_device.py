@@ -420,6 +420,25 @@ def test_r69_invalid_license_refusal_is_configurable(make_harness: HarnessFactor
     assert decision.error_info is ErrorInfo.ERRINFO_LICENSE_HWID_DOESNT_MATCH_LICENSE
 
 
+def test_r69_refusal_names_what_validation_found(make_harness: HarnessFactory) -> None:
+    """R69 with invalid_license=refuse: the refusal says foreign (validate_license's verdict),
+    not the coarser bad_signature (issue 12)."""
+    from rdplic.licensing import InvalidLicenseAction, ValidationStatus
+
+    h = make_harness(invalid_license=InvalidLicenseAction.REFUSE)
+    device = Device.named("pc1")
+    first = h.connect(device)
+    device.stored = presented(
+        first.license,  # type: ignore[arg-type]
+        first.blob,
+        validation=ValidationStatus.BAD_SIGNATURE,
+        verdict="foreign",
+    )
+    decision = h.connect(device)
+    assert decision.kind is DecisionKind.REFUSE
+    assert decision.reason == "presented license failed validation (foreign)"
+
+
 def test_foreign_license_is_treated_as_a_new_device(make_harness: HarnessFactory) -> None:
     """R22: a presented license this server does not know is upgraded from the HWID's own record."""
     h = make_harness()

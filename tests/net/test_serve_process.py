@@ -229,7 +229,7 @@ def test_a_misbehaving_client_does_not_affect_the_others(state_dir: Path) -> Non
         assert serve.stop() == 0
     log = serve.log.read_text()
     assert "Traceback" not in log
-    assert "protocol-error" in log and "refusing" in log
+    assert "outcome=protocol_error" in log and "refusing" in log
 
 
 @pytest.mark.parametrize(
