@@ -223,6 +223,14 @@ COMMAND_KEYS: dict[str, dict[str, str]] = {
         "hex": "the encoded PDU as hex",
         "size": "its length in bytes",
     },
+    "store": {
+        "file": "export: the file written",
+        "bytes": "export: its size in bytes",
+        "key_packs": "import: key packs loaded",
+        "licenses": "import: licenses loaded",
+        "history": "import: history events loaded",
+        "settings": "import: settings loaded",
+    },
 }
 """Keys only one command prints, by command (``rdplic license inspect`` under its own name).
 ``rdplic pdu decode`` prints the PDU's own fields by their specification names instead, and

@@ -22,6 +22,7 @@ from rdplic.cli.admin_common import (
     emit_json,
     wants_json,
 )
+from rdplic.cli.conventions import add_examples
 from rdplic.errors import UsageError
 from rdplic.files import open_private
 from rdplic.identity import IdentityError, ServerIdentity
@@ -72,7 +73,7 @@ def _import(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {args.file}: {error.strerror}") from None
     if len(data) > MAX_IMPORT:
         raise UsageError(f"{args.file} is larger than 4 GiB")
-    with admin(args) as a:
+    with admin(args, create=True) as a:
         counts = import_store(a.store, data)
     if wants_json(args):
         emit_json(counts)
@@ -85,12 +86,21 @@ def register(subparsers: Any) -> None:
     parser = add_admin_command(
         subparsers, "store", help="export or import the whole license database", doc=__doc__
     )
+    add_examples(
+        parser,
+        "rdplic store export backup.json",
+        "rdplic store import backup.json --db postgresql://rdplic@db.example/rdplic",
+    )
     actions = add_actions(parser)
     export = actions.add_parser("export", help="write the whole license database to FILE")
     export.add_argument("file", metavar="FILE", help="where to write ('-': stdout)")
+    add_examples(export, "rdplic store export backup.json --state-dir /srv/rdplic")
     add_common_options(export)
     export.set_defaults(func=_export)
     load = actions.add_parser("import", help="load FILE into an empty store")
     load.add_argument("file", metavar="FILE", help="an export ('-': stdin)")
+    add_examples(
+        load, "rdplic store import backup.json --db postgresql:///rdplic?host=/run/postgresql"
+    )
     add_common_options(load)
     load.set_defaults(func=_import)

@@ -14,6 +14,7 @@ from serving import ROOT, Serve, drive, rdplic
 from rdplic.identity import ServerIdentity
 from rdplic.store import open_store
 from rdplic.store.deployment import LICENSE_SERVER_SETTING, license_server_from_text
+from rdplic.vocabulary import COMMAND_KEYS, KEYS
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -48,8 +49,11 @@ def test_sqlite_to_postgresql_and_back_exports_identically(
     shipped = license_server_from_text(document["settings"][LICENSE_SERVER_SETTING])
     assert shipped.certificate == ServerIdentity.load(source).license_server.certificate
 
-    done = _run("store", "import", str(first), "--db", pg_url)
+    done = _run("store", "import", str(first), "--db", pg_url, "--json")
     assert done.returncode == 0, done.stderr
+    counts = json.loads(done.stdout)  # the vocabulary's keys (rdplic.vocabulary)
+    assert set(counts) <= set(KEYS) | set(COMMAND_KEYS["store"])
+    assert counts["licenses"] == 5 and counts["key_packs"] == 2
     second = tmp_path / "second.json"
     assert _run("store", "export", str(second), "--db", pg_url).returncode == 0
     assert second.read_bytes() == first.read_bytes()

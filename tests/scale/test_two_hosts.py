@@ -45,6 +45,6 @@ def test_a_cal_issued_through_one_host_is_accepted_by_the_other(
     issued = sorted(host for kind, _, host in history_kinds(pg_url) if kind == "issued")
     assert issued == sorted([name_a] * 3 + [name_b] * 3)
     history = rdplic("history", "--db", pg_url)
-    assert {e["session_host"] for e in history if e["event"] == "issued"} == {name_a, name_b}
+    assert {e["host"] for e in history if e["event"] == "issued"} == {name_a, name_b}
     licenses = rdplic("license", "list", "--db", pg_url)
     assert sorted(lic["status"] for lic in licenses) == ["active"] * 3 + ["upgraded"] * 3
