@@ -79,7 +79,7 @@ from twisted.internet.protocol import ClientFactory, Protocol  # noqa: E402
 from rdplic.app import build_client  # noqa: E402
 from rdplic.core.client_store import MemoryLicenseStore  # noqa: E402
 from rdplic.core.connection_client import ClientConnection  # noqa: E402
-from rdplic.net.client import ClientOutcome, license_once  # noqa: E402
+from rdplic.simclient.load import DevicePool, LoadOptions, LoadReport, load_deferred  # noqa: E402
 
 _LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 
@@ -504,8 +504,8 @@ _STORES: dict[int, MemoryLicenseStore] = {}
 
 
 def make_client(index: int, requested: int | None) -> ClientConnection:
-    """Client ``index``: the same HWID, name and license store every time it connects."""
-    store = _STORES.setdefault(index, MemoryLicenseStore())
+    """One device's sans-IO client machine, for the in-process crypto recording and the
+    connections held open (the handshake passes use `run_handshakes`)."""
     hwid = (0x04010000).to_bytes(4, "little") + random.Random(index).randbytes(16)
     security = {None: "rdp-legacy", 0: "rdp", 1: "tls"}[requested]
     return build_client(
@@ -513,27 +513,29 @@ def make_client(index: int, requested: int | None) -> ClientConnection:
         user_name="bench",
         platform="freerdp",
         hwid=hwid,
-        store=store,
+        store=_STORES.setdefault(index, MemoryLicenseStore()),
         security=security,  # type: ignore[arg-type]
     )
 
 
-@defer.inlineCallbacks
-def run_handshakes(port: int, total: int, concurrency: int, requested: int | None):  # type: ignore[no-untyped-def]
-    outcomes: list[ClientOutcome] = []
-    next_index = [0]
-
-    @defer.inlineCallbacks
-    def worker():  # type: ignore[no-untyped-def]
-        while next_index[0] < total:
-            index = next_index[0]
-            next_index[0] += 1
-            outcome = yield license_once(reactor, "127.0.0.1", port, make_client(index, requested))
-            outcomes.append(outcome)
-
-    started = time.perf_counter()
-    yield defer.gatherResults([worker() for _ in range(concurrency)])
-    return outcomes, time.perf_counter() - started
+def run_handshakes(
+    pool: DevicePool | None, port: int, total: int, concurrency: int, security: str
+) -> Any:
+    """``total`` handshakes, ``concurrency`` at a time, with ``rdplic load``'s machinery
+    (`rdplic.simclient.load`): the first pass makes new FreeRDP-like devices, the second
+    (the same pool) brings each of them back once with its license."""
+    options = LoadOptions(
+        port=port,
+        clients=total,
+        concurrency=concurrency,
+        returning=0.0 if pool is None else 1.0,
+        security=security,
+        user_name="bench",
+        name_prefix="BENCH",
+    )
+    devices = pool or DevicePool(options)
+    done = load_deferred(reactor, options, devices)
+    return done.addCallback(lambda report: (report, devices))
 
 
 # -- 4. connections held open ------------------------------------------------------------
@@ -627,20 +629,24 @@ def percentile(values: list[float], q: float) -> float:
 
 def report(
     title: str,
-    result: tuple[list[ClientOutcome], float, float],
+    result: tuple[LoadReport, float, tuple[float, float]],
     crypto: tuple[float, int],
     idle: float,
     inside: tuple[dict[str, float], dict[str, float]],
 ) -> None:
-    outcomes, elapsed, (user, system) = result
+    load, elapsed, (user, system) = result
     server_cpu = user + system
-    ok = [o for o in outcomes if o.licensed]
-    failed = [o for o in outcomes if not o.licensed]
-    latencies = [o.elapsed * 1000 for o in ok]
-    achieved = len(ok) / elapsed if elapsed else 0.0
-    print(f"\n{title}: {len(ok)} licensed, {len(failed)} failed in {elapsed:.2f} s")
-    if failed:
-        print(f"  first failure: {failed[0].error!r}")
+    latencies = [seconds * 1000 for seconds in load.latencies]
+    achieved = load.licensed / elapsed if elapsed else 0.0
+    print(f"\n{title}: {load.licensed} licensed, {load.failed} failed in {elapsed:.2f} s")
+    print(f"  outcomes: {dict(sorted(load.kinds.items()))}")
+    if load.first_errors:
+        print(f"  first failure: {next(iter(load.first_errors.values()))!r}")
+    print(
+        f"  the clients' own CPU: {load.cpu_per_handshake * 1000:.2f} ms per handshake "
+        f"(rdplic load's figure)"
+    )
+    outcomes = range(load.connections)
     per_handshake = server_cpu / max(1, len(outcomes))
     capacity = 1.0 / per_handshake if per_handshake else 0.0
     print(
@@ -735,7 +741,7 @@ def main() -> int:
         probe = CryptoProbe(recorded, state_dir, args.security, server_cpu, work / "probe.txt")
         probe.start()
 
-        requested = 0 if args.security == "rdp" else 1
+        pool: list[DevicePool | None] = [None]
 
         def figures() -> dict[str, float]:
             return server_figures(server, inside_file)
@@ -744,13 +750,14 @@ def main() -> int:
         def one_pass():  # type: ignore[no-untyped-def]
             start_figures = figures()
             cpu0, t0 = cpu_seconds(server.pid), time.monotonic()
-            outcomes, elapsed = yield run_handshakes(
-                port, args.handshakes, args.concurrency, requested
+            load, pool[0] = yield run_handshakes(
+                pool[0], port, args.handshakes, args.concurrency, args.security
             )
+            elapsed = load.elapsed
             cpu1, t1 = cpu_seconds(server.pid), time.monotonic()
             end_figures = figures()
             inside = (start_figures, end_figures)
-            return (outcomes, elapsed, (cpu1[0] - cpu0[0], cpu1[1] - cpu0[1])), (t0, t1), inside
+            return (load, elapsed, (cpu1[0] - cpu0[0], cpu1[1] - cpu0[1])), (t0, t1), inside
 
         @defer.inlineCallbacks
         def everything():  # type: ignore[no-untyped-def]

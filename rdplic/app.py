@@ -362,6 +362,8 @@ class ServeOptions:
     log_level: str = "info"
     log_file: Path | None = None
     shutdown_grace: float = 10.0
+    web: Any = None
+    """`rdplic.web.WebOptions` of ``--web``: the licensing manager in the browser; None: none."""
     # rdplic serve --workers (rdplic.net.workers): the socket the supervisor listens on,
     # and this worker's number (its logging was started by the supervisor).
     listen_fd: int | None = None
@@ -455,8 +457,23 @@ def serve_forever(make_server: Callable[[], ServerApp], options: ServeOptions) -
         rsa=rsa_backend(),
     )
 
+    console = None
+    if options.web is not None:
+        from rdplic.web import WebConsole
+
+        console = WebConsole(app, factory, reactor, options.web)
+        try:
+            web = console.listen().getHost()
+        except Exception:
+            port.stopListening()
+            app.close()
+            raise
+        log.info("web console on http://{host}:{port}/", host=web.host, port=web.port)
+
     def shutdown() -> defer.Deferred[None]:
         log.info("stopping: no new connections, {count} in flight", count=len(factory.active))
+        if console is not None:
+            console.stop()
         stopped = defer.maybeDeferred(port.stopListening)
         stopped.addCallback(lambda _: factory.wait_idle(options.shutdown_grace))
 

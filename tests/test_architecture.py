@@ -33,6 +33,8 @@ FLOORS: dict[str, int] = {
     "rdplic.store": 4,
     "rdplic.net": 5,
     "rdplic.app": 5,
+    "rdplic.simclient": 5,
+    "rdplic.web": 5,
     "rdplic.cli": 6,
 }
 FLOOR_NAMES = ["pdu", "base", "crypto", "core", "licensing/store", "net/wiring", "cli"]

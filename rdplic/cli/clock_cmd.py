@@ -22,13 +22,9 @@ from rdplic.cli.admin_common import (
     wants_json,
 )
 from rdplic.cli.conventions import add_examples, fail, json_time
-from rdplic.errors import UsageError
-from rdplic.licensing import format_duration, parse_duration
+from rdplic.licensing import format_duration
 
 __all__ = ["register"]
-
-MAX_OFFSET = timedelta(days=100 * 365)
-"""Beyond a century the dates stop meaning anything (and datetime arithmetic may overflow)."""
 
 
 def _print(args: argparse.Namespace, offset: timedelta, now: datetime) -> None:
@@ -65,17 +61,9 @@ def _advance(args: argparse.Namespace) -> int:
         fail(f"unrecognized arguments: {' '.join(extras)}")
     if args.duration is None:
         fail("give a DURATION such as 91d, 12h, 30m or 1d12h")
-    try:
-        delta = parse_duration(args.duration)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    if delta <= timedelta(0):
-        raise UsageError("the clock only moves forward: give a positive duration")
     with admin(args, create=True) as a:
-        offset = a.admin.clock_offset() + delta
-        if offset > MAX_OFFSET:
-            raise UsageError("the clock offset would exceed 100 years")
-        a.admin.set_clock_offset(offset, datetime.now(UTC) + offset)
+        # The same checks as the web console's (LicenseAdmin.advance_clock).
+        offset = a.admin.advance_clock(args.duration, datetime.now(UTC))
         now = a.now()
     _print(args, offset, now)
     return 0

@@ -36,6 +36,9 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "rdplic.cli.report_cmd",
     "rdplic.cli.clock_cmd",
     "rdplic.cli.config_cmd",
+    "rdplic.cli.client_cmd",
+    "rdplic.cli.load_cmd",
+    "rdplic.cli.explain_cmd",
     "rdplic.cli.store_cmd",
 )
 

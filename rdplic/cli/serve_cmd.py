@@ -14,6 +14,7 @@ seconds, then closes the store.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ def register(subparsers: Any) -> None:
         parser,
         "rdplic serve",
         "rdplic serve --port 33890 --state-dir /tmp/lab --log-format json",
+        "rdplic serve --web 127.0.0.1:8089",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on [127.0.0.1]")
     parser.add_argument("--port", type=int, default=3389, help="TCP port (0: any free port) [3389]")
@@ -133,6 +135,22 @@ def register(subparsers: Any) -> None:
         default=1,
         help="worker processes sharing the port and the store [1]",
     )
+    # -- the web console (rdplic.web)
+    parser.add_argument(
+        "--web",
+        metavar="HOST:PORT",
+        help="also serve the licensing manager in the browser there (e.g. 127.0.0.1:8089)",
+    )
+    parser.add_argument(
+        "--web-allow-remote",
+        action="store_true",
+        help="let --web listen on a non-loopback address (needs a token)",
+    )
+    parser.add_argument(
+        "--web-token-file",
+        metavar="FILE",
+        help="the web console's token (default: $RDPLIC_WEB_TOKEN); needed with --web-allow-remote",
+    )
     parser.set_defaults(func=run)
 
 
@@ -150,13 +168,33 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--workers must be 1 to 64")
     if args.workers > 1 and args.capture:
         raise UsageError("--capture takes one process: not with --workers")
+    if args.workers > 1 and args.web:
+        raise UsageError("--web takes one process: not with --workers")
     if args.db and not args.db.startswith(("postgresql://", "postgres://")):
         raise UsageError("--db must be a postgresql:// URL")
+
+
+def _web(args: argparse.Namespace) -> Any:
+    """The `rdplic.web.WebOptions` of --web, --web-allow-remote and the token, or None."""
+    if args.web is None:
+        if args.web_allow_remote or args.web_token_file:
+            raise UsageError("--web-allow-remote and --web-token-file need --web HOST:PORT")
+        return None
+    from rdplic.web import parse_web_address
+
+    token = os.environ.get("RDPLIC_WEB_TOKEN") or None
+    if args.web_token_file:
+        try:
+            token = Path(args.web_token_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            raise UsageError(f"cannot read --web-token-file: {error}") from None
+    return parse_web_address(args.web, allow_remote=args.web_allow_remote, token=token)
 
 
 def run(args: argparse.Namespace) -> int:
     """Start the server and run until SIGTERM / SIGINT."""
     _check(args)
+    web = _web(args)
     from rdplic.app import ServeOptions, build_server, serve_forever
     from rdplic.net.server import ServerLimits
     from rdplic.statedir import ensure_state_dir
@@ -182,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         log_file=Path(args.log_file) if args.log_file else None,
         shutdown_grace=args.shutdown_grace,
+        web=web,
     )
 
     def make_server() -> Any:

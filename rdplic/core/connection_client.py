@@ -98,11 +98,16 @@ from rdplic.pdu.mcs import (
     encode_mcs_connect_initial,
 )
 from rdplic.pdu.rdp import (
+    ClientAddressFamily,
     ClientInfo,
+    ExtendedInfo,
     InfoFlag,
     PduType,
+    PerformanceFlag,
     SecurityExchange,
     SecurityFlag,
+    SystemTime,
+    TimeZoneInformation,
     decode_set_error_info,
     decode_share_control_header,
     encode_client_info,
@@ -433,6 +438,16 @@ class ClientConnection(ConnectionBase[ClientPhase, ClientInput]):
             password=utf16_z(config.password),
             alternate_shell=utf16_z(""),
             working_dir=utf16_z(""),
+            # TS_EXTENDED_INFO_PACKET (2.2.1.11.1.1.1): RDP 5.0 and later clients send it,
+            # and xrdp 0.9 refuses a Client Info without it.
+            extra_info=ExtendedInfo(
+                client_address_family=ClientAddressFamily.AF_INET,
+                client_address=utf16_z("127.0.0.1"),
+                client_dir=utf16_z(_CLIENT_DIR),
+                client_time_zone=_UTC_ZONE,
+                client_session_id=0,
+                performance_flags=PerformanceFlag(0),
+            ),
         )
         self._send_io(self._security.wrap(SecurityFlag.SEC_INFO_PKT, encode_client_info(info)))
         self._licensing = self._make_licensing(certificate)
@@ -500,12 +515,24 @@ class ClientConnection(ConnectionBase[ClientPhase, ClientInput]):
         self._events.append(ConnectionEnded(reason, self._error_info, licensed=self._licensed))
 
 
+_UTC_NAME = "Coordinated Universal Time".encode("utf-16-le").ljust(64, b"\0")
+_UTC_ZONE = TimeZoneInformation(0, _UTC_NAME, SystemTime(), 0, _UTC_NAME, SystemTime(), 0)
+"""The client's time zone: UTC (xrdp 0.9 requires the field, 2.2.1.11.1.1.1)."""
+
+_CLIENT_DIR = "C:\\Windows\\System32\\mstscax.dll"
+"""clientDir as mstsc sends it."""
+
 _INFO_FLAGS = (
     InfoFlag.INFO_MOUSE
     | InfoFlag.INFO_DISABLECTRLALTDEL
     | InfoFlag.INFO_UNICODE
+    | InfoFlag.INFO_MAXIMIZESHELL
     | InfoFlag.INFO_LOGONNOTIFY
     | InfoFlag.INFO_ENABLEWINDOWSKEY
     | InfoFlag.INFO_LOGONERRORS
 )
-"""TS_INFO_PACKET flags of the simulated client (a subset of what xfreerdp sends)."""
+"""TS_INFO_PACKET flags of the simulated client (a subset of what xfreerdp sends).
+
+xrdp 0.9 refuses a Client Info without all of INFO_MOUSE, INFO_DISABLECTRLALTDEL,
+INFO_UNICODE and INFO_MAXIMIZESHELL (its RDP_LOGON_NORMAL, 0x33: "received wrong flags,
+likely decrypt not working", xrdp_sec.c), as every real client sends them."""

@@ -12,10 +12,14 @@ Professional clients a built-in CAL (docs/license-server-behavior.md R19).
 Values and their sources:
 
 * Windows 2000 Professional: CLIENT_OS_ID_WINNT_50 | CLIENT_IMAGE_ID_MICROSOFT,
-  revision 0 (0x03010000); Windows XP: the same OS id with revision 1 (NT 5.1,
-  0x03010001).  XP Home and XP Professional send the same PlatformId (no public
-  source tells them apart; the license service's ``builtin_platforms`` pattern
-  decides which of them the built-in pool serves).
+  revision 0 (0x03010000); Windows XP Professional: the same OS id with revision 1
+  (NT 5.1, 0x03010001).  No public source gives the PlatformId XP Home sends, nor
+  tells it apart from XP Professional's; KB 315262's rule (a Windows 2000 host gives
+  2000 Professional and XP Professional built-in CALs, XP Home needs one: R19) needs
+  them apart, so the ``windows-xp-home`` preset sends **0x03010002, rdplic's own
+  choice** (revision 2), and the license service's default ``builtin_platforms`` set
+  (`rdplic.licensing.hostconfig.DEFAULT_BUILTIN_PLATFORMS`) is exactly 0x03010000 and
+  0x03010001.  Both are configurable (``rdplic config set builtin_platforms``).
 * Windows Vista to 8.1 (NT 6.x) and Server 2003 (NT 5.2):
   CLIENT_OS_ID_WINNT_POST_52 | Microsoft = 0x04010000, as every MS-RDPELE
   example shows.  Windows 10 and 11: CLIENT_OS_ID_WINNT_POST_100 | Microsoft
@@ -32,6 +36,14 @@ Values and their sources:
 * rdesktop (Linux): 0xFF010000 in the New License Request but 0x02010000 in
   the License Info, hardware id PlatformId 2, preamble 0x03 (0x02 with -4),
   and the quirks of `ClientQuirks` (docs/real-clients.md section 4).
+
+Hardware ids (`hardware_id`): rdesktop 1.9 writes the dword 2 followed by its client
+name, ``strncpy``'d into the 16 remaining bytes (licence.c ``licence_generate_hwid``;
+the name is at most 15 characters, ``-n``); FreeRDP 2 writes its PlatformId
+(0x04010000) followed by MD5 of its client host name (license.c
+``license_generate_hwid``).  The ``rdesktop`` presets and ``freerdp`` derive theirs
+exactly so (`ClientPlatform.hwid_derivation`), so that a license handed to the real
+client (``rdplic client export``) is presented with the hardware id it was issued to.
 """
 
 from __future__ import annotations
@@ -46,10 +58,14 @@ from rdplic.pdu.licensing import BlobType, ClientType, LicenseDetailLevel, Pream
 
 __all__ = [
     "CLIENT_PLATFORMS",
+    "HWID_DERIVATIONS",
     "RDESKTOP_QUIRKS",
+    "WINDOWS_XP_HOME_PLATFORM_ID",
     "ClientPlatform",
     "ClientQuirks",
+    "freerdp_hardware_id",
     "hardware_id",
+    "rdesktop_hardware_id",
 ]
 
 
@@ -96,6 +112,9 @@ class ClientPlatform:
     :ivar extended_error_supported: set EXTENDED_ERROR_MSG_SUPPORTED in the preamble
     :ivar encrypted_blob_type: wBlobType of EncryptedHWID and the encrypted response
     :ivar quirks: deliberate deviations (rdesktop)
+    :ivar hwid_derivation: how `hardware_id` derives the hardware id from the client name:
+        ``"md5"`` (PlatformId then MD5 of the name, as FreeRDP) or ``"rdesktop"`` (2 then
+        the name's bytes, as rdesktop)
     """
 
     name: str
@@ -108,10 +127,14 @@ class ClientPlatform:
     extended_error_supported: bool = True
     encrypted_blob_type: int = BlobType.BB_DATA_BLOB
     quirks: ClientQuirks = ClientQuirks()
+    hwid_derivation: str = "md5"
 
 
 _WINDOWS_2000 = 0x03010000  # CLIENT_OS_ID_WINNT_50 | CLIENT_IMAGE_ID_MICROSOFT
 _WINDOWS_XP = 0x03010001  # the same, OS revision 1 (NT 5.1)
+WINDOWS_XP_HOME_PLATFORM_ID = 0x03010002
+"""XP Home's PlatformId: rdplic's own choice (no public source gives the real one), so that
+a Windows 2000 host can tell it from XP Professional (R19, KB 315262)."""
 _WINDOWS_POST_52 = 0x04010000  # CLIENT_OS_ID_WINNT_POST_52 | CLIENT_IMAGE_ID_MICROSOFT
 _WINDOWS_POST_100 = 0x08010000  # CLIENT_OS_ID_WINNT_POST_100 | CLIENT_IMAGE_ID_MICROSOFT
 _OTHER_MICROSOFT = 0xFF010000  # OS "other", image from Microsoft
@@ -119,7 +142,7 @@ _OTHER_MICROSOFT = 0xFF010000  # OS "other", image from Microsoft
 _PRESETS = (
     ClientPlatform("windows-2000-professional", _WINDOWS_2000, extended_error_supported=False),
     ClientPlatform("windows-xp-professional", _WINDOWS_XP),
-    ClientPlatform("windows-xp-home", _WINDOWS_XP),
+    ClientPlatform("windows-xp-home", WINDOWS_XP_HOME_PLATFORM_ID),
     ClientPlatform("windows-server-2003", _WINDOWS_POST_52),
     ClientPlatform("windows-vista", _WINDOWS_POST_52),
     ClientPlatform("windows-7", _WINDOWS_POST_52),
@@ -144,6 +167,7 @@ _PRESETS = (
         license_info_platform_id=0x02010000,
         extended_error_supported=False,
         quirks=RDESKTOP_QUIRKS,
+        hwid_derivation="rdesktop",
     ),
     ClientPlatform(
         "rdesktop-rdp4",
@@ -152,6 +176,7 @@ _PRESETS = (
         preamble_version=PreambleVersion.PREAMBLE_VERSION_2_0,
         extended_error_supported=False,
         quirks=RDESKTOP_QUIRKS,
+        hwid_derivation="rdesktop",
     ),
 )
 
@@ -159,13 +184,44 @@ CLIENT_PLATFORMS: Mapping[str, ClientPlatform] = MappingProxyType({p.name: p for
 """The presets by name: Windows 2000 Professional to Windows 11, macOS, FreeRDP, rdesktop."""
 
 
+RDESKTOP_HWID_PLATFORM_ID = 2
+"""The dword rdesktop writes first in its hardware id (licence.c ``licence_generate_hwid``)."""
+
+FREERDP_PLATFORM_ID = _WINDOWS_POST_52
+"""FreeRDP 2's PlatformId, also the first dword of its hardware id (license.c)."""
+
+
+def rdesktop_hardware_id(machine_name: str) -> bytes:
+    """rdesktop 1.9's hardware id: the dword 2, then ``strncpy(hwid + 4, hostname, 16)``.
+
+    rdesktop keeps at most 15 characters of ``-n NAME`` (``g_hostname[16]``); ``strncpy``
+    pads the rest with NUL bytes.
+    """
+    name = machine_name.encode("utf-8")[:15]
+    return struct.pack("<I", RDESKTOP_HWID_PLATFORM_ID) + name.ljust(16, b"\0")
+
+
+def freerdp_hardware_id(machine_name: str) -> bytes:
+    """FreeRDP 2's hardware id: PlatformId 0x04010000, then MD5 of the client host name."""
+    digest = hashlib.md5(machine_name.encode("utf-8")).digest()
+    return struct.pack("<I", FREERDP_PLATFORM_ID) + digest
+
+
+HWID_DERIVATIONS = {"rdesktop": rdesktop_hardware_id, "freerdp": freerdp_hardware_id}
+"""The real clients' derivations by client name (``rdplic client import``/``export``)."""
+
+
 def hardware_id(platform: ClientPlatform, machine_name: str) -> bytes:
     """A stable 20-byte CLIENT_HARDWARE_ID (MS-RDPELE 2.2.2.3.1) derived from a machine name.
 
-    Data1-Data4 are the first 16 bytes of MD5(machine name), as FreeRDP does;
-    the PlatformId is the platform's.  Windows keeps a random id in the
-    registry instead (R72): pass any 20 bytes to the client to model that.
+    ``"rdesktop"`` presets: `rdesktop_hardware_id`.  Otherwise Data1-Data4 are the first 16
+    bytes of MD5(machine name), as FreeRDP does, after the platform's PlatformId (so the
+    ``freerdp`` preset gives `freerdp_hardware_id`).  Windows keeps a random id in the
+    registry instead (R72): `rdplic client` draws one per machine directory; pass any 20
+    bytes to the client to model that.
     """
+    if platform.hwid_derivation == "rdesktop":
+        return rdesktop_hardware_id(machine_name)
     hwid_platform = (
         platform.platform_id if platform.hwid_platform_id is None else platform.hwid_platform_id
     )

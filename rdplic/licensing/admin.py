@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from rdplic.errors import UsageError
-from rdplic.licensing.clock import format_duration
+from rdplic.licensing.clock import format_duration, parse_duration
 from rdplic.licensing.hostconfig import HostConfig
 from rdplic.licensing.model import (
     CalType,
@@ -51,6 +51,10 @@ from rdplic.licensing.store import (
 )
 
 __all__ = ["LicenseAdmin", "RevocationQuotaExceeded", "RevokeResult", "TransferResult"]
+
+
+MAX_CLOCK_OFFSET = timedelta(days=100 * 365)
+"""Beyond a century the dates stop meaning anything (and datetime arithmetic may overflow)."""
 
 
 class RevocationQuotaExceeded(UsageError):
@@ -110,7 +114,12 @@ class LicenseAdmin:
             save_host_config(tx, cfg)
             name = key.strip().lower().replace("-", "_")
             append_history(
-                tx, HistoryKind.CONFIG_CHANGED, now, None, f"{name} = {cfg.to_settings()[name]}"
+                tx,
+                HistoryKind.CONFIG_CHANGED,
+                now,
+                None,
+                f"{name} = {cfg.to_settings()[name]}",
+                rule="R3",
             )
             return cfg
 
@@ -125,6 +134,21 @@ class LicenseAdmin:
             tx.set_setting(CLOCK_OFFSET_SETTING, repr(offset.total_seconds()))
             detail = f"offset {format_duration(offset)}"
             append_history(tx, HistoryKind.CLOCK_CHANGED, to_utc(now), None, detail)
+
+    def advance_clock(self, duration: str, wall: datetime) -> timedelta:
+        """``rdplic clock advance DURATION`` (``91d``, ``12h``, ``1d12h``): the clock only moves
+        forward, by at most a century in all; ``wall`` is real time.  Returns the new offset."""
+        try:
+            delta = parse_duration(duration)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        if delta <= timedelta(0):
+            raise UsageError("the clock only moves forward: give a positive duration")
+        offset = self.clock_offset() + delta
+        if offset > MAX_CLOCK_OFFSET:
+            raise UsageError("the clock offset would exceed 100 years")
+        self.set_clock_offset(offset, to_utc(wall) + offset)
+        return offset
 
     def reclaim(self, now: datetime) -> int:
         """Reclaim expired licenses now (admin listings do this first, R25)."""
@@ -189,7 +213,13 @@ class LicenseAdmin:
             note = ", reissued" if reissued else ""
             detail = f"{count} {cal_type.label} {_cals(count)} {version} ({program.value}{note})"
             append_history(
-                tx, HistoryKind.KEYPACK_INSTALLED, now, None, detail, key_pack_id=pack.key_pack_id
+                tx,
+                HistoryKind.KEYPACK_INSTALLED,
+                now,
+                None,
+                detail,
+                key_pack_id=pack.key_pack_id,
+                rule="R17" if reissued else "R12",
             )
             return pack
 
@@ -225,7 +255,13 @@ class LicenseAdmin:
                 detail = f"removed {count} {_cals(count)}"
             tx.update_key_pack(pack)
             append_history(
-                tx, HistoryKind.KEYPACK_REMOVED, now, None, detail, key_pack_id=key_pack_id
+                tx,
+                HistoryKind.KEYPACK_REMOVED,
+                now,
+                None,
+                detail,
+                key_pack_id=key_pack_id,
+                rule="R12",
             )
             return pack
 
@@ -304,7 +340,12 @@ class LicenseAdmin:
             done = dataclasses.replace(lic, status=LicenseStatus.REVOKED, revoked=now)
             retire(tx, done)
             append_history(
-                tx, HistoryKind.REVOKED, now, done, f"CAL back in key pack {pack.key_pack_id} (R51)"
+                tx,
+                HistoryKind.REVOKED,
+                now,
+                done,
+                f"CAL back in key pack {pack.key_pack_id} (R51)",
+                rule="R51",
             )
             left = allowed - len(revoked_now) - 1
             pending = [r.expires for r in revoked_now] + [done.expires]
@@ -390,6 +431,7 @@ class LicenseAdmin:
                 f"revoked from {lic.machine_name or format_hwid(lic.hwid)}{target}; "
                 f"reissued as key pack {new_pack.key_pack_id}",
                 key_pack_id=new_pack.key_pack_id,
+                rule="R54",
             )
             append_history(
                 tx,
@@ -398,6 +440,7 @@ class LicenseAdmin:
                 None,
                 f"1 reissued CAL {new_pack.product_version} (transfer of license {license_id})",
                 key_pack_id=new_pack.key_pack_id,
+                rule="R17",
             )
             return TransferResult(done, new_pack)
 
@@ -412,7 +455,9 @@ class LicenseAdmin:
                 return lic
             lic = dataclasses.replace(lic, validated=True)
             tx.update_license(lic)
-            append_history(tx, HistoryKind.VALIDATED, now, lic, "client logged on (R28)")
+            append_history(
+                tx, HistoryKind.VALIDATED, now, lic, "client logged on (R28)", rule="R28"
+            )
             return lic
 
 

@@ -202,10 +202,15 @@ class PlatformPattern:
         return cls(value & mask, mask)
 
 
-# CLIENT_OS_ID_WINNT_50 (MS-RDPELE 2.2.2.2): Windows 2000 and XP clients. XP Home and XP
-# Professional cannot be told apart from public sources; narrow the pattern to what a
-# lab capture shows to make XP Home need a CAL (R19).
-DEFAULT_BUILTIN_PLATFORMS = (PlatformPattern(0x03000000, 0xFF000000),)
+# R19 (KB 315262): Windows 2000 Professional (0x03010000) and Windows XP Professional
+# (0x03010001) clients get built-in CALs from a Windows 2000 host; XP Home does not.  No
+# public source gives XP Home's PlatformId: rdplic's simulated XP Home sends 0x03010002, its
+# own choice (rdplic.core.platforms.WINDOWS_XP_HOME_PLATFORM_ID), which this set leaves out.
+# Widen or narrow it to what a lab capture shows with ``rdplic config set builtin_platforms``.
+DEFAULT_BUILTIN_PLATFORMS = (
+    PlatformPattern(0x03010000, 0xFFFFFFFF),
+    PlatformPattern(0x03010001, 0xFFFFFFFF),
+)
 
 
 def _parse_bool(text: str) -> bool:

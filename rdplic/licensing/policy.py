@@ -414,7 +414,9 @@ class LicensePolicy:
         why = "no permanent CAL available and the device already had its temporary license"
         if ctx.cfg.prevent_license_upgrade:
             why += " (Prevent License Upgrade on)"
-        append_history(ctx.tx, HistoryKind.REFUSED, ctx.now, None, why, client=ctx.client)
+        append_history(
+            ctx.tx, HistoryKind.REFUSED, ctx.now, None, why, client=ctx.client, rule="R33"
+        )
         return _refusal(ctx.cfg, why, "R33")
 
     def _invalid_refusal(self, presented: PresentedLicense) -> Ruling:
@@ -492,6 +494,7 @@ class LicensePolicy:
                     ctx.now,
                     replaced,
                     f"replaced by license {decision.license.license_id}",
+                    rule="R59",
                 )
         self._touch_user_cal(ctx)
         return decision
@@ -524,6 +527,7 @@ class LicensePolicy:
                     ctx.now,
                     cal,
                     f"per-user CAL until {fmt(cal.expires)} (R57)",
+                    rule="R57",
                 )
             return
         pack = self._allocate(ctx, CalType.PER_USER)
@@ -544,7 +548,14 @@ class LicensePolicy:
         # Per-user CALs live with the user (AD), never on the client (R56, R58): no blob.
         ctx.tx.insert_license(lic, None)
         source = "over-used pool (R16)" if pack is None else f"key pack {pack.key_pack_id}"
-        append_history(ctx.tx, HistoryKind.ISSUED, ctx.now, lic, f"per-user CAL from {source}")
+        append_history(
+            ctx.tx,
+            HistoryKind.ISSUED,
+            ctx.now,
+            lic,
+            f"per-user CAL from {source}",
+            rule="R16" if pack is None else "R57",
+        )
 
     # =========================================================================================
     # Issuing
@@ -593,6 +604,7 @@ class LicensePolicy:
             ctx.now,
             lic,
             f"permanent CAL from key pack {pack.key_pack_id}, {days} days",
+            rule="R31" if replacing is None else "R29",
         )
         rule = "R31"
         if replacing is not None:
@@ -601,7 +613,12 @@ class LicensePolicy:
             )
             retire(ctx.tx, old)
             append_history(
-                ctx.tx, HistoryKind.UPGRADED, ctx.now, old, f"to permanent CAL {lic.license_id}"
+                ctx.tx,
+                HistoryKind.UPGRADED,
+                ctx.now,
+                old,
+                f"to permanent CAL {lic.license_id}",
+                rule="R29",
             )
             rule = "R29"
         ctx.record_once(GRACE_FIRST_PERMANENT)
@@ -623,7 +640,14 @@ class LicensePolicy:
         blob = self._sign(ctx, lic)
         ctx.tx.insert_license(lic, blob)
         what = "per-user-mode license" if cal_type is CalType.PER_USER else "temporary license"
-        append_history(ctx.tx, HistoryKind.ISSUED, ctx.now, lic, f"{what}, {days} days")
+        append_history(
+            ctx.tx,
+            HistoryKind.ISSUED,
+            ctx.now,
+            lic,
+            f"{what}, {days} days",
+            rule="R59" if cal_type is CalType.PER_USER else "R27",
+        )
         rule = "R59" if cal_type is CalType.PER_USER else "R27"
         return Ruling.of(kind, f"{what} for {days} days", rule, license=lic, blob=blob)
 
@@ -636,7 +660,9 @@ class LicensePolicy:
         lic = self._new_license(ctx, pack, temporary=False, lifetime=timedelta(days=days))
         blob = self._sign(ctx, lic)
         ctx.tx.insert_license(lic, blob)
-        append_history(ctx.tx, HistoryKind.ISSUED, ctx.now, lic, f"built-in CAL, {days} days (R19)")
+        append_history(
+            ctx.tx, HistoryKind.ISSUED, ctx.now, lic, f"built-in CAL, {days} days (R19)", rule="R19"
+        )
         return Ruling.of(kind, "built-in CAL (Windows 2000 host)", "R19", license=lic, blob=blob)
 
     def _renew_or_resend(self, ctx: _Ctx, lic: IssuedLicense, kind: DecisionKind) -> Ruling:
@@ -648,7 +674,12 @@ class LicensePolicy:
         blob = self._sign(ctx, renewed, issued=ctx.now)
         ctx.tx.update_license(renewed, blob)
         append_history(
-            ctx.tx, HistoryKind.RENEWED, ctx.now, renewed, f"until {fmt(renewed.expires)}"
+            ctx.tx,
+            HistoryKind.RENEWED,
+            ctx.now,
+            renewed,
+            f"until {fmt(renewed.expires)}",
+            rule="R32",
         )
         return Ruling.of(kind, f"CAL renewed for {days} days", "R32", license=renewed, blob=blob)
 
@@ -656,7 +687,9 @@ class LicensePolicy:
         self, ctx: _Ctx, lic: IssuedLicense, kind: DecisionKind, reason: str, rule: str
     ) -> Ruling:
         blob = ctx.tx.get_license_blob(lic.license_id) or b""
-        append_history(ctx.tx, HistoryKind.RESENT, ctx.now, lic, reason, client=ctx.client)
+        append_history(
+            ctx.tx, HistoryKind.RESENT, ctx.now, lic, reason, client=ctx.client, rule=rule
+        )
         return Ruling.of(kind, reason, rule, license=lic, blob=blob)
 
     def _new_license(

@@ -162,7 +162,9 @@ def reclaim(tx: StoreTransaction, now: datetime) -> int:
     for lic in expired:
         done = dataclasses.replace(lic, status=LicenseStatus.EXPIRED)
         retire(tx, done)
-        append_history(tx, HistoryKind.EXPIRED, now, done, f"expired {fmt(lic.expires)}")
+        append_history(
+            tx, HistoryKind.EXPIRED, now, done, f"expired {fmt(lic.expires)}", rule="R25"
+        )
         if not lic.temporary and lic.key_pack_id is not None:
             pack = tx.get_key_pack(lic.key_pack_id)
             if pack is not None and pack.key_pack_type.purchased:
@@ -172,6 +174,7 @@ def reclaim(tx: StoreTransaction, now: datetime) -> int:
                     now,
                     done,
                     f"CAL back in key pack {pack.key_pack_id}",
+                    rule="R25",
                 )
     return len(expired)
 

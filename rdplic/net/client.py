@@ -27,10 +27,28 @@ from rdplic.core.connection_events import (
     SecurityNegotiated,
 )
 from rdplic.core.errors import ConnectionProtocolError
+from rdplic.net.capture import PcapngWriter
 from rdplic.net.tls import TlsError, TlsSession
 from rdplic.net.tls import client_tls_context as _client_tls_context
+from rdplic.vocabulary import Outcome
 
-__all__ = ["ClientOutcome", "RdpClientProtocol", "client_tls_context", "license_once"]
+__all__ = [
+    "ClientOutcome",
+    "RdpClientProtocol",
+    "client_tls_context",
+    "license_once",
+    "open_client_capture",
+]
+
+
+def open_client_capture(path: str) -> PcapngWriter:
+    """The capture of ``rdplic client --capture FILE``: the same pcapng writer as
+    ``rdplic serve --capture`` (rdplic.net.capture), one TCP stream per connection, holding
+    the bytes the client's connection machine sent and received (after TLS).  Capture
+    replay reads what this writes; extend it here, not in the command."""
+    from pathlib import Path
+
+    return PcapngWriter(Path(path))
 
 
 @dataclasses.dataclass(slots=True)
@@ -41,6 +59,9 @@ class ClientOutcome:
     :ivar events: every event the client machine reported, in order
     :ivar error: why it failed, "" when it ended normally
     :ivar elapsed: seconds from connect to close
+    :ivar failure: how the connection failed when the transport or the protocol did
+        (`Outcome.TLS_FAILED`, `PROTOCOL_ERROR`, `CONNECTION_FAILED`, `TIMEOUT`), None
+        otherwise (licensing's own outcome is read from ``events``)
     """
 
     licensed: bool = False
@@ -49,6 +70,7 @@ class ClientOutcome:
     error: str = ""
     elapsed: float = 0.0
     started: float = 0.0
+    failure: Outcome | None = None
 
 
 def client_tls_context() -> Any:
@@ -75,7 +97,11 @@ class RdpClientProtocol(TwistedProtocol):
         *,
         now: Callable[[], datetime],
         tls_context: Callable[[], Any],
+        capture: PcapngWriter | None = None,
     ) -> None:
+        self._capture = capture
+        self._stream = 0
+        self._trailing = b""
         self._core = core
         self._done = done
         self._now = now
@@ -88,6 +114,11 @@ class RdpClientProtocol(TwistedProtocol):
         self.outcome.started = time.monotonic()
         transport: Any = self.transport
         transport.setTcpNoDelay(True)  # whole PDUs per write: no Nagle delay
+        if self._capture is not None:
+            local, peer = transport.getHost(), transport.getPeer()
+            self._stream = self._capture.open_stream(
+                (local.host, local.port), (peer.host, peer.port)
+            )
         self._core.start()
         self._flush()
         self._push()
@@ -106,6 +137,7 @@ class RdpClientProtocol(TwistedProtocol):
                 data, records = tls.receive(data)
             except TlsError as error:
                 self.outcome.error = f"TLS: {error}"
+                self.outcome.failure = Outcome.TLS_FAILED
                 self._write(tls.pending())
                 self._push()
                 self._abort()
@@ -120,6 +152,14 @@ class RdpClientProtocol(TwistedProtocol):
             self._core.receive_data(data, self._now())
         except ConnectionProtocolError as error:
             self.outcome.error = error.reason
+            self.outcome.failure = Outcome.PROTOCOL_ERROR
+        if self._capture is not None:
+            if tls is None and self._core.awaiting_tls:
+                # The frame that selected TLS: what followed it is TLS, not RDP, and stays
+                # out of the capture (taken here, handed to the TLS layer by _drain).
+                self._trailing = self._core.trailing_data
+                data = data[: len(data) - len(self._trailing)]
+            self._capture.record(self._stream, False, data)
         self._drain()
 
     def connectionLost(self, reason: Failure | None = None) -> None:
@@ -128,11 +168,15 @@ class RdpClientProtocol(TwistedProtocol):
         if self.outcome.error == "" and not self.outcome.licensed and reason is not None:
             self.outcome.error = reason.getErrorMessage()
         self.outcome.elapsed = time.monotonic() - self.outcome.started
+        if self._capture is not None:
+            self._capture.close_stream(self._stream)
         if not self._done.called:
             self._done.callback(self.outcome)
 
     def _flush(self) -> None:
         data = self._core.data_to_send()
+        if data and self._capture is not None:
+            self._capture.record(self._stream, True, data)
         if data and self._tls is not None:
             data = self._tls.send(data)
         self._write(data)
@@ -160,7 +204,7 @@ class RdpClientProtocol(TwistedProtocol):
             if isinstance(event, SecurityNegotiated) and event.start_tls and not closing:
                 self._tls = TlsSession(self._tls_context(), server_side=False)
                 self._write(self._tls.start())  # the ClientHello
-                trailing = self._core.trailing_data
+                trailing, self._trailing = self._trailing or self._core.trailing_data, b""
                 if trailing:  # the server's first TLS bytes came with its Confirm
                     self._received(trailing)
             elif isinstance(event, _LICENSED):
@@ -189,6 +233,7 @@ class _OneShotFactory(ClientFactory):
 
     def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
         self._protocol.outcome.error = reason.getErrorMessage()
+        self._protocol.outcome.failure = Outcome.CONNECTION_FAILED
         done = self._protocol._done
         if not done.called:
             done.callback(self._protocol.outcome)
@@ -203,15 +248,18 @@ def license_once(
     timeout: float = 30.0,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     tls_context: Callable[[], Any] = client_tls_context,
+    capture: PcapngWriter | None = None,
 ) -> defer.Deferred[ClientOutcome]:
-    """Connect to ``host:port``, run ``core`` until the server ends the connection."""
+    """Connect to ``host:port``, run ``core`` until the server ends the connection
+    (recording it into ``capture``, `open_client_capture`, when given)."""
     done: defer.Deferred[ClientOutcome] = defer.Deferred()
-    protocol = RdpClientProtocol(core, done, now=now, tls_context=tls_context)
+    protocol = RdpClientProtocol(core, done, now=now, tls_context=tls_context, capture=capture)
     connector = reactor.connectTCP(host, port, _OneShotFactory(protocol), timeout=timeout)
 
     def expire() -> None:
         if not done.called:
             protocol.outcome.error = f"no end after {timeout:g} s"
+            protocol.outcome.failure = Outcome.TIMEOUT
             connector.disconnect()
 
     call = reactor.callLater(timeout, expire)

@@ -190,6 +190,15 @@ class RdpServerProtocol(TwistedProtocol):
         self._question: lic.DecisionNeeded | None = None
         """The machine's question, asked once the events of this step are handled."""
 
+    def summary(self) -> dict[str, Any]:
+        """What the connection did so far, as its log line says it (`connection_record`),
+        for whoever watches the factory (the web page's live connections); ``outcome`` is
+        None while the connection is open and licensing has not ended."""
+        record = connection_record(self._summary, round(time.monotonic() - self._started, 3))
+        if self._summary.outcome is None and not self._lost:
+            record["outcome"] = None
+        return record
+
     # -- Twisted's interface -------------------------------------------------------
 
     def connectionMade(self) -> None:
@@ -558,6 +567,8 @@ class RdpServerFactory(Factory):
         self.accepting = True
         self._idle_waiters: list[defer.Deferred[None]] = []
         self.refused = 0
+        self.watchers: list[Callable[[str, RdpServerProtocol], None]] = []
+        """Called with ("opened" | "closed", the connection) as connections come and go."""
 
     def buildProtocol(self, addr: IAddress) -> RdpServerProtocol | None:  # type: ignore[override]
         if not self.accepting:
@@ -575,9 +586,13 @@ class RdpServerFactory(Factory):
 
     def connection_opened(self, protocol: RdpServerProtocol) -> None:
         self.active.add(protocol)
+        for watcher in self.watchers:
+            watcher("opened", protocol)
 
     def connection_closed(self, protocol: RdpServerProtocol) -> None:
         self.active.discard(protocol)
+        for watcher in self.watchers:
+            watcher("closed", protocol)
         if not self.active:
             waiters, self._idle_waiters = self._idle_waiters, []
             for waiter in waiters:

@@ -113,6 +113,8 @@ COMMANDS: list[tuple[str, list[str]]] = [
     ("keypack", ["keypack", "remove", "{user_pack}"]),
     ("pdu encode", ["pdu", "encode", "{pdu_json}"]),
     ("license", ["license", "transfer", "{other_active}", "--to", "NEWPC"]),
+    ("explain", ["explain", "SCHEMA1"]),
+    ("explain", ["explain", "NEVER-SEEN"]),
 ]  # fmt: skip
 
 
@@ -147,6 +149,9 @@ def test_every_command_speaks_the_vocabulary(lab: Lab) -> None:
             allowed |= set(COMMAND_KEYS["history"]) | set(COMMAND_KEYS["keypack"])  # keypack
         if group == "config":
             allowed |= settings
+        if group == "explain":  # licenses, history events, as license and history print
+            allowed |= set(COMMAND_KEYS["license"]) | set(COMMAND_KEYS["history"])
+            allowed |= set(COMMAND_KEYS["keypack"])
         _walk(value, allowed, where)
 
 

@@ -381,7 +381,7 @@ def test_windows_clients_set_the_extended_error_flag_and_rdesktop_does_not(lab: 
     [
         ("windows-2000-professional", 0x03010000),
         ("windows-xp-professional", 0x03010001),
-        ("windows-xp-home", 0x03010001),
+        ("windows-xp-home", 0x03010002),  # rdplic's own choice (R19, KB 315262)
         ("windows-7", 0x04010000),
         ("windows-11", 0x08010000),
         ("macos", 0xFF010000),
@@ -407,6 +407,23 @@ def test_hardware_id_is_stable_and_carries_the_platform() -> None:
     assert windows[4:] == freerdp[4:]
     with pytest.raises(ValueError, match="20 bytes"):
         Device().config(hwid=b"short")
+
+
+def test_real_client_presets_derive_their_hardware_ids_as_the_clients_do() -> None:
+    """rdesktop: dword 2 + the name strncpy'd into 16 bytes (licence.c); FreeRDP: 0x04010000
+    + MD5 of the name (license.c license_generate_hwid)."""
+    import hashlib
+
+    from rdplic.core.platforms import freerdp_hardware_id, rdesktop_hardware_id
+
+    expected = bytes.fromhex("02000000") + b"TUX".ljust(16, b"\0")
+    assert rdesktop_hardware_id("TUX") == expected
+    assert hardware_id(CLIENT_PLATFORMS["rdesktop"], "TUX") == expected
+    assert hardware_id(CLIENT_PLATFORMS["rdesktop-rdp4"], "TUX") == expected
+    long_name = rdesktop_hardware_id("A-VERY-LONG-NAME-INDEED")
+    assert long_name[4:] == b"A-VERY-LONG-NAM\0"  # g_hostname[16]: 15 characters
+    freerdp = bytes.fromhex("00000104") + hashlib.md5(b"tux").digest()
+    assert freerdp_hardware_id("tux") == freerdp == hardware_id(CLIENT_PLATFORMS["freerdp"], "tux")
 
 
 def test_license_info_hwid_blob_type_follows_the_preset(lab: Lab) -> None:

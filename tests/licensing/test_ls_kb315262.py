@@ -65,3 +65,18 @@ def test_kb315262_windows_2000_host_builtin_vs_xp_home(make_harness: HarnessFact
     h.advance(1)
     cal = h.connect(home).license
     assert cal is not None and cal.key_pack_id == pack.key_pack_id and not cal.temporary
+
+
+def test_kb315262_default_builtin_set_tells_the_xp_presets_apart(
+    make_harness: HarnessFactory,
+) -> None:
+    """R19 by default: on a 2000 host 2000 Pro and XP Pro presets are built-in, XP Home not."""
+    from rdplic.core.platforms import CLIENT_PLATFORMS
+
+    h = make_harness(windows_version="2000")
+    for preset in ("windows-2000-professional", "windows-xp-professional"):
+        platform_id = CLIENT_PLATFORMS[preset].platform_id
+        assert h.connect(Device.named(preset[:15], platform_id=platform_id)).rule == "R19"
+    home_id = CLIENT_PLATFORMS["windows-xp-home"].platform_id
+    home = h.connect(Device.named("xphome", platform_id=home_id))
+    assert home.rule == "R27" and home.license is not None and home.license.temporary
