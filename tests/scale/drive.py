@@ -7,7 +7,10 @@ document: per device and connection, what the client saw (licensed, the license 
 SHA-256, the error), and the elapsed time.  The tests and benchmarks/scale.py run it as a
 process of its own (it installs Twisted's asyncio reactor).
 
-Stands in for ``rdplic load`` (the simulated-clients issue) until that command lands.
+With one port and ``--load``, the devices are ``rdplic load``'s (its Python API,
+`rdplic.simclient.load.load_deferred`, each device new): the report lists every connection's
+outcome and the SHA-256 of every license the devices hold.  Several ports (one device
+visiting several hosts in turn) use the client machines of `rdplic.app.build_client`.
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ def main() -> int:
     parser.add_argument("--prefix", default="DEV")
     parser.add_argument("--timeout", type=float, default=30.0, help="per connection")
     parser.add_argument("--deadline", type=float, default=240.0, help="for the whole run")
+    parser.add_argument("--load", action="store_true", help="through rdplic load (one port)")
     args = parser.parse_args()
+    if args.load:
+        return _through_load(args)
 
     from twisted.internet import asyncioreactor
 
@@ -86,6 +92,43 @@ def main() -> int:
     reactor.run()
     elapsed = time.monotonic() - started
     json.dump({"elapsed": elapsed, "devices": results}, sys.stdout)
+    return 0
+
+
+def _through_load(args: argparse.Namespace) -> int:
+    """``rdplic load`` against one port: every connection's outcome, every license held."""
+    from rdplic.simclient.load import DevicePool, LoadOptions, load_deferred
+    from rdplic.simclient.session import run_until_fired
+
+    options = LoadOptions(
+        port=int(args.ports),
+        clients=args.devices,
+        concurrency=args.concurrency,
+        security="rdp",
+        timeout=args.timeout,
+        name_prefix=args.prefix,
+    )
+    pool = DevicePool(options)
+    started = time.monotonic()
+    report = run_until_fired(lambda reactor: load_deferred(reactor, options, pool))
+    connections = [
+        {
+            "licensed": result.outcome.licensed,
+            "kind": result.kind,
+            "error_info": result.error_info,
+            "error": result.error,
+        }
+        for result in report.results
+    ]
+    received = [
+        hashlib.sha256(blob).hexdigest()
+        for device in pool.devices
+        for blob in device.store.licenses.values()
+    ]
+    json.dump(
+        {"elapsed": time.monotonic() - started, "connections": connections, "received": received},
+        sys.stdout,
+    )
     return 0
 
 

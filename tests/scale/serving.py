@@ -82,18 +82,28 @@ class Serve:
         return self.process.wait(timeout=60)
 
 
-def drive(ports: list[int], devices: int, *, prefix: str = "DEV", concurrency: int = 16) -> Any:
+def drive(
+    ports: list[int],
+    devices: int,
+    *,
+    prefix: str = "DEV",
+    concurrency: int = 16,
+    load: bool = False,
+) -> Any:
     """Run drive.py to the end; its JSON report."""
-    return json.loads(
-        start_drive(ports, devices, prefix=prefix, concurrency=concurrency).communicate(
-            timeout=300
-        )[0]
-    )
+    process = start_drive(ports, devices, prefix=prefix, concurrency=concurrency, load=load)
+    return json.loads(process.communicate(timeout=300)[0])
 
 
 def start_drive(
-    ports: list[int], devices: int, *, prefix: str = "DEV", concurrency: int = 16
+    ports: list[int],
+    devices: int,
+    *,
+    prefix: str = "DEV",
+    concurrency: int = 16,
+    load: bool = False,
 ) -> subprocess.Popen[str]:
+    """drive.py in the background (``load``: through rdplic load, one port)."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -106,6 +116,7 @@ def start_drive(
             prefix,
             "--concurrency",
             str(concurrency),
+            *(["--load"] if load else []),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
