@@ -44,6 +44,7 @@ from rdplic.licensing.signer import CryptoLicenseSigner
 from rdplic.licensing.store import LicenseStore, read_clock_offset
 from rdplic.pdu.framing import Protocol
 from rdplic.store import open_store
+from rdplic.store.deployment import join_deployment
 
 __all__ = [
     "RDP_VERSIONS",
@@ -176,7 +177,6 @@ class ServerApp:
         every connection is recorded there (`rdplic.capture.recorder`), with the private
         keys when ``capture_secrets``."""
         from rdplic.capture.recorder import CaptureRecorder
-        from rdplic.net.decider import InlineDecider
         from rdplic.net.server import RdpServerFactory, ServerLimits
         from rdplic.net.tls import load_or_create_certificate, server_tls_context
 
@@ -191,7 +191,7 @@ class ServerApp:
             make_core = lambda: self.make_recorded_connection(recorder)  # noqa: E731
         self.factory = RdpServerFactory(
             make_core,
-            InlineDecider(self.policy, self.store, reactor),
+            self.decider(reactor),
             now=self.clock(),
             reactor=reactor,
             tls=tls,
@@ -201,6 +201,18 @@ class ServerApp:
             debug=debug,
         )
         return self.factory
+
+    def decider(self, reactor: Any) -> Any:
+        """Who answers the licensing core: in the reactor thread with group commit for the
+        state directory's SQLite file, in a thread pool for a shared database (the reactor
+        never waits on it; `rdplic.net.decider`).  History events name this host."""
+        from rdplic.licensing.store import Durability
+        from rdplic.net.decider import InlineDecider, PooledDecider
+
+        host = self.identity.terminal_server_name
+        if self.store.durability is Durability.GROUPED:
+            return InlineDecider(self.policy, self.store, reactor, host=host)
+        return PooledDecider(self.policy, self.store, reactor, host=host)
 
     def close(self) -> None:
         """Close the capture (if any) and the store (committing what is pending)."""
@@ -223,6 +235,7 @@ def build_server(
     max_frame_size: int = 16384,
     store: LicenseStore | None = None,
     group_commit: bool = False,
+    db: str | None = None,
     random_bytes: RandomBytes = os.urandom,
     rng: RandomSource | None = None,
     now: Now | None = None,
@@ -232,7 +245,9 @@ def build_server(
     ``windows``, ``licensing_mode`` and ``first_license`` change the stored host
     configuration, as ``rdplic config set`` does; None keeps the stored value.  ``store``
     defaults to the state directory's SQLite file, group-committed with ``group_commit``
-    (what ``rdplic serve`` runs).  ``random_bytes`` (the machines' randomness), ``rng``
+    (what ``rdplic serve`` runs); ``db`` names a shared PostgreSQL database instead
+    (``--db``), whose license server identity this host joins
+    (`rdplic.store.deployment`).  ``random_bytes`` (the machines' randomness), ``rng``
     (the policy's CAL lifetimes) and ``now`` (the clock, offset excluded) are for tests and
     replay.
     """
@@ -243,7 +258,9 @@ def build_server(
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     identity = ServerIdentity.load_or_create(directory)
     if store is None:
-        store = open_store(directory, defer_commits=group_commit)
+        store = open_store(directory, defer_commits=group_commit, db=db)
+    # One license server for every host of a shared database (rdplic.store.deployment).
+    identity = join_deployment(identity, store, publish=bool(db))
     signer = CryptoLicenseSigner(identity.license_server)
     draw = rng or random.SystemRandom()
     host = LicensePolicy(store, signer, draw).config()
@@ -449,6 +466,10 @@ class ServeOptions:
     shutdown_grace: float = 10.0
     web: Any = None
     """`rdplic.web.WebOptions` of ``--web``: the licensing manager in the browser; None: none."""
+    # rdplic serve --workers (rdplic.net.workers): the socket the supervisor listens on,
+    # and this worker's number (its logging was started by the supervisor).
+    listen_fd: int | None = None
+    worker: int | None = None
 
 
 def _listen_reason(error: BaseException) -> str:
@@ -491,7 +512,8 @@ def serve_forever(make_server: Callable[[], ServerApp], options: ServeOptions) -
     from rdplic.net.server import listen_tcp
     from rdplic.statedir import state_dir_warning
 
-    start_logging(options.log_format, options.log_level, options.log_file)
+    if options.worker is None:
+        start_logging(options.log_format, options.log_level, options.log_file)
     log = Logger(namespace="rdplic.serve")
     app = make_server()
     warning = state_dir_warning(app.state_dir)
@@ -506,9 +528,14 @@ def serve_forever(make_server: Callable[[], ServerApp], options: ServeOptions) -
         debug=options.log_level == "debug",
     )
     try:
-        port = listen_tcp(
-            reactor, options.port, factory, backlog=options.backlog, interface=options.host
-        )
+        if options.listen_fd is None:
+            port = listen_tcp(
+                reactor, options.port, factory, backlog=options.backlog, interface=options.host
+            )
+        else:
+            from rdplic.net.server import adopt_tcp
+
+            port = adopt_tcp(reactor, options.listen_fd, factory)
     except (CannotListenError, OSError) as error:
         # A port in use or an address this machine does not have: an everyday mistake,
         # one line and exit status 2 (rdplic.cli.conventions), not a traceback.
@@ -521,7 +548,8 @@ def serve_forever(make_server: Callable[[], ServerApp], options: ServeOptions) -
     allow_tls = app.connection_config.allow_tls
     security = ",".join(name for name, on in (("rdp", allow_rdp), ("tls", allow_tls)) if on)
     log.info(
-        "rdplic serve listening on {host}:{port} (security {security}, Windows {windows}, "
+        ("rdplic serve listening" if options.worker is None else f"worker {options.worker} serving")
+        + " on {host}:{port} (security {security}, Windows {windows}, "
         "{mode}, state {state_dir}, RSA by {rsa})",
         host=address.host,
         port=address.port,
@@ -555,6 +583,15 @@ def serve_forever(make_server: Callable[[], ServerApp], options: ServeOptions) -
         def close(result: object) -> object:
             factory.decider.commit()
             app.close()
+            waits = getattr(app.store, "lock_waits", None)
+            if waits is not None and waits.count:
+                log.info(
+                    "store write lock: taken {count} times, waited {total:.3f} s in all,"
+                    " longest {longest:.1f} ms",
+                    count=waits.count,
+                    total=waits.total,
+                    longest=waits.longest * 1000,
+                )
             log.info("store closed")
             return result
 

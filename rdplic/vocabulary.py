@@ -249,6 +249,14 @@ COMMAND_KEYS: dict[str, dict[str, str]] = {
         "hex": "the encoded PDU as hex",
         "size": "its length in bytes",
     },
+    "store": {
+        "file": "export: the file written",
+        "bytes": "export: its size in bytes",
+        "key_packs": "import: key packs loaded",
+        "licenses": "import: licenses loaded",
+        "history": "import: history events loaded",
+        "settings": "import: settings loaded",
+    },
     "explain": {
         "client": "the machine name or hardware id asked about",
         "host_config": "the host configuration that matters (settings and grace period)",

@@ -31,7 +31,7 @@ from rdplic.licensing import (
     SystemClock,
 )
 from rdplic.statedir import existing_state_dir, state_dir_warning, usable_state_dir
-from rdplic.store import SqliteStore, open_store, read_clock_offset
+from rdplic.store import LicenseStore, open_store, read_clock_offset
 
 __all__ = [
     "Admin",
@@ -93,6 +93,12 @@ def add_common_options(parser: argparse.ArgumentParser, *, leaf: bool = True) ->
     """``--state-dir`` and ``--json``, accepted before or after the action name."""
     default = argparse.SUPPRESS if leaf else None
     add_state_dir_option(parser, default)
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        default=default,
+        help="shared license database postgresql://... (default: the state directory's SQLite)",
+    )
     add_json_option(parser, default if leaf else False)
 
 
@@ -102,7 +108,7 @@ class Admin:
     server's clock."""
 
     admin: LicenseAdmin
-    store: SqliteStore
+    store: LicenseStore
     clock: SystemClock
 
     def now(self) -> datetime:
@@ -112,12 +118,19 @@ class Admin:
 @contextmanager
 def admin(args: argparse.Namespace, *, create: bool = False) -> Iterator[Admin]:
     """Open the store of ``--state-dir`` for one command: created on first use by a
-    command that changes state (``create``), required to exist for one that only reads."""
-    state_dir = usable_state_dir(getattr(args, "state_dir", None), create=create)
-    warning = state_dir_warning(state_dir)
-    if warning:
-        print(f"rdplic: warning: {warning}", file=sys.stderr)
-    store = open_store(state_dir)
+    command that changes state (``create``), required to exist for one that only reads;
+    or the shared PostgreSQL database of ``--db`` (created and migrated on first use)."""
+    db = getattr(args, "db", None)
+    if db:
+        if not db.startswith(("postgresql://", "postgres://")):
+            raise UsageError("--db must be a postgresql:// URL")
+        store = open_store("", db=db)
+    else:
+        state_dir = usable_state_dir(getattr(args, "state_dir", None), create=create)
+        warning = state_dir_warning(state_dir)
+        if warning:
+            print(f"rdplic: warning: {warning}", file=sys.stderr)
+        store = open_store(state_dir)
     try:
         clock = SystemClock(offset=lambda: read_clock_offset(store))
         yield Admin(LicenseAdmin(store), store, clock)

@@ -74,11 +74,12 @@ def _history(args: argparse.Namespace) -> int:
             "" if e.key_pack_id is None else e.key_pack_id,
             e.machine_name,
             e.user_name,
+            e.host,
             e.detail,
         )
         for e in events
     ]
-    print_table(("TIME", "EVENT", "LICENSE", "PACK", "CLIENT", "USER", "DETAIL"), rows)
+    print_table(("TIME", "EVENT", "LICENSE", "PACK", "CLIENT", "USER", "HOST", "DETAIL"), rows)
     return 0
 
 

@@ -41,6 +41,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "rdplic.cli.load_cmd",
     "rdplic.cli.explain_cmd",
     "rdplic.cli.fuzz_cmd",
+    "rdplic.cli.store_cmd",
 )
 
 

@@ -129,6 +129,18 @@ def register(subparsers: Any) -> None:
         help="seconds in-flight handshakes get to finish on SIGTERM [10]",
     )
     parser.add_argument("--backlog", type=int, default=1024, help="listen backlog [1024]")
+    # Scale-out (rdplic.net.workers, rdplic.store.postgres).
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="shared license database postgresql://... (default: SQLite in the state directory)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the port and the store [1]",
+    )
     # -- the web console (rdplic.web)
     parser.add_argument(
         "--web",
@@ -160,6 +172,14 @@ def _check(args: argparse.Namespace) -> None:
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
     if not 1024 <= args.max_frame_size <= 0xFFFF:
         raise UsageError("--max-frame-size must be 1024 to 65535")
+    if not 1 <= args.workers <= 64:
+        raise UsageError("--workers must be 1 to 64")
+    if args.workers > 1 and args.capture:
+        raise UsageError("--capture takes one process: not with --workers")
+    if args.workers > 1 and args.web:
+        raise UsageError("--web takes one process: not with --workers")
+    if args.db and not args.db.startswith(("postgresql://", "postgres://")):
+        raise UsageError("--db must be a postgresql:// URL")
 
 
 def _web(args: argparse.Namespace) -> Any:
@@ -211,8 +231,9 @@ def run(args: argparse.Namespace) -> int:
         shutdown_grace=args.shutdown_grace,
         web=web,
     )
-    return serve_forever(
-        lambda: build_server(
+
+    def make_server() -> Any:
+        return build_server(
             state_dir,
             security=args.security,
             encryption_level=args.encryption_level,
@@ -224,6 +245,11 @@ def run(args: argparse.Namespace) -> int:
             max_frame_size=args.max_frame_size,
             # Group commit: the decisions of one reactor turn share one commit.
             group_commit=True,
-        ),
-        options,
-    )
+            db=args.db,
+        )
+
+    if args.workers > 1:
+        from rdplic.net.workers import serve_workers
+
+        return serve_workers(make_server, options, args.workers, serve_forever)
+    return serve_forever(make_server, options)

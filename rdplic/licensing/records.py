@@ -8,6 +8,7 @@ of their own (architecture invariant 6).
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import functools
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from rdplic.licensing.store import LicenseQuery, StoreError, StoreTransaction
 
 __all__ = [
     "CONFIG_PREFIX",
+    "DECIDING_HOST",
     "GRACE_FIRST_PERMANENT",
     "GRACE_LS_CONTACT",
     "GRACE_STARTED",
@@ -55,6 +57,11 @@ GRACE_STARTED = "grace.started_at"
 GRACE_LS_CONTACT = "grace.license_server_contact_at"
 GRACE_FIRST_PERMANENT = "grace.first_permanent_cal_at"
 OUTSTANDING = (LicenseStatus.TEMPORARY, LicenseStatus.ACTIVE)
+DECIDING_HOST: contextvars.ContextVar[str] = contextvars.ContextVar("rdplic_host", default="")
+"""The session host (terminal server name) whose decision is running: the server's decider
+sets it around each decision, so that every history event the policy records says which
+host it came through (history.host) without the policy passing it along; '' for the
+administration commands."""
 
 
 def load_host_config(tx: StoreTransaction) -> HostConfig:
@@ -106,7 +113,8 @@ def append_history(
     """One line of the append-only history (R24), about a license, a client or neither.
 
     ``rule`` names the rule of docs/license-server-behavior.md that decided the event
-    (``R12``), ``host`` the session host it came through."""
+    (``R12``), ``host`` the session host it came through (default `DECIDING_HOST`)."""
+    host = host or DECIDING_HOST.get()
     if lic is not None:
         event = HistoryEvent(
             0,

@@ -42,6 +42,7 @@ __all__ = [
     "LicenseQuery",
     "LicenseStore",
     "StoreError",
+    "StoreRetry",
     "StoreTransaction",
     "read_clock_offset",
 ]
@@ -52,6 +53,12 @@ CLOCK_OFFSET_SETTING = "clock.offset_seconds"
 
 class StoreError(RdplicError):
     """The store cannot be used (newer schema, corrupt file, unwritable directory)."""
+
+
+class StoreRetry(StoreError):
+    """The database aborted a transaction to keep transactions serialisable (PostgreSQL's
+    serialization failure or deadlock): nothing of it was kept, and running the whole
+    decision again is safe.  Deciders retry it; a client never sees it."""
 
 
 class Durability(enum.Enum):

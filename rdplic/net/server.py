@@ -41,6 +41,8 @@ the store.  If it fails, the client is told ERR_NO_LICENSE_SERVER.
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -691,3 +693,18 @@ def listen_tcp(
     listening: Any = EagerPort(port, factory, backlog, interface, reactor)
     listening.startListening()
     return listening
+
+
+def adopt_tcp(reactor: Any, fd: int, factory: Any) -> Any:
+    """An `EagerPort` on a socket already listening (``rdplic serve --workers``: the
+    supervisor opened it before forking; the descriptor is duplicated, not taken)."""
+    family = _family(fd)
+    adopt: Any = EagerPort._fromListeningDescriptor  # untyped in Twisted
+    listening: Any = adopt(reactor, fd, family, factory)
+    listening.startListening()
+    return listening
+
+
+def _family(fd: int) -> int:
+    with socket.socket(fileno=os.dup(fd)) as probe:
+        return int(probe.family)

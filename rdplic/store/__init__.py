@@ -1,7 +1,8 @@
 """Where the license server keeps its key packs, issued licenses and history.
 
 `open_store` opens the embedded SQLite store of a state directory (the same one
-``rdplic serve`` and every administration command use).  The contract every store
+``rdplic serve`` and every administration command use), or with ``db`` a PostgreSQL
+database shared by several processes and hosts (`rdplic.store.postgres`).  The contract every store
 implements is the license server's own, `rdplic.licensing.store`, re-exported here.
 """
 
@@ -36,7 +37,17 @@ __all__ = [
 ]
 
 
-def open_store(state_dir: str | os.PathLike[str], *, defer_commits: bool = False) -> SqliteStore:
+def open_store(
+    state_dir: str | os.PathLike[str], *, defer_commits: bool = False, db: str | None = None
+) -> LicenseStore:
     """The store of a state directory (created, and migrated to the current schema);
-    ``defer_commits`` for group commit (`SqliteStore`)."""
+    ``defer_commits`` for group commit (`SqliteStore`).  ``db`` (``--db``) names a shared
+    PostgreSQL database (``postgresql://...``, `rdplic.store.postgres`) instead; None or
+    empty keeps the state directory's SQLite file."""
+    if db:
+        from rdplic.store.postgres import PostgresStore, is_postgres_url
+
+        if not is_postgres_url(db):
+            raise StoreError(f"--db must be a postgresql:// URL, got {db.split(':')[0]!r}")
+        return PostgresStore(db)
     return SqliteStore.in_state_dir(state_dir, defer_commits=defer_commits)

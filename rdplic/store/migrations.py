@@ -168,4 +168,24 @@ SQLITE = Dialect(
     },
 )
 
-POSTGRESQL = Dialect(name="postgresql", types={"blob": "BYTEA", "bool": "SMALLINT"})
+POSTGRESQL = Dialect(
+    name="postgresql",
+    types={"blob": "BYTEA", "bool": "SMALLINT"},
+    extra={
+        # The issuance history is append-only (R24), as SQLite's triggers make it.
+        1: (
+            """
+            CREATE FUNCTION rdplic_history_append_only() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN RAISE EXCEPTION 'the issuance history is append-only'; END $$
+            """,
+            """
+            CREATE TRIGGER history_no_update BEFORE UPDATE OR DELETE ON history
+            FOR EACH ROW EXECUTE FUNCTION rdplic_history_append_only()
+            """,
+            """
+            CREATE TRIGGER history_no_truncate BEFORE TRUNCATE ON history
+            FOR EACH STATEMENT EXECUTE FUNCTION rdplic_history_append_only()
+            """,
+        )
+    },
+)

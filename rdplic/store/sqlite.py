@@ -13,13 +13,16 @@ SQLite's; `rdplic.store.migrations` holds the schema and the dialect differences
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import itertools
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,7 +42,14 @@ from rdplic.licensing.model import (
 from rdplic.licensing.store import Durability, HistoryQuery, LicenseQuery, StoreError
 from rdplic.store.migrations import MIGRATIONS, SCHEMA_VERSION_DDL, SQLITE, latest_version
 
-__all__ = ["STORE_FILENAME", "SqliteStore", "SqliteTransaction", "format_ts", "parse_ts"]
+__all__ = [
+    "STORE_FILENAME",
+    "LockWaits",
+    "SqliteStore",
+    "SqliteTransaction",
+    "format_ts",
+    "parse_ts",
+]
 
 STORE_FILENAME = "licenses.sqlite3"
 """Name of the database file inside the state directory."""
@@ -419,6 +429,9 @@ class SqliteStore:
     def __init__(self, path: str | os.PathLike[str], *, defer_commits: bool = False) -> None:
         self.path = Path(path)
         self._defer = defer_commits
+        self.lock_waits = LockWaits()
+        """How long this process waited for the write lock (``rdplic serve --workers``)."""
+        self._writer_fd: int | None = None
         self._uncommitted = False
         self._in_unit = False
         self._local = threading.local()
@@ -506,9 +519,11 @@ class SqliteStore:
             raise StoreError("nested store transaction")
         opened = not conn.in_transaction
         if opened:
+            self._take_writer_lock()
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as error:
+                self._release_writer_lock()
                 raise StoreError(f"store busy or unavailable: {error}") from None
         changes = conn.total_changes
         conn.execute("SAVEPOINT rdplic_unit")
@@ -520,6 +535,7 @@ class SqliteStore:
             conn.execute("RELEASE rdplic_unit")
             if opened:
                 conn.rollback()
+                self._release_writer_lock()
             raise
         finally:
             self._in_unit = False
@@ -528,6 +544,28 @@ class SqliteStore:
             self._uncommitted = True
         elif opened:
             conn.commit()  # changed nothing and nothing else pending: no reason to wait
+            self._release_writer_lock()
+
+    def _take_writer_lock(self) -> None:
+        """Group commit keeps the write transaction open through a reactor turn; with
+        several worker processes (``rdplic serve --workers``) the others would wait for it
+        in SQLite's busy handler, which polls with sleeps of up to 100 ms and can starve a
+        worker behind one that takes the lock again at once.  Waiting on a POSIX lock of
+        ``<db>.writer`` instead wakes a waiter as soon as the lock is released.  The wait
+        is measured (`lock_waits`)."""
+        if self._writer_fd is None:
+            self._writer_fd = os.open(
+                f"{self.path}.writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_MODE
+            )
+        started = time.monotonic()
+        fcntl.lockf(self._writer_fd, fcntl.LOCK_EX)
+        self.lock_waits.add(time.monotonic() - started)
+        self._writer_held = True
+
+    def _release_writer_lock(self) -> None:
+        if self._writer_fd is not None and getattr(self, "_writer_held", False):
+            self._writer_held = False
+            fcntl.lockf(self._writer_fd, fcntl.LOCK_UN)
 
     @property
     def durability(self) -> Durability:
@@ -556,6 +594,7 @@ class SqliteStore:
             raise StoreError(f"store commit failed: {error}") from None
         finally:
             self._uncommitted = False
+            self._release_writer_lock()
 
     @contextmanager
     def snapshot(self) -> Iterator[SqliteTransaction]:
@@ -587,6 +626,10 @@ class SqliteStore:
             with contextlib.suppress(sqlite3.ProgrammingError):
                 conn.close()
         self._local = threading.local()
+        self._release_writer_lock()
+        if self._writer_fd is not None:
+            os.close(self._writer_fd)
+            self._writer_fd = None
 
     def _make_files_private(self) -> None:
         """The database and its WAL and shared-memory files are 0600 (invariant 9).
@@ -690,6 +733,20 @@ class SqliteStore:
                 if highest is not None and (value is None or int(value) < int(highest)):
                     problems.append(f"counter {counter} ({value}) behind {table} ({highest})")
         return problems
+
+
+@dataclass
+class LockWaits:
+    """Waits for the write lock: how many, how long in all, the longest (seconds)."""
+
+    count: int = 0
+    total: float = 0.0
+    longest: float = 0.0
+
+    def add(self, waited: float) -> None:
+        self.count += 1
+        self.total += waited
+        self.longest = max(self.longest, waited)
 
 
 def _client_filters(query: LicenseQuery | HistoryQuery) -> tuple[list[str], list[Any]]:

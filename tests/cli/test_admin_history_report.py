@@ -23,7 +23,16 @@ def test_history_all_and_one_client(tmp_path: Path, capsys: pytest.CaptureFixtur
     by_hwid = json.loads(run(capsys, "history", hwid, "--json", "--state-dir", d).out)
     assert [e["client_name"] for e in by_hwid] == ["pc1"] and by_hwid[0]["hwid"] == hwid
     table = run(capsys, "history", "--state-dir", d).out.splitlines()
-    assert table[0].split() == ["TIME", "EVENT", "LICENSE", "PACK", "CLIENT", "USER", "DETAIL"]
+    assert table[0].split() == [
+        "TIME",
+        "EVENT",
+        "LICENSE",
+        "PACK",
+        "CLIENT",
+        "USER",
+        "HOST",
+        "DETAIL",
+    ]
 
 
 def test_history_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,260 @@
+"""The cost of sharing: ``rdplic serve --workers N`` on SQLite and on PostgreSQL.
+
+    .venv/bin/python benchmarks/scale.py [--handshakes 1000] [--concurrency 32]
+        [--workers 1,2,4] [--stores sqlite,postgresql]
+
+For each store (the state directory's SQLite file; a throwaway PostgreSQL 15 cluster with
+fsync on, as SQLite's ``synchronous=FULL`` is) and each worker count, it starts
+``rdplic serve --workers N`` on a fresh store with enough CALs, runs ``--handshakes`` new
+devices (``--concurrency`` at a time, the project's own client, Standard RDP Security;
+each handshake issues and records a permanent CAL), and prints:
+
+* handshakes per second (wall clock: on a 2-core machine shared with the clients, this
+  says little about a real deployment);
+* the server's CPU per handshake, all of it: every worker, the supervisor and, for
+  PostgreSQL, the database's processes (the work SQLite does inside the workers);
+* the ratio of the crypto-bound cost to that CPU cost: the crypto-bound reference is the
+  server's own RSA, hashing and RC4 work in one new-device handshake, recorded and
+  replayed as benchmarks/serve.py does (`serve.record_crypto`, `serve.time_crypto`),
+  timed before and after the passes on the same cores.  1.0 would be a server doing
+  nothing but its crypto.
+
+Targets: PostgreSQL's CPU per handshake within 1.3x of SQLite's, and N workers' total CPU
+per handshake within 1.2x of one worker's; both ratios are printed.  With SQLite the
+workers' waits for the write lock are printed too (from their logs at shutdown).
+Nothing is asserted: benchmarks never fail the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT / "tests" / "scale"))
+
+import serve as serve_bench  # noqa: E402  (installs the asyncio reactor)
+from pgcluster import PgCluster, pg_available  # noqa: E402
+from twisted.internet import defer, reactor  # noqa: E402
+
+
+def _ticks(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` (and of its children it reaped)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return sum(int(f) for f in fields[11:15]) / tick
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of ``pid`` and every live descendant (exited ones count in their
+    parent's reaped-children times)."""
+    return _ticks(pid) + sum(_tree_cpu(child) for child in _children(pid))
+
+
+def _postmaster(cluster: PgCluster) -> int:
+    return int((cluster.root / "data" / "postmaster.pid").read_text().split()[0])
+
+
+def _admin(*args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "rdplic.cli.main", *args], cwd=ROOT, check=True, capture_output=True
+    )
+
+
+@defer.inlineCallbacks
+def one_run(  # type: ignore[no-untyped-def]
+    store: str, workers: int, handshakes: int, concurrency: int, cluster: PgCluster | None
+):
+    work = Path(tempfile.mkdtemp(prefix="rdplic-scale-"))
+    state = work / "state"
+    where = ["--db", cluster.new_database()] if cluster else ["--state-dir", str(state)]
+    log = work / "serve.log"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rdplic.cli.main",
+            "serve",
+            "--port",
+            "0",
+            "--state-dir",
+            str(state),
+            *(where if cluster else []),
+            "--workers",
+            str(workers),
+            "--security",
+            "rdp",
+            "--first-license",
+            "permanent",
+            "--max-connections",
+            "20000",
+            "--backlog",
+            "4096",
+            "--log-file",
+            str(log),
+        ],
+        cwd=ROOT,
+    )
+    deadline = time.monotonic() + 120
+    needed = 1 if workers == 1 else workers + 1  # the supervisor's line and each worker's
+    while len(re.findall(r"serving on|listening on", _read(log))) < needed:
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise SystemExit(f"rdplic serve did not start:\n{_read(log)}")
+        time.sleep(0.1)
+    port = int(re.search(r"listening on [\d.]+:(\d+)", _read(log)).group(1))  # type: ignore[union-attr]
+    _admin("keypack", "add", *where, "--type", "per-device", "--count", str(handshakes + 10))
+    serve_bench._STORES.clear()  # new devices for every run
+
+    def cpu() -> float:
+        total = _tree_cpu(process.pid)
+        if cluster:
+            total += _tree_cpu(_postmaster(cluster))
+        return total
+
+    cpu0, t0 = cpu(), time.monotonic()
+    outcomes, _ = yield serve_bench.run_handshakes(port, handshakes, concurrency, 0)
+    cpu1, t1 = cpu(), time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=120)
+    licensed = sum(1 for o in outcomes if o.licensed)
+    waits = [
+        (int(n), float(total), float(longest))
+        for n, total, longest in re.findall(
+            r"store write lock: taken (\d+) times, waited ([\d.]+) s in all, longest ([\d.]+) ms",
+            _read(log),
+        )
+    ]
+    return {
+        "store": store,
+        "workers": workers,
+        "licensed": licensed,
+        "rate": licensed / (t1 - t0),
+        "cpu_per_handshake": (cpu1 - cpu0) / max(licensed, 1),
+        "lock_waits": waits,
+    }
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+def _run(start: Any) -> Any:
+    result: list[Any] = []
+
+    def begin() -> None:
+        deferred = start()
+        deferred.addBoth(result.append)
+        deferred.addBoth(lambda _: reactor.stop())
+
+    reactor.callWhenRunning(begin)
+    reactor.run()
+    if hasattr(result[0], "raiseException"):
+        result[0].raiseException()
+    return result[0]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--handshakes", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--stores", default="sqlite,postgresql")
+    args = parser.parse_args()
+    counts = [int(n) for n in args.workers.split(",")]
+    stores = args.stores.split(",")
+
+    reference = Path(tempfile.mkdtemp(prefix="rdplic-scale-ref-")) / "state"
+    recorded = serve_bench.record_crypto(reference, "rdp")
+    before = serve_bench.time_crypto(recorded, reference, "rdp", None)
+    cluster = None
+    if "postgresql" in stores:
+        if not pg_available():
+            raise SystemExit("PostgreSQL 15 is not installed (apt-get install postgresql-15)")
+        cluster = PgCluster.create(fsync=True)
+    results: list[dict[str, Any]] = []
+
+    @defer.inlineCallbacks
+    def everything():  # type: ignore[no-untyped-def]
+        for store in stores:
+            for workers in counts:
+                r = yield one_run(
+                    store,
+                    workers,
+                    args.handshakes,
+                    args.concurrency,
+                    cluster if store == "postgresql" else None,
+                )
+                results.append(r)
+                print(
+                    f"  {store:10s} {workers} worker(s): {r['licensed']} licensed,"
+                    f" {r['rate']:.0f}/s, {r['cpu_per_handshake'] * 1000:.2f} ms CPU each",
+                    flush=True,
+                )
+
+    try:
+        _run(everything)
+    finally:
+        if cluster is not None:
+            cluster.destroy()
+    after = serve_bench.time_crypto(recorded, reference, "rdp", None)
+    crypto_cost = 1 / serve_bench.CryptoWork.rate(before.mean(after).new)
+    print(
+        f"\ncrypto-bound reference: {crypto_cost * 1000:.2f} ms CPU per new-device handshake"
+        f" ({1 / crypto_cost:.0f} handshakes/s on one core)\n"
+    )
+    print(
+        "store       workers  handshakes/s  CPU ms/handshake  crypto ratio  vs 1 worker  vs SQLite"
+    )
+    by_key = {(r["store"], r["workers"]): r for r in results}
+    for r in results:
+        one = by_key.get((r["store"], counts[0]))
+        sqlite = by_key.get(("sqlite", r["workers"]))
+        vs_one = r["cpu_per_handshake"] / one["cpu_per_handshake"] if one else float("nan")
+        vs_sqlite = r["cpu_per_handshake"] / sqlite["cpu_per_handshake"] if sqlite else float("nan")
+        print(
+            f"{r['store']:10s}  {r['workers']:7d}  {r['rate']:12.0f}"
+            f"  {r['cpu_per_handshake'] * 1000:16.2f}  {crypto_cost / r['cpu_per_handshake']:12.2f}"
+            f"  {vs_one:10.2f}x  {vs_sqlite:8.2f}x"
+        )
+    print("\ntargets: PostgreSQL within 1.3x of SQLite; N workers within 1.2x of one worker")
+    for r in results:
+        if r["lock_waits"]:
+            taken = sum(n for n, _, _ in r["lock_waits"])
+            waited = sum(t for _, t, _ in r["lock_waits"])
+            longest = max(m for _, _, m in r["lock_waits"])
+            print(
+                f"SQLite write lock, {r['workers']} worker(s): taken {taken} times, waited"
+                f" {waited:.2f} s in all ({waited / max(taken, 1) * 1000:.2f} ms each),"
+                f" longest {longest:.1f} ms"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

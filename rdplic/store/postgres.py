@@ -1,0 +1,377 @@
+"""The shared store: one PostgreSQL database for every session host and worker process.
+
+``rdplic serve --db postgresql://...`` and every administration command with the same
+``--db`` share one license server database, the way several Windows RD Session Hosts
+share one RD License Server.
+
+Driver: psycopg 3 with psycopg-pool, used synchronously.  The license server's policy and
+administration (`rdplic.licensing`) are synchronous code over `StoreTransaction`; the
+server runs them in a thread pool (`rdplic.net.decider.PooledDecider`) so that the reactor
+never waits on the database, and the administration commands call them directly.
+asyncpg would have meant an asynchronous second copy of the policy, or an event loop
+per transaction inside it; psycopg keeps one policy for both stores.
+
+Locking: every write transaction (`PostgresStore.transaction`) starts by taking one
+transaction-level advisory lock, ``pg_advisory_xact_lock``, then runs at READ COMMITTED,
+so each statement after the lock sees every transaction committed before it.  Writers are
+thus serialised across all processes and hosts exactly as SQLite's ``BEGIN IMMEDIATE``
+serialises them on one host: a decision reads the key packs, takes a CAL, signs and
+records with nobody else writing, so no key pack is over-issued (R16), no device gets a
+second temporary license (R27), and the revocation quota (R50) holds - whatever the number
+of processes.  The schema's CHECK constraints stay a second line of defence.  A
+serialization failure or deadlock that PostgreSQL reports anyway (SQLSTATE class 40)
+raises `StoreRetry`; the decider runs the whole decision again.
+
+Durability: each transaction is committed, and synced (``synchronous_commit`` on), when it
+ends (`Durability.AT_COMMIT`).
+
+`PostgresStore.settings_token` never waits on the database outside a transaction: a
+background thread reads the ``settings`` counter (bumped by every settings write, in any
+process) a few times a second, and the reactor compares tokens only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import psycopg.errors
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from rdplic.licensing.model import CalType, HistoryEvent, HistoryKind, KeyPackType, LicenseStatus
+from rdplic.licensing.store import Durability, StoreError, StoreRetry
+from rdplic.store.migrations import MIGRATIONS, POSTGRESQL, SCHEMA_VERSION_DDL, latest_version
+from rdplic.store.sqlite import SqliteTransaction, format_ts
+
+__all__ = ["PostgresStore", "PostgresTransaction", "StoreRetry", "is_postgres_url"]
+
+WRITE_LOCK_KEY = 0x7264706C6963
+"""The advisory lock every write transaction takes ("rdplic" in ASCII)."""
+SETTINGS_COUNTER = "settings"
+"""Counter bumped by every settings write: the cross-process settings token."""
+_POLL_S = 0.25
+"""How often the background thread reads the settings counter."""
+
+# psycopg_pool logs every failed reconnection attempt on stderr through Python's last-resort
+# handler; the store reports what matters as StoreError (and the server logs it).
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
+
+
+def is_postgres_url(db: str | None) -> bool:
+    """Whether ``--db`` names a PostgreSQL database."""
+    return db is not None and db.startswith(("postgresql://", "postgres://"))
+
+
+class _Connection:
+    """A psycopg connection behind sqlite3's ``execute(sql, params)`` with ``?`` markers,
+    so that the SQL of `SqliteTransaction` is written once for both stores."""
+
+    _translated: dict[str, str] = {}  # noqa: RUF012 - a cache shared by every connection
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.raw = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        text = self._translated.get(sql)
+        if text is None:
+            text = sql.replace("%", "%%").replace("?", "%s")
+            self._translated[sql] = text
+        return self.raw.execute(text.encode(), params)
+
+
+class PostgresTransaction(SqliteTransaction):
+    """`rdplic.licensing.store.StoreTransaction` on one PostgreSQL connection (the SQL of
+    `SqliteTransaction`; settings writes also bump the shared settings counter)."""
+
+    def __init__(self, conn: _Connection) -> None:
+        super().__init__(conn)  # type: ignore[arg-type]  # sqlite3's execute, see _Connection
+
+    def set_setting(self, name: str, value: str) -> None:
+        super().set_setting(name, value)
+        self.next_id(SETTINGS_COUNTER)
+
+    def delete_setting(self, name: str) -> None:
+        super().delete_setting(name)
+        self.next_id(SETTINGS_COUNTER)
+
+    def append_history(self, event: HistoryEvent) -> int:
+        """The counter and the row in one statement (one round trip instead of two)."""
+        value = self._one(
+            "WITH n AS (UPDATE counters SET value = value + 1 WHERE name = 'history'"
+            " RETURNING value)"
+            " INSERT INTO history (event_id, at, kind, license_id, key_pack_id, hwid,"
+            " machine_name, user_name, detail, rule, host)"
+            " SELECT n.value, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM n RETURNING event_id",
+            (
+                format_ts(event.at),
+                event.kind.value,
+                event.license_id,
+                event.key_pack_id,
+                event.hwid.hex(),
+                event.machine_name,
+                event.user_name,
+                event.detail,
+                event.rule,
+                event.host,
+            ),
+        )
+        if value is None:  # no history counter (never: migration 1 creates it)
+            return super().append_history(event)
+        return int(value)
+
+
+_LOCK_AND_TOKEN = (
+    f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY});"
+    f" SELECT value FROM counters WHERE name = '{SETTINGS_COUNTER}'"
+).encode()
+"""Two statements in one simple query: in READ COMMITTED each takes its own snapshot, so
+the second sees everything committed before the lock was granted."""
+
+
+def _store_error(error: psycopg.Error) -> StoreError:
+    if isinstance(error, psycopg.errors.SerializationFailure | psycopg.errors.DeadlockDetected):
+        return StoreRetry(f"transaction must be retried: {error.sqlstate}")
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return StoreError(f"store unavailable: {first}")
+
+
+class PostgresStore:
+    """`rdplic.licensing.store.LicenseStore` in a PostgreSQL database (see the module
+    docstring).  Thread-safe: each transaction borrows a pooled connection."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 8,
+        timeout: float = 5.0,
+        poll: bool = True,
+    ) -> None:
+        self.url = url
+        self._local = threading.local()
+        self._token: int | None = None
+        self._closed = threading.Event()
+        try:
+            self._pool = ConnectionPool(
+                url,
+                min_size=min_size,
+                max_size=max_size,
+                timeout=timeout,
+                kwargs={"connect_timeout": max(2, int(timeout)), "autocommit": False},
+                open=False,
+                name="rdplic",
+            )
+        except psycopg.Error as error:
+            raise StoreError(f"cannot open store {_redact(url)}: {error}") from None
+        try:
+            self._pool.open(wait=True, timeout=timeout)
+        except (psycopg.Error, PoolTimeout):
+            self._pool.close()
+            raise StoreError(
+                f"cannot open store {_redact(url)}: no connection within {timeout:g} s"
+            ) from None
+        try:
+            self._migrate()
+            self._token = self._read_token()
+        except BaseException:
+            self._pool.close()
+            raise
+        self._poller: threading.Thread | None = None
+        if poll:
+            self._poller = threading.Thread(
+                target=self._poll, name="rdplic-settings-poll", daemon=True
+            )
+            self._poller.start()
+
+    # ----- transactions
+
+    @contextmanager
+    def _connection(self, *, write: bool) -> Iterator[_Connection]:
+        if getattr(self._local, "busy", False):
+            raise StoreError("nested store transaction")
+        self._local.busy = True
+        self._local.tx_token = None
+        try:
+            with self._pool.connection() as raw:
+                conn = _Connection(raw)
+                try:
+                    if write:
+                        # The lock, then (in the same round trip, with a snapshot taken
+                        # after the lock) the settings counter: the exact settings token.
+                        cursor = raw.execute(_LOCK_AND_TOKEN)
+                        cursor.nextset()
+                        row = cursor.fetchone()
+                        self._local.tx_token = int(row[0]) if row else 0
+                    else:
+                        raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                except psycopg.OperationalError:
+                    # A pooled connection the server closed (a restart): nothing was done
+                    # yet; the pool drops it and the decision runs again on another.
+                    raise StoreRetry("connection lost before the transaction began") from None
+                yield conn
+        except StoreRetry:
+            raise
+        except psycopg.Error as error:
+            raise _store_error(error) from None
+        except PoolTimeout as error:
+            raise StoreError(f"store unavailable: {error}") from None
+        finally:
+            self._local.busy = False
+
+    @contextmanager
+    def transaction(self) -> Iterator[PostgresTransaction]:
+        """A write transaction holding the deployment-wide write lock (module docstring)."""
+        with self._connection(write=True) as conn:
+            self._local.tx = tx = PostgresTransaction(conn)
+            try:
+                yield tx
+            finally:
+                self._local.tx = None
+
+    @contextmanager
+    def snapshot(self) -> Iterator[PostgresTransaction]:
+        """A read-only REPEATABLE READ transaction: one consistent view, writes refused."""
+        with self._connection(write=False) as conn:
+            self._local.tx = tx = PostgresTransaction(conn)
+            try:
+                yield tx
+            finally:
+                self._local.tx = None
+
+    @property
+    def durability(self) -> Durability:
+        return Durability.AT_COMMIT
+
+    @property
+    def uncommitted(self) -> bool:
+        return False
+
+    def commit_group(self) -> None:
+        """Nothing to do: every transaction is durable when it ends."""
+
+    def schema_version(self) -> int:
+        with self.snapshot() as tx:
+            return int(tx._one("SELECT max(version) FROM schema_version") or 0)
+
+    # ----- settings token
+
+    def settings_token(self) -> int | None:
+        """The settings counter: read inside the caller's transaction when there is one
+        (exact, under the write lock), else the value the background thread last read (the
+        reactor never waits on the database for it)."""
+        tx: PostgresTransaction | None = getattr(self._local, "tx", None)
+        if tx is not None:
+            if tx.wrote_settings or self._local.tx_token is None:
+                value = tx._one("SELECT value FROM counters WHERE name = ?", (SETTINGS_COUNTER,))
+                return int(value or 0)
+            return int(self._local.tx_token)
+        return self._token
+
+    def _read_token(self) -> int:
+        with self._pool.connection() as raw:
+            row = raw.execute(
+                "SELECT value FROM counters WHERE name = %s", (SETTINGS_COUNTER,)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def _poll(self) -> None:
+        while not self._closed.wait(_POLL_S):
+            with contextlib.suppress(psycopg.Error, PoolTimeout):
+                self._token = self._read_token()
+
+    # ----- schema
+
+    def _migrate(self) -> None:
+        try:
+            with self._pool.connection() as raw:
+                raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
+                raw.execute(SCHEMA_VERSION_DDL)
+                row = raw.execute("SELECT max(version) FROM schema_version").fetchone()
+                current = int(row[0] or 0) if row else 0
+                if current > latest_version():
+                    raise StoreError(
+                        f"store {_redact(self.url)} has schema {current}, newer than this "
+                        f"rdplic ({latest_version()}); upgrade rdplic"
+                    )
+                for migration in MIGRATIONS:
+                    if migration.version <= current:
+                        continue
+                    for statement in migration.statements:
+                        raw.execute(POSTGRESQL.render(statement).encode())
+                    for statement in POSTGRESQL.extra.get(migration.version, ()):
+                        raw.execute(statement.encode())
+                    raw.execute(
+                        "INSERT INTO schema_version (version, description, applied_at)"
+                        " VALUES (%s, %s, %s)",
+                        (migration.version, migration.description, format_ts(datetime.now(UTC))),
+                    )
+        except psycopg.Error as error:
+            raise StoreError(f"cannot open store {_redact(self.url)}: {error}") from None
+
+    # ----- integrity
+
+    def check_integrity(self) -> list[str]:
+        """Counts equal rows, no pack over-issued, blobs and history present."""
+        problems: list[str] = []
+        outstanding = (int(LicenseStatus.TEMPORARY), int(LicenseStatus.ACTIVE))
+        with self.snapshot() as tx:
+            conn = tx._conn
+            rows = conn.execute(
+                "SELECT k.key_pack_id, k.issued_licenses, k.total_licenses,"
+                " (SELECT count(*) FROM licenses l WHERE l.key_pack_id = k.key_pack_id"
+                "  AND l.status IN (?, ?)) FROM key_packs k",
+                outstanding,
+            )
+            for pack_id, issued, total, counted in rows:
+                if issued != counted:
+                    problems.append(
+                        f"key pack {pack_id}: issued {issued} but {counted} outstanding licenses"
+                    )
+                if total is not None and issued > total:
+                    problems.append(f"key pack {pack_id}: over-issued ({issued} of {total})")
+            rows = conn.execute(
+                "SELECT l.license_id FROM licenses l LEFT JOIN key_packs k"
+                " ON k.key_pack_id = l.key_pack_id WHERE l.license_blob IS NULL"
+                " AND NOT (l.cal_type = ? AND (k.key_pack_type IS NULL OR k.key_pack_type <> ?))",
+                (int(CalType.PER_USER), int(KeyPackType.TEMPORARY)),
+            )
+            problems.extend(f"license {lid}: no license blob" for (lid,) in rows)
+            rows = conn.execute(
+                "SELECT l.license_id FROM licenses l WHERE NOT EXISTS (SELECT 1 FROM history h"
+                " WHERE h.license_id = l.license_id AND h.kind = ?)",
+                (HistoryKind.ISSUED.value,),
+            )
+            problems.extend(f"license {lid}: no 'issued' history event" for (lid,) in rows)
+            for counter, table, column in (
+                ("license", "licenses", "license_id"),
+                ("key_pack", "key_packs", "key_pack_id"),
+                ("history", "history", "event_id"),
+            ):
+                value = tx._one("SELECT value FROM counters WHERE name = ?", (counter,))
+                highest = tx._one(f"SELECT max({column}) FROM {table}")
+                if highest is not None and (value is None or int(value) < int(highest)):
+                    problems.append(f"counter {counter} ({value}) behind {table} ({highest})")
+        return problems
+
+    def close(self) -> None:
+        self._closed.set()
+        if self._poller is not None:
+            self._poller.join(timeout=2 * _POLL_S + 1)
+        self._pool.close()
+
+
+def _redact(url: str) -> str:
+    """The URL without its password (logs and errors never carry a secret)."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error:
+        return "postgresql://..."
+    info.pop("password", None)
+    return " ".join(f"{k}={v}" for k, v in sorted(info.items()))
