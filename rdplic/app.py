@@ -134,6 +134,7 @@ class ServerApp:
         tls_keylog: Path | None = None,
         capture: Path | None = None,
         debug: bool = False,
+        hostile: Any = None,
     ) -> Any:
         """The Twisted factory of `rdplic.net.server` over this server (Twisted imported
         here: the cores, the policy and the store work without it)."""
@@ -156,6 +157,7 @@ class ServerApp:
             capture=None if capture is None else PcapngWriter(capture),
             connection_clock=self.clock,
             debug=debug,
+            hostile=hostile,
         )
         return self.factory
 
@@ -347,6 +349,9 @@ class ServeOptions:
     shutdown_grace: float = 10.0
     web: Any = None
     """`rdplic.web.WebOptions` of ``--web``: the licensing manager in the browser; None: none."""
+    hostile: str | None = None
+    """``--hostile PROFILE``: mutate the licensing PDUs sent (`rdplic.hostile`); None: honest."""
+    hostile_seed: int = 0
 
 
 def _listen_reason(error: BaseException) -> str:
@@ -356,6 +361,15 @@ def _listen_reason(error: BaseException) -> str:
     if isinstance(cause, OSError) and cause.strerror:
         return cause.strerror
     return str(cause)
+
+
+def _hostile(options: ServeOptions) -> Any:
+    """The `rdplic.hostile.HostileServer` of ``--hostile``, or None."""
+    if options.hostile is None:
+        return None
+    from rdplic.hostile import HostileServer
+
+    return HostileServer(options.hostile, options.hostile_seed)
 
 
 def install_reactor() -> Any:
@@ -401,6 +415,7 @@ def serve_forever(make_server: Callable[[], ServerApp], options: ServeOptions) -
         tls_keylog=options.tls_keylog,
         capture=options.capture,
         debug=options.log_level == "debug",
+        hostile=_hostile(options),
     )
     try:
         port = listen_tcp(
@@ -428,6 +443,12 @@ def serve_forever(make_server: Callable[[], ServerApp], options: ServeOptions) -
         state_dir=str(app.state_dir),
         rsa=rsa_backend(),
     )
+    if options.hostile is not None:
+        log.warn(
+            "HOSTILE mode: licensing PDUs mutated by profile {profile} (seed {seed})",
+            profile=options.hostile,
+            seed=options.hostile_seed,
+        )
 
     console = None
     if options.web is not None:

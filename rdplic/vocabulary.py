@@ -137,6 +137,11 @@ concepts must be spelt as here."""
 
 
 COMMAND_KEYS: dict[str, dict[str, str]] = {
+    "serve --hostile": {
+        "hostile": "the hostile-server line of one connection: hostile_profile, hostile_seed, "
+        "hostile_connection (numbered from 0), mutations (what was done, one phrase each) and "
+        "reaction (clean_disconnect, licensing_error, reset or timeout)",
+    },
     "fuzz": {
         "target": "a fuzz target's name (rdplic fuzz --list)",
         "status": "libFuzzer's last status line (executions, coverage edges, exec/s)",
