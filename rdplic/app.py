@@ -171,6 +171,7 @@ class ServerApp:
         capture: Path | None = None,
         capture_secrets: bool = False,
         debug: bool = False,
+        hostile: Any = None,
     ) -> Any:
         """The Twisted factory of `rdplic.net.server` over this server (Twisted imported
         here: the cores, the policy and the store work without it).  With ``capture``
@@ -199,6 +200,7 @@ class ServerApp:
             capture=recorder,
             connection_clock=self.clock,
             debug=debug,
+            hostile=hostile,
         )
         return self.factory
 
@@ -470,6 +472,9 @@ class ServeOptions:
     # and this worker's number (its logging was started by the supervisor).
     listen_fd: int | None = None
     worker: int | None = None
+    hostile: str | None = None
+    """``--hostile PROFILE``: mutate the licensing PDUs sent (`rdplic.hostile`); None: honest."""
+    hostile_seed: int = 0
 
 
 def _listen_reason(error: BaseException) -> str:
@@ -479,6 +484,15 @@ def _listen_reason(error: BaseException) -> str:
     if isinstance(cause, OSError) and cause.strerror:
         return cause.strerror
     return str(cause)
+
+
+def _hostile(options: ServeOptions) -> Any:
+    """The `rdplic.hostile.HostileServer` of ``--hostile``, or None."""
+    if options.hostile is None:
+        return None
+    from rdplic.hostile import HostileServer
+
+    return HostileServer(options.hostile, options.hostile_seed)
 
 
 def install_reactor() -> Any:
@@ -526,6 +540,7 @@ def serve_forever(make_server: Callable[[], ServerApp], options: ServeOptions) -
         capture=options.capture,
         capture_secrets=options.capture_secrets,
         debug=options.log_level == "debug",
+        hostile=_hostile(options),
     )
     try:
         if options.listen_fd is None:
@@ -559,6 +574,12 @@ def serve_forever(make_server: Callable[[], ServerApp], options: ServeOptions) -
         state_dir=str(app.state_dir),
         rsa=rsa_backend(),
     )
+    if options.hostile is not None:
+        log.warn(
+            "HOSTILE mode: licensing PDUs mutated by profile {profile} (seed {seed})",
+            profile=options.hostile,
+            seed=options.hostile_seed,
+        )
 
     console = None
     if options.web is not None:

@@ -158,6 +158,11 @@ COMMAND_KEYS: dict[str, dict[str, str]] = {
         "frame": "(a capture's frames) the frame number, as Wireshark numbers it",
         "layers": "(a capture's frames) the PDU's layers, as for a single PDU",
     },
+    "serve --hostile": {
+        "hostile": "the hostile-server line of one connection: hostile_profile, hostile_seed, "
+        "hostile_connection (numbered from 0), mutations (what was done, one phrase each) and "
+        "reaction (clean_disconnect, licensing_error, reset or timeout)",
+    },
     "fuzz": {
         "target": "a fuzz target's name (rdplic fuzz --list)",
         "status": "libFuzzer's last status line (executions, coverage edges, exec/s)",

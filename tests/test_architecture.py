@@ -38,6 +38,7 @@ FLOORS: dict[str, int] = {
     "rdplic.simclient": 5,
     "rdplic.web": 5,
     "rdplic.fuzz": 5,
+    "rdplic.hostile": 4,
     "rdplic.cli": 6,
 }
 FLOOR_NAMES = ["pdu", "base", "crypto", "core", "licensing/store", "net/wiring", "cli"]

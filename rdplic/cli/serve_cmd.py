@@ -157,7 +157,39 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help="the web console's token (default: $RDPLIC_WEB_TOKEN); needed with --web-allow-remote",
     )
+    # -- hostile-server mode (rdplic.hostile): a server for fuzzing clients
+    parser.add_argument(
+        "--hostile",
+        metavar="PROFILE",
+        help="mutate the licensing PDUs sent as PROFILE says, to fuzz clients "
+        "('--hostile list' lists the profiles)",
+    )
+    parser.add_argument(
+        "--hostile-seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="seed of --hostile: the same profile and seed send the same bytes [0]",
+    )
     parser.set_defaults(func=run)
+
+
+def _hostile(args: argparse.Namespace) -> bool:
+    """Check --hostile; print the profiles for ``--hostile list`` (True: nothing more to do)."""
+    if args.hostile is None:
+        return False
+    from rdplic.hostile import PROFILES, profile_listing
+
+    if args.hostile == "list":
+        print("\n".join(profile_listing()))
+        return True
+    if args.hostile not in PROFILES:
+        raise UsageError(
+            f"--hostile: no profile {args.hostile!r} (rdplic serve --hostile list shows them)"
+        )
+    if not 0 <= args.hostile_seed < 2**63:
+        raise UsageError("--hostile-seed must be 0 to 2^63-1")
+    return False
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -202,6 +234,8 @@ def _web(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Start the server and run until SIGTERM / SIGINT."""
     _check(args)
+    if _hostile(args):
+        return 0
     web = _web(args)
     from rdplic.app import ServeOptions, build_server, serve_forever
     from rdplic.net.server import ServerLimits
@@ -230,6 +264,8 @@ def run(args: argparse.Namespace) -> int:
         log_file=Path(args.log_file) if args.log_file else None,
         shutdown_grace=args.shutdown_grace,
         web=web,
+        hostile=args.hostile,
+        hostile_seed=args.hostile_seed,
     )
 
     def make_server() -> Any:

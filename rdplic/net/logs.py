@@ -115,6 +115,9 @@ class LogObserver:
         if isinstance(connection, dict):
             for key in CONNECTION_KEYS:
                 record[key] = connection.get(key)
+        hostile = event.get("hostile")  # rdplic.hostile: serve --hostile's line
+        if isinstance(hostile, dict):
+            record["hostile"] = hostile
         failure = event.get("log_failure")
         if failure is not None:
             try:

@@ -188,6 +188,8 @@ class RdpServerProtocol(TwistedProtocol):
         self._grace: Any = None
         self._question: lic.DecisionNeeded | None = None
         """The machine's question, asked once the events of this step are handled."""
+        # -- hostile-server mode (rdplic.hostile): mutates what the machine sends
+        self._hostile: Any = factory.hostile.connection() if factory.hostile else None
 
     def summary(self) -> dict[str, Any]:
         """What the connection did so far, as its log line says it (`connection_record`),
@@ -307,7 +309,23 @@ class RdpServerProtocol(TwistedProtocol):
             **{key: shown[key] for key in ("license_id", "temporary", "expires", "error")},
             duration_seconds=duration,
         )
+        if self._hostile is not None:
+            self._log_hostile(reason)
         self._factory.connection_closed(self)
+
+    def _log_hostile(self, reason: Failure | None) -> None:
+        """The hostile-server line: profile, seed, what was mutated, how the client reacted."""
+        from twisted.internet.error import ConnectionDone
+
+        reset = reason is not None and not isinstance(reason.value, ConnectionDone)
+        record = self._hostile.record(self._summary.outcome, reset)
+        self._log.info(
+            "hostile {peer} profile={hostile_profile} seed={hostile_seed} "
+            "connection={hostile_connection} reaction={reaction} mutations={mutations!r}",
+            hostile=record,
+            peer=self._summary.peer,
+            **record,
+        )
 
     # -- driving the machine ---------------------------------------------------------
 
@@ -318,7 +336,13 @@ class RdpServerProtocol(TwistedProtocol):
 
     def _send(self, data: bytes) -> None:
         """Plaintext from the machine: to the socket, through TLS when it is on (a
-        capture's `rdplic.capture.recorder.RecordingCore` recorded it already)."""
+        capture's `rdplic.capture.recorder.RecordingCore` recorded it already; a hostile
+        mutation is told to it as ``altered``)."""
+        if self._hostile is not None:  # after the machine's encryption, before TLS
+            produced, data = data, self._hostile.mutate(data)
+            altered = getattr(self._core, "altered", None)
+            if altered is not None and data != produced:
+                altered(produced, data)
         if self._tls is not None:
             try:
                 data = self._tls.send(data)
@@ -550,8 +574,11 @@ class RdpServerFactory(Factory):
         capture: Any = None,
         connection_clock: Callable[[], Callable[[], datetime]] | None = None,
         debug: bool = False,
+        hostile: Any = None,
     ) -> None:
         self._make_core = make_core
+        self.hostile = hostile
+        """`rdplic.hostile.HostileServer` in hostile-server mode, else None."""
         self.decider = decider
         self.noisy = False  # one line per connection is enough; no "Starting factory"
         self.now = now

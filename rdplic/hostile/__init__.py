@@ -1,0 +1,95 @@
+"""Hostile-server mode (``rdplic serve --hostile PROFILE``): a server for fuzzing clients.
+
+The connection machine runs the real connection sequence; the adapter hands every write
+to a `HostileConnection` just before TLS (after the machine has built and encrypted the
+licensing messages) and sends what it returns: the server licensing PDUs mutated as the
+profile says (`rdplic.hostile.profiles`), everything else untouched.  Nothing here is in
+rdplic/core: the machine stays the honest server.
+
+Repeatable: connection N of a run with profile P and seed S draws from a generator seeded
+with (P, S, N), so the same profile and seed send the same bytes to the same client.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+
+from rdplic.hostile.profiles import PROFILES, Profile, Session
+from rdplic.hostile.wire import LicensingFrame, split_frames
+from rdplic.vocabulary import Outcome
+
+__all__ = ["PROFILES", "HostileConnection", "HostileServer", "Reaction", "profile_listing"]
+
+
+class Reaction(enum.StrEnum):
+    """What the client did after the hostile messages, as the connection's log line says it."""
+
+    CLEAN_DISCONNECT = "clean_disconnect"
+    """It closed the connection (FIN), without a licensing error."""
+    LICENSING_ERROR = "licensing_error"
+    """It answered with a licensing error (or anything the machine took as one)."""
+    RESET = "reset"
+    """The connection was reset (a crash or an abort looks like this)."""
+    TIMEOUT = "timeout"
+    """It said nothing more until the server's idle or total timeout."""
+
+
+def reaction(outcome: Outcome | None, reset: bool) -> Reaction:
+    """The client's reaction from the connection's outcome and how TCP ended."""
+    if outcome == Outcome.TIMEOUT:
+        return Reaction.TIMEOUT
+    if reset:
+        return Reaction.RESET
+    if outcome in (Outcome.REFUSED, Outcome.PROTOCOL_ERROR):
+        return Reaction.LICENSING_ERROR
+    return Reaction.CLEAN_DISCONNECT
+
+
+class HostileConnection:
+    """One connection's mutator: `mutate` each write, then `record` for the log line."""
+
+    def __init__(self, profile: Profile, seed: int, index: int) -> None:
+        self.profile = profile
+        self.seed = seed
+        self.index = index
+        # A string seed is hashed by SHA-512 in random.seed: stable across runs and hosts.
+        self.session = Session(random.Random(f"{profile.name}:{seed}:{index}"))
+
+    def mutate(self, data: bytes) -> bytes:
+        """``data`` (one write of the machine, before TLS) with its licensing PDUs mutated."""
+        out: list[bytes] = []
+        for frame in split_frames(data):
+            licensing = LicensingFrame.parse(frame)
+            replaced = None if licensing is None else self.profile.mutate(licensing, self.session)
+            out.extend([frame] if replaced is None else replaced)
+        return b"".join(out)
+
+    def record(self, outcome: Outcome | None, reset: bool) -> dict[str, object]:
+        """The hostile keys of the connection's log line."""
+        return {
+            "hostile_profile": self.profile.name,
+            "hostile_seed": self.seed,
+            "hostile_connection": self.index,
+            "mutations": list(self.session.mutations),
+            "reaction": str(reaction(outcome, reset)),
+        }
+
+
+class HostileServer:
+    """Makes each accepted connection's `HostileConnection` (numbered from 0)."""
+
+    def __init__(self, profile: str, seed: int) -> None:
+        self.profile = PROFILES[profile]
+        self.seed = seed
+        self._next = 0
+
+    def connection(self) -> HostileConnection:
+        index, self._next = self._next, self._next + 1
+        return HostileConnection(self.profile, self.seed, index)
+
+
+def profile_listing() -> list[str]:
+    """One line per profile: name, family, what it sends."""
+    width = max(len(name) for name in PROFILES)
+    return [f"{p.name:<{width}}  {p.family:<9}  {p.description}" for p in PROFILES.values()]
