@@ -129,7 +129,6 @@ def one_run(  # type: ignore[no-untyped-def]
         time.sleep(0.1)
     port = int(re.search(r"listening on [\d.]+:(\d+)", _read(log)).group(1))  # type: ignore[union-attr]
     _admin("keypack", "add", *where, "--type", "per-device", "--count", str(handshakes + 10))
-    serve_bench._STORES.clear()  # new devices for every run
 
     def cpu() -> float:
         total = _tree_cpu(process.pid)
@@ -138,11 +137,12 @@ def one_run(  # type: ignore[no-untyped-def]
         return total
 
     cpu0, t0 = cpu(), time.monotonic()
-    outcomes, _ = yield serve_bench.run_handshakes(port, handshakes, concurrency, 0)
+    # New devices (a fresh DevicePool) through rdplic load's machinery, as benchmarks/serve.py.
+    load, _ = yield serve_bench.run_handshakes(None, port, handshakes, concurrency, "rdp")
     cpu1, t1 = cpu(), time.monotonic()
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=120)
-    licensed = sum(1 for o in outcomes if o.licensed)
+    licensed = load.licensed
     waits = [
         (int(n), float(total), float(longest))
         for n, total, longest in re.findall(
