@@ -44,7 +44,7 @@ import psycopg
 import psycopg.errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from rdplic.licensing.model import CalType, HistoryEvent, HistoryKind, KeyPackType, LicenseStatus
+from rdplic.licensing.model import HistoryEvent
 from rdplic.licensing.store import Durability, StoreError, StoreRetry
 from rdplic.store.migrations import MIGRATIONS, POSTGRESQL, SCHEMA_VERSION_DDL, latest_version
 from rdplic.store.sqlite import SqliteTransaction, format_ts
@@ -319,46 +319,8 @@ class PostgresStore:
 
     def check_integrity(self) -> list[str]:
         """Counts equal rows, no pack over-issued, blobs and history present."""
-        problems: list[str] = []
-        outstanding = (int(LicenseStatus.TEMPORARY), int(LicenseStatus.ACTIVE))
         with self.snapshot() as tx:
-            conn = tx._conn
-            rows = conn.execute(
-                "SELECT k.key_pack_id, k.issued_licenses, k.total_licenses,"
-                " (SELECT count(*) FROM licenses l WHERE l.key_pack_id = k.key_pack_id"
-                "  AND l.status IN (?, ?)) FROM key_packs k",
-                outstanding,
-            )
-            for pack_id, issued, total, counted in rows:
-                if issued != counted:
-                    problems.append(
-                        f"key pack {pack_id}: issued {issued} but {counted} outstanding licenses"
-                    )
-                if total is not None and issued > total:
-                    problems.append(f"key pack {pack_id}: over-issued ({issued} of {total})")
-            rows = conn.execute(
-                "SELECT l.license_id FROM licenses l LEFT JOIN key_packs k"
-                " ON k.key_pack_id = l.key_pack_id WHERE l.license_blob IS NULL"
-                " AND NOT (l.cal_type = ? AND (k.key_pack_type IS NULL OR k.key_pack_type <> ?))",
-                (int(CalType.PER_USER), int(KeyPackType.TEMPORARY)),
-            )
-            problems.extend(f"license {lid}: no license blob" for (lid,) in rows)
-            rows = conn.execute(
-                "SELECT l.license_id FROM licenses l WHERE NOT EXISTS (SELECT 1 FROM history h"
-                " WHERE h.license_id = l.license_id AND h.kind = ?)",
-                (HistoryKind.ISSUED.value,),
-            )
-            problems.extend(f"license {lid}: no 'issued' history event" for (lid,) in rows)
-            for counter, table, column in (
-                ("license", "licenses", "license_id"),
-                ("key_pack", "key_packs", "key_pack_id"),
-                ("history", "history", "event_id"),
-            ):
-                value = tx._one("SELECT value FROM counters WHERE name = ?", (counter,))
-                highest = tx._one(f"SELECT max({column}) FROM {table}")
-                if highest is not None and (value is None or int(value) < int(highest)):
-                    problems.append(f"counter {counter} ({value}) behind {table} ({highest})")
-        return problems
+            return tx.licensing_problems()
 
     def close(self) -> None:
         self._closed.set()

@@ -411,6 +411,52 @@ class SqliteTransaction:
             for r in self._conn.execute(sql, params)
         ]
 
+    def licensing_problems(self) -> list[str]:
+        """What `check_integrity` finds wrong in the licensing tables, in SQL both stores
+        speak: key pack counts against outstanding licenses, over-issue, missing blobs and
+        'issued' events, counters behind their tables."""
+        problems: list[str] = []
+        conn = self._conn
+        outstanding = (int(LicenseStatus.TEMPORARY), int(LicenseStatus.ACTIVE))
+        rows = conn.execute(
+            "SELECT k.key_pack_id, k.issued_licenses, k.total_licenses,"
+            " (SELECT count(*) FROM licenses l WHERE l.key_pack_id = k.key_pack_id"
+            "  AND l.status IN (?, ?)) FROM key_packs k",
+            outstanding,
+        )
+        for pack_id, issued, total, counted in rows:
+            if issued != counted:
+                problems.append(
+                    f"key pack {pack_id}: issued {issued} but {counted} outstanding licenses"
+                )
+            if total is not None and issued > total:
+                problems.append(f"key pack {pack_id}: over-issued ({issued} of {total})")
+        # A license that went to a client has its blob; only per-user CALs recorded
+        # against a user (never sent, R58) have none.
+        rows = conn.execute(
+            "SELECT l.license_id FROM licenses l LEFT JOIN key_packs k"
+            " ON k.key_pack_id = l.key_pack_id WHERE l.license_blob IS NULL"
+            " AND NOT (l.cal_type = ? AND (k.key_pack_type IS NULL OR k.key_pack_type <> ?))",
+            (int(CalType.PER_USER), int(KeyPackType.TEMPORARY)),
+        )
+        problems.extend(f"license {lid}: no license blob" for (lid,) in rows)
+        rows = conn.execute(
+            "SELECT l.license_id FROM licenses l WHERE NOT EXISTS (SELECT 1 FROM history h"
+            " WHERE h.license_id = l.license_id AND h.kind = ?)",
+            (HistoryKind.ISSUED.value,),
+        )
+        problems.extend(f"license {lid}: no 'issued' history event" for (lid,) in rows)
+        for counter, table, column in (
+            ("license", "licenses", "license_id"),
+            ("key_pack", "key_packs", "key_pack_id"),
+            ("history", "history", "event_id"),
+        ):
+            value = self._one("SELECT value FROM counters WHERE name = ?", (counter,))
+            highest = self._one(f"SELECT max({column}) FROM {table}")
+            if highest is not None and (value is None or int(value) < int(highest)):
+                problems.append(f"counter {counter} ({value}) behind {table} ({highest})")
+        return problems
+
 
 class SqliteStore:
     """`rdplic.licensing.store.LicenseStore` in one SQLite file (WAL).
@@ -687,7 +733,6 @@ class SqliteStore:
     def check_integrity(self) -> list[str]:
         """Counts equal rows, no pack over-issued, blobs and history present, file sound."""
         problems: list[str] = []
-        outstanding = (int(LicenseStatus.TEMPORARY), int(LicenseStatus.ACTIVE))
         with self.snapshot() as tx:
             conn = tx._conn
             for (result,) in conn.execute("PRAGMA integrity_check"):
@@ -695,43 +740,7 @@ class SqliteStore:
                     problems.append(f"sqlite integrity: {result}")
             for row in conn.execute("PRAGMA foreign_key_check"):
                 problems.append(f"foreign key broken: {tuple(row)}")
-            rows = conn.execute(
-                "SELECT k.key_pack_id, k.issued_licenses, k.total_licenses,"
-                " (SELECT count(*) FROM licenses l WHERE l.key_pack_id = k.key_pack_id"
-                "  AND l.status IN (?, ?)) FROM key_packs k",
-                outstanding,
-            )
-            for pack_id, issued, total, counted in rows:
-                if issued != counted:
-                    problems.append(
-                        f"key pack {pack_id}: issued {issued} but {counted} outstanding licenses"
-                    )
-                if total is not None and issued > total:
-                    problems.append(f"key pack {pack_id}: over-issued ({issued} of {total})")
-            # A license that went to a client has its blob; only per-user CALs recorded
-            # against a user (never sent, R58) have none.
-            rows = conn.execute(
-                "SELECT l.license_id FROM licenses l LEFT JOIN key_packs k"
-                " ON k.key_pack_id = l.key_pack_id WHERE l.license_blob IS NULL"
-                " AND NOT (l.cal_type = ? AND (k.key_pack_type IS NULL OR k.key_pack_type <> ?))",
-                (int(CalType.PER_USER), int(KeyPackType.TEMPORARY)),
-            )
-            problems.extend(f"license {lid}: no license blob" for (lid,) in rows)
-            rows = conn.execute(
-                "SELECT l.license_id FROM licenses l WHERE NOT EXISTS (SELECT 1 FROM history h"
-                " WHERE h.license_id = l.license_id AND h.kind = ?)",
-                (HistoryKind.ISSUED.value,),
-            )
-            problems.extend(f"license {lid}: no 'issued' history event" for (lid,) in rows)
-            for counter, table, column in (
-                ("license", "licenses", "license_id"),
-                ("key_pack", "key_packs", "key_pack_id"),
-                ("history", "history", "event_id"),
-            ):
-                value = tx._one("SELECT value FROM counters WHERE name = ?", (counter,))
-                highest = tx._one(f"SELECT max({column}) FROM {table}")
-                if highest is not None and (value is None or int(value) < int(highest)):
-                    problems.append(f"counter {counter} ({value}) behind {table} ({highest})")
+            problems.extend(tx.licensing_problems())
         return problems
 
 
