@@ -51,7 +51,33 @@ def _outcome(event: object) -> str | None:
     return None
 
 
-class RecordingCore:
+class _Recording:
+    """What the server and client recording machines share: the machine they wrap answers
+    everything they do not record, and hostile mutations and TLS hand-over pass through."""
+
+    recording: Recording
+    _core: Any
+    _trailing: bytes
+
+    def altered(self, produced: bytes, sent: bytes) -> None:
+        """The adapter sent ``sent`` where the machine produced ``produced``."""
+        self.recording.altered(produced, sent)
+
+    @property
+    def awaiting_tls(self) -> bool:
+        return bool(self._core.awaiting_tls)
+
+    @property
+    def trailing_data(self) -> bytes:
+        """What the machine handed over after the frame that selected TLS, once."""
+        out, self._trailing = self._trailing + self._core.trailing_data, b""
+        return bytes(out)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._core, name)
+
+
+class RecordingCore(_Recording):
     """A server connection machine with its recording (see the module docstring).
 
     Make it with `CaptureRecorder.server_core`; the machine must draw its randomness from
@@ -124,25 +150,8 @@ class RecordingCore:
         self.recording.decision_failed(reason, now)
         self._core.decision_failed(reason, now)
 
-    def altered(self, produced: bytes, sent: bytes) -> None:
-        """The adapter sent ``sent`` where the machine produced ``produced``."""
-        self.recording.altered(produced, sent)
 
-    @property
-    def awaiting_tls(self) -> bool:
-        return bool(self._core.awaiting_tls)
-
-    @property
-    def trailing_data(self) -> bytes:
-        """What the machine handed over after the frame that selected TLS, once."""
-        out, self._trailing = self._trailing + self._core.trailing_data, b""
-        return bytes(out)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._core, name)
-
-
-class RecordingClientCore:
+class RecordingClientCore(_Recording):
     """A simulated client's connection machine with its recording (``rdplic client
     --capture``): the same as `RecordingCore`, seen from the other end.  Make it with
     `CaptureRecorder.client_core` (or `rdplic.app.build_recorded_client`)."""
@@ -215,23 +224,6 @@ class RecordingClientCore:
     def connection_lost(self) -> None:
         self.recording.lost()
         self._core.connection_lost()
-
-    def altered(self, produced: bytes, sent: bytes) -> None:
-        """The adapter sent ``sent`` where the machine produced ``produced``."""
-        self.recording.altered(produced, sent)
-
-    @property
-    def awaiting_tls(self) -> bool:
-        return bool(self._core.awaiting_tls)
-
-    @property
-    def trailing_data(self) -> bytes:
-        """What the machine handed over after the frame that selected TLS, once."""
-        out, self._trailing = self._trailing + self._core.trailing_data, b""
-        return bytes(out)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._core, name)
 
 
 class CaptureRecorder:
