@@ -25,6 +25,19 @@ raises `StoreRetry`; the decider runs the whole decision again.
 Durability: each transaction is committed, and synced (``synchronous_commit`` on), when it
 ends (`Durability.AT_COMMIT`).
 
+Batches (group commit): inside `PostgresStore.batch`, every transaction the calling thread
+opens is part of one database transaction - one connection, one BEGIN with the write lock,
+one COMMIT and one WAL sync for all of them - and is durable only when the batch ends.
+`rdplic.net.decider.PooledDecider` runs the decisions that arrive together that way, as
+`InlineDecider` group-commits SQLite's; a batch that fails is rolled back whole, and the
+decider runs its other decisions again (`PooledDecider`).
+
+Round trips: a connection is in autocommit mode and a transaction's BEGIN travels with its
+first statements (the lock and the settings counter: one simple query), so a write
+transaction costs its own statements plus COMMIT; psycopg prepares the statements a
+decision repeats (``prepare_threshold``) so that PostgreSQL parses and plans them once per
+connection.  `tests/scale/test_store_postgres.py` counts the round trips of a decision.
+
 `PostgresStore.settings_token` never waits on the database outside a transaction: a
 background thread reads the ``settings`` counter (bumped by every settings write, in any
 process) a few times a second, and the reactor compares tokens only.
@@ -127,11 +140,28 @@ class PostgresTransaction(SqliteTransaction):
 
 
 _LOCK_AND_TOKEN = (
-    f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY});"
+    f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY});"
     f" SELECT value FROM counters WHERE name = '{SETTINGS_COUNTER}'"
 ).encode()
-"""Two statements in one simple query: in READ COMMITTED each takes its own snapshot, so
-the second sees everything committed before the lock was granted."""
+"""Three statements in one simple query (one round trip): in READ COMMITTED each statement
+takes its own snapshot, so the third sees everything committed before the lock was
+granted."""
+_BEGIN_SNAPSHOT = b"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+_PREPARE_THRESHOLD = 1
+"""psycopg prepares a statement from its second execution on a connection (parsed and
+planned once by PostgreSQL; the default waits for the sixth)."""
+
+
+class _Batch:
+    """The open database transaction of `PostgresStore.batch` on one thread."""
+
+    def __init__(self, conn: _Connection, token: int) -> None:
+        self.conn = conn
+        self.token = token
+        """The settings counter as this transaction sees it."""
+        self.token_stale = False
+        """A transaction of the batch wrote a setting: read the counter again."""
+        self.in_unit = False
 
 
 def _store_error(error: psycopg.Error) -> StoreError:
@@ -157,6 +187,9 @@ class PostgresStore:
         self.url = url
         self._local = threading.local()
         self._token: int | None = None
+        self._rollbacks = 0
+        """Write transactions and batches rolled back: part of the settings token, so that
+        settings read inside a transaction that was rolled back are never reused."""
         self._closed = threading.Event()
         try:
             self._pool = ConnectionPool(
@@ -164,7 +197,13 @@ class PostgresStore:
                 min_size=min_size,
                 max_size=max_size,
                 timeout=timeout,
-                kwargs={"connect_timeout": max(2, int(timeout)), "autocommit": False},
+                kwargs={
+                    "connect_timeout": max(2, int(timeout)),
+                    # BEGIN is sent with each transaction's first statements (module
+                    # docstring), not by psycopg in a round trip of its own.
+                    "autocommit": True,
+                    "prepare_threshold": _PREPARE_THRESHOLD,
+                },
                 open=False,
                 name="rdplic",
             )
@@ -194,7 +233,7 @@ class PostgresStore:
 
     @contextmanager
     def _connection(self, *, write: bool) -> Iterator[_Connection]:
-        if getattr(self._local, "busy", False):
+        if getattr(self._local, "busy", False) or getattr(self._local, "batch", None):
             raise StoreError("nested store transaction")
         self._local.busy = True
         self._local.tx_token = None
@@ -206,16 +245,22 @@ class PostgresStore:
                         # The lock, then (in the same round trip, with a snapshot taken
                         # after the lock) the settings counter: the exact settings token.
                         cursor = raw.execute(_LOCK_AND_TOKEN)
+                        cursor.nextset()  # BEGIN's, then the lock's result
                         cursor.nextset()
                         row = cursor.fetchone()
                         self._local.tx_token = int(row[0]) if row else 0
                     else:
-                        raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                        raw.execute(_BEGIN_SNAPSHOT)
                 except psycopg.OperationalError:
                     # A pooled connection the server closed (a restart): nothing was done
                     # yet; the pool drops it and the decision runs again on another.
                     raise StoreRetry("connection lost before the transaction began") from None
-                yield conn
+                try:
+                    yield conn
+                except BaseException:
+                    if write:
+                        self._rollbacks += 1  # rolled back by the pool's ``with``
+                    raise
         except StoreRetry:
             raise
         except psycopg.Error as error:
@@ -227,7 +272,13 @@ class PostgresStore:
 
     @contextmanager
     def transaction(self) -> Iterator[PostgresTransaction]:
-        """A write transaction holding the deployment-wide write lock (module docstring)."""
+        """A write transaction holding the deployment-wide write lock (module docstring);
+        inside `batch`, part of the batch's transaction."""
+        batch: _Batch | None = getattr(self._local, "batch", None)
+        if batch is not None:
+            with self._unit(batch) as tx:
+                yield tx
+            return
         with self._connection(write=True) as conn:
             self._local.tx = tx = PostgresTransaction(conn)
             try:
@@ -237,13 +288,54 @@ class PostgresStore:
 
     @contextmanager
     def snapshot(self) -> Iterator[PostgresTransaction]:
-        """A read-only REPEATABLE READ transaction: one consistent view, writes refused."""
+        """A read-only REPEATABLE READ transaction: one consistent view, writes refused.
+        Inside `batch`, a read in the batch's transaction (which holds the write lock, so
+        nothing changes under it but its own writes)."""
+        batch: _Batch | None = getattr(self._local, "batch", None)
+        if batch is not None:
+            with self._unit(batch) as tx:
+                yield tx
+            return
         with self._connection(write=False) as conn:
             self._local.tx = tx = PostgresTransaction(conn)
             try:
                 yield tx
             finally:
                 self._local.tx = None
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One database transaction for every transaction this thread opens until the
+        block ends (group commit; module docstring): the write lock taken once, one
+        COMMIT, durable when the block returns.  An exception out of the block, or out of
+        any transaction inside it, rolls the whole batch back: whoever batches runs the
+        transactions that did not fail again (`rdplic.net.decider.PooledDecider`).
+
+        :raises StoreRetry: the connection was lost before the batch began (run it again)
+        :raises StoreError: the database failed; nothing of the batch was kept
+        """
+        with self._connection(write=True) as conn:
+            self._local.batch = _Batch(conn, int(self._local.tx_token or 0))
+            try:
+                yield
+            finally:
+                self._local.batch = None
+
+    @contextmanager
+    def _unit(self, batch: _Batch) -> Iterator[PostgresTransaction]:
+        """A transaction inside a batch: no statement of its own (no savepoint either: a
+        failure fails the batch, see `batch`)."""
+        if batch.in_unit:
+            raise StoreError("nested store transaction")
+        batch.in_unit = True
+        self._local.tx = tx = PostgresTransaction(batch.conn)
+        try:
+            yield tx
+        finally:
+            batch.in_unit = False
+            self._local.tx = None
+            if tx.wrote_settings:
+                batch.token_stale = True
 
     @property
     def durability(self) -> Durability:
@@ -262,17 +354,30 @@ class PostgresStore:
 
     # ----- settings token
 
-    def settings_token(self) -> int | None:
-        """The settings counter: read inside the caller's transaction when there is one
-        (exact, under the write lock), else the value the background thread last read (the
-        reactor never waits on the database for it)."""
+    def settings_token(self) -> tuple[int, int] | None:
+        """The settings counter (and how many write transactions this store rolled back):
+        read inside the caller's transaction or batch when there is one (exact, under the
+        write lock), else the value the background thread last read (the reactor never
+        waits on the database for it)."""
         tx: PostgresTransaction | None = getattr(self._local, "tx", None)
+        batch: _Batch | None = getattr(self._local, "batch", None)
+        if tx is not None and tx.wrote_settings:
+            return self._read_counter(tx), self._rollbacks
+        if batch is not None:
+            if batch.token_stale:
+                batch.token = self._read_counter(PostgresTransaction(batch.conn))
+                batch.token_stale = False
+            return batch.token, self._rollbacks
         if tx is not None:
-            if tx.wrote_settings or self._local.tx_token is None:
-                value = tx._one("SELECT value FROM counters WHERE name = ?", (SETTINGS_COUNTER,))
-                return int(value or 0)
-            return int(self._local.tx_token)
-        return self._token
+            if self._local.tx_token is None:
+                return self._read_counter(tx), self._rollbacks
+            return int(self._local.tx_token), self._rollbacks
+        return None if self._token is None else (self._token, self._rollbacks)
+
+    @staticmethod
+    def _read_counter(tx: PostgresTransaction) -> int:
+        value = tx._one("SELECT value FROM counters WHERE name = ?", (SETTINGS_COUNTER,))
+        return int(value or 0)
 
     def _read_token(self) -> int:
         with self._pool.connection() as raw:
@@ -290,7 +395,7 @@ class PostgresStore:
 
     def _migrate(self) -> None:
         try:
-            with self._pool.connection() as raw:
+            with self._pool.connection() as raw, raw.transaction():
                 raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
                 raw.execute(SCHEMA_VERSION_DDL)
                 row = raw.execute("SELECT max(version) FROM schema_version").fetchone()
