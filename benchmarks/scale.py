@@ -148,7 +148,14 @@ def one_run(  # type: ignore[no-untyped-def]
             _read(log),
         )
     ]
+    batches = [
+        (int(n), float(per))
+        for n, per in re.findall(
+            r"decisions committed in (\d+) batches \(([\d.]+) per batch\)", _read(log)
+        )
+    ]
     return {
+        "batches": batches,
         "store": store,
         "workers": workers,
         "licensed": licensed,
@@ -243,6 +250,14 @@ def main() -> int:
             f"  {vs_one:10.2f}x  {vs_sqlite:8.2f}x"
         )
     print("\ntargets: PostgreSQL within 1.3x of SQLite; N workers within 1.2x of one worker")
+    for r in results:
+        if r["batches"]:
+            count = sum(n for n, _ in r["batches"])
+            decided = sum(n * per for n, per in r["batches"])
+            print(
+                f"PostgreSQL, {r['workers']} worker(s): {count} batches,"
+                f" {decided / max(count, 1):.1f} decisions per batch"
+            )
     for r in results:
         if r["lock_waits"]:
             taken = sum(n for n, _, _ in r["lock_waits"])

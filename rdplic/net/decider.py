@@ -202,7 +202,9 @@ class PooledDecider:
         self.retried = 0
         """Decisions run again after a `StoreRetry` (for logs and tests)."""
         self.batches = 0
-        """Batches committed (for benchmarks and tests)."""
+        """Batches committed (for the log at shutdown, benchmarks and tests)."""
+        self.batched = 0
+        """Decisions those batches committed."""
         self._pool = ThreadPool(minthreads=1, maxthreads=1, name="rdplic-decider")
         self._pool.start()
         reactor.addSystemEventTrigger("during", "shutdown", self._pool.stop)
@@ -271,6 +273,7 @@ class PooledDecider:
                         outcomes[index] = error
                     break
                 self.batches += 1
+                self.batched += len(rulings)
                 for index, ruling in rulings.items():
                     outcomes[index] = ruling
                 break

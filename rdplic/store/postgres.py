@@ -46,6 +46,7 @@ process) a few times a second, and the reactor compares tokens only.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 from collections.abc import Iterator, Sequence
@@ -57,7 +58,7 @@ import psycopg
 import psycopg.errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from rdplic.licensing.model import HistoryEvent
+from rdplic.licensing.model import HistoryEvent, KeyPack
 from rdplic.licensing.store import Durability, StoreError, StoreRetry
 from rdplic.store.migrations import MIGRATIONS, POSTGRESQL, SCHEMA_VERSION_DDL, latest_version
 from rdplic.store.sqlite import SqliteTransaction, format_ts
@@ -98,12 +99,110 @@ class _Connection:
         return self.raw.execute(text.encode(), params)
 
 
+class _Batch:
+    """The open database transaction of `PostgresStore.batch` on one thread, and what it
+    remembers between its decisions.
+
+    The batch holds the deployment-wide write lock from its BEGIN to its COMMIT, so no
+    other transaction of any process changes the counters or the key packs meanwhile:
+    the batch keeps them here instead of asking again for every decision.  The counters
+    it advanced are written back with its COMMIT (`flush_sql`); the key packs it read are
+    kept up to date with its own takes and returns (the UPDATE that takes a CAL still
+    checks, in the database, that one is left: R16).  A batch that fails is rolled back
+    whole, and this with it.
+    """
+
+    def __init__(self, conn: _Connection, token: int) -> None:
+        self.conn = conn
+        self.token = token
+        """The settings counter as this transaction sees it."""
+        self.token_stale = False
+        """A transaction of the batch wrote a setting: read the counter again."""
+        self.in_unit = False
+        self.counters: dict[str, int] = {}
+        """Counters read in this batch, with the values handed out since."""
+        self.advanced: set[str] = set()
+        self.packs: list[KeyPack] | None = None
+        """The key packs that are not removed, as this batch left them."""
+
+    def flush_sql(self) -> bytes:
+        """The counters this batch advanced, written back (sent with the COMMIT)."""
+        statements = [
+            f"INSERT INTO counters (name, value) VALUES ('{name}', {int(self.counters[name])})"
+            " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value;"
+            for name in sorted(self.advanced)
+        ]
+        return (" ".join(statements) + " COMMIT").encode()
+
+
 class PostgresTransaction(SqliteTransaction):
     """`rdplic.licensing.store.StoreTransaction` on one PostgreSQL connection (the SQL of
     `SqliteTransaction`; settings writes also bump the shared settings counter)."""
 
-    def __init__(self, conn: _Connection) -> None:
+    def __init__(self, conn: _Connection, batch: _Batch | None = None) -> None:
         super().__init__(conn)  # type: ignore[arg-type]  # sqlite3's execute, see _Connection
+        self._batch = batch
+
+    # ----- what a batch remembers (see _Batch)
+
+    def next_id(self, counter: str) -> int:
+        batch = self._batch
+        # The settings counter is the token's (read from the database); the names written
+        # back are spelled into the COMMIT's query, so only plain names are kept here.
+        if batch is None or counter == SETTINGS_COUNTER or not counter.isidentifier():
+            return super().next_id(counter)
+        value = batch.counters.get(counter)
+        if value is None:
+            value = int(self._one("SELECT value FROM counters WHERE name = ?", (counter,)) or 0)
+        batch.counters[counter] = value = value + 1
+        batch.advanced.add(counter)
+        return value
+
+    def list_key_packs(self, *, include_removed: bool = False) -> list[KeyPack]:
+        batch = self._batch
+        if batch is None or include_removed:
+            return super().list_key_packs(include_removed=include_removed)
+        if batch.packs is None:
+            batch.packs = super().list_key_packs()
+        return list(batch.packs)
+
+    def get_key_pack(self, key_pack_id: int) -> KeyPack | None:
+        if self._batch is not None and self._batch.packs is not None:
+            for pack in self._batch.packs:
+                if pack.key_pack_id == key_pack_id:
+                    return pack
+        return super().get_key_pack(key_pack_id)
+
+    def take_from_key_pack(self, key_pack_id: int) -> bool:
+        taken = super().take_from_key_pack(key_pack_id)
+        if taken:
+            self._count_in_batch(key_pack_id, +1)
+        return taken
+
+    def return_to_key_pack(self, key_pack_id: int) -> None:
+        super().return_to_key_pack(key_pack_id)
+        self._count_in_batch(key_pack_id, -1)
+
+    def _count_in_batch(self, key_pack_id: int, change: int) -> None:
+        if self._batch is not None and self._batch.packs is not None:
+            self._batch.packs = [
+                dataclasses.replace(p, issued=p.issued + change)
+                if p.key_pack_id == key_pack_id
+                else p
+                for p in self._batch.packs
+            ]
+
+    def insert_key_pack(self, pack: KeyPack) -> None:
+        super().insert_key_pack(pack)
+        if self._batch is not None:
+            self._batch.packs = None
+
+    def update_key_pack(self, pack: KeyPack) -> None:
+        super().update_key_pack(pack)
+        if self._batch is not None:
+            self._batch.packs = None
+
+    # ----- settings and history
 
     def set_setting(self, name: str, value: str) -> None:
         super().set_setting(name, value)
@@ -114,7 +213,10 @@ class PostgresTransaction(SqliteTransaction):
         self.next_id(SETTINGS_COUNTER)
 
     def append_history(self, event: HistoryEvent) -> int:
-        """The counter and the row in one statement (one round trip instead of two)."""
+        """The counter and the row in one statement (one round trip instead of two); in a
+        batch, the counter is the batch's."""
+        if self._batch is not None:
+            return super().append_history(event)
         value = self._one(
             "WITH n AS (UPDATE counters SET value = value + 1 WHERE name = 'history'"
             " RETURNING value)"
@@ -150,18 +252,6 @@ _BEGIN_SNAPSHOT = b"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 _PREPARE_THRESHOLD = 1
 """psycopg prepares a statement from its second execution on a connection (parsed and
 planned once by PostgreSQL; the default waits for the sixth)."""
-
-
-class _Batch:
-    """The open database transaction of `PostgresStore.batch` on one thread."""
-
-    def __init__(self, conn: _Connection, token: int) -> None:
-        self.conn = conn
-        self.token = token
-        """The settings counter as this transaction sees it."""
-        self.token_stale = False
-        """A transaction of the batch wrote a setting: read the counter again."""
-        self.in_unit = False
 
 
 def _store_error(error: psycopg.Error) -> StoreError:
@@ -315,11 +405,14 @@ class PostgresStore:
         :raises StoreError: the database failed; nothing of the batch was kept
         """
         with self._connection(write=True) as conn:
-            self._local.batch = _Batch(conn, int(self._local.tx_token or 0))
+            self._local.batch = batch = _Batch(conn, int(self._local.tx_token or 0))
             try:
                 yield
             finally:
                 self._local.batch = None
+            # The counters and the COMMIT in one round trip (the pool's ``with`` then
+            # finds the connection idle).
+            conn.raw.execute(batch.flush_sql())
 
     @contextmanager
     def _unit(self, batch: _Batch) -> Iterator[PostgresTransaction]:
@@ -328,7 +421,7 @@ class PostgresStore:
         if batch.in_unit:
             raise StoreError("nested store transaction")
         batch.in_unit = True
-        self._local.tx = tx = PostgresTransaction(batch.conn)
+        self._local.tx = tx = PostgresTransaction(batch.conn, batch)
         try:
             yield tx
         finally:
