@@ -61,14 +61,12 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from rdplic.licensing.model import HistoryEvent, KeyPack
 from rdplic.licensing.store import Durability, StoreError, StoreRetry
 from rdplic.store.migrations import MIGRATIONS, POSTGRESQL, SCHEMA_VERSION_DDL, latest_version
-from rdplic.store.sqlite import SqliteTransaction, format_ts
+from rdplic.store.sqlite import SETTINGS_COUNTER, SqliteTransaction, format_ts
 
 __all__ = ["PostgresStore", "PostgresTransaction", "StoreRetry", "is_postgres_url"]
 
 WRITE_LOCK_KEY = 0x7264706C6963
 """The advisory lock every write transaction takes ("rdplic" in ASCII)."""
-SETTINGS_COUNTER = "settings"
-"""Counter bumped by every settings write: the cross-process settings token."""
 _POLL_S = 0.25
 """How often the background thread reads the settings counter."""
 
@@ -120,7 +118,7 @@ class _Batch:
         """A transaction of the batch wrote a setting: read the counter again."""
         self.in_unit = False
         self.counters: dict[str, int] = {}
-        """Counters read in this batch, with the values handed out since."""
+        """The counters as the batch began, with the values handed out since."""
         self.advanced: set[str] = set()
         self.packs: list[KeyPack] | None = None
         """The key packs that are not removed, as this batch left them."""
@@ -204,14 +202,6 @@ class PostgresTransaction(SqliteTransaction):
 
     # ----- settings and history
 
-    def set_setting(self, name: str, value: str) -> None:
-        super().set_setting(name, value)
-        self.next_id(SETTINGS_COUNTER)
-
-    def delete_setting(self, name: str) -> None:
-        super().delete_setting(name)
-        self.next_id(SETTINGS_COUNTER)
-
     def append_history(self, event: HistoryEvent) -> int:
         """The counter and the row in one statement (one round trip instead of two); in a
         batch, the counter is the batch's."""
@@ -248,6 +238,15 @@ _LOCK_AND_TOKEN = (
 """Three statements in one simple query (one round trip): in READ COMMITTED each statement
 takes its own snapshot, so the third sees everything committed before the lock was
 granted."""
+_BEGIN_BATCH = (
+    f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY});"
+    " SELECT name, value FROM counters;"
+    f" SELECT {SqliteTransaction._PACK_COLUMNS} FROM key_packs WHERE removed_at IS NULL"
+    " ORDER BY key_pack_id"
+).encode()
+"""A batch's first round trip: BEGIN, the write lock, then what every decision of the
+batch reads (the counters, the settings one included, and the key packs), seen after the
+lock was granted."""
 _BEGIN_SNAPSHOT = b"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 _PREPARE_THRESHOLD = 1
 """psycopg prepares a statement from its second execution on a connection (parsed and
@@ -322,7 +321,7 @@ class PostgresStore:
     # ----- transactions
 
     @contextmanager
-    def _connection(self, *, write: bool) -> Iterator[_Connection]:
+    def _connection(self, *, write: bool, batch: bool = False) -> Iterator[_Connection]:
         if getattr(self._local, "busy", False) or getattr(self._local, "batch", None):
             raise StoreError("nested store transaction")
         self._local.busy = True
@@ -331,7 +330,15 @@ class PostgresStore:
             with self._pool.connection() as raw:
                 conn = _Connection(raw)
                 try:
-                    if write:
+                    if batch:
+                        cursor = raw.execute(_BEGIN_BATCH)
+                        cursor.nextset()  # BEGIN's, then the lock's result
+                        cursor.nextset()
+                        counters = {str(n): int(v) for n, v in cursor.fetchall()}
+                        cursor.nextset()
+                        self._local.batch_start = counters, cursor.fetchall()
+                        self._local.tx_token = counters.get(SETTINGS_COUNTER, 0)
+                    elif write:
                         # The lock, then (in the same round trip, with a snapshot taken
                         # after the lock) the settings counter: the exact settings token.
                         cursor = raw.execute(_LOCK_AND_TOKEN)
@@ -404,8 +411,11 @@ class PostgresStore:
         :raises StoreRetry: the connection was lost before the batch began (run it again)
         :raises StoreError: the database failed; nothing of the batch was kept
         """
-        with self._connection(write=True) as conn:
+        with self._connection(write=True, batch=True) as conn:
             self._local.batch = batch = _Batch(conn, int(self._local.tx_token or 0))
+            counters, packs = self._local.batch_start
+            batch.counters = {n: v for n, v in counters.items() if n != SETTINGS_COUNTER}
+            batch.packs = [PostgresTransaction._pack(row) for row in packs]
             try:
                 yield
             finally:
