@@ -43,6 +43,7 @@ from rdplic.licensing.store import Durability, HistoryQuery, LicenseQuery, Store
 from rdplic.store.migrations import MIGRATIONS, SCHEMA_VERSION_DDL, SQLITE, latest_version
 
 __all__ = [
+    "SETTINGS_COUNTER",
     "STORE_FILENAME",
     "LockWaits",
     "SqliteStore",
@@ -58,6 +59,8 @@ _CONNECTION_SERIALS = itertools.count(1)
 """Numbers the connections, so that a change token never matches another connection's."""
 _RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 """Whether this SQLite has UPDATE ... RETURNING."""
+SETTINGS_COUNTER = "settings"
+"""Counter bumped by every settings write, in any process: the settings token."""
 _BUSY_TIMEOUT_S = 60.0
 """How long a writer waits for another writer's transaction (decisions take milliseconds)."""
 
@@ -129,14 +132,18 @@ class SqliteTransaction:
         return None if value is None else str(value)
 
     def set_setting(self, name: str, value: str) -> None:
+        """Also bumps the ``settings`` counter, the stores' settings token across processes
+        (`SqliteStore.settings_token`, `rdplic.store.postgres`)."""
         self.wrote_settings = True
         cur = self._conn.execute("UPDATE settings SET value = ? WHERE name = ?", (value, name))
         if cur.rowcount == 0:
             self._conn.execute("INSERT INTO settings (name, value) VALUES (?, ?)", (name, value))
+        self.next_id(SETTINGS_COUNTER)
 
     def delete_setting(self, name: str) -> None:
         self.wrote_settings = True
         self._conn.execute("DELETE FROM settings WHERE name = ?", (name,))
+        self.next_id(SETTINGS_COUNTER)
 
     def settings(self, prefix: str = "") -> dict[str, str]:
         rows = self._conn.execute(
@@ -515,6 +522,8 @@ class SqliteStore:
         self._local.pid = os.getpid()
         self._local.serial = next(_CONNECTION_SERIALS)
         self._local.settings_commits = 0
+        self._local.data_version = None
+        self._local.settings_counter = 0
         with self._lock:
             self._all.append(conn)
         return conn
@@ -540,13 +549,22 @@ class SqliteStore:
         """A value that differs from the last one whenever the settings may have changed.
 
         SQLite's ``PRAGMA data_version`` changes when another connection (of this process
-        or another) commits anything; this connection's own commits that wrote a setting
-        are counted.  One statement, no transaction: the license service keeps the host
-        configuration it read until the token changes.
+        or another) commits anything; only then is the ``settings`` counter, which every
+        settings write bumps, read again, so that the other workers' decisions (``rdplic
+        serve --workers``) do not make this one read the settings again.  This
+        connection's own commits that wrote a setting are counted.  One statement when
+        nothing was committed elsewhere, no transaction: the license service keeps the
+        host configuration it read until the token changes.
         """
         conn = self._connection()
         version = int(conn.execute("PRAGMA data_version").fetchone()[0])
-        return self._local.serial, version, self._local.settings_commits
+        if version != self._local.data_version:
+            row = conn.execute(
+                "SELECT value FROM counters WHERE name = ?", (SETTINGS_COUNTER,)
+            ).fetchone()
+            self._local.settings_counter = 0 if row is None else int(row[0])
+            self._local.data_version = version
+        return self._local.serial, self._local.settings_counter, self._local.settings_commits
 
     @contextmanager
     def transaction(self) -> Iterator[SqliteTransaction]:
