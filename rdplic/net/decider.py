@@ -10,7 +10,9 @@ change that decision made to the store is durable, as the store's declared contr
 * GROUPED stores (SQLite with group commit, as ``rdplic serve`` runs it): the decisions of
   one reactor turn are savepoints of one open transaction; `InlineDecider` commits them
   together at the end of the turn (one fsync for all of them) and fires their Deferreds
-  only then.  A decision that changed nothing fires at once.
+  only then.  A decision that changed nothing fires at once.  While another worker
+  process's group commit holds the write lock (``rdplic serve --workers``), the decisions
+  wait for it in a thread, not in the reactor, and then run together in one turn.
 
 So a PDU that carries a license cannot exist before the license is in the store: the core
 only builds it when it is handed the decision (architecture invariant 6).  If the policy
@@ -73,6 +75,14 @@ class Policy(Protocol):
 class InlineDecider:
     """The policy called in the reactor thread, over a store it may group-commit.
 
+    A store shared with other worker processes (`rdplic.store.sqlite.SqliteStore`'s
+    ``try_writer_lock``) may have its write lock held by another worker's open group
+    commit: the decision then waits for it in a thread of the reactor's pool
+    (``wait_writer_lock``) with those that arrive meanwhile, and they all run, in their
+    order, in the turn the lock arrives, sharing its commit.  So the reactor thread never
+    waits for another worker, and a worker's commits grow with the contention instead of
+    multiplying.
+
     :param on_decided: called with each question, its ruling and ``now`` once durable
         (captures record the decisions there)
     """
@@ -95,12 +105,56 @@ class InlineDecider:
         self._host = host
         self._waiting: list[tuple[defer.Deferred[Decision], DecisionNeeded, Ruling, datetime]] = []
         self._commit_call: Any = None
+        self._locked_out: list[tuple[defer.Deferred[Decision], DecisionNeeded, datetime]] = []
+        """Decisions waiting for another process's group commit to give the lock back."""
+        self._lock_wait: defer.Deferred[None] | None = None
 
     def decide(self, question: DecisionNeeded, now: datetime) -> defer.Deferred[Decision]:
+        if self._locked_out or not self._lock_free():
+            # Another worker's group commit holds the write lock: wait for it in a thread
+            # and go on with the other connections meanwhile (the reactor never waits).
+            queued: defer.Deferred[Decision] = defer.Deferred()
+            self._locked_out.append((queued, question, now))
+            self._wait_for_lock()
+            return queued
+        return self._decide_now(question, now)
+
+    def _lock_free(self) -> bool:
+        try_lock = getattr(self._store, "try_writer_lock", None)
+        return try_lock is None or bool(try_lock())
+
+    def _wait_for_lock(self) -> None:
+        if self._lock_wait is not None:
+            return
+        wait: Callable[[], None] = self._store.wait_writer_lock  # type: ignore[attr-defined]
+        self._lock_wait = threads.deferToThreadPool(
+            self._reactor, self._reactor.getThreadPool(), wait
+        )
+        self._lock_wait.addBoth(self._lock_arrived)
+
+    def _lock_arrived(self, result: object) -> None:
+        """In the reactor thread, the write lock held: the decisions that waited for it,
+        in their order, in this turn (they share its group commit)."""
+        self._lock_wait = None
+        if isinstance(result, Failure):
+            self._log.failure("store write lock failed", result)
+            waiting, self._locked_out = self._locked_out, []
+            for deferred, _, _ in waiting:
+                deferred.errback(result)
+            return
+        while self._locked_out:
+            if not self._lock_free():  # given back (a decision that wrote nothing) and lost
+                self._wait_for_lock()
+                return
+            deferred, question, now = self._locked_out.pop(0)
+            self._decide_now(question, now).chainDeferred(deferred)
+
+    def _decide_now(self, question: DecisionNeeded, now: datetime) -> defer.Deferred[Decision]:
         token = DECIDING_HOST.set(self._host)
         try:
             ruling = self._policy.decide(question, now)
         except Exception:
+            self._release_idle_lock()
             return defer.fail()  # the exception being handled
         finally:
             DECIDING_HOST.reset(token)
@@ -111,8 +165,14 @@ class InlineDecider:
             if self._commit_call is None:
                 self._commit_call = self._reactor.callLater(0, self.commit)
             return waiting
+        self._release_idle_lock()
         self._decided(question, ruling, now)
         return defer.succeed(ruling.decision)
+
+    def _release_idle_lock(self) -> None:
+        release = getattr(self._store, "release_idle_writer_lock", None)
+        if release is not None:
+            release()
 
     def commit(self) -> None:
         """Commit the decisions waiting for the group commit and hand them over (or fail

@@ -13,6 +13,7 @@ SQLite's; `rdplic.store.migrations` holds the schema and the dialect differences
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import functools
 import itertools
@@ -485,6 +486,7 @@ class SqliteStore:
         self.lock_waits = LockWaits()
         """How long this process waited for the write lock (``rdplic serve --workers``)."""
         self._writer_fd: int | None = None
+        self._writer_held = False
         self._uncommitted = False
         self._in_unit = False
         self._local = threading.local()
@@ -616,18 +618,55 @@ class SqliteStore:
         in SQLite's busy handler, which polls with sleeps of up to 100 ms and can starve a
         worker behind one that takes the lock again at once.  Waiting on a POSIX lock of
         ``<db>.writer`` instead wakes a waiter as soon as the lock is released.  The wait
-        is measured (`lock_waits`)."""
+        is measured (`lock_waits`).  The server's decider does not wait here in the
+        reactor thread: it waits in a thread (`wait_writer_lock`) while the reactor goes
+        on, and decides once the lock is held (`rdplic.net.decider.InlineDecider`)."""
+        if self._writer_held:
+            return
+        fd = self._writer_file()
+        started = time.monotonic()
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+        self.lock_waits.add(time.monotonic() - started)
+        self._writer_held = True
+
+    def _writer_file(self) -> int:
         if self._writer_fd is None:
             self._writer_fd = os.open(
                 f"{self.path}.writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_MODE
             )
-        started = time.monotonic()
-        fcntl.lockf(self._writer_fd, fcntl.LOCK_EX)
-        self.lock_waits.add(time.monotonic() - started)
+        return self._writer_fd
+
+    def try_writer_lock(self) -> bool:
+        """Whether this process holds the group commit's write lock now, taking it if it
+        is free (never waits).  Always True without ``defer_commits`` (``BEGIN
+        IMMEDIATE`` is the lock then)."""
+        if not self._defer or self._writer_held:
+            return True
+        try:
+            fcntl.lockf(self._writer_file(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno in (errno.EACCES, errno.EAGAIN):
+                return False
+            raise
+        self.lock_waits.add(0.0)
         self._writer_held = True
+        return True
+
+    def wait_writer_lock(self) -> None:
+        """Wait until this process holds the write lock (in a thread of its own: the
+        reactor's thread never waits for another worker's group commit)."""
+        if self._defer:
+            self._take_writer_lock()
+
+    def release_idle_writer_lock(self) -> None:
+        """Give the write lock back if no deferred transaction is open (a decision that
+        took the lock and then wrote nothing)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if self._writer_held and (conn is None or not conn.in_transaction):
+            self._release_writer_lock()
 
     def _release_writer_lock(self) -> None:
-        if self._writer_fd is not None and getattr(self, "_writer_held", False):
+        if self._writer_fd is not None and self._writer_held:
             self._writer_held = False
             fcntl.lockf(self._writer_fd, fcntl.LOCK_UN)
 
@@ -647,6 +686,7 @@ class SqliteStore:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or not conn.in_transaction:
             self._uncommitted = False
+            self._release_writer_lock()
             return
         if self._in_unit:
             raise StoreError("commit_group inside a store transaction")
