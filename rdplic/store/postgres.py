@@ -58,8 +58,8 @@ import psycopg
 import psycopg.errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from rdplic.licensing.model import HistoryEvent, KeyPack
-from rdplic.licensing.store import Durability, StoreError, StoreRetry
+from rdplic.licensing.model import HistoryEvent, IssuedLicense, KeyPack, LicenseStatus
+from rdplic.licensing.store import Durability, LicenseQuery, StoreError, StoreRetry
 from rdplic.store.migrations import MIGRATIONS, POSTGRESQL, SCHEMA_VERSION_DDL, latest_version
 from rdplic.store.sqlite import SETTINGS_COUNTER, SqliteTransaction, format_ts
 
@@ -75,6 +75,10 @@ _POLL_S = 0.25
 logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
 
+_OUTSTANDING = frozenset({LicenseStatus.TEMPORARY, LicenseStatus.ACTIVE})
+"""Licenses that hold a CAL (rdplic.licensing.records.OUTSTANDING)."""
+
+
 def is_postgres_url(db: str | None) -> bool:
     """Whether ``--db`` names a PostgreSQL database."""
     return db is not None and db.startswith(("postgresql://", "postgres://"))
@@ -88,13 +92,45 @@ class _Connection:
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.raw = conn
+        self._queued: list[tuple[bytes, Sequence[Any], int | None, str]] = []
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+    def _text(self, sql: str) -> bytes:
         text = self._translated.get(sql)
         if text is None:
             text = sql.replace("%", "%%").replace("?", "%s")
             self._translated[sql] = text
-        return self.raw.execute(text.encode(), params)
+        return text.encode()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        if self._queued:  # the queued writes first, in the same round trip
+            return self._flush((self._text(sql), params))
+        return self.raw.execute(self._text(sql), params)
+
+    def queue(
+        self, sql: str, params: Sequence[Any], *, rowcount: int | None = None, what: str = ""
+    ) -> None:
+        """A write whose result nobody reads now: sent with the next statement, or when
+        its transaction ends (`flush`); ``rowcount`` is checked then (``what`` names the
+        change in the error)."""
+        self._queued.append((self._text(sql), params, rowcount, what))
+
+    def flush(self) -> None:
+        """Send the queued writes (one round trip: a pipeline) and check them."""
+        if self._queued:
+            self._flush(None)
+
+    def discard(self) -> None:
+        self._queued.clear()
+
+    def _flush(self, then: tuple[bytes, Sequence[Any]] | None) -> psycopg.Cursor[Any]:
+        queued, self._queued = self._queued, []
+        with self.raw.pipeline():
+            cursors = [self.raw.execute(text, params) for text, params, _, _ in queued]
+            last = self.raw.execute(*then) if then is not None else cursors[-1]
+        for cursor, (_, _, rowcount, what) in zip(cursors, queued, strict=True):
+            if rowcount is not None and cursor.rowcount != rowcount:
+                raise StoreError(f"store changed under its write lock: {what}")
+        return last
 
 
 class _Batch:
@@ -103,7 +139,10 @@ class _Batch:
 
     The batch holds the deployment-wide write lock from its BEGIN to its COMMIT, so no
     other transaction of any process changes the counters or the key packs meanwhile:
-    the batch keeps them here instead of asking again for every decision.  The counters
+    the batch keeps them here instead of asking again for every decision, and it knows
+    when the earliest outstanding license expires.  Its writes whose results nobody reads
+    (a license, a history event, a CAL taken from a pack the batch knows has one left) are
+    sent together at the end of each decision, in one round trip, and checked there.  The counters
     it advanced are written back with its COMMIT (`flush_sql`); the key packs it read are
     kept up to date with its own takes and returns (the UPDATE that takes a CAL still
     checks, in the database, that one is left: R16).  A batch that fails is rolled back
@@ -122,6 +161,9 @@ class _Batch:
         self.advanced: set[str] = set()
         self.packs: list[KeyPack] | None = None
         """The key packs that are not removed, as this batch left them."""
+        self.earliest_expiry: str | None = None
+        """No outstanding license expires before this (a store timestamp; None: there is
+        no outstanding license): reclaiming (R25) before it finds nothing to ask for."""
 
     def flush_sql(self) -> bytes:
         """The counters this batch advanced, written back (sent with the COMMIT)."""
@@ -172,10 +214,70 @@ class PostgresTransaction(SqliteTransaction):
         return super().get_key_pack(key_pack_id)
 
     def take_from_key_pack(self, key_pack_id: int) -> bool:
-        taken = super().take_from_key_pack(key_pack_id)
+        batch = self._batch
+        known = None
+        if batch is not None and batch.packs is not None:
+            known = next((p for p in batch.packs if p.key_pack_id == key_pack_id), None)
+        if known is None:
+            taken = super().take_from_key_pack(key_pack_id)
+        elif known.total is not None and known.issued >= known.total:
+            return False  # the batch knows the pack is used up (it holds the write lock)
+        else:
+            # The batch knows one is left: the UPDATE goes with the decision's other
+            # writes, and still checks in the database that one is (R16).
+            self._conn.queue(  # type: ignore[attr-defined]
+                "UPDATE key_packs SET issued_licenses = issued_licenses + 1"
+                " WHERE key_pack_id = ? AND (total_licenses IS NULL"
+                " OR issued_licenses < total_licenses)",
+                (key_pack_id,),
+                rowcount=1,
+                what=f"key pack {key_pack_id} has no license left",
+            )
+            taken = True
         if taken:
             self._count_in_batch(key_pack_id, +1)
         return taken
+
+    def insert_license(self, issued: IssuedLicense, blob: bytes | None) -> None:
+        if self._batch is None:
+            super().insert_license(issued, blob)
+            return
+        self._conn.queue(  # type: ignore[attr-defined]
+            f"INSERT INTO licenses ({self._LICENSE_COLUMNS}, license_blob)"
+            f" VALUES ({', '.join('?' * 18)})",
+            (*self._license_row(issued), blob),
+        )
+        self._expires(issued)
+
+    def update_license(self, issued: IssuedLicense, blob: bytes | None = None) -> None:
+        super().update_license(issued, blob)
+        self._expires(issued)
+
+    def _expires(self, lic: IssuedLicense) -> None:
+        """Keep the batch's earliest outstanding expiry a lower bound."""
+        batch = self._batch
+        if batch is not None and lic.status in _OUTSTANDING:
+            moment = format_ts(lic.expires)
+            if batch.earliest_expiry is None or moment < batch.earliest_expiry:
+                batch.earliest_expiry = moment
+
+    def find_licenses(self, query: LicenseQuery) -> list[IssuedLicense]:
+        """In a batch, a search for outstanding licenses that expired by a moment before
+        the earliest outstanding expiry (what reclaiming asks, R25) finds nothing without
+        asking the database."""
+        batch = self._batch
+        if (
+            batch is not None
+            and query.expires_at_or_before is not None
+            and query.statuses is not None
+            and set(query.statuses) <= _OUTSTANDING
+            and (
+                batch.earliest_expiry is None
+                or format_ts(query.expires_at_or_before) < batch.earliest_expiry
+            )
+        ):
+            return []
+        return super().find_licenses(query)
 
     def return_to_key_pack(self, key_pack_id: int) -> None:
         super().return_to_key_pack(key_pack_id)
@@ -204,9 +306,29 @@ class PostgresTransaction(SqliteTransaction):
 
     def append_history(self, event: HistoryEvent) -> int:
         """The counter and the row in one statement (one round trip instead of two); in a
-        batch, the counter is the batch's."""
+        batch, the counter is the batch's and the row goes with the decision's other
+        writes."""
         if self._batch is not None:
-            return super().append_history(event)
+            event_id = self.next_id("history")
+            self._conn.queue(  # type: ignore[attr-defined]
+                "INSERT INTO history (event_id, at, kind, license_id, key_pack_id, hwid,"
+                " machine_name, user_name, detail, rule, host)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    event_id,
+                    format_ts(event.at),
+                    event.kind.value,
+                    event.license_id,
+                    event.key_pack_id,
+                    event.hwid.hex(),
+                    event.machine_name,
+                    event.user_name,
+                    event.detail,
+                    event.rule,
+                    event.host,
+                ),
+            )
+            return event_id
         value = self._one(
             "WITH n AS (UPDATE counters SET value = value + 1 WHERE name = 'history'"
             " RETURNING value)"
@@ -242,7 +364,9 @@ _BEGIN_BATCH = (
     f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY});"
     " SELECT name, value FROM counters;"
     f" SELECT {SqliteTransaction._PACK_COLUMNS} FROM key_packs WHERE removed_at IS NULL"
-    " ORDER BY key_pack_id"
+    " ORDER BY key_pack_id;"
+    " SELECT min(expires_at) FROM licenses"
+    f" WHERE status IN ({int(LicenseStatus.TEMPORARY)}, {int(LicenseStatus.ACTIVE)})"
 ).encode()
 """A batch's first round trip: BEGIN, the write lock, then what every decision of the
 batch reads (the counters, the settings one included, and the key packs), seen after the
@@ -336,7 +460,11 @@ class PostgresStore:
                         cursor.nextset()
                         counters = {str(n): int(v) for n, v in cursor.fetchall()}
                         cursor.nextset()
-                        self._local.batch_start = counters, cursor.fetchall()
+                        packs = cursor.fetchall()
+                        cursor.nextset()
+                        row = cursor.fetchone()
+                        earliest = None if row is None or row[0] is None else str(row[0])
+                        self._local.batch_start = counters, packs, earliest
                         self._local.tx_token = counters.get(SETTINGS_COUNTER, 0)
                     elif write:
                         # The lock, then (in the same round trip, with a snapshot taken
@@ -413,7 +541,7 @@ class PostgresStore:
         """
         with self._connection(write=True, batch=True) as conn:
             self._local.batch = batch = _Batch(conn, int(self._local.tx_token or 0))
-            counters, packs = self._local.batch_start
+            counters, packs, batch.earliest_expiry = self._local.batch_start
             batch.counters = {n: v for n, v in counters.items() if n != SETTINGS_COUNTER}
             batch.packs = [PostgresTransaction._pack(row) for row in packs]
             try:
@@ -427,13 +555,21 @@ class PostgresStore:
     @contextmanager
     def _unit(self, batch: _Batch) -> Iterator[PostgresTransaction]:
         """A transaction inside a batch: no statement of its own (no savepoint either: a
-        failure fails the batch, see `batch`)."""
+        failure fails the batch, see `batch`); its queued writes are sent and checked as
+        it ends, so that a failure is its own."""
         if batch.in_unit:
             raise StoreError("nested store transaction")
         batch.in_unit = True
         self._local.tx = tx = PostgresTransaction(batch.conn, batch)
         try:
-            yield tx
+            try:
+                yield tx
+                batch.conn.flush()
+            except BaseException:
+                batch.conn.discard()
+                raise
+        except psycopg.Error as error:
+            raise _store_error(error) from None
         finally:
             batch.in_unit = False
             self._local.tx = None

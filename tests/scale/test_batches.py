@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +28,16 @@ from rdplic.licensing import (
     LicenseStatus,
 )
 from rdplic.licensing.ruling import Ruling
-from rdplic.licensing.store import StoreRetry
+from rdplic.licensing.store import StoreError, StoreRetry
 from rdplic.net.decider import PooledDecider
 from rdplic.store import HistoryQuery, LicenseQuery
 from rdplic.store.postgres import PostgresStore
 
 NOW = datetime.now(UTC)
-ROUND_TRIPS_PER_NEW_DEVICE = 5
-"""Expired licenses to reclaim (R25), the device's licenses, take a CAL, the license, its
-history event: what a new device's permanent CAL costs inside a batch."""
+ROUND_TRIPS_PER_NEW_DEVICE = 2
+"""The device's licenses, then the CAL taken, the license and its history event in one
+pipeline: what a new device's permanent CAL costs inside a batch (nothing expired to
+reclaim, R25: the batch knows the earliest expiry)."""
 
 
 def _device(i: int) -> ClientIdentity:
@@ -150,7 +151,8 @@ def _round_trips(trace: Path) -> int:
 @pytest.mark.parametrize("decisions", [1, 8])
 def test_round_trips_per_decision_stay_bounded(pg_url: str, tmp_path: Path, decisions: int) -> None:
     """A batch of new devices' decisions costs one round trip to begin (BEGIN, the write
-    lock, the settings counter), five per decision and one to commit (counters written
+    lock, the counters, the key packs, the earliest expiry), two per decision and one to
+    commit (counters written
     back with the COMMIT): counted in libpq's trace, after a first batch prepared the
     statements."""
     store = PostgresStore(pg_url, poll=False, min_size=1, max_size=1)
@@ -223,4 +225,33 @@ def test_the_poll_thread_and_batches_share_the_pool(pg_url: str) -> None:
         policy.decide(_question(2), NOW)
     thread.join(30)
     assert seen == [2]
+    store.close()
+
+
+def test_a_batch_reclaims_what_expired_and_checks_its_takes(pg_url: str) -> None:
+    """The batch's earliest expiry never hides an expired license from reclaiming (R25);
+    a CAL the batch expects to take but the database refuses fails the decision, and
+    nothing of the batch is kept (R16)."""
+    store = PostgresStore(pg_url, poll=False)
+    policy = _policy(store)
+    LicenseAdmin(store).add_key_pack(NOW, cal_type=CalType.PER_DEVICE, count=2)
+    with store.batch():
+        first = policy.decide(_question(1), NOW)
+    assert first.license is not None and not first.license.temporary
+    later = first.license.expires + timedelta(days=1)
+    with store.batch():
+        second = policy.decide(_question(2), later)
+    with store.snapshot() as tx:
+        statuses = {lic.machine_name: lic.status for lic in tx.find_licenses(LicenseQuery())}
+        assert tx.list_key_packs()[0].issued == 1
+    assert statuses == {"PC1": LicenseStatus.EXPIRED, "PC2": LicenseStatus.ACTIVE}
+    assert second.license is not None and not second.license.temporary
+    with pytest.raises(StoreError, match="no license left"), store.batch():
+        with store.transaction() as tx:
+            tx._conn.raw.execute("UPDATE key_packs SET issued_licenses = total_licenses")
+        policy.decide(_question(3), later)
+    with store.snapshot() as tx:
+        assert tx.list_key_packs()[0].issued == 1
+        assert [lic.machine_name for lic in tx.find_licenses(LicenseQuery())] == ["PC1", "PC2"]
+    assert store.check_integrity() == []
     store.close()
