@@ -36,7 +36,6 @@ host every event came through.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -219,11 +218,12 @@ class PooledDecider:
     The reactor thread only queues the question and gets the Deferred.  At the end of the
     reactor turn, the queue (at most ``max_batch`` decisions) goes to the decider's
     thread, which runs the policy for each in one batch of the store
-    (`rdplic.store.postgres.PostgresStore.batch`; a store without batches commits each
-    decision on its own) and commits; the Deferreds fire in the reactor thread once the
-    batch committed.  Decisions that arrive meanwhile wait for the next batch, so one
-    batch is in the database at a time per process: it holds the deployment-wide write
-    lock, which a second batch would only wait for.
+    (`rdplic.store.postgres.PostgresStore.batch`) and commits (a store without batches
+    commits each decision on its own, and a failure is that decision's alone); the
+    Deferreds fire in the reactor thread once the batch committed.  Decisions that arrive
+    meanwhile wait for the next batch, so one batch is in the database at a time per
+    process: it holds the deployment-wide write lock, which a second batch would only
+    wait for.
 
     A decision that raises is rolled back with its whole batch (nothing of it is kept),
     and the others are run again without it: it alone fails (its client gets
@@ -296,10 +296,12 @@ class PooledDecider:
         outcomes: list[Ruling | Exception | None] = [None] * len(items)
         attempts = [0] * len(items)
         pending = list(range(len(items)))
-        batch: Callable[[], AbstractContextManager[Any]] = getattr(
-            self._store, "batch", contextlib.nullcontext
+        batch: Callable[[], AbstractContextManager[Any]] | None = getattr(
+            self._store, "batch", None
         )
         try:
+            if batch is None:  # each decision commits on its own: nothing to run again
+                return [self._alone(question, now) for question, now in items]
             while pending:
                 rulings: dict[int, Ruling] = {}
                 try:
@@ -340,6 +342,20 @@ class PooledDecider:
         finally:
             DECIDING_HOST.reset(token)
         return [o if o is not None else StoreError("decision not run") for o in outcomes]
+
+    def _alone(self, question: DecisionNeeded, now: datetime) -> Ruling | Exception:
+        """A decision over a store without batches, run again on `StoreRetry`."""
+        attempt = 0
+        while True:
+            try:
+                return self._policy.decide(question, now)
+            except StoreRetry as error:
+                attempt += 1
+                if attempt > self._retries:
+                    return error
+                self.retried += 1
+            except Exception as error:
+                return error
 
     def _handover(
         self,
