@@ -22,6 +22,13 @@ from rdplic.vocabulary import Outcome
 __all__ = ["PROFILES", "HostileConnection", "HostileServer", "Reaction", "profile_listing"]
 
 
+_CLEAR_HEAD = bytes.fromhex("02f08068000103eb70")
+"""X.224 Data and a Send Data Indication (server channel 1002 on the I/O channel 1003):
+the framing `mutate_message` puts around a bare licensing PDU for the profiles."""
+_CLEAR_SECURITY = bytes.fromhex("80000000")
+"""SEC_LICENSE_PKT, no SEC_ENCRYPT: the PDU as a profile sees it under TLS."""
+
+
 class Reaction(enum.StrEnum):
     """What the client did after the hostile messages, as the connection's log line says it."""
 
@@ -64,6 +71,23 @@ class HostileConnection:
             replaced = None if licensing is None else self.profile.mutate(licensing, self.session)
             out.extend([frame] if replaced is None else replaced)
         return b"".join(out)
+
+    def mutate_message(self, message: bytes) -> list[bytes]:
+        """One licensing PDU (preamble and message) before the Standard RDP Security layer
+        encrypts it, mutated as the profile says: the messages to send instead.  The
+        connection machine calls it (`rdplic.core.connection_server.LicensingMutator`) for
+        the licensing PDUs it encrypts, which `mutate` cannot see; same profile, same
+        generator, so a seed gives the same lies under TLS and under SEC_ENCRYPT."""
+        frame = LicensingFrame(_CLEAR_HEAD, _CLEAR_SECURITY, message)
+        replaced = self.profile.mutate(frame, self.session)
+        if replaced is None:
+            return [message]
+        out: list[bytes] = []
+        for each in replaced:
+            parsed = LicensingFrame.parse(each)
+            assert parsed is not None  # INVARIANT: profiles return rebuilt licensing frames
+            out.append(parsed.message)
+        return out
 
     def record(self, outcome: Outcome | None, reset: bool) -> dict[str, object]:
         """The hostile keys of the connection's log line."""
