@@ -15,6 +15,8 @@ from __future__ import annotations
 import enum
 import random
 
+from rdplic.hostile.connect import ConnectResponse
+from rdplic.hostile.connect import frame as connect_frame
 from rdplic.hostile.profiles import PROFILES, Profile, Session
 from rdplic.hostile.wire import LicensingFrame, split_frames
 from rdplic.vocabulary import Outcome
@@ -67,6 +69,12 @@ class HostileConnection:
         """``data`` (one write of the machine, before TLS) with its licensing PDUs mutated."""
         out: list[bytes] = []
         for frame in split_frames(data):
+            if self.profile.connect is not None:
+                response = ConnectResponse.parse(frame)
+                if response is not None:  # the one lie before licensing (rdplic.hostile.connect)
+                    lied = self.profile.connect(response, self.session.rng, self.session.mutations)
+                    out.append(frame if lied is None else connect_frame(lied))
+                    continue
             licensing = LicensingFrame.parse(frame)
             replaced = None if licensing is None else self.profile.mutate(licensing, self.session)
             out.extend([frame] if replaced is None else replaced)
