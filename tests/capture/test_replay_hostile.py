@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,52 +23,11 @@ import pytest
 from rdplic.capture.decode import SessionKeys, decode_connection
 from rdplic.capture.pcap import read_capture
 from rdplic.capture.replay import recordings, replay_file, structural_diff
+from rdplic.testing.serve import ServeProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 RDPLIC = [sys.executable, "-m", "rdplic.cli.main"]
 LISTENING = re.compile(r"127\.0\.0\.1:(\d+)")
-
-
-def _serve(tmp_path: Path, profile: str, security: str, capture: Path) -> tuple[Any, int]:
-    log = tmp_path / "serve.log"
-    process = subprocess.Popen(
-        [
-            *RDPLIC,
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--security",
-            security,
-            "--log-format",
-            "json",
-            "--log-file",
-            str(log),
-            "--shutdown-grace",
-            "1",
-            "--hostile",
-            profile,
-            "--hostile-seed",
-            "7",
-            "--capture",
-            str(capture),
-            "--capture-secrets",
-        ],
-        cwd=ROOT,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "rdplic serve exited"
-        found = LISTENING.search(log.read_text()) if log.exists() else None
-        if found and "listening" in log.read_text():
-            return process, int(found.group(1))
-        time.sleep(0.1)
-    process.kill()
-    raise AssertionError("rdplic serve did not listen")
 
 
 def _client(tmp_path: Path, port: int, security: str, capture: Path) -> None:
@@ -114,12 +71,10 @@ def test_hostile_capture_serves_the_same_mutations_again(
     """Served again from its capture, a hostile connection sends the client the same
     mutated PDUs (decoded, field by field) as the original run, re-encrypted for it."""
     server_capture = tmp_path / "hostile.pcapng"
-    process, port = _serve(tmp_path, profile, security, server_capture)
-    try:
-        _client(tmp_path, port, security, tmp_path / "first.pcapng")
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+    options = ("--security", security, "--hostile", profile, "--hostile-seed", "7")
+    capture = ("--capture", str(server_capture), "--capture-secrets", "--shutdown-grace", "1")
+    with ServeProcess(tmp_path / "state", *options, *capture) as server:
+        _client(tmp_path, server.port, security, tmp_path / "first.pcapng")
     (connection,) = read_capture(server_capture)
     recording = recordings(connection)
     assert recording is not None and recording.hostile == {
