@@ -2,9 +2,14 @@
 
 The connection machine runs the real connection sequence; the adapter hands every write
 to a `HostileConnection` just before TLS (after the machine has built and encrypted the
-licensing messages) and sends what it returns: the server licensing PDUs mutated as the
-profile says (`rdplic.hostile.profiles`), everything else untouched.  Nothing here is in
-rdplic/core: the machine stays the honest server.
+licensing blobs) and sends what it returns: the server licensing PDUs in clear mutated as
+the profile says (`rdplic.hostile.profiles`), the MCS Connect Response for the profiles
+that lie before licensing (`rdplic.hostile.connect`), everything else untouched.  The
+licensing PDUs the machine encrypts under Standard RDP Security, which the adapter cannot
+see into, the machine mutates itself before encrypting them, with the same connection's
+`HostileConnection.mutate_message` given to it as an input
+(`rdplic.core.connection_server.LicensingMutator`): nothing here is in rdplic/core, and the
+machine has no mutation or randomness of its own.
 
 Repeatable: connection N of a run with profile P and seed S draws from a generator seeded
 with (P, S, N), so the same profile and seed send the same bytes to the same client.

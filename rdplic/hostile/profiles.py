@@ -11,6 +11,8 @@ with sources); they are named after the CVE.
 A profile's ``mutate`` gets one licensing frame and the connection's seeded generator and
 returns the frames to send instead (none: the message is never sent; two: it is repeated).
 Everything random comes from that generator, so a profile and a seed give the same bytes.
+A profile whose bug sits before licensing also has a ``connect``, which gets the MCS Connect
+Response instead (`rdplic.hostile.connect`).
 """
 
 from __future__ import annotations
