@@ -42,13 +42,6 @@ def rdplic(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
-class Server(ServeProcess):
-    """``rdplic serve`` running in a child process, logging JSON Lines to ``log_path``."""
-
-    def __init__(self, state_dir: Path, log_path: Path, extra: tuple[str, ...]) -> None:
-        super().__init__(
-            state_dir, "--host", "127.0.0.1", "--shutdown-grace", "2", *extra, log_path=log_path
-        )
-
-    def stop(self, timeout: float = 15.0) -> int:
-        return super().stop(timeout)
+Server = ServeProcess
+"""``rdplic serve`` in a child process (`rdplic.testing.serve`); the conftest's
+``start_server`` starts one through the ``rdplic_serve`` fixture of rdplic's pytest plugin."""

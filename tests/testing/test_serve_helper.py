@@ -3,10 +3,12 @@ users' tests and rdplic's own (README "A real server in your tests")."""
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,3 +67,32 @@ def test_web_console_address(tmp_path: Path) -> None:
     with ServeProcess(tmp_path / "state", "--web", "127.0.0.1:0") as server:
         assert server.web is not None and server.web.startswith("127.0.0.1:")
         assert int(server.web.rsplit(":", 1)[1]) not in (0, server.port)
+
+
+def test_the_rdplic_serve_fixture_copies_one_identity(rdplic_serve: Any) -> None:
+    """The plugin's fixture: servers share the session's keys but not their stores."""
+    first = rdplic_serve()
+    second = rdplic_serve("--security", "rdp")
+    assert first.state_dir != second.state_dir
+    key = "identity/terminal-server-key.pem"
+    assert (first.state_dir / key).read_bytes() == (second.state_dir / key).read_bytes()
+    assert _client(second.port, second.state_dir.parent / "pc") == 0
+    assert len(second.outcomes()) == 1 and first.outcomes() == []
+
+
+def test_the_readme_fixture_example_passes(tmp_path: Path) -> None:
+    """README's test_my_client.py, run by pytest as a user would, passes."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"cat > test_my_client\.py <<'END'\n(.*?)\nEND\n", readme, re.S)
+    assert example is not None
+    (tmp_path / "test_my_client.py").write_text(example.group(1) + "\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_my_client.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
