@@ -236,7 +236,8 @@ def main() -> int:
                 results.append(r)
                 print(
                     f"  round {round_number + 1}: {store:10s} {workers} worker(s):"
-                    f" {r['licensed']} licensed, {r['rate']:.0f}/s, {r['cpu_per_handshake'] * 1000:.2f} ms CPU each"
+                    f" {r['licensed']} licensed, {r['rate']:.0f}/s,"
+                    f" {r['cpu_per_handshake'] * 1000:.2f} ms CPU each"
                     f" ({r['db_cpu_per_handshake'] * 1000:.2f} ms of it in the database)",
                     flush=True,
                 )
