@@ -401,8 +401,10 @@ class PostgresStore:
         self._local = threading.local()
         self._token: int | None = None
         self._rollbacks = 0
-        """Write transactions and batches rolled back: part of the settings token, so that
-        settings read inside a transaction that was rolled back are never reused."""
+        """Write transactions and batches rolled back after they wrote settings: part of
+        the settings token, so that settings read inside them are never reused (other
+        rollbacks leave the token alone: a new token makes the policy read the settings
+        again, and the reactor's host configuration among them)."""
         self._closed = threading.Event()
         try:
             self._pool = ConnectionPool(
@@ -450,6 +452,7 @@ class PostgresStore:
             raise StoreError("nested store transaction")
         self._local.busy = True
         self._local.tx_token = None
+        self._local.wrote_settings = False
         try:
             with self._pool.connection() as raw:
                 conn = _Connection(raw)
@@ -483,8 +486,10 @@ class PostgresStore:
                 try:
                     yield conn
                 except BaseException:
-                    if write:
-                        self._rollbacks += 1  # rolled back by the pool's ``with``
+                    if self._local.wrote_settings:
+                        # Rolled back (by the pool's ``with``) with settings it wrote:
+                        # settings read inside it must not be taken for the stored ones.
+                        self._rollbacks += 1
                     raise
         except StoreRetry:
             raise
@@ -510,6 +515,7 @@ class PostgresStore:
                 yield tx
             finally:
                 self._local.tx = None
+                self._local.wrote_settings = tx.wrote_settings
 
     @contextmanager
     def snapshot(self) -> Iterator[PostgresTransaction]:
@@ -575,6 +581,7 @@ class PostgresStore:
             self._local.tx = None
             if tx.wrote_settings:
                 batch.token_stale = True
+                self._local.wrote_settings = True
 
     @property
     def durability(self) -> Durability:
@@ -594,10 +601,10 @@ class PostgresStore:
     # ----- settings token
 
     def settings_token(self) -> tuple[int, int] | None:
-        """The settings counter (and how many write transactions this store rolled back):
-        read inside the caller's transaction or batch when there is one (exact, under the
-        write lock), else the value the background thread last read (the reactor never
-        waits on the database for it)."""
+        """The settings counter (and how many transactions that wrote settings this store
+        rolled back): read inside the caller's transaction or batch when there is one
+        (exact, under the write lock), else the value the background thread last read (the
+        reactor never waits on the database for it)."""
         tx: PostgresTransaction | None = getattr(self._local, "tx", None)
         batch: _Batch | None = getattr(self._local, "batch", None)
         if tx is not None and tx.wrote_settings:

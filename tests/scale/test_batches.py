@@ -181,7 +181,7 @@ def test_round_trips_per_decision_stay_bounded(pg_url: str, tmp_path: Path, deci
 def test_settings_written_in_a_batch_are_seen_by_its_later_decisions(pg_url: str) -> None:
     """The first decision of a new host records the grace period's start (R43); the
     settings token inside the batch changes with it, and after the batch (or a rolled
-    back one) it is read again."""
+    back one that wrote settings) it is read again; a rollback that wrote none leaves it."""
     store = PostgresStore(pg_url, poll=False)
     policy = _policy(store)
     before = store.settings_token()
@@ -199,6 +199,13 @@ def test_settings_written_in_a_batch_are_seen_by_its_later_decisions(pg_url: str
     with store.transaction() as tx:
         assert tx.get_setting("host.x") is None
         assert store.settings_token() != seen[1]  # the rollback is part of the token
+        after = store.settings_token()
+    with pytest.raises(RuntimeError), store.batch():
+        policy.decide(_question(3), NOW)
+        raise RuntimeError("rolled back without a settings write")
+    with store.transaction():
+        # Unchanged: the reactor's host configuration is not read again for nothing.
+        assert store.settings_token() == after
     store.close()
 
 
