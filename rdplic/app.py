@@ -625,6 +625,13 @@ def serve_forever(make_server: Callable[[], ServerApp], options: ServeOptions) -
                     total=waits.total,
                     longest=waits.longest * 1000,
                 )
+            batches = getattr(factory.decider, "batches", 0)
+            if batches:
+                log.info(
+                    "decisions committed in {batches} batches ({per:.1f} per batch)",
+                    batches=batches,
+                    per=factory.decider.batched / batches,
+                )
             log.info("store closed")
             return result
 

@@ -25,6 +25,19 @@ raises `StoreRetry`; the decider runs the whole decision again.
 Durability: each transaction is committed, and synced (``synchronous_commit`` on), when it
 ends (`Durability.AT_COMMIT`).
 
+Batches (group commit): inside `PostgresStore.batch`, every transaction the calling thread
+opens is part of one database transaction - one connection, one BEGIN with the write lock,
+one COMMIT and one WAL sync for all of them - and is durable only when the batch ends.
+`rdplic.net.decider.PooledDecider` runs the decisions that arrive together that way, as
+`InlineDecider` group-commits SQLite's; a batch that fails is rolled back whole, and the
+decider runs its other decisions again (`PooledDecider`).
+
+Round trips: a connection is in autocommit mode and a transaction's BEGIN travels with its
+first statements (the lock and the settings counter: one simple query), so a write
+transaction costs its own statements plus COMMIT; psycopg prepares the statements a
+decision repeats (``prepare_threshold``) so that PostgreSQL parses and plans them once per
+connection.  `tests/scale/test_store_postgres.py` counts the round trips of a decision.
+
 `PostgresStore.settings_token` never waits on the database outside a transaction: a
 background thread reads the ``settings`` counter (bumped by every settings write, in any
 process) a few times a second, and the reactor compares tokens only.
@@ -33,6 +46,7 @@ process) a few times a second, and the reactor compares tokens only.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 from collections.abc import Iterator, Sequence
@@ -44,23 +58,25 @@ import psycopg
 import psycopg.errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from rdplic.licensing.model import HistoryEvent
-from rdplic.licensing.store import Durability, StoreError, StoreRetry
+from rdplic.licensing.model import HistoryEvent, IssuedLicense, KeyPack, LicenseStatus
+from rdplic.licensing.store import Durability, LicenseQuery, StoreError, StoreRetry
 from rdplic.store.migrations import MIGRATIONS, POSTGRESQL, SCHEMA_VERSION_DDL, latest_version
-from rdplic.store.sqlite import SqliteTransaction, format_ts
+from rdplic.store.sqlite import SETTINGS_COUNTER, SqliteTransaction, format_ts
 
 __all__ = ["PostgresStore", "PostgresTransaction", "StoreRetry", "is_postgres_url"]
 
 WRITE_LOCK_KEY = 0x7264706C6963
 """The advisory lock every write transaction takes ("rdplic" in ASCII)."""
-SETTINGS_COUNTER = "settings"
-"""Counter bumped by every settings write: the cross-process settings token."""
 _POLL_S = 0.25
 """How often the background thread reads the settings counter."""
 
 # psycopg_pool logs every failed reconnection attempt on stderr through Python's last-resort
 # handler; the store reports what matters as StoreError (and the server logs it).
 logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
+
+
+_OUTSTANDING = frozenset({LicenseStatus.TEMPORARY, LicenseStatus.ACTIVE})
+"""Licenses that hold a CAL (rdplic.licensing.records.OUTSTANDING)."""
 
 
 def is_postgres_url(db: str | None) -> bool:
@@ -76,32 +92,243 @@ class _Connection:
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.raw = conn
+        self._queued: list[tuple[bytes, Sequence[Any], int | None, str]] = []
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+    def _text(self, sql: str) -> bytes:
         text = self._translated.get(sql)
         if text is None:
             text = sql.replace("%", "%%").replace("?", "%s")
             self._translated[sql] = text
-        return self.raw.execute(text.encode(), params)
+        return text.encode()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        if self._queued:  # the queued writes first, in the same round trip
+            return self._flush((self._text(sql), params))
+        return self.raw.execute(self._text(sql), params)
+
+    def queue(
+        self, sql: str, params: Sequence[Any], *, rowcount: int | None = None, what: str = ""
+    ) -> None:
+        """A write whose result nobody reads now: sent with the next statement, or when
+        its transaction ends (`flush`); ``rowcount`` is checked then (``what`` names the
+        change in the error)."""
+        self._queued.append((self._text(sql), params, rowcount, what))
+
+    def flush(self) -> None:
+        """Send the queued writes (one round trip: a pipeline) and check them."""
+        if self._queued:
+            self._flush(None)
+
+    def discard(self) -> None:
+        self._queued.clear()
+
+    def _flush(self, then: tuple[bytes, Sequence[Any]] | None) -> psycopg.Cursor[Any]:
+        queued, self._queued = self._queued, []
+        with self.raw.pipeline():
+            cursors = [self.raw.execute(text, params) for text, params, _, _ in queued]
+            last = self.raw.execute(*then) if then is not None else cursors[-1]
+        for cursor, (_, _, rowcount, what) in zip(cursors, queued, strict=True):
+            if rowcount is not None and cursor.rowcount != rowcount:
+                raise StoreError(f"store changed under its write lock: {what}")
+        return last
+
+
+class _Batch:
+    """The open database transaction of `PostgresStore.batch` on one thread, and what it
+    remembers between its decisions.
+
+    The batch holds the deployment-wide write lock from its BEGIN to its COMMIT, so no
+    other transaction of any process changes the counters or the key packs meanwhile:
+    the batch keeps them here instead of asking again for every decision, and it knows
+    when the earliest outstanding license expires.  Its writes whose results nobody reads
+    (a license, a history event, a CAL taken from a pack the batch knows has one left) are
+    sent together at the end of each decision, in one round trip, and checked there.  The counters
+    it advanced are written back with its COMMIT (`flush_sql`); the key packs it read are
+    kept up to date with its own takes and returns (the UPDATE that takes a CAL still
+    checks, in the database, that one is left: R16).  A batch that fails is rolled back
+    whole, and this with it.
+    """
+
+    def __init__(self, conn: _Connection, token: int) -> None:
+        self.conn = conn
+        self.token = token
+        """The settings counter as this transaction sees it."""
+        self.token_stale = False
+        """A transaction of the batch wrote a setting: read the counter again."""
+        self.in_unit = False
+        self.counters: dict[str, int] = {}
+        """The counters as the batch began, with the values handed out since."""
+        self.advanced: set[str] = set()
+        self.packs: list[KeyPack] | None = None
+        """The key packs that are not removed, as this batch left them."""
+        self.earliest_expiry: str | None = None
+        """No outstanding license expires before this (a store timestamp; None: there is
+        no outstanding license): reclaiming (R25) before it finds nothing to ask for."""
+
+    def flush_sql(self) -> bytes:
+        """The counters this batch advanced, written back (sent with the COMMIT)."""
+        statements = [
+            f"INSERT INTO counters (name, value) VALUES ('{name}', {int(self.counters[name])})"
+            " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value;"
+            for name in sorted(self.advanced)
+        ]
+        return (" ".join(statements) + " COMMIT").encode()
 
 
 class PostgresTransaction(SqliteTransaction):
     """`rdplic.licensing.store.StoreTransaction` on one PostgreSQL connection (the SQL of
     `SqliteTransaction`; settings writes also bump the shared settings counter)."""
 
-    def __init__(self, conn: _Connection) -> None:
+    def __init__(self, conn: _Connection, batch: _Batch | None = None) -> None:
         super().__init__(conn)  # type: ignore[arg-type]  # sqlite3's execute, see _Connection
+        self._batch = batch
 
-    def set_setting(self, name: str, value: str) -> None:
-        super().set_setting(name, value)
-        self.next_id(SETTINGS_COUNTER)
+    # ----- what a batch remembers (see _Batch)
 
-    def delete_setting(self, name: str) -> None:
-        super().delete_setting(name)
-        self.next_id(SETTINGS_COUNTER)
+    def next_id(self, counter: str) -> int:
+        batch = self._batch
+        # The settings counter is the token's (read from the database); the names written
+        # back are spelled into the COMMIT's query, so only plain names are kept here.
+        if batch is None or counter == SETTINGS_COUNTER or not counter.isidentifier():
+            return super().next_id(counter)
+        value = batch.counters.get(counter)
+        if value is None:
+            value = int(self._one("SELECT value FROM counters WHERE name = ?", (counter,)) or 0)
+        batch.counters[counter] = value = value + 1
+        batch.advanced.add(counter)
+        return value
+
+    def list_key_packs(self, *, include_removed: bool = False) -> list[KeyPack]:
+        batch = self._batch
+        if batch is None or include_removed:
+            return super().list_key_packs(include_removed=include_removed)
+        if batch.packs is None:
+            batch.packs = super().list_key_packs()
+        return list(batch.packs)
+
+    def get_key_pack(self, key_pack_id: int) -> KeyPack | None:
+        if self._batch is not None and self._batch.packs is not None:
+            for pack in self._batch.packs:
+                if pack.key_pack_id == key_pack_id:
+                    return pack
+        return super().get_key_pack(key_pack_id)
+
+    def take_from_key_pack(self, key_pack_id: int) -> bool:
+        batch = self._batch
+        known = None
+        if batch is not None and batch.packs is not None:
+            known = next((p for p in batch.packs if p.key_pack_id == key_pack_id), None)
+        if known is None:
+            taken = super().take_from_key_pack(key_pack_id)
+        elif known.total is not None and known.issued >= known.total:
+            return False  # the batch knows the pack is used up (it holds the write lock)
+        else:
+            # The batch knows one is left: the UPDATE goes with the decision's other
+            # writes, and still checks in the database that one is (R16).
+            self._conn.queue(  # type: ignore[attr-defined]
+                "UPDATE key_packs SET issued_licenses = issued_licenses + 1"
+                " WHERE key_pack_id = ? AND (total_licenses IS NULL"
+                " OR issued_licenses < total_licenses)",
+                (key_pack_id,),
+                rowcount=1,
+                what=f"key pack {key_pack_id} has no license left",
+            )
+            taken = True
+        if taken:
+            self._count_in_batch(key_pack_id, +1)
+        return taken
+
+    def insert_license(self, issued: IssuedLicense, blob: bytes | None) -> None:
+        if self._batch is None:
+            super().insert_license(issued, blob)
+            return
+        self._conn.queue(  # type: ignore[attr-defined]
+            f"INSERT INTO licenses ({self._LICENSE_COLUMNS}, license_blob)"
+            f" VALUES ({', '.join('?' * 18)})",
+            (*self._license_row(issued), blob),
+        )
+        self._expires(issued)
+
+    def update_license(self, issued: IssuedLicense, blob: bytes | None = None) -> None:
+        super().update_license(issued, blob)
+        self._expires(issued)
+
+    def _expires(self, lic: IssuedLicense) -> None:
+        """Keep the batch's earliest outstanding expiry a lower bound."""
+        batch = self._batch
+        if batch is not None and lic.status in _OUTSTANDING:
+            moment = format_ts(lic.expires)
+            if batch.earliest_expiry is None or moment < batch.earliest_expiry:
+                batch.earliest_expiry = moment
+
+    def find_licenses(self, query: LicenseQuery) -> list[IssuedLicense]:
+        """In a batch, a search for outstanding licenses that expired by a moment before
+        the earliest outstanding expiry (what reclaiming asks, R25) finds nothing without
+        asking the database."""
+        batch = self._batch
+        if (
+            batch is not None
+            and query.expires_at_or_before is not None
+            and query.statuses is not None
+            and set(query.statuses) <= _OUTSTANDING
+            and (
+                batch.earliest_expiry is None
+                or format_ts(query.expires_at_or_before) < batch.earliest_expiry
+            )
+        ):
+            return []
+        return super().find_licenses(query)
+
+    def return_to_key_pack(self, key_pack_id: int) -> None:
+        super().return_to_key_pack(key_pack_id)
+        self._count_in_batch(key_pack_id, -1)
+
+    def _count_in_batch(self, key_pack_id: int, change: int) -> None:
+        if self._batch is not None and self._batch.packs is not None:
+            self._batch.packs = [
+                dataclasses.replace(p, issued=p.issued + change)
+                if p.key_pack_id == key_pack_id
+                else p
+                for p in self._batch.packs
+            ]
+
+    def insert_key_pack(self, pack: KeyPack) -> None:
+        super().insert_key_pack(pack)
+        if self._batch is not None:
+            self._batch.packs = None
+
+    def update_key_pack(self, pack: KeyPack) -> None:
+        super().update_key_pack(pack)
+        if self._batch is not None:
+            self._batch.packs = None
+
+    # ----- settings and history
 
     def append_history(self, event: HistoryEvent) -> int:
-        """The counter and the row in one statement (one round trip instead of two)."""
+        """The counter and the row in one statement (one round trip instead of two); in a
+        batch, the counter is the batch's and the row goes with the decision's other
+        writes."""
+        if self._batch is not None:
+            event_id = self.next_id("history")
+            self._conn.queue(  # type: ignore[attr-defined]
+                "INSERT INTO history (event_id, at, kind, license_id, key_pack_id, hwid,"
+                " machine_name, user_name, detail, rule, host)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    event_id,
+                    format_ts(event.at),
+                    event.kind.value,
+                    event.license_id,
+                    event.key_pack_id,
+                    event.hwid.hex(),
+                    event.machine_name,
+                    event.user_name,
+                    event.detail,
+                    event.rule,
+                    event.host,
+                ),
+            )
+            return event_id
         value = self._one(
             "WITH n AS (UPDATE counters SET value = value + 1 WHERE name = 'history'"
             " RETURNING value)"
@@ -127,11 +354,27 @@ class PostgresTransaction(SqliteTransaction):
 
 
 _LOCK_AND_TOKEN = (
-    f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY});"
+    f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY});"
     f" SELECT value FROM counters WHERE name = '{SETTINGS_COUNTER}'"
 ).encode()
-"""Two statements in one simple query: in READ COMMITTED each takes its own snapshot, so
-the second sees everything committed before the lock was granted."""
+"""Three statements in one simple query (one round trip): in READ COMMITTED each statement
+takes its own snapshot, so the third sees everything committed before the lock was
+granted."""
+_BEGIN_BATCH = (
+    f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY});"
+    " SELECT name, value FROM counters;"
+    f" SELECT {SqliteTransaction._PACK_COLUMNS} FROM key_packs WHERE removed_at IS NULL"
+    " ORDER BY key_pack_id;"
+    " SELECT min(expires_at) FROM licenses"
+    f" WHERE status IN ({int(LicenseStatus.TEMPORARY)}, {int(LicenseStatus.ACTIVE)})"
+).encode()
+"""A batch's first round trip: BEGIN, the write lock, then what every decision of the
+batch reads (the counters, the settings one included, and the key packs), seen after the
+lock was granted."""
+_BEGIN_SNAPSHOT = b"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+_PREPARE_THRESHOLD = 1
+"""psycopg prepares a statement from its second execution on a connection (parsed and
+planned once by PostgreSQL; the default waits for the sixth)."""
 
 
 def _store_error(error: psycopg.Error) -> StoreError:
@@ -157,6 +400,11 @@ class PostgresStore:
         self.url = url
         self._local = threading.local()
         self._token: int | None = None
+        self._rollbacks = 0
+        """Write transactions and batches rolled back after they wrote settings: part of
+        the settings token, so that settings read inside them are never reused (other
+        rollbacks leave the token alone: a new token makes the policy read the settings
+        again, and the reactor's host configuration among them)."""
         self._closed = threading.Event()
         try:
             self._pool = ConnectionPool(
@@ -164,7 +412,13 @@ class PostgresStore:
                 min_size=min_size,
                 max_size=max_size,
                 timeout=timeout,
-                kwargs={"connect_timeout": max(2, int(timeout)), "autocommit": False},
+                kwargs={
+                    "connect_timeout": max(2, int(timeout)),
+                    # BEGIN is sent with each transaction's first statements (module
+                    # docstring), not by psycopg in a round trip of its own.
+                    "autocommit": True,
+                    "prepare_threshold": _PREPARE_THRESHOLD,
+                },
                 open=False,
                 name="rdplic",
             )
@@ -193,29 +447,50 @@ class PostgresStore:
     # ----- transactions
 
     @contextmanager
-    def _connection(self, *, write: bool) -> Iterator[_Connection]:
-        if getattr(self._local, "busy", False):
+    def _connection(self, *, write: bool, batch: bool = False) -> Iterator[_Connection]:
+        if getattr(self._local, "busy", False) or getattr(self._local, "batch", None):
             raise StoreError("nested store transaction")
         self._local.busy = True
         self._local.tx_token = None
+        self._local.wrote_settings = False
         try:
             with self._pool.connection() as raw:
                 conn = _Connection(raw)
                 try:
-                    if write:
+                    if batch:
+                        cursor = raw.execute(_BEGIN_BATCH)
+                        cursor.nextset()  # BEGIN's, then the lock's result
+                        cursor.nextset()
+                        counters = {str(n): int(v) for n, v in cursor.fetchall()}
+                        cursor.nextset()
+                        packs = cursor.fetchall()
+                        cursor.nextset()
+                        row = cursor.fetchone()
+                        earliest = None if row is None or row[0] is None else str(row[0])
+                        self._local.batch_start = counters, packs, earliest
+                        self._local.tx_token = counters.get(SETTINGS_COUNTER, 0)
+                    elif write:
                         # The lock, then (in the same round trip, with a snapshot taken
                         # after the lock) the settings counter: the exact settings token.
                         cursor = raw.execute(_LOCK_AND_TOKEN)
+                        cursor.nextset()  # BEGIN's, then the lock's result
                         cursor.nextset()
                         row = cursor.fetchone()
                         self._local.tx_token = int(row[0]) if row else 0
                     else:
-                        raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                        raw.execute(_BEGIN_SNAPSHOT)
                 except psycopg.OperationalError:
                     # A pooled connection the server closed (a restart): nothing was done
                     # yet; the pool drops it and the decision runs again on another.
                     raise StoreRetry("connection lost before the transaction began") from None
-                yield conn
+                try:
+                    yield conn
+                except BaseException:
+                    if self._local.wrote_settings:
+                        # Rolled back (by the pool's ``with``) with settings it wrote:
+                        # settings read inside it must not be taken for the stored ones.
+                        self._rollbacks += 1
+                    raise
         except StoreRetry:
             raise
         except psycopg.Error as error:
@@ -227,8 +502,32 @@ class PostgresStore:
 
     @contextmanager
     def transaction(self) -> Iterator[PostgresTransaction]:
-        """A write transaction holding the deployment-wide write lock (module docstring)."""
+        """A write transaction holding the deployment-wide write lock (module docstring);
+        inside `batch`, part of the batch's transaction."""
+        batch: _Batch | None = getattr(self._local, "batch", None)
+        if batch is not None:
+            with self._unit(batch) as tx:
+                yield tx
+            return
         with self._connection(write=True) as conn:
+            self._local.tx = tx = PostgresTransaction(conn)
+            try:
+                yield tx
+            finally:
+                self._local.tx = None
+                self._local.wrote_settings = tx.wrote_settings
+
+    @contextmanager
+    def snapshot(self) -> Iterator[PostgresTransaction]:
+        """A read-only REPEATABLE READ transaction: one consistent view, writes refused.
+        Inside `batch`, a read in the batch's transaction (which holds the write lock, so
+        nothing changes under it but its own writes)."""
+        batch: _Batch | None = getattr(self._local, "batch", None)
+        if batch is not None:
+            with self._unit(batch) as tx:
+                yield tx
+            return
+        with self._connection(write=False) as conn:
             self._local.tx = tx = PostgresTransaction(conn)
             try:
                 yield tx
@@ -236,14 +535,53 @@ class PostgresStore:
                 self._local.tx = None
 
     @contextmanager
-    def snapshot(self) -> Iterator[PostgresTransaction]:
-        """A read-only REPEATABLE READ transaction: one consistent view, writes refused."""
-        with self._connection(write=False) as conn:
-            self._local.tx = tx = PostgresTransaction(conn)
+    def batch(self) -> Iterator[None]:
+        """One database transaction for every transaction this thread opens until the
+        block ends (group commit; module docstring): the write lock taken once, one
+        COMMIT, durable when the block returns.  An exception out of the block, or out of
+        any transaction inside it, rolls the whole batch back: whoever batches runs the
+        transactions that did not fail again (`rdplic.net.decider.PooledDecider`).
+
+        :raises StoreRetry: the connection was lost before the batch began (run it again)
+        :raises StoreError: the database failed; nothing of the batch was kept
+        """
+        with self._connection(write=True, batch=True) as conn:
+            self._local.batch = batch = _Batch(conn, int(self._local.tx_token or 0))
+            counters, packs, batch.earliest_expiry = self._local.batch_start
+            batch.counters = {n: v for n, v in counters.items() if n != SETTINGS_COUNTER}
+            batch.packs = [PostgresTransaction._pack(row) for row in packs]
+            try:
+                yield
+            finally:
+                self._local.batch = None
+            # The counters and the COMMIT in one round trip (the pool's ``with`` then
+            # finds the connection idle).
+            conn.raw.execute(batch.flush_sql())
+
+    @contextmanager
+    def _unit(self, batch: _Batch) -> Iterator[PostgresTransaction]:
+        """A transaction inside a batch: no statement of its own (no savepoint either: a
+        failure fails the batch, see `batch`); its queued writes are sent and checked as
+        it ends, so that a failure is its own."""
+        if batch.in_unit:
+            raise StoreError("nested store transaction")
+        batch.in_unit = True
+        self._local.tx = tx = PostgresTransaction(batch.conn, batch)
+        try:
             try:
                 yield tx
-            finally:
-                self._local.tx = None
+                batch.conn.flush()
+            except BaseException:
+                batch.conn.discard()
+                raise
+        except psycopg.Error as error:
+            raise _store_error(error) from None
+        finally:
+            batch.in_unit = False
+            self._local.tx = None
+            if tx.wrote_settings:
+                batch.token_stale = True
+                self._local.wrote_settings = True
 
     @property
     def durability(self) -> Durability:
@@ -262,17 +600,30 @@ class PostgresStore:
 
     # ----- settings token
 
-    def settings_token(self) -> int | None:
-        """The settings counter: read inside the caller's transaction when there is one
+    def settings_token(self) -> tuple[int, int] | None:
+        """The settings counter (and how many transactions that wrote settings this store
+        rolled back): read inside the caller's transaction or batch when there is one
         (exact, under the write lock), else the value the background thread last read (the
         reactor never waits on the database for it)."""
         tx: PostgresTransaction | None = getattr(self._local, "tx", None)
+        batch: _Batch | None = getattr(self._local, "batch", None)
+        if tx is not None and tx.wrote_settings:
+            return self._read_counter(tx), self._rollbacks
+        if batch is not None:
+            if batch.token_stale:
+                batch.token = self._read_counter(PostgresTransaction(batch.conn))
+                batch.token_stale = False
+            return batch.token, self._rollbacks
         if tx is not None:
-            if tx.wrote_settings or self._local.tx_token is None:
-                value = tx._one("SELECT value FROM counters WHERE name = ?", (SETTINGS_COUNTER,))
-                return int(value or 0)
-            return int(self._local.tx_token)
-        return self._token
+            if self._local.tx_token is None:
+                return self._read_counter(tx), self._rollbacks
+            return int(self._local.tx_token), self._rollbacks
+        return None if self._token is None else (self._token, self._rollbacks)
+
+    @staticmethod
+    def _read_counter(tx: PostgresTransaction) -> int:
+        value = tx._one("SELECT value FROM counters WHERE name = ?", (SETTINGS_COUNTER,))
+        return int(value or 0)
 
     def _read_token(self) -> int:
         with self._pool.connection() as raw:
@@ -290,7 +641,7 @@ class PostgresStore:
 
     def _migrate(self) -> None:
         try:
-            with self._pool.connection() as raw:
+            with self._pool.connection() as raw, raw.transaction():
                 raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
                 raw.execute(SCHEMA_VERSION_DDL)
                 row = raw.execute("SELECT max(version) FROM schema_version").fetchone()

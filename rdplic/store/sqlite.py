@@ -13,6 +13,7 @@ SQLite's; `rdplic.store.migrations` holds the schema and the dialect differences
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import functools
 import itertools
@@ -43,6 +44,7 @@ from rdplic.licensing.store import Durability, HistoryQuery, LicenseQuery, Store
 from rdplic.store.migrations import MIGRATIONS, SCHEMA_VERSION_DDL, SQLITE, latest_version
 
 __all__ = [
+    "SETTINGS_COUNTER",
     "STORE_FILENAME",
     "LockWaits",
     "SqliteStore",
@@ -58,6 +60,8 @@ _CONNECTION_SERIALS = itertools.count(1)
 """Numbers the connections, so that a change token never matches another connection's."""
 _RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 """Whether this SQLite has UPDATE ... RETURNING."""
+SETTINGS_COUNTER = "settings"
+"""Counter bumped by every settings write, in any process: the settings token."""
 _BUSY_TIMEOUT_S = 60.0
 """How long a writer waits for another writer's transaction (decisions take milliseconds)."""
 
@@ -129,14 +133,18 @@ class SqliteTransaction:
         return None if value is None else str(value)
 
     def set_setting(self, name: str, value: str) -> None:
+        """Also bumps the ``settings`` counter, the stores' settings token across processes
+        (`SqliteStore.settings_token`, `rdplic.store.postgres`)."""
         self.wrote_settings = True
         cur = self._conn.execute("UPDATE settings SET value = ? WHERE name = ?", (value, name))
         if cur.rowcount == 0:
             self._conn.execute("INSERT INTO settings (name, value) VALUES (?, ?)", (name, value))
+        self.next_id(SETTINGS_COUNTER)
 
     def delete_setting(self, name: str) -> None:
         self.wrote_settings = True
         self._conn.execute("DELETE FROM settings WHERE name = ?", (name,))
+        self.next_id(SETTINGS_COUNTER)
 
     def settings(self, prefix: str = "") -> dict[str, str]:
         rows = self._conn.execute(
@@ -478,6 +486,7 @@ class SqliteStore:
         self.lock_waits = LockWaits()
         """How long this process waited for the write lock (``rdplic serve --workers``)."""
         self._writer_fd: int | None = None
+        self._writer_held = False
         self._uncommitted = False
         self._in_unit = False
         self._local = threading.local()
@@ -515,6 +524,8 @@ class SqliteStore:
         self._local.pid = os.getpid()
         self._local.serial = next(_CONNECTION_SERIALS)
         self._local.settings_commits = 0
+        self._local.data_version = None
+        self._local.settings_counter = 0
         with self._lock:
             self._all.append(conn)
         return conn
@@ -540,13 +551,22 @@ class SqliteStore:
         """A value that differs from the last one whenever the settings may have changed.
 
         SQLite's ``PRAGMA data_version`` changes when another connection (of this process
-        or another) commits anything; this connection's own commits that wrote a setting
-        are counted.  One statement, no transaction: the license service keeps the host
-        configuration it read until the token changes.
+        or another) commits anything; only then is the ``settings`` counter, which every
+        settings write bumps, read again, so that the other workers' decisions (``rdplic
+        serve --workers``) do not make this one read the settings again.  This
+        connection's own commits that wrote a setting are counted.  One statement when
+        nothing was committed elsewhere, no transaction: the license service keeps the
+        host configuration it read until the token changes.
         """
         conn = self._connection()
         version = int(conn.execute("PRAGMA data_version").fetchone()[0])
-        return self._local.serial, version, self._local.settings_commits
+        if version != self._local.data_version:
+            row = conn.execute(
+                "SELECT value FROM counters WHERE name = ?", (SETTINGS_COUNTER,)
+            ).fetchone()
+            self._local.settings_counter = 0 if row is None else int(row[0])
+            self._local.data_version = version
+        return self._local.serial, self._local.settings_counter, self._local.settings_commits
 
     @contextmanager
     def transaction(self) -> Iterator[SqliteTransaction]:
@@ -598,18 +618,55 @@ class SqliteStore:
         in SQLite's busy handler, which polls with sleeps of up to 100 ms and can starve a
         worker behind one that takes the lock again at once.  Waiting on a POSIX lock of
         ``<db>.writer`` instead wakes a waiter as soon as the lock is released.  The wait
-        is measured (`lock_waits`)."""
+        is measured (`lock_waits`).  The server's decider does not wait here in the
+        reactor thread: it waits in a thread (`wait_writer_lock`) while the reactor goes
+        on, and decides once the lock is held (`rdplic.net.decider.InlineDecider`)."""
+        if self._writer_held:
+            return
+        fd = self._writer_file()
+        started = time.monotonic()
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+        self.lock_waits.add(time.monotonic() - started)
+        self._writer_held = True
+
+    def _writer_file(self) -> int:
         if self._writer_fd is None:
             self._writer_fd = os.open(
                 f"{self.path}.writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_MODE
             )
-        started = time.monotonic()
-        fcntl.lockf(self._writer_fd, fcntl.LOCK_EX)
-        self.lock_waits.add(time.monotonic() - started)
+        return self._writer_fd
+
+    def try_writer_lock(self) -> bool:
+        """Whether this process holds the group commit's write lock now, taking it if it
+        is free (never waits).  Always True without ``defer_commits`` (``BEGIN
+        IMMEDIATE`` is the lock then)."""
+        if not self._defer or self._writer_held:
+            return True
+        try:
+            fcntl.lockf(self._writer_file(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno in (errno.EACCES, errno.EAGAIN):
+                return False
+            raise
+        self.lock_waits.add(0.0)
         self._writer_held = True
+        return True
+
+    def wait_writer_lock(self) -> None:
+        """Wait until this process holds the write lock (in a thread of its own: the
+        reactor's thread never waits for another worker's group commit)."""
+        if self._defer:
+            self._take_writer_lock()
+
+    def release_idle_writer_lock(self) -> None:
+        """Give the write lock back if no deferred transaction is open (a decision that
+        took the lock and then wrote nothing)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if self._writer_held and (conn is None or not conn.in_transaction):
+            self._release_writer_lock()
 
     def _release_writer_lock(self) -> None:
-        if self._writer_fd is not None and getattr(self, "_writer_held", False):
+        if self._writer_fd is not None and self._writer_held:
             self._writer_held = False
             fcntl.lockf(self._writer_fd, fcntl.LOCK_UN)
 
@@ -629,6 +686,7 @@ class SqliteStore:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or not conn.in_transaction:
             self._uncommitted = False
+            self._release_writer_lock()
             return
         if self._in_unit:
             raise StoreError("commit_group inside a store transaction")

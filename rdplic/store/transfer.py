@@ -14,7 +14,7 @@ by their keys, with sorted JSON keys and no timestamp of its own: identical stor
 identical exports.  It holds the license server's private key: it is written 0600 by the
 command (`rdplic.cli.store_cmd`) and must be kept like the state directory.
 
-The ``settings`` counter of the PostgreSQL store (its settings-change token) is the
+The ``settings`` counter of both stores (their settings-change token) is the
 store's own bookkeeping, not licensing data: it is neither exported nor imported.
 """
 

@@ -32,6 +32,10 @@ class _Reactor:
             self.calls.append((f, args))
         self.arrived.set()
 
+    def callLater(self, _delay: float, f: Any, *args: Any) -> None:
+        """The end of the reactor turn: run by the next `pump`."""
+        self.callFromThread(f, *args)
+
     def addSystemEventTrigger(self, *args: Any) -> None:
         pass
 
@@ -39,6 +43,7 @@ class _Reactor:
         assert self.arrived.wait(10)
         with self.lock:
             calls, self.calls = self.calls, []
+            self.arrived.clear()
         for f, args in calls:
             f(*args)
 
@@ -66,7 +71,8 @@ def _decide(policy: _Policy) -> tuple[list[Any], PooledDecider]:
     decider = PooledDecider(policy, _Store(), reactor, host="TS-ONE", retries=3)  # type: ignore[arg-type]
     results: list[Any] = []
     decider.decide(object(), NOW).addBoth(results.append)  # type: ignore[arg-type]
-    reactor.pump()
+    reactor.pump()  # the end of the turn: the batch goes to the thread
+    reactor.pump()  # the batch's outcome
     decider._pool.stop()
     return results, decider
 
