@@ -145,6 +145,7 @@ INSTRUMENTED: dict[str, tuple[str, ...]] = {
     "diff": ("rdplic.pdu",),
     "crypto": ("rdplic.crypto", "rdplic.pdu"),
     "machine": ("rdplic.core", "rdplic.pdu", "rdplic.crypto"),
+    "licensing": ("rdplic.core", "rdplic.pdu.licensing", "rdplic.crypto"),
 }
 """The packages instrumented for each kind of target (``kind:name``): the code under test,
 not its callers (instrumenting everything costs about two thirds of the throughput)."""
@@ -201,6 +202,7 @@ def uninstrumented(prefixes: tuple[str, ...]) -> list[str]:
 _IMPORTS: dict[str, tuple[str, ...]] = {
     "crypto": ("rdplic.crypto.license", "rdplic.crypto.x509", "rdplic.crypto.proprietary"),
     "machine": ("rdplic.app", "rdplic.core.connection_client", "rdplic.core.connection_server"),
+    "licensing": ("rdplic.app", "rdplic.core.licensing_client", "rdplic.core.licensing_server"),
 }
 """What a target imports lazily, imported under instrumentation before fuzzing starts."""
 

@@ -1,7 +1,7 @@
-"""The fuzz targets: every decoder of `rdplic.pdu`, the crypto parsers, the connection machines.
+"""The fuzz targets: every decoder of `rdplic.pdu`, the crypto parsers, the machines.
 
 A target is a function of one byte string that either returns, raises one of the errors its
-code documents for bad input (`Target.expected`), or has found a bug.  Three kinds:
+code documents for bad input (`Target.expected`), or has found a bug.  Four kinds:
 
 * ``decode:NAME`` / ``diff:NAME``: a decoder of `rdplic.pdu` on arbitrary bytes.  For a decoder
   with both engines (`rdplic.pdu._types.Engine`) the struct path and the construct reference
@@ -18,6 +18,11 @@ code documents for bad input (`Target.expected`), or has found a bug.  Three kin
   fed a legitimate conversation up to a state chosen by the input's first byte, then the
   rest of the input as the peer's bytes.  Their documented peer errors are
   `RemoteProtocolError` and its subclass `ConnectionProtocolError`.
+
+* ``licensing:server`` / ``licensing:client``: the licensing machines alone
+  (`rdplic.core.licensing_server` / `licensing_client`, no connection layers), fed
+  licensing PDUs at every licensing state, decisions from a fixed decider
+  (`rdplic.fuzz.licensing`); their documented peer error is `RemoteProtocolError`.
 
 A disagreement or an unstable round trip raises `Finding` (an AssertionError), never one of
 the documented errors, so that the runner records it.
@@ -506,8 +511,34 @@ def _machine_targets() -> Iterable[Target]:
             )
 
 
+def _licensing_targets() -> Iterable[Target]:
+    from rdplic.fuzz import licensing
+
+    yield Target(
+        "licensing:server",
+        licensing.run_server,
+        (RemoteProtocolError,),
+        "licensing-machine",
+        "the licensing server machine alone (LicensingServer), at every licensing state,"
+        " decisions from a fixed decider",
+    )
+    yield Target(
+        "licensing:client",
+        licensing.run_client,
+        (RemoteProtocolError,),
+        "licensing-machine",
+        "the licensing client machine alone (LicensingClient), at every licensing state",
+    )
+
+
 TARGETS: dict[str, Target] = {
-    target.name: target for target in (*_decoder_targets(), *_crypto_targets(), *_machine_targets())
+    target.name: target
+    for target in (
+        *_decoder_targets(),
+        *_crypto_targets(),
+        *_machine_targets(),
+        *_licensing_targets(),
+    )
 }
 """Every harness by name (`rdplic fuzz --list`)."""
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from rdplic.cli.main import main
+from rdplic.core.states import ClientState, ServerState
+from rdplic.fuzz import licensing as licensing_harness
 from rdplic.fuzz import runner, seeds
 from rdplic.fuzz.targets import TARGETS, Finding, Target, get_target
 from rdplic.pdu import licensing
@@ -27,6 +29,7 @@ def test_every_decoder_kind_is_covered() -> None:
     assert {"decode:server_certificate", "decode:client_info", "diff:client_info"} <= names
     assert {"crypto:parse_license", "crypto:validate_license", "crypto:x509_chain"} <= names
     assert {f"machine:{s}-{sec}" for s in ("server", "client") for sec in ("tls", "rdp")} <= names
+    assert {"licensing:server", "licensing:client"} <= names
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
@@ -88,6 +91,50 @@ def test_get_target_names_the_problem() -> None:
     """get_target of an unknown name raises KeyError pointing at --list."""
     with pytest.raises(KeyError, match="--list"):
         get_target("nope")
+
+
+def test_licensing_harnesses_reach_every_state() -> None:
+    """The replays of the licensing targets put each machine in every state where it reads
+    a licensing PDU or waits for a decision (MS-RDPELE 3.2.1.11, 3.3.1.11), the Completed
+    state included, before the input is fed."""
+    recorded = licensing_harness.conversations()
+    server_states, client_states = set(), set()
+    longest = max(len(c.to_client) for c in recorded)
+    for first in range(len(recorded) * (longest + 1)):
+        for flags in (0x00, licensing_harness.HOLD_DECISION):
+            server_states.add(licensing_harness.replayed_server(first, flags)[0].state)
+        client_states.add(licensing_harness.replayed_client(first).state)
+    S, C = ServerState, ClientState
+    assert server_states >= {
+        S.AWAIT_CLIENT_LICENSE,
+        S.LICENSE_PRESENTED,
+        S.AWAIT_CHALLENGE_RESPONSE,
+        S.CHALLENGE_ANSWERED,
+        S.COMPLETED,
+    }
+    assert client_states >= {C.LICENSING_AWAIT, C.AWAIT_SERVER_REPLY, C.AWAIT_LICENSE, C.COMPLETED}
+    assert [c.name for c in recorded] == ["new", "returning", "proprietary"]
+
+
+@pytest.mark.parametrize("choice", range(len(licensing_harness.DECIDER())))
+def test_licensing_server_takes_every_decider_answer(choice: int) -> None:
+    """Every answer of the fixed decider, given where the server waits for one (after the
+    challenge response, after a presented license), ends in a state of the table or the
+    documented RemoteProtocolError, never another exception."""
+    target = TARGETS["licensing:server"]
+    count = len(licensing_harness.conversations())
+    for first in (0 + count * 2, 1 + count * 1, 1 + count * 2, 2 + count * 2):
+        server, _ = licensing_harness.replayed_server(first, choice << 4)
+        assert not server.awaiting_decision
+        assert runner.failure_signature(target, bytes([first, choice << 4])) is None
+
+
+def test_licensing_fix_size_flag_writes_wmsgsize() -> None:
+    """With flag bit 1 a part's wMsgSize is its length, so mutations reach the message."""
+    assert licensing_harness._parts(b"\x03\x83\x00\x00xyz", licensing_harness.FIX_SIZE) == [
+        b"\x03\x83\x07\x00xyz"
+    ]
+    assert licensing_harness._parts(b"ab\xff\xfe\xfdcd", licensing_harness.STREAM) == [b"abcd"]
 
 
 def _fuzz_briefly(name: str, root: Path) -> tuple[str, runner.FuzzRun]:
