@@ -118,8 +118,12 @@ def licensing_machine_seeds(pdus: list[bytes]) -> list[bytes]:
     ]
 
 
-def load_seeds(dirs: Iterable[Path] | None = None) -> dict[str, list[bytes]]:
-    """Every seed by layer (duplicates removed, order kept)."""
+def load_seeds(
+    dirs: Iterable[Path] | None = None, *, machines: bool = True
+) -> dict[str, list[bytes]]:
+    """Every seed by layer (duplicates removed, order kept); ``machines`` False leaves the
+    two machine layers empty (they record conversations between the real machines, which
+    a decoder's test does not need)."""
     layers: dict[str, list[bytes]] = {name: [] for name in LAYERS}
     for path in _files(default_seed_dirs() if dirs is None else dirs):
         try:
@@ -142,11 +146,12 @@ def load_seeds(dirs: Iterable[Path] | None = None) -> dict[str, list[bytes]]:
         if path.parent.name == "regressions" or "regressions" in path.parts:
             for inputs in layers.values():
                 inputs.append(data)
-    # Added to, not replaced: the regressions above are seeds of the machine targets too.
-    layers["machine"] += [bytes([k]) + b"" for k in range(12)] + [
-        bytes([k]) + frame for k in range(0, 12, 3) for frame in layers["frames"][:8]
-    ]
-    layers["licensing-machine"] += licensing_machine_seeds(layers["licensing"])
+    if machines:
+        # Added to, not replaced: the regressions above are seeds of the machine targets too.
+        layers["machine"] += [bytes([k]) + b"" for k in range(12)] + [
+            bytes([k]) + frame for k in range(0, 12, 3) for frame in layers["frames"][:8]
+        ]
+        layers["licensing-machine"] += licensing_machine_seeds(layers["licensing"])
     for name, inputs in layers.items():
         layers[name] = list(dict.fromkeys(inputs))
     return layers
