@@ -18,16 +18,19 @@ store in a temporary directory:
 * ``proprietary``: ``new`` with the proprietary certificate in the License Request.
 
 The input: byte 0 picks the conversation (``% 3``) and how many of the PDUs the machine
-received in it are replayed (``// 3 % (n + 1)``); byte 1 is flags (below); the rest is split
-at every ``ff fe fd`` into the PDUs fed next.  Flags: bit 0 holds a decision the last
-replayed PDU asked for (the server then gets the input while it waits: LICENSE_PRESENTED,
+received in it are replayed (``// 3 % (n + 1)``); byte 1 is flags (below); byte 2 picks the
+fixed decider's answer (`DECIDER`, modulo its length) to every question the input raises: the
+decision the policy made in the recording, each decision kind, a decision that does not
+answer the question, or the license server failing (decisions are inputs,
+rdplic/core/decisions.py: the fuzzer chooses them as it chooses bytes); the rest is split at
+every ``ff fe fd`` into the PDUs fed next.  Flags: bit 0 holds a decision the last replayed
+PDU asked for (the server then gets the input while it waits: LICENSE_PRESENTED,
 CHALLENGE_ANSWERED), bit 1 writes each part's length into its wMsgSize (so that mutations
 reach the message instead of the size check), bit 2 feeds the parts as one stream through
 ``receive_data`` (the wMsgSize framer) instead of ``receive_pdu``, bit 3 fires the machine's
-timer after the input; bits 4-7 pick the decider's answer (`DECIDER`) to every question the
-input raises: the decision the policy made in the recording, each decision kind, a decision
-that does not answer the question, or the license server failing.  Decisions are inputs
-(rdplic/core/decisions.py): the fuzzer chooses them as it chooses bytes.
+timer after the input, bit 4 seals each part (`seal`): its encrypted blobs are taken as
+plaintext, encrypted with the exchange's keys and MACed, as the real peer would, so that
+mutations of what is inside them get past the MAC check into the licensing logic.
 
 A machine's documented error for a peer's bad input is `RemoteProtocolError` (and its
 subclasses); the harness stops at the first one, as a driver closes the connection.
@@ -52,7 +55,9 @@ __all__ = [
     "replayed_server",
     "run_client",
     "run_server",
+    "seal",
     "seeds",
+    "unseal",
 ]
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -63,6 +68,8 @@ HOLD_DECISION = 0x01
 FIX_SIZE = 0x02
 STREAM = 0x04
 TIMER = 0x08
+SEAL = 0x10
+HEADER = 3
 
 
 @dataclasses.dataclass
@@ -254,7 +261,7 @@ def _menu() -> list[Any]:
 
 
 DECIDER: Callable[[], list[Any]] = functools.cache(_menu)
-"""The fixed decider's answers, indexed by the input's flags >> 4 (modulo their number)."""
+"""The fixed decider's answers, indexed by the input's byte 2 (modulo their number)."""
 
 
 def _answer(server: Any, conversation: Conversation, choice: int | None) -> None:
@@ -275,8 +282,118 @@ def _answer(server: Any, conversation: Conversation, choice: int | None) -> None
         server.decide(answer, NOW)
 
 
-def _parts(payload: bytes, flags: int) -> list[bytes]:
+def seal(part: bytes, keys: Any) -> bytes:
+    """``part`` with the blobs a licensing message carries encrypted (MS-RDPELE 5.1.3) taken
+    as plaintext: encrypted with ``keys`` (`rdplic.crypto.licensing.LicensingKeys`) and MACed
+    (5.1.5), as the peer who holds the keys would send them.  A part that does not decode as
+    a licensing PDU, or has no encrypted blob, is returned as it is."""
+    from rdplic.crypto.licensing import mac_data, rc4
+    from rdplic.pdu.errors import PduError
+    from rdplic.pdu.licensing import (
+        ClientLicenseInfo,
+        ClientPlatformChallengeResponse,
+        ServerNewLicense,
+        ServerPlatformChallenge,
+        ServerUpgradeLicense,
+        decode_licensing_pdu,
+        encode_licensing_pdu,
+    )
+
+    try:
+        pdu = decode_licensing_pdu(part)
+    except PduError:
+        return part
+    message = pdu.message
+    key = keys.licensing_encryption_key
+
+    def encrypted(blob: Any) -> Any:
+        return dataclasses.replace(blob, blob_data=rc4(key, blob.blob_data))
+
+    if isinstance(message, ClientLicenseInfo):
+        plain = message.encrypted_hwid.blob_data
+        message = dataclasses.replace(
+            message,
+            encrypted_hwid=encrypted(message.encrypted_hwid),
+            mac_data=mac_data(keys.mac_salt_key, plain),
+        )
+    elif isinstance(message, ClientPlatformChallengeResponse):
+        response = message.encrypted_platform_challenge_response
+        plain = response.blob_data + message.encrypted_hwid.blob_data
+        message = dataclasses.replace(
+            message,
+            encrypted_platform_challenge_response=encrypted(response),
+            encrypted_hwid=encrypted(message.encrypted_hwid),
+            mac_data=mac_data(keys.mac_salt_key, plain),
+        )
+    elif isinstance(message, ServerPlatformChallenge):
+        challenge = message.encrypted_platform_challenge
+        message = dataclasses.replace(
+            message,
+            encrypted_platform_challenge=encrypted(challenge),
+            mac_data=mac_data(keys.mac_salt_key, challenge.blob_data),
+        )
+    elif isinstance(message, ServerNewLicense | ServerUpgradeLicense):
+        info = message.encrypted_license_info
+        message = dataclasses.replace(
+            message,
+            encrypted_license_info=encrypted(info),
+            mac_data=mac_data(keys.mac_salt_key, info.blob_data),
+        )
+    else:
+        return part
+    try:
+        return encode_licensing_pdu(dataclasses.replace(pdu, message=message, msg_size=None))
+    except PduError:
+        return part
+
+
+def unseal(part: bytes, keys: Any) -> bytes:
+    """The inverse of `seal` on a PDU of a recorded conversation (for seeds): its encrypted
+    blobs decrypted (RC4 is its own inverse; the MAC is `seal`'s to write)."""
+    from rdplic.crypto.licensing import rc4
+    from rdplic.pdu.licensing import decode_licensing_pdu, encode_licensing_pdu
+
+    pdu = decode_licensing_pdu(part)
+    message = pdu.message
+    changes = {
+        name: dataclasses.replace(
+            blob, blob_data=rc4(keys.licensing_encryption_key, blob.blob_data)
+        )
+        for name in (
+            "encrypted_hwid",
+            "encrypted_platform_challenge_response",
+            "encrypted_platform_challenge",
+            "encrypted_license_info",
+        )
+        if (blob := getattr(message, name, None)) is not None
+    }
+    if not changes:
+        return part
+    message = dataclasses.replace(message, **changes)
+    return encode_licensing_pdu(dataclasses.replace(pdu, message=message, msg_size=None))
+
+
+def exchange_keys(machine: Any) -> Any:
+    """The licensing keys ``machine`` derived in this exchange, or None before the key
+    exchange.  Read from the machine's private state: the harness plays the peer, which
+    holds the same keys, and the machines have no reason to publish them."""
+    return machine._exchange.keys
+
+
+@functools.cache
+def first_keys(number: int) -> Any:
+    """The keys the server derives from the first PDU of conversation ``number`` (its New
+    License Request or License Info): those a sealed input fed right after the License
+    Request is sealed with, so that a License Info whose ClientRandom and premaster the
+    fuzzer kept gets its hardware id past the MAC check."""
+    server, _ = replayed_server(number + len(conversations()), HOLD_DECISION)
+    return exchange_keys(server)
+
+
+def _parts(payload: bytes, flags: int, keys: Any = None) -> list[bytes]:
     parts = payload.split(MARKER)
+    if flags & SEAL and keys is not None:
+        parts = [seal(part, keys) for part in parts]
     if flags & FIX_SIZE:
         parts = [
             part[:2] + len(part).to_bytes(2, "little") + part[4:] if len(part) >= 4 else part
@@ -287,8 +404,9 @@ def _parts(payload: bytes, flags: int) -> list[bytes]:
     return parts
 
 
-def replayed_server(first: int, flags: int) -> tuple[Any, Conversation]:
-    """The server machine after the replay that input bytes ``first`` and ``flags`` ask for."""
+def replayed_server(first: int, flags: int, choice: int = 0) -> tuple[Any, Conversation]:
+    """The server machine after the replay that input bytes ``first``, ``flags`` and the
+    decider's ``choice`` ask for."""
     recorded = conversations()
     conversation = recorded[first % len(recorded)]
     chunks = conversation.to_server
@@ -301,7 +419,7 @@ def replayed_server(first: int, flags: int) -> tuple[Any, Conversation]:
         if index < len(replayed) - 1:
             _answer(server, conversation, None)
         elif not flags & HOLD_DECISION:
-            _answer(server, conversation, flags >> 4)
+            _answer(server, conversation, choice)
         server.data_to_send()
     return server, conversation
 
@@ -322,16 +440,19 @@ def replayed_client(first: int) -> Any:
 
 def run_server(data: bytes) -> None:
     """The ``licensing:server`` harness (see the module docstring for the input)."""
-    if len(data) < 2:
+    if len(data) < HEADER:
         return
-    flags = data[1]
-    server, conversation = replayed_server(data[0], flags)
-    for part in _parts(data[2:], flags):
+    flags, choice = data[1], data[2]
+    server, conversation = replayed_server(data[0], flags, choice)
+    keys = exchange_keys(server) if flags & SEAL else None
+    if flags & SEAL and keys is None:
+        keys = first_keys(data[0] % len(conversations()))
+    for part in _parts(data[HEADER:], flags, keys):
         if flags & STREAM:
             server.receive_data(part, NOW)
         else:
             server.receive_pdu(part, NOW)
-        _answer(server, conversation, flags >> 4)
+        _answer(server, conversation, choice)
         server.data_to_send()
     if flags & TIMER:
         server.handle_timer(LATER)
@@ -340,11 +461,12 @@ def run_server(data: bytes) -> None:
 
 def run_client(data: bytes) -> None:
     """The ``licensing:client`` harness (see the module docstring for the input)."""
-    if len(data) < 2:
+    if len(data) < HEADER:
         return
     flags = data[1]
     client = replayed_client(data[0])
-    for part in _parts(data[2:], flags):
+    keys = exchange_keys(client) if flags & SEAL else None
+    for part in _parts(data[HEADER:], flags, keys):
         if flags & STREAM:
             client.receive_data(part, NOW)
         else:
@@ -356,18 +478,39 @@ def run_client(data: bytes) -> None:
         _drain(client)
 
 
+_SEED_FLAGS = ((0, 0), (HOLD_DECISION, 0), (FIX_SIZE, 3), (STREAM | TIMER, 7))
+
+
 def seeds() -> list[bytes]:
-    """Seeds: every replay position of every conversation with each flag set, followed by
-    the next PDU of the recording (or nothing), for both sides alike (``licensing`` layer
-    of `rdplic.fuzz.seeds` adds the spec's examples)."""
+    """Seeds of both targets: every replay position of every conversation with several
+    flags and decider answers, followed by the rest of the recording (or its next PDU); and
+    each PDU that carries encrypted blobs as plaintext with the seal flag."""
     out: list[bytes] = []
     recorded = conversations()
     for number, conversation in enumerate(recorded):
-        for chunks in (conversation.to_server, conversation.to_client):
+        for side, chunks in (
+            ("server", conversation.to_server),
+            ("client", conversation.to_client),
+        ):
             for position in range(len(chunks) + 1):
                 first = number + len(recorded) * position
                 rest = chunks[position:]
-                for flags in (0x00, HOLD_DECISION, FIX_SIZE, STREAM | TIMER, 0x30, 0x70):
-                    out.append(bytes([first, flags]) + (rest[0] if rest else b""))
-                    out.append(bytes([first, flags]) + MARKER.join(rest))
+                for flags, choice in (
+                    (0, 0),
+                    (HOLD_DECISION, 0),
+                    (FIX_SIZE, 3),
+                    (STREAM | TIMER, 7),
+                ):
+                    out.append(bytes([first, flags, choice]) + (rest[0] if rest else b""))
+                    out.append(bytes([first, flags, choice]) + MARKER.join(rest))
+                if not rest:
+                    continue
+                machine = (
+                    replayed_server(first, 0)[0] if side == "server" else replayed_client(first)
+                )
+                keys = exchange_keys(machine)
+                if keys is None and side == "server":
+                    keys = first_keys(number)
+                if keys is not None:
+                    out.append(bytes([first, SEAL, 0]) + unseal(rest[0], keys))
     return list(dict.fromkeys(out))

@@ -111,7 +111,7 @@ def licensing_machine_seeds(pdus: list[bytes]) -> list[bytes]:
 
     count = len(licensing.conversations())
     return licensing.seeds() + [
-        bytes([number + count * position, 0x00]) + pdu
+        bytes([number + count * position, 0x00, 0x00]) + pdu
         for number in range(count)
         for position in (0, 1)
         for pdu in pdus[:16]

@@ -4,12 +4,14 @@ briefly under atheris (bounded in count and time, two at a time)."""
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
 from rdplic.cli.main import main
+from rdplic.core.events import DecisionNeeded
 from rdplic.core.states import ClientState, ServerState
 from rdplic.fuzz import licensing as licensing_harness
 from rdplic.fuzz import runner, seeds
@@ -124,9 +126,9 @@ def test_licensing_server_takes_every_decider_answer(choice: int) -> None:
     target = TARGETS["licensing:server"]
     count = len(licensing_harness.conversations())
     for first in (0 + count * 2, 1 + count * 1, 1 + count * 2, 2 + count * 2):
-        server, _ = licensing_harness.replayed_server(first, choice << 4)
+        server, _ = licensing_harness.replayed_server(first, 0, choice)
         assert not server.awaiting_decision
-        assert runner.failure_signature(target, bytes([first, choice << 4])) is None
+        assert runner.failure_signature(target, bytes([first, 0, choice])) is None
 
 
 def test_licensing_fix_size_flag_writes_wmsgsize() -> None:
@@ -135,6 +137,49 @@ def test_licensing_fix_size_flag_writes_wmsgsize() -> None:
         b"\x03\x83\x07\x00xyz"
     ]
     assert licensing_harness._parts(b"ab\xff\xfe\xfdcd", licensing_harness.STREAM) == [b"abcd"]
+
+
+def test_licensing_seal_undoes_unseal_on_the_recordings() -> None:
+    """Sealing the decrypted form of each recorded PDU with the exchange's keys gives the
+    recorded bytes back (the same RC4 and MACData as the real machines)."""
+    harness = licensing_harness
+    count = len(harness.conversations())
+    sealed = 0
+    for number, conversation in enumerate(harness.conversations()):
+        for position, pdu in enumerate(conversation.to_client):
+            keys = harness.replayed_client(number + count * position)._exchange.keys
+            if keys is not None:
+                assert harness.seal(harness.unseal(pdu, keys), keys) == pdu
+                sealed += pdu != harness.unseal(pdu, keys)
+        for position, pdu in enumerate(conversation.to_server[1:], start=1):
+            keys = harness.replayed_server(number + count * position, 0)[0]._exchange.keys
+            assert harness.seal(harness.unseal(pdu, keys), keys) == pdu
+            sealed += pdu != harness.unseal(pdu, keys)
+    assert sealed >= 6  # challenges, licenses and challenge responses of the three
+
+
+def test_licensing_sealed_input_reaches_past_the_mac() -> None:
+    """With the seal flag, a Platform Challenge Response whose plaintext hardware id the
+    input changed passes the MAC check: the server asks its decision about that id."""
+    harness = licensing_harness
+    count = len(harness.conversations())
+    first = 0 + count * 1  # "new", after the New License Request
+    server, conversation = harness.replayed_server(first, 0)
+    keys = server._exchange.keys
+    plain = harness.unseal(conversation.to_server[1], keys)
+    pdu = licensing.decode_licensing_pdu(plain)
+    hwid = pdu.message.encrypted_hwid.blob_data
+    changed = hwid[:8] + bytes(reversed(hwid[8:]))
+    message = dataclasses.replace(
+        pdu.message,
+        encrypted_hwid=dataclasses.replace(pdu.message.encrypted_hwid, blob_data=changed),
+    )
+    fuzzed = licensing.encode_licensing_pdu(dataclasses.replace(pdu, message=message))
+    server.receive_pdu(harness.seal(fuzzed, keys), harness.NOW)
+    asked = [e for e in harness._drain(server) if isinstance(e, DecisionNeeded)]
+    assert [e.client.hwid for e in asked] == [changed]
+    target = TARGETS["licensing:server"]
+    assert runner.failure_signature(target, bytes([first, harness.SEAL, 0]) + fuzzed) is None
 
 
 def _fuzz_briefly(name: str, root: Path) -> tuple[str, runner.FuzzRun]:
