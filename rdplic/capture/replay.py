@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rdplic.capture.decode import SessionKeys, decode_connection, split_frames
+from rdplic.capture.hostile_replay import hostile_connection, replay_adapter
 from rdplic.capture.pcap import COMMENT_PREFIX, CaptureWriter, Chunk, Connection, read_capture
 from rdplic.capture.recording import Recording, RecordingError
 from rdplic.core.client_store import LicenseKey, MemoryLicenseStore
@@ -158,7 +159,11 @@ def _run_server(recording: Recording, client_data: bytes) -> tuple[bytes, bool, 
             config, host, random_bytes=draw, client_user_name=user, client_machine_name=machine
         )
 
-    core = ServerConnection(connection_config, licensing, random_bytes=draw)
+    hostile = hostile_connection(recording)  # rdplic serve --hostile: its mutations again
+    mutator = None if hostile is None else hostile.mutate_message
+    core = ServerConnection(
+        connection_config, licensing, random_bytes=draw, licensing_mutator=mutator
+    )
     out = bytearray()
     offset = 0
     error = ""
@@ -186,7 +191,9 @@ def _run_server(recording: Recording, client_data: bytes) -> tuple[bytes, bool, 
             break
         while core.next_event() is not None:
             pass
-        out += core.data_to_send()
+        produced = core.data_to_send()
+        replay_adapter(hostile, produced)  # what the adapter mutated: the generator kept in step
+        out += produced
     return bytes(out), secrets, error
 
 

@@ -11,6 +11,10 @@ re-encrypted for it.  When the connection ends, what this client sent is compare
 the recorded client sent (`rdplic.capture.replay.structural_diff`: the fields that depend on
 the client's own randomness by structure).
 
+A connection ``rdplic serve --hostile`` served is served with its mutations made again
+(`rdplic.capture.hostile_replay`: the recorded profile, seed and connection number), on the
+PDUs re-encrypted for this client, not replayed as the recorded bytes.
+
 Only rdplic's own captures recorded with secrets can be served: for others, nobody holds
 the recorded server's private key.
 """
@@ -46,6 +50,7 @@ def replay_serve(path: Path, port: int, *, timeout: float = 120.0, ready: Any = 
     reactor = install_reactor()
     from twisted.internet import defer
 
+    from rdplic.capture.hostile_replay import hostile_server
     from rdplic.capture.pcap import read_capture
     from rdplic.capture.recorder import RecordingCore
     from rdplic.capture.recording import Recording
@@ -78,7 +83,7 @@ def replay_serve(path: Path, port: int, *, timeout: float = 120.0, ready: Any = 
 
     collect = _Collect()
 
-    def make_core() -> Any:
+    def make_core(hostile: Any = None) -> Any:
         tap = RecordingCore(collect, Recording.for_client({}, []), draw)  # type: ignore[arg-type]
 
         def licensing(user: str, machine: str, preamble: int) -> LicensingServer:
@@ -94,8 +99,14 @@ def replay_serve(path: Path, port: int, *, timeout: float = 120.0, ready: Any = 
                 client_machine_name=machine,
             )
 
+        mutator = None if hostile is None else hostile.mutate_message
         return tap.attach(
-            ServerConnection(connection_config, licensing, random_bytes=tap.random_bytes)
+            ServerConnection(
+                connection_config,
+                licensing,
+                random_bytes=tap.random_bytes,
+                licensing_mutator=mutator,
+            )
         )
 
     class RecordedDecider:
@@ -125,6 +136,9 @@ def replay_serve(path: Path, port: int, *, timeout: float = 120.0, ready: Any = 
         reactor=reactor,
         tls=tls,
         limits=ServerLimits(max_connections=1, total_timeout=timeout),
+        # served by rdplic serve --hostile: the recorded profile, seed and connection number
+        # mutate what is sent again, after this client's re-encryption
+        hostile=hostile_server(recording),
     )
     listening = listen_tcp(reactor, port, factory, interface="127.0.0.1")
     ready(f"serving the recorded server of {path} on 127.0.0.1:{listening.getHost().port}")
