@@ -145,6 +145,7 @@ INSTRUMENTED: dict[str, tuple[str, ...]] = {
     "diff": ("rdplic.pdu",),
     "crypto": ("rdplic.crypto", "rdplic.pdu"),
     "machine": ("rdplic.core", "rdplic.pdu", "rdplic.crypto"),
+    "licensing": ("rdplic.core", "rdplic.pdu.licensing", "rdplic.crypto"),
 }
 """The packages instrumented for each kind of target (``kind:name``): the code under test,
 not its callers (instrumenting everything costs about two thirds of the throughput)."""
@@ -161,7 +162,7 @@ def instrumented(name: str) -> tuple[str, ...]:
     """The module prefixes instrumented for target ``name``: the licensing decoders only
     their own package (plus the generated struct code), so that they run at full speed."""
     override = os.environ.get("RDPLIC_FUZZ_INSTRUMENT")
-    if override is not None:  # benchmarks/fuzz.py compares (comma-separated, may be empty)
+    if override is not None:  # benchmarks/fuzz.py compares (comma-separated; "" for none)
         return tuple(filter(None, override.split(",")))
     kind, _, what = name.partition(":")
     if kind in ("decode", "diff") and what in _LICENSING:
@@ -169,9 +170,39 @@ def instrumented(name: str) -> tuple[str, ...]:
     return INSTRUMENTED.get(kind, ("rdplic",))
 
 
+def _in(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes)
+
+
+def rdplic_modules() -> list[str]:
+    """Every module of the installed rdplic package, by name, found on disk (nothing is
+    imported: a module imported here would escape the instrumentation)."""
+    root = Path(__file__).resolve().parent.parent
+    names = []
+    for directory, _, files in os.walk(root, followlinks=True):
+        package = Path(directory).relative_to(root).parts
+        for file in files:
+            if file.endswith(".py"):
+                stem = () if file == "__init__.py" else (file[:-3],)
+                names.append(".".join(("rdplic", *package, *stem)))
+    return sorted(names)
+
+
+def uninstrumented(prefixes: tuple[str, ...]) -> list[str]:
+    """The rdplic modules outside ``prefixes``, for atheris's ``exclude``.
+
+    ``atheris.instrument_imports(include=[...])`` keeps only the top-level package of each
+    name it is given (``rdplic.pdu.licensing`` instruments the whole of ``rdplic``, the
+    harness included), so the narrower scope is made by excluding every other module by
+    its full name; no prefix at all instruments nothing.
+    """
+    return [module for module in rdplic_modules() if not _in(module, prefixes)]
+
+
 _IMPORTS: dict[str, tuple[str, ...]] = {
     "crypto": ("rdplic.crypto.license", "rdplic.crypto.x509", "rdplic.crypto.proprietary"),
     "machine": ("rdplic.app", "rdplic.core.connection_client", "rdplic.core.connection_server"),
+    "licensing": ("rdplic.app", "rdplic.core.licensing_client", "rdplic.core.licensing_server"),
 }
 """What a target imports lazily, imported under instrumentation before fuzzing starts."""
 
@@ -183,7 +214,8 @@ def _child(argv: list[str]) -> None:
     import atheris
 
     name, findings = argv[0], Path(argv[1])
-    with atheris.instrument_imports(include=list(instrumented(name))):
+    prefixes = instrumented(name)
+    with atheris.instrument_imports(include=["rdplic"], exclude=uninstrumented(prefixes)):
         from rdplic.fuzz.targets import get_target
 
         for module in _IMPORTS.get(name.partition(":")[0], ()):

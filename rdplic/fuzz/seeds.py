@@ -17,7 +17,7 @@ from pathlib import Path
 from rdplic.pdu import framing, gcc, mcs, rdp
 from rdplic.pdu.errors import PduError
 
-__all__ = ["LAYERS", "default_seed_dirs", "load_seeds", "read_input"]
+__all__ = ["LAYERS", "default_seed_dirs", "licensing_machine_seeds", "load_seeds", "read_input"]
 
 PACKAGE = Path(__file__).resolve().parent.parent
 CHECKOUT = PACKAGE.parent
@@ -36,6 +36,7 @@ LAYERS = (
     "x509",
     "licenses",
     "machine",
+    "licensing-machine",
 )
 
 
@@ -101,8 +102,28 @@ def _peel(frame: bytes, layers: dict[str, list[bytes]]) -> None:
         return
 
 
-def load_seeds(dirs: Iterable[Path] | None = None) -> dict[str, list[bytes]]:
-    """Every seed by layer (duplicates removed, order kept)."""
+def licensing_machine_seeds(pdus: list[bytes]) -> list[bytes]:
+    """Seeds of the ``licensing:`` targets (`rdplic.fuzz.licensing`): the recorded
+    conversations at each replay position, and the first licensing PDUs of the corpus fed
+    at the first two positions of each conversation (the server right after its License
+    Request, the client right after receiving it)."""
+    from rdplic.fuzz import licensing
+
+    count = len(licensing.conversations())
+    return licensing.seeds() + [
+        bytes([number + count * position, 0x00, 0x00]) + pdu
+        for number in range(count)
+        for position in (0, 1)
+        for pdu in pdus[:16]
+    ]
+
+
+def load_seeds(
+    dirs: Iterable[Path] | None = None, *, machines: bool = True
+) -> dict[str, list[bytes]]:
+    """Every seed by layer (duplicates removed, order kept); ``machines`` False leaves the
+    two machine layers empty (they record conversations between the real machines, which
+    a decoder's test does not need)."""
     layers: dict[str, list[bytes]] = {name: [] for name in LAYERS}
     for path in _files(default_seed_dirs() if dirs is None else dirs):
         try:
@@ -125,9 +146,12 @@ def load_seeds(dirs: Iterable[Path] | None = None) -> dict[str, list[bytes]]:
         if path.parent.name == "regressions" or "regressions" in path.parts:
             for inputs in layers.values():
                 inputs.append(data)
-    layers["machine"] = [bytes([k]) + b"" for k in range(12)] + [
-        bytes([k]) + frame for k in range(0, 12, 3) for frame in layers["frames"][:8]
-    ]
+    if machines:
+        # Added to, not replaced: the regressions above are seeds of the machine targets too.
+        layers["machine"] += [bytes([k]) + b"" for k in range(12)] + [
+            bytes([k]) + frame for k in range(0, 12, 3) for frame in layers["frames"][:8]
+        ]
+        layers["licensing-machine"] += licensing_machine_seeds(layers["licensing"])
     for name, inputs in layers.items():
         layers[name] = list(dict.fromkeys(inputs))
     return layers

@@ -1,7 +1,7 @@
-"""The fuzz targets: every decoder of `rdplic.pdu`, the crypto parsers, the connection machines.
+"""The fuzz targets: every decoder of `rdplic.pdu`, the crypto parsers, the machines.
 
 A target is a function of one byte string that either returns, raises one of the errors its
-code documents for bad input (`Target.expected`), or has found a bug.  Three kinds:
+code documents for bad input (`Target.expected`), or has found a bug.  Four kinds:
 
 * ``decode:NAME`` / ``diff:NAME``: a decoder of `rdplic.pdu` on arbitrary bytes.  For a decoder
   with both engines (`rdplic.pdu._types.Engine`) the struct path and the construct reference
@@ -18,6 +18,11 @@ code documents for bad input (`Target.expected`), or has found a bug.  Three kin
   fed a legitimate conversation up to a state chosen by the input's first byte, then the
   rest of the input as the peer's bytes.  Their documented peer errors are
   `RemoteProtocolError` and its subclass `ConnectionProtocolError`.
+
+* ``licensing:server`` / ``licensing:client``: the licensing machines alone
+  (`rdplic.core.licensing_server` / `licensing_client`, no connection layers), fed
+  licensing PDUs at every licensing state, decisions from a fixed decider
+  (`rdplic.fuzz.licensing`); their documented peer error is `RemoteProtocolError`.
 
 A disagreement or an unstable round trip raises `Finding` (an AssertionError), never one of
 the documented errors, so that the runner records it.
@@ -41,7 +46,7 @@ from rdplic.pdu import certificates, finalization, framing, gcc, mcs, rdp
 from rdplic.pdu import licensing as lic
 from rdplic.pdu.errors import PduError
 
-__all__ = ["TARGETS", "Finding", "Target", "get_target"]
+__all__ = ["DECODERS", "TARGETS", "Finding", "Target", "get_target", "has_engines"]
 
 
 class Finding(AssertionError):
@@ -64,7 +69,8 @@ Decoder = Callable[..., Any]
 Encoder = Callable[[Any], bytes]
 
 
-def _engines(decoder: Decoder) -> bool:
+def has_engines(decoder: Decoder) -> bool:
+    """Whether ``decoder`` takes ``engine=`` (a struct path and a construct reference)."""
     return "engine" in inspect.signature(decoder).parameters
 
 
@@ -86,6 +92,10 @@ def _encode_share_control(value: tuple[Any, bytes]) -> bytes:
     return rdp.encode_share_control_header(header, body)
 
 
+def _encode_tpkt_payload(payload: bytes) -> bytes:
+    return framing.encode_tpkt(framing.Tpkt(payload))
+
+
 def _encode_mcs_pdu(value: Any) -> bytes:
     if isinstance(value, mcs.McsConnectInitial):
         return mcs.encode_mcs_connect_initial(value)
@@ -95,8 +105,9 @@ def _encode_mcs_pdu(value: Any) -> bytes:
 
 
 # name -> (decoder, encoder or None, seed layer)
-_DECODERS: dict[str, tuple[Decoder, Encoder | None, str]] = {
+DECODERS: dict[str, tuple[Decoder, Encoder | None, str]] = {
     "tpkt": (framing.decode_tpkt, framing.encode_tpkt, "frames"),
+    "tpkt_payload": (framing.tpkt_payload, _encode_tpkt_payload, "frames"),
     "x224": (framing.decode_x224, framing.encode_x224, "tpdus"),
     "fast_path": (framing.decode_fast_path, framing.encode_fast_path, "frames"),
     "mcs_pdu": (mcs.decode_mcs_pdu, _encode_mcs_pdu, "mcs"),
@@ -160,7 +171,9 @@ _DECODERS: dict[str, tuple[Decoder, Encoder | None, str]] = {
     ),
     "new_license_info": (lic.decode_new_license_info, lic.encode_new_license_info, "inner"),
 }
-"""Every decoder of `rdplic.pdu`, with the encoder that undoes it (None: there is none)."""
+"""Every decoder of `rdplic.pdu`, with the encoder that undoes it (None: there is none) and
+the layer of `rdplic.fuzz.seeds` it reads: the one list of decoders, which
+tests/pdu/test_engines.py takes its two-engine decoders from (`has_engines`)."""
 
 
 def _decode_one(decoder: Decoder, encoder: Encoder | None, data: bytes) -> None:
@@ -216,8 +229,8 @@ def _decode_both(decoder: Decoder, encoder: Encoder | None, data: bytes) -> None
 
 
 def _decoder_targets() -> Iterable[Target]:
-    for name, (decoder, encoder, layer) in _DECODERS.items():
-        both = _engines(decoder)
+    for name, (decoder, encoder, layer) in DECODERS.items():
+        both = has_engines(decoder)
         yield Target(
             f"decode:{name}",
             functools.partial(_decode_only, decoder)
@@ -506,8 +519,34 @@ def _machine_targets() -> Iterable[Target]:
             )
 
 
+def _licensing_targets() -> Iterable[Target]:
+    from rdplic.fuzz import licensing
+
+    yield Target(
+        "licensing:server",
+        licensing.run_server,
+        (RemoteProtocolError,),
+        "licensing-machine",
+        "the licensing server machine alone (LicensingServer), at every licensing state,"
+        " decisions from a fixed decider",
+    )
+    yield Target(
+        "licensing:client",
+        licensing.run_client,
+        (RemoteProtocolError,),
+        "licensing-machine",
+        "the licensing client machine alone (LicensingClient), at every licensing state",
+    )
+
+
 TARGETS: dict[str, Target] = {
-    target.name: target for target in (*_decoder_targets(), *_crypto_targets(), *_machine_targets())
+    target.name: target
+    for target in (
+        *_decoder_targets(),
+        *_crypto_targets(),
+        *_machine_targets(),
+        *_licensing_targets(),
+    )
 }
 """Every harness by name (`rdplic fuzz --list`)."""
 

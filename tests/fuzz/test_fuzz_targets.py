@@ -4,12 +4,16 @@ briefly under atheris (bounded in count and time, two at a time)."""
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
 from rdplic.cli.main import main
+from rdplic.core.events import DecisionNeeded
+from rdplic.core.states import ClientState, ServerState
+from rdplic.fuzz import licensing as licensing_harness
 from rdplic.fuzz import runner, seeds
 from rdplic.fuzz.targets import TARGETS, Finding, Target, get_target
 from rdplic.pdu import licensing
@@ -27,6 +31,7 @@ def test_every_decoder_kind_is_covered() -> None:
     assert {"decode:server_certificate", "decode:client_info", "diff:client_info"} <= names
     assert {"crypto:parse_license", "crypto:validate_license", "crypto:x509_chain"} <= names
     assert {f"machine:{s}-{sec}" for s in ("server", "client") for sec in ("tls", "rdp")} <= names
+    assert {"licensing:server", "licensing:client"} <= names
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
@@ -88,6 +93,93 @@ def test_get_target_names_the_problem() -> None:
     """get_target of an unknown name raises KeyError pointing at --list."""
     with pytest.raises(KeyError, match="--list"):
         get_target("nope")
+
+
+def test_licensing_harnesses_reach_every_state() -> None:
+    """The replays of the licensing targets put each machine in every state where it reads
+    a licensing PDU or waits for a decision (MS-RDPELE 3.2.1.11, 3.3.1.11), the Completed
+    state included, before the input is fed."""
+    recorded = licensing_harness.conversations()
+    server_states, client_states = set(), set()
+    longest = max(len(c.to_client) for c in recorded)
+    for first in range(len(recorded) * (longest + 1)):
+        for flags in (0x00, licensing_harness.HOLD_DECISION):
+            server_states.add(licensing_harness.replayed_server(first, flags)[0].state)
+        client_states.add(licensing_harness.replayed_client(first).state)
+    S, C = ServerState, ClientState
+    assert server_states >= {
+        S.AWAIT_CLIENT_LICENSE,
+        S.LICENSE_PRESENTED,
+        S.AWAIT_CHALLENGE_RESPONSE,
+        S.CHALLENGE_ANSWERED,
+        S.COMPLETED,
+    }
+    assert client_states >= {C.LICENSING_AWAIT, C.AWAIT_SERVER_REPLY, C.AWAIT_LICENSE, C.COMPLETED}
+    assert [c.name for c in recorded] == ["new", "returning", "proprietary"]
+
+
+@pytest.mark.parametrize("choice", range(len(licensing_harness.DECIDER())))
+def test_licensing_server_takes_every_decider_answer(choice: int) -> None:
+    """Every answer of the fixed decider, given where the server waits for one (after the
+    challenge response, after a presented license), ends in a state of the table or the
+    documented RemoteProtocolError, never another exception."""
+    target = TARGETS["licensing:server"]
+    count = len(licensing_harness.conversations())
+    for first in (0 + count * 2, 1 + count * 1, 1 + count * 2, 2 + count * 2):
+        server, _ = licensing_harness.replayed_server(first, 0, choice)
+        assert not server.awaiting_decision
+        assert runner.failure_signature(target, bytes([first, 0, choice])) is None
+
+
+def test_licensing_fix_size_flag_writes_wmsgsize() -> None:
+    """With flag bit 1 a part's wMsgSize is its length, so mutations reach the message."""
+    assert licensing_harness._parts(b"\x03\x83\x00\x00xyz", licensing_harness.FIX_SIZE) == [
+        b"\x03\x83\x07\x00xyz"
+    ]
+    assert licensing_harness._parts(b"ab\xff\xfe\xfdcd", licensing_harness.STREAM) == [b"abcd"]
+
+
+def test_licensing_seal_undoes_unseal_on_the_recordings() -> None:
+    """Sealing the decrypted form of each recorded PDU with the exchange's keys gives the
+    recorded bytes back (the same RC4 and MACData as the real machines)."""
+    harness = licensing_harness
+    count = len(harness.conversations())
+    sealed = 0
+    for number, conversation in enumerate(harness.conversations()):
+        for position, pdu in enumerate(conversation.to_client):
+            keys = harness.replayed_client(number + count * position)._exchange.keys
+            if keys is not None:
+                assert harness.seal(harness.unseal(pdu, keys), keys) == pdu
+                sealed += pdu != harness.unseal(pdu, keys)
+        for position, pdu in enumerate(conversation.to_server[1:], start=1):
+            keys = harness.replayed_server(number + count * position, 0)[0]._exchange.keys
+            assert harness.seal(harness.unseal(pdu, keys), keys) == pdu
+            sealed += pdu != harness.unseal(pdu, keys)
+    assert sealed >= 6  # challenges, licenses and challenge responses of the three
+
+
+def test_licensing_sealed_input_reaches_past_the_mac() -> None:
+    """With the seal flag, a Platform Challenge Response whose plaintext hardware id the
+    input changed passes the MAC check: the server asks its decision about that id."""
+    harness = licensing_harness
+    count = len(harness.conversations())
+    first = 0 + count * 1  # "new", after the New License Request
+    server, conversation = harness.replayed_server(first, 0)
+    keys = server._exchange.keys
+    plain = harness.unseal(conversation.to_server[1], keys)
+    pdu = licensing.decode_licensing_pdu(plain)
+    hwid = pdu.message.encrypted_hwid.blob_data
+    changed = hwid[:8] + bytes(reversed(hwid[8:]))
+    message = dataclasses.replace(
+        pdu.message,
+        encrypted_hwid=dataclasses.replace(pdu.message.encrypted_hwid, blob_data=changed),
+    )
+    fuzzed = licensing.encode_licensing_pdu(dataclasses.replace(pdu, message=message))
+    server.receive_pdu(harness.seal(fuzzed, keys), harness.NOW)
+    asked = [e for e in harness._drain(server) if isinstance(e, DecisionNeeded)]
+    assert [e.client.hwid for e in asked] == [changed]
+    target = TARGETS["licensing:server"]
+    assert runner.failure_signature(target, bytes([first, harness.SEAL, 0]) + fuzzed) is None
 
 
 def _fuzz_briefly(name: str, root: Path) -> tuple[str, runner.FuzzRun]:

@@ -4,8 +4,9 @@
 and ``engine="construct"`` (the construct definitions alone) are compared through the public
 functions, with no private name patched:
 
-* decoders, on every spec and capture example of tests/data (peeled layer by layer, from the
-  TPKT frames down to the structure each one decodes) and on Hypothesis's random and mutated
+* decoders (the list of `rdplic.fuzz.targets.DECODERS`), on every spec and capture example of
+  tests/data (peeled layer by layer by `rdplic.fuzz.seeds`, from the TPKT frames down to the
+  structure each one decodes) and on Hypothesis's random and mutated
   bytes seeded with them: the same value on both engines, or `PduError` on both;
 * encoders, on the decoded examples (which also re-encode byte for byte on both engines), on
   generated objects, and on objects with one field of a wrong type or out of range: the same
@@ -16,14 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from connection_strategies import (
-    BCGR,
     DATA,
-    WINDOWS,
     conference_create_requests,
     conference_create_responses,
     connect_initials,
@@ -31,7 +29,6 @@ from connection_strategies import (
     domain_pdus,
     enum_or_int,
     hostile,
-    load_hex,
     security_headers,
     set_error_infos,
     tpkts,
@@ -44,8 +41,11 @@ from connection_strategies import client_blocks as client_block_objects
 from connection_strategies import server_blocks as server_block_objects
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
-from licensing_strategies import RDPELE, hwids, license_infos, pdus, responses
+from licensing_strategies import hwids, license_infos, pdus, responses
 
+from rdplic.fuzz import seeds
+from rdplic.fuzz.targets import DECODERS as FUZZ_DECODERS
+from rdplic.fuzz.targets import has_engines
 from rdplic.pdu import framing, gcc, mcs, rdp
 from rdplic.pdu.errors import PduError
 from rdplic.pdu.licensing import (
@@ -63,85 +63,25 @@ from rdplic.pdu.licensing import (
 
 PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-SAMPLE_FRAME = Path(__file__).resolve().parents[2] / "rdplic" / "data" / "license-request.hex"
-
-
-def hex_file(path: Path) -> bytes:
-    return bytes.fromhex("".join(path.read_text().split()))
-
-
 # --------------------------------------------------------------------------------------------
-# The examples, layer by layer
+# The examples, layer by layer, and the decoders: both from rdplic.fuzz (one list of each)
 
-
-def _corpus() -> dict[str, list[bytes]]:
-    """The inputs of every layer found in tests/data, by layer name."""
-    layers: dict[str, list[bytes]] = {
-        name: [] for name in ("frames", "tpdus", "mcs", "gcc", "blocks", "secured", "rdp", "inner")
-    }
-    frames = [data for data in map(load_hex, sorted(BCGR.glob("*.hex"))) if data[:1] == b"\x03"]
-    frames += [load_hex(path) for path in sorted(WINDOWS.glob("*.hex"))]
-    frames += [hex_file(RDPELE / "bcgr-4.1.11-valid-client-frame.hex"), hex_file(SAMPLE_FRAME)]
-    for frame in frames:
-        layers["frames"].append(frame)
-        payload = framing.decode_tpkt(frame).payload
-        layers["tpdus"].append(payload)
-        tpdu = framing.decode_x224(payload)
-        if not isinstance(tpdu, framing.X224Data):
-            continue
-        layers["mcs"].append(tpdu.payload)
-        pdu = mcs.decode_mcs_pdu(tpdu.payload)
-        if isinstance(pdu, mcs.McsConnectInitial):
-            layers["gcc"].append(pdu.user_data)
-            request = gcc.decode_conference_create_request(pdu.user_data)
-            layers["blocks"].append(gcc.encode_client_blocks(request.client_blocks))
-        elif isinstance(pdu, mcs.McsConnectResponse):
-            layers["gcc"].append(pdu.user_data)
-            response = gcc.decode_conference_create_response(pdu.user_data)
-            layers["blocks"].append(gcc.encode_server_blocks(response.server_blocks))
-        elif isinstance(pdu, mcs.SendDataRequest | mcs.SendDataIndication):
-            layers["secured"].append(pdu.user_data)
-            layers["rdp"].append(rdp.decode_security_header(pdu.user_data)[1])
-    layers["rdp"].append(load_hex(BCGR / "4.1.10-client-info-decrypted-ts-info-packet.hex"))
-    layers["rdp"].append(load_hex(BCGR / "4.1.13-server-demand-active-decrypted.hex"))
-    for path in sorted(RDPELE.glob("*.hex")):
-        kind = "inner" if path.name.endswith("-decrypted.hex") else "rdp"
-        if "frame" not in path.name:
-            layers[kind].append(hex_file(path))
-    return layers
-
-
-CORPUS = _corpus()
-assert all(CORPUS.values()), {name: len(inputs) for name, inputs in CORPUS.items()}
+CORPUS = seeds.load_seeds([DATA], machines=False)
+"""The inputs of every layer found in tests/data, by layer name (`rdplic.fuzz.seeds` peels
+the frames layer by layer, as it does for the fuzzer)."""
+assert all(CORPUS[layer] for layer in ("frames", "tpdus", "mcs", "gcc", "blocks", "secured"))
+assert all(CORPUS[layer] for layer in ("rdp", "licensing", "inner"))
 assert (DATA / "windows").is_dir()
 
 Decoder = Callable[..., Any]
 
 DECODERS: dict[str, tuple[Decoder, str]] = {
-    "decode_tpkt": (framing.decode_tpkt, "frames"),
-    "tpkt_payload": (framing.tpkt_payload, "frames"),
-    "decode_x224": (framing.decode_x224, "tpdus"),
-    "decode_mcs_pdu": (mcs.decode_mcs_pdu, "mcs"),
-    "decode_domain_pdu": (mcs.decode_domain_pdu, "mcs"),
-    "decode_mcs_connect_initial": (mcs.decode_mcs_connect_initial, "mcs"),
-    "decode_mcs_connect_response": (mcs.decode_mcs_connect_response, "mcs"),
-    "decode_conference_create_request": (gcc.decode_conference_create_request, "gcc"),
-    "decode_conference_create_response": (gcc.decode_conference_create_response, "gcc"),
-    "decode_client_blocks": (gcc.decode_client_blocks, "blocks"),
-    "decode_server_blocks": (gcc.decode_server_blocks, "blocks"),
-    "decode_security_header": (rdp.decode_security_header, "secured"),
-    "decode_security_header(fips=True)": (
-        lambda data, engine: rdp.decode_security_header(data, fips=True, engine=engine),
-        "secured",
-    ),
-    "decode_security_exchange": (rdp.decode_security_exchange, "rdp"),
-    "decode_client_info": (rdp.decode_client_info, "rdp"),
-    "decode_licensing_pdu": (decode_licensing_pdu, "rdp"),
-    "decode_client_hardware_id": (decode_client_hardware_id, "inner"),
-    "decode_platform_challenge_response_data": (decode_platform_challenge_response_data, "inner"),
-    "decode_new_license_info": (decode_new_license_info, "inner"),
+    name: (decoder, layer)
+    for name, (decoder, _, layer) in FUZZ_DECODERS.items()
+    if has_engines(decoder)
 }
-"""Every decoder that takes ``engine=``, and the layer of the corpus it reads."""
+"""Every decoder that takes ``engine=``, and the layer of the corpus it reads (the fuzz
+targets' list, `rdplic.fuzz.targets.DECODERS`)."""
 
 
 def decoded(call: Decoder, data: bytes, engine: str) -> Any:
@@ -264,7 +204,7 @@ ENCODERS: dict[str, tuple[Encoder, st.SearchStrategy[Any], list[Any]]] = {
     "encode_licensing_pdu": (
         encode_licensing_pdu,
         pdus,
-        _examples(decode_licensing_pdu, "rdp"),
+        _examples(decode_licensing_pdu, "licensing"),
     ),
     "encode_client_hardware_id": (
         encode_client_hardware_id,
@@ -396,4 +336,4 @@ def test_engine_names_are_checked() -> None:
         with pytest.raises(ValueError, match="engine must be one of"):
             framing.decode_tpkt(frame, engine=bad)  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="engine must be one of"):
-            decode_licensing_pdu(CORPUS["rdp"][-1], engine=bad)  # type: ignore[arg-type]
+            decode_licensing_pdu(CORPUS["licensing"][-1], engine=bad)  # type: ignore[arg-type]
