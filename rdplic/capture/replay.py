@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rdplic.capture.decode import SessionKeys, decode_connection, split_frames
+from rdplic.capture.decode import DecodedFrame, SessionKeys, decode_connection, split_frames
 from rdplic.capture.pcap import COMMENT_PREFIX, CaptureWriter, Chunk, Connection, read_capture
 from rdplic.capture.recording import Recording, RecordingError
 from rdplic.core.client_store import LicenseKey, MemoryLicenseStore
@@ -245,6 +245,61 @@ def _run_client(
     return bytes(out), ""
 
 
+def _compare_frames(
+    result: ConnectionResult,
+    recorded: list[DecodedFrame],
+    replayed: list[DecodedFrame],
+    *,
+    who: str,
+    fields: frozenset[str] | None = None,
+) -> list[str]:
+    """The one comparison loop of every replay: fill ``result`` at the first PDU of
+    ``recorded`` that ``replayed`` (what ``who`` sent) does not match, and give the fields
+    compared by structure on the way.
+
+    Without ``fields`` the comparison is exact (offline replay): the first field that
+    differs, innermost layer first (a licensing field, not the MAC that covers it).  With
+    ``fields`` (a live peer), those fields are compared by structure only
+    (`structural_diff`) and named in the list returned; any other difference is the first
+    difference.  ``result.status`` is set to "differs" when one is found; the caller turns
+    it into its own verdict ("partial", ...)."""
+    result.pdus = len(recorded)
+    varying: list[str] = []
+    for index in range(max(len(recorded), len(replayed))):
+        a = recorded[index] if index < len(recorded) else None
+        b = replayed[index] if index < len(replayed) else None
+        if a is not None and b is not None and a.data == b.data:
+            continue
+        if a is None or b is None:
+            result.status, result.frame = "differs", None if a is None else a.frame
+            result.path = f"{result.side} PDU {index + 1}"
+            result.recorded = None if a is None else a.layers
+            result.replayed = None if b is None else b.layers
+            result.detail = f"{who} sent fewer PDUs" if b is None else f"{who} sent more"
+            return varying
+        if fields is None:
+            found = field_diff(a.layers[::-1], b.layers[::-1])
+            if found is None:
+                found = ("bytes", a.data.hex(), b.data.hex())
+        else:
+            found, more = structural_diff(a.layers, b.layers, fields=fields)
+            varying += [f"PDU {index + 1} {name}" for name in more]
+            if found is None:
+                continue
+        result.status, result.frame = "differs", a.frame
+        result.path, result.recorded, result.replayed = found
+        return varying
+    return varying
+
+
+def _side_frames(
+    connection: Connection, from_client: bool, keys: SessionKeys | None = None
+) -> list[DecodedFrame]:
+    """The decoded PDUs one side of ``connection`` sent."""
+    frames = decode_connection(connection, keys or SessionKeys())
+    return [f for f in frames if f.from_client == from_client]
+
+
 def _compare(
     result: ConnectionResult,
     connection: Connection,
@@ -254,37 +309,15 @@ def _compare(
     exact: bool,
 ) -> None:
     """Fill ``result`` with the first PDU of one side that differs."""
-    recorded_frames = [
-        f for f in decode_connection(connection, keys) if f.from_client == from_client
-    ]
-    replayed_frames = [f for f in decode_connection(replayed, keys) if f.from_client == from_client]
-    result.pdus = len(recorded_frames)
-    side = "client" if from_client else "server"
-    for index in range(max(len(recorded_frames), len(replayed_frames))):
-        a = recorded_frames[index] if index < len(recorded_frames) else None
-        b = replayed_frames[index] if index < len(replayed_frames) else None
-        if a is not None and b is not None and a.data == b.data:
-            continue
-        result.status = "differs" if exact else "partial"
-        result.frame = a.frame if a is not None else None
-        if a is None or b is None:
-            result.path = f"{side} PDU {index + 1}"
-            result.recorded = None if a is None else a.layers
-            result.replayed = None if b is None else b.layers
-            result.detail = "the replay sent fewer PDUs" if b is None else "the replay sent more"
-        else:
-            # innermost layer first: a licensing field, not the MAC that covers it
-            found = field_diff(a.layers[::-1], b.layers[::-1])
-            if found is None:
-                result.path, result.recorded, result.replayed = "bytes", a.data.hex(), b.data.hex()
-            else:
-                result.path, result.recorded, result.replayed = found
-        if not exact:
-            result.detail = (result.detail + "; " if result.detail else "") + (
-                "recorded without --capture-secrets: compared as far as the server's keys "
-                "were not needed"
-            )
-        return
+    recorded_frames = _side_frames(connection, from_client, keys)
+    replayed_frames = _side_frames(replayed, from_client, keys)
+    _compare_frames(result, recorded_frames, replayed_frames, who="the replay")
+    if result.status == "differs" and not exact:
+        result.status = "partial"
+        result.detail = (result.detail + "; " if result.detail else "") + (
+            "recorded without --capture-secrets: compared as far as the server's keys "
+            "were not needed"
+        )
 
 
 def replay_client_connection(
@@ -469,32 +502,17 @@ def compare_live(
     """The recorded server side of ``connection`` against what a live server sent to the
     same client: field by field, randomness-dependent fields by structure (named in
     ``detail``).  Status "identical", "same-structure" or "differs"."""
-    recorded_frames = [f for f in decode_connection(connection) if not f.from_client]
     live = _with_side(connection, live_client, from_client=True)
     live = _with_side(live, live_server, from_client=False)
-    live_frames = [f for f in decode_connection(live) if not f.from_client]
-    result = ConnectionResult(path, connection.index, "identical", pdus=len(recorded_frames))
-    result.server_bytes = live_server
-    varying: list[str] = []
-    for index in range(max(len(recorded_frames), len(live_frames))):
-        a = recorded_frames[index] if index < len(recorded_frames) else None
-        b = live_frames[index] if index < len(live_frames) else None
-        if a is None or b is None:
-            result.status, result.frame = "differs", None if a is None else a.frame
-            result.path = f"server PDU {index + 1}"
-            result.recorded = None if a is None else a.layers
-            result.replayed = None if b is None else b.layers
-            result.detail = "the live server sent fewer PDUs" if b is None else "it sent more"
-            return result
-        if a.data == b.data:
-            continue
-        found, more = structural_diff(a.layers, b.layers)
-        varying += [f"PDU {index + 1} {name}" for name in more]
-        if found is not None:
-            result.status, result.frame = "differs", a.frame
-            result.path, result.recorded, result.replayed = found
-            return result
-    if varying:
+    result = ConnectionResult(path, connection.index, "identical", server_bytes=live_server)
+    varying = _compare_frames(
+        result,
+        _side_frames(connection, False),
+        _side_frames(live, False),
+        who="the live server",
+        fields=RANDOM_FIELDS,
+    )
+    if result.status == "identical" and varying:
         result.status = "same-structure"
         result.detail = "compared by structure (they depend on the server's randomness, keys "
         result.detail += "or clock): " + ", ".join(varying)
@@ -523,32 +541,17 @@ def compare_live_client(
     """What a live client sent to the recorded server, against what the recorded client
     sent: field by field, the fields of `CLIENT_RANDOM_FIELDS` by structure.  Status
     "identical", "same-structure" or "differs" (``side`` "client")."""
-    recorded_frames = [f for f in decode_connection(connection) if f.from_client]
     live = _with_side(connection, live_client, from_client=True)
     live = _with_side(live, live_server, from_client=False)
-    live_frames = [f for f in decode_connection(live) if f.from_client]
-    result = ConnectionResult(path, connection.index, "identical", pdus=len(recorded_frames))
-    result.side = "client"
-    varying: list[str] = []
-    for index in range(max(len(recorded_frames), len(live_frames))):
-        a = recorded_frames[index] if index < len(recorded_frames) else None
-        b = live_frames[index] if index < len(live_frames) else None
-        if a is None or b is None:
-            result.status, result.frame = "differs", None if a is None else a.frame
-            result.path = f"client PDU {index + 1}"
-            result.recorded = None if a is None else a.layers
-            result.replayed = None if b is None else b.layers
-            result.detail = "this client sent fewer PDUs" if b is None else "it sent more"
-            return result
-        if a.data == b.data:
-            continue
-        found, more = structural_diff(a.layers, b.layers, fields=CLIENT_RANDOM_FIELDS)
-        varying += [f"PDU {index + 1} {name}" for name in more]
-        if found is not None:
-            result.status, result.frame = "differs", a.frame
-            result.path, result.recorded, result.replayed = found
-            return result
-    if varying:
+    result = ConnectionResult(path, connection.index, "identical", side="client")
+    varying = _compare_frames(
+        result,
+        _side_frames(connection, True),
+        _side_frames(live, True),
+        who="this client",
+        fields=CLIENT_RANDOM_FIELDS,
+    )
+    if result.status == "identical" and varying:
         result.status = "same-structure"
         result.detail = "compared by structure (they depend on the client's randomness or "
         result.detail += "the session's keys): " + ", ".join(varying)
