@@ -36,6 +36,8 @@ from rdplic.core.licensing_server import LicensingServer
 from rdplic.crypto.rsa import RsaPrivateKey, generate_rsa_key
 
 __all__ = [
+    "CLIENT_RANDOM_FIELDS",
+    "DECRYPTED_RANDOM_FIELDS",
     "RANDOM_FIELDS",
     "ConnectionResult",
     "compare_live",
@@ -332,7 +334,10 @@ def replay_client_connection(
         result.pdus = len(split_frames(sent, [(len(sent), 0)]))
     else:
         replayed = _with_side(connection, sent, from_client=True)
-        _compare(result, connection, replayed, True, SessionKeys(), exact=True)
+        # the client's own randomness holds its client random and premaster secret: its
+        # encrypted fields (EncryptedHWID, ...) decrypt without the server's key
+        keys = SessionKeys(client_randomness=bytes(recording.random))
+        _compare(result, connection, replayed, True, keys, exact=True)
     if error and result.status == "identical":
         result.status, result.detail = "error", error
     return result
@@ -465,6 +470,16 @@ def structural_diff(
             a, b = recorded.get(key, _MISSING), live.get(key, _MISSING)
             if a == b:
                 continue
+            if key == "decrypted" and key not in fields and (a is _MISSING) != (b is _MISSING):
+                varying.append(f"{here} (encrypted on one side: no key for it)")
+                continue
+            if key == "decrypted" and key not in fields:
+                # what decrypted is compared field by field, but for the secrets themselves
+                found, more = structural_diff(a, b, here, fields=DECRYPTED_RANDOM_FIELDS)
+                varying += more
+                if found is not None:
+                    return found, varying
+                continue
             if key in fields:
                 if (a is _MISSING) != (b is _MISSING) or type(a) is not type(b):
                     return (here, _plain(a), _plain(b)), varying
@@ -529,25 +544,38 @@ CLIENT_RANDOM_FIELDS = frozenset(
         "dataSignature",
         "MACData",
         "payload",
-        "decrypted",
     }
 )
-"""Fields of a client's PDUs that depend on its own randomness or on the session's keys."""
+"""Fields of a client's PDUs that depend on its own randomness or on the session's keys.
+What they hide is compared under ``decrypted`` (`DECRYPTED_RANDOM_FIELDS` by structure)."""
+
+DECRYPTED_RANDOM_FIELDS = frozenset({"ClientRandom", "PreMasterSecret"})
+"""Under ``decrypted``, the secrets a client draws: compared by structure, while the
+decrypted fields (EncryptedHWID, EncryptedPlatformChallengeResponse and their MACData
+check) are compared value by value."""
 
 
 def compare_live_client(
-    path: str, connection: Connection, live_client: bytes, live_server: bytes
+    path: str,
+    connection: Connection,
+    live_client: bytes,
+    live_server: bytes,
+    *,
+    recorded_keys: SessionKeys | None = None,
+    live_keys: SessionKeys | None = None,
 ) -> ConnectionResult:
     """What a live client sent to the recorded server, against what the recorded client
-    sent: field by field, the fields of `CLIENT_RANDOM_FIELDS` by structure.  Status
-    "identical", "same-structure" or "differs" (``side`` "client")."""
+    sent: field by field, the fields of `CLIENT_RANDOM_FIELDS` by structure.  With the keys
+    of each session, the client's encrypted licensing fields are decrypted and compared
+    value by value (the path of the one that differs and both values).  Status "identical",
+    "same-structure" or "differs" (``side`` "client")."""
     live = _with_side(connection, live_client, from_client=True)
     live = _with_side(live, live_server, from_client=False)
     result = ConnectionResult(path, connection.index, "identical", side="client")
     varying = _compare_frames(
         result,
-        _side_frames(connection, True),
-        _side_frames(live, True),
+        _side_frames(connection, True, recorded_keys),
+        _side_frames(live, True, live_keys),
         who="this client",
         fields=CLIENT_RANDOM_FIELDS,
     )

@@ -46,6 +46,7 @@ def replay_serve(path: Path, port: int, *, timeout: float = 120.0, ready: Any = 
     reactor = install_reactor()
     from twisted.internet import defer
 
+    from rdplic.capture.decode import SessionKeys
     from rdplic.capture.pcap import read_capture
     from rdplic.capture.recorder import RecordingCore
     from rdplic.capture.recording import Recording
@@ -140,6 +141,12 @@ def replay_serve(path: Path, port: int, *, timeout: float = 120.0, ready: Any = 
     reactor.run()
     if not collect.sent[True]:
         raise UsageError(f"no client connected to port {port} within {timeout:g} s")
+    keys = SessionKeys(proprietary, (licensing_key, proprietary))
     return compare_live_client(
-        str(path), connection, bytes(collect.sent[True]), bytes(collect.sent[False])
+        str(path),
+        connection,
+        bytes(collect.sent[True]),
+        bytes(collect.sent[False]),
+        recorded_keys=keys,
+        live_keys=keys,
     )

@@ -483,3 +483,28 @@ def test_replay_json_speaks_the_vocabulary(
     walk(summary)
     assert summary["verdicts"] == {"differs": 1, "identical": 1}
     assert isinstance(summary["results"][0]["connection_id"], int)
+
+
+def test_client_side_replay_decrypts_the_field_that_differs(tmp_path: Path) -> None:
+    """A recorded client replayed with another hardware ID: the difference is named inside
+    the decrypted EncryptedHWID (the client's premaster found in its own randomness), with
+    both values, not as opaque ciphertext."""
+    from rdplic.capture import pcap
+
+    client_capture = UPGRADE.with_name("rdplic-client-rdp-upgrade.client.pcapng")
+    (connection,) = read_capture(client_capture)
+    recording = recordings(connection, "client")
+    assert recording is not None
+    recording.connection_config["client"]["hwid"] = (bytes(4) + bytes(range(16))).hex()
+    changed = tmp_path / "hwid.client.pcapng"
+    writer = pcap.CaptureWriter(changed)
+    stream = writer.open_stream(connection.client, connection.server)
+    for chunk in connection.chunks:
+        writer.record(stream, chunk.from_client, chunk.data)
+    writer.close_stream(stream, pcap.COMMENT_PREFIX + recording.to_json())
+    writer.close()
+    (result,) = replay_file(changed, build_client=build_client)
+    assert (result.side, result.status) == ("client", "differs")
+    assert "decrypted.EncryptedHWID" in result.path, result.path
+    assert result.replayed != result.recorded
+    assert isinstance(result.replayed, int | str)

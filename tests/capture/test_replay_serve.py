@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rdplic.app import build_client
 from rdplic.core import events as lic
@@ -17,11 +18,13 @@ ROOT = Path(__file__).resolve().parents[2]
 NEW_DEVICE = ROOT / "captures/rdplic-serve/rdplic-client-rdp-new-device.pcapng"
 
 
-def _licence_over_socket(port: int) -> list[object]:
-    """rdplic's client core (as the recorded one: PC1, alice) over a blocking socket."""
-    core = build_client(
+def _licence_over_socket(port: int, **changes: Any) -> list[object]:
+    """rdplic's client core (as the recorded one: PC1, alice, unless ``changes``) over a
+    blocking socket."""
+    arguments: dict[str, Any] = dict(
         machine_name="PC1", user_name="alice", platform="windows-10", security="rdp"
     )
+    core = build_client(**{**arguments, **changes})
     events: list[object] = []
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         core.start()
@@ -42,11 +45,11 @@ def _licence_over_socket(port: int) -> list[object]:
     return events
 
 
-def test_a_new_client_gets_the_recorded_license_re_encrypted_and_is_compared() -> None:
-    """A client connecting to the served recording gets the recorded New License under its
-    own keys; its messages match the recorded client's by structure (exit 0)."""
+def _serve(capture: Path, **changes: Any) -> tuple[list[object], int, str, str]:
+    """``rdplic replay --serve 0 CAPTURE`` met by rdplic's client core: its events, the
+    exit status, stdout and stderr."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "rdplic.cli.main", "replay", "--serve", "0", str(NEW_DEVICE)],
+        [sys.executable, "-m", "rdplic.cli.main", "replay", "--serve", "0", str(capture)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -57,16 +60,34 @@ def test_a_new_client_gets_the_recorded_license_re_encrypted_and_is_compared() -
         line = process.stderr.readline()
         found = re.search(r"127\.0\.0\.1:(\d+)", line)
         assert found, line
-        events = _licence_over_socket(int(found.group(1)))
+        events = _licence_over_socket(int(found.group(1)), **changes)
         out, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+    return events, process.returncode, out, line + err
+
+
+def test_a_new_client_gets_the_recorded_license_re_encrypted_and_is_compared() -> None:
+    """A client connecting to the served recording gets the recorded New License under its
+    own keys; its messages match the recorded client's by structure (exit 0)."""
+    events, returncode, out, err = _serve(NEW_DEVICE)
     assert any(isinstance(e, lic.NewLicenseReceived) for e in events), events
-    assert process.returncode == 0, out + err
+    assert returncode == 0, out + err
     assert "(client): same-structure" in out
     assert "ClientRandom" in out
+
+
+def test_a_client_with_another_hardware_id_is_reported_inside_the_decrypted_field() -> None:
+    """A client whose hardware ID differs from the recorded client's: --serve decrypts its
+    EncryptedHWID with this session's licensing keys and names the field with both values
+    (exit 1)."""
+    events, returncode, out, err = _serve(NEW_DEVICE, hwid=bytes(4) + bytes(range(16)))
+    assert any(isinstance(e, lic.NewLicenseReceived) for e in events), events
+    assert returncode == 1, out + err
+    assert "(client): differs" in out
+    assert "licensing.decrypted.EncryptedHWID.PlatformId" in out
 
 
 def test_serve_needs_a_recording_with_secrets(tmp_path: Path) -> None:
