@@ -71,6 +71,9 @@ class ConnectionResult:
     server_bytes: bytes = b""
     """What the replayed side sent (the server's, or the client's for ``side`` "client")."""
     side: str = "server"
+    substituted: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    """What ``--serve`` sent otherwise than recorded, rdplic's keys standing in for another
+    server's (`rdplic.capture.standin.Substitution`)."""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -88,6 +91,8 @@ class ConnectionResult:
                 replayed=self.replayed,
                 detail=self.detail,
             )
+        if self.substituted:
+            out["substituted"] = self.substituted
         return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
@@ -11,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from rdplic.app import build_client
+from rdplic.capture import pcap
+from rdplic.capture.pcap import read_capture
+from rdplic.capture.replay import recordings
 from rdplic.core import events as lic
 from rdplic.core.connection_events import ConnectionEnded
 
@@ -90,22 +94,111 @@ def test_a_client_with_another_hardware_id_is_reported_inside_the_decrypted_fiel
     assert "licensing.decrypted.EncryptedHWID.PlatformId" in out
 
 
-def test_serve_needs_a_recording_with_secrets(tmp_path: Path) -> None:
-    """A capture without the server's keys cannot be served: one line, exit status 2."""
+def _rewritten(source: Path, path: Path, *, keep_recording: bool, secrets: bool = True) -> Path:
+    """``source`` written again: without its recording (a capture of "another server"), or
+    with its recording but without the server's keys."""
+    (connection,) = read_capture(source)
+    recording = recordings(connection)
+    assert recording is not None
+    if not secrets:
+        recording.secrets = None
+    writer = pcap.CaptureWriter(path)
+    stream = writer.open_stream(connection.client, connection.server)
+    for chunk in connection.chunks:
+        writer.record(stream, chunk.from_client, chunk.data)
+    comment = pcap.COMMENT_PREFIX + recording.to_json() if keep_recording else None
+    writer.close_stream(stream, comment)
+    writer.close()
+    return path
+
+
+def test_serve_needs_secrets_for_an_rdplic_recording(tmp_path: Path) -> None:
+    """An rdplic recording made without --capture-secrets cannot run its server again: one
+    line, exit status 2."""
+    capture = _rewritten(NEW_DEVICE, tmp_path / "plain.pcapng", keep_recording=True, secrets=False)
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rdplic.cli.main",
-            "replay",
-            "--serve",
-            "0",
-            str(ROOT / "captures/windows/win-tls-valid-client.pcapng"),
-        ],
+        [sys.executable, "-m", "rdplic.cli.main", "replay", "--serve", "0", str(capture)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "no server recording" in result.stderr
+    assert result.stderr.count("\n") == 1 and "--capture-secrets" in result.stderr
+
+
+def _json_serve(capture: Path, connect: Any = _licence_over_socket) -> tuple[Any, dict[str, Any]]:
+    """``rdplic replay --serve 0 --json CAPTURE`` met by ``connect(port)``: what it returns
+    and the one result."""
+    command = ["replay", "--json", "--serve", "0", str(capture)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rdplic.cli.main", *command],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        found = re.search(r"127\.0\.0\.1:(\d+)", line)
+        assert found, line
+        events = connect(int(found.group(1)))
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert out, err
+    (result,) = json.loads(out)["results"]
+    return events, result
+
+
+def test_a_windows_standard_rdp_security_capture_is_served_with_rdplic_s_key() -> None:
+    """The Windows Standard RDP Security capture served to rdplic's client core: rdplic's
+    proprietary key stands in (modulus and signature changed, same length), the licensing
+    PDU nobody can decrypt becomes STATUS_VALID_CLIENT, and the connection ends at the next
+    encrypted PDU; each change is reported with its frame."""
+    capture = ROOT / "captures/windows/win-stdsec-valid-client.pcapng"
+    events, result = _json_serve(capture)
+    assert any(isinstance(e, lic.ValidClient) for e in events), events
+    changes = {c["path"]: c for c in result["substituted"]}
+    certificate = changes["gcc.SC_SECURITY.serverCertificate"]
+    assert certificate["frame"] == 13
+    assert "PublicKeyBlob.modulus, SignatureBlob" in certificate["reason"]
+    assert "376 bytes recorded, 376 sent" in certificate["reason"]
+    assert changes["licensing"]["frame"] == 35
+    assert changes["licensing"]["sent"] == "STATUS_VALID_CLIENT / ST_NO_TRANSITION"
+    assert (
+        changes["security.payload"]["frame"] == 36 and changes["security.payload"]["sent"] is None
+    )
+    assert result["side"] == "client" and result["verdict"] == "differs"
+    assert result["path"] == "x224.fields.routingToken/cookie"  # mstsc's, not ours
+
+
+def test_licensing_of_another_server_is_re_encrypted_for_the_new_client(tmp_path: Path) -> None:
+    """A TLS capture whose server nobody has the keys of (an rdplic capture stripped of its
+    recording): the License Request carries rdplic's X.509 chain, the Platform Challenge
+    Windows' token under this client's licensing keys, and the New License, which nobody can
+    decrypt, becomes STATUS_VALID_CLIENT; this client's encrypted answers are decrypted and
+    compared field by field with the recorded ones where they can be read."""
+    source = ROOT / "captures/rdplic-serve/rdplic-client-tls-new-device.pcapng"
+    capture = _rewritten(source, tmp_path / "foreign.pcapng", keep_recording=False)
+
+    def rdplic_client(port: int) -> str:
+        command = ["client", f"127.0.0.1:{port}", "--security", "tls", "--name", "PC1"]
+        command += ["--user", "alice", "--machine-dir", str(tmp_path / "machine")]
+        return subprocess.run(
+            [sys.executable, "-m", "rdplic.cli.main", *command],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+
+    said, result = _json_serve(capture, rdplic_client)
+    assert "valid client" in said
+    changes = {c["path"]: c for c in result["substituted"]}
+    assert "X.509 chain" in changes["licensing.LICENSE_REQUEST.serverCertificate"]["reason"]
+    assert changes["licensing.EncryptedPlatformChallenge"]["sent"] == "TEST\u0000"
+    assert changes["licensing.NEW_LICENSE"]["sent"] == "STATUS_VALID_CLIENT / ST_NO_TRANSITION"
