@@ -21,6 +21,7 @@ what the cores send now, after an intended change.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -29,11 +30,15 @@ from typing import Any
 from rdplic.capture.decode import DecodedFrame, SessionKeys, decode_connection, split_frames
 from rdplic.capture.pcap import COMMENT_PREFIX, CaptureWriter, Chunk, Connection, read_capture
 from rdplic.capture.recording import Recording, RecordingError
+from rdplic.capture.structure import StandInClient, compare_structure
 from rdplic.core.client_store import LicenseKey, MemoryLicenseStore
 from rdplic.core.connection_server import ServerConnection
 from rdplic.core.errors import ConnectionProtocolError
 from rdplic.core.licensing_server import LicensingServer
+from rdplic.crypto.errors import CryptoError
 from rdplic.crypto.rsa import RsaPrivateKey, generate_rsa_key
+from rdplic.crypto.x509 import public_key_from_server_certificate
+from rdplic.pdu.errors import PduError
 
 __all__ = [
     "CLIENT_RANDOM_FIELDS",
@@ -71,6 +76,9 @@ class ConnectionResult:
     server_bytes: bytes = b""
     """What the replayed side sent (the server's, or the client's for ``side`` "client")."""
     side: str = "server"
+    structure: dict[str, Any] | None = None
+    """For a "partial" replay: the rest of the session compared by its shape
+    (`rdplic.capture.structure.compare_structure`)."""
     substituted: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     """What ``--serve`` sent otherwise than recorded, rdplic's keys standing in for another
     server's (`rdplic.capture.standin.Substitution`)."""
@@ -91,6 +99,8 @@ class ConnectionResult:
                 replayed=self.replayed,
                 detail=self.detail,
             )
+        if self.structure is not None:
+            out["structure"] = self.structure
         if self.substituted:
             out["substituted"] = self.substituted
         return out
@@ -129,17 +139,24 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+@functools.lru_cache(maxsize=8)
 def _stand_in_key(bits: int) -> RsaPrivateKey:
     """A deterministic key of ``bits`` bits for a replay without the recorded secrets."""
     draw = random.Random(bits)
     return generate_rsa_key(max(bits, 512), lambda n: draw.randbytes(n))
 
 
-def _run_server(recording: Recording, client_data: bytes) -> tuple[bytes, bool, str]:
-    """(server bytes, secrets known, error) of the recorded session run again."""
+def _run_server(
+    recording: Recording, client_data: bytes, stand_in: StandInClient | None = None
+) -> tuple[bytes, bool, str]:
+    """(server bytes, secrets known, error) of the recorded session run again; with
+    ``stand_in``, under stand-in keys of the recorded sizes, the client's bytes through it
+    (`rdplic.capture.structure`)."""
     proprietary = recording.private_key("proprietary_key")
     licensing_key = recording.private_key("licensing_key")
     secrets = proprietary is not None and licensing_key is not None
+    if stand_in is not None:
+        proprietary, licensing_key = _sized_stand_in_keys(recording)
     if proprietary is None:
         proprietary = _stand_in_key(512)
     if licensing_key is None:
@@ -173,11 +190,15 @@ def _run_server(recording: Recording, client_data: bytes) -> tuple[bytes, bool, 
         op = item["op"]
         if op == "altered":
             continue
+        if stand_in is not None and stand_in.stopped:
+            break  # the rest of the recording answers a client the stand-in cannot be
         now = Recording.now(item)
         try:
             if op == "data":
                 chunk = client_data[offset : offset + item["length"]]
                 offset += item["length"]
+                if stand_in is not None:
+                    chunk = stand_in.client_bytes(chunk)
                 core.receive_data(chunk, now)
             elif op == "tls":
                 core.tls_established(now)
@@ -193,8 +214,51 @@ def _run_server(recording: Recording, client_data: bytes) -> tuple[bytes, bool, 
             break
         while core.next_event() is not None:
             pass
-        out += core.data_to_send()
+        sent = core.data_to_send()
+        out += sent
+        if stand_in is not None:
+            stand_in.server_bytes(sent)
     return bytes(out), secrets, error
+
+
+def _sized_stand_in_keys(recording: Recording) -> tuple[RsaPrivateKey, RsaPrivateKey]:
+    """Stand-in keys of the sizes of the recorded certificates' keys (so the encrypted
+    client random and premaster secret keep their lengths): proprietary, licensing."""
+    sizes = []
+    for certificate in (
+        recording.connection_config["proprietary_certificate"],
+        recording.licensing_config["certificate"],
+    ):
+        try:
+            sizes.append(public_key_from_server_certificate(bytes.fromhex(certificate)).bits)
+        except (CryptoError, PduError, ValueError):
+            sizes.append(2048)
+    return _stand_in_key(sizes[0]), _stand_in_key(sizes[1])
+
+
+def _structure(connection: Connection, recording: Recording) -> dict[str, Any]:
+    """The session run again with a stand-in client under stand-in keys, its server PDUs
+    compared with the recorded ones by shape (`rdplic.capture.structure`)."""
+    licensing = recording.licensing or {}
+    proprietary, licensing_key = _sized_stand_in_keys(recording)
+    stand_in = StandInClient(
+        proprietary,
+        licensing_key,
+        user=licensing.get("user", ""),
+        machine=licensing.get("machine", ""),
+    )
+    server, _secrets, error = _run_server(recording, connection.data(True), stand_in)
+    replayed = _with_side(connection, server, from_client=False)
+    structure = compare_structure(connection, replayed, start=0, complete=not stand_in.stopped)
+    notes = [structure["detail"]] if structure.get("detail") else []
+    if stand_in.stopped:
+        notes.append(f"the stand-in client stopped: {stand_in.stopped}")
+    if error:
+        notes.append(f"the replayed server: {error}")
+    if stand_in.substituted:
+        notes.append("the stand-in client wrote " + ", ".join(dict.fromkeys(stand_in.substituted)))
+    structure["detail"] = "; ".join(notes)
+    return structure
 
 
 ClientFactory = Callable[..., Any]
@@ -366,6 +430,8 @@ def replay_connection(path: str, connection: Connection, recording: Recording) -
         return result
     replayed = _with_side(connection, server, from_client=False)
     _compare(result, connection, replayed, False, _keys(recording), exact=secrets)
+    if result.status == "partial":
+        result.structure = _structure(connection, recording)
     if error and result.status == "identical":
         result.status, result.detail = "error", error
     return result

@@ -96,6 +96,7 @@ def _command(args: argparse.Namespace) -> int:
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
     failed = counts.get("differs", 0) + counts.get("error", 0)
+    failed += sum(1 for r in results if (r.structure or {}).get("verdict") == "differs")
     if args.json:
         summary = {
             "files": len(files_done),
@@ -114,7 +115,27 @@ def _command(args: argparse.Namespace) -> int:
 
 def _print(result: Any, update: bool, other: str = "replayed") -> None:
     _print_verdict(result, update, other)
+    _print_structure(result)
     _print_substituted(result)
+
+
+def _print_structure(result: Any) -> None:
+    """A partial replay's structural verdict on the rest of the session."""
+    structure = getattr(result, "structure", None)
+    if not structure:
+        return
+    print(
+        f"  the rest by structure: {structure['verdict']} "
+        f"({structure['compared']} server PDUs compared)"
+    )
+    if structure["verdict"] == "differs":
+        print(f"    frame {structure.get('frame')}: {structure.get('path')}")
+        print(f"      recorded: {json.dumps(structure.get('recorded'))}")
+        print(f"      replayed: {json.dumps(structure.get('replayed'))}")
+    if structure["by_length"]:
+        print("    compared by length (encrypted): " + ", ".join(structure["by_length"]))
+    if structure.get("detail"):
+        print(f"    {structure['detail']}")
 
 
 def _print_substituted(result: Any) -> None:
