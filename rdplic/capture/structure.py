@@ -412,13 +412,17 @@ def _mcs(frame: bytes) -> Any:
     return None
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
 def _shape(value: Any) -> Any:
-    """A value with every string replaced by its length (hex: twice the bytes)."""
+    """A value with every hex string (the bytes of `rdplic.pdujson`) replaced by its length
+    in hex digits; names and numbers stay."""
     if isinstance(value, dict):
         return {key: _shape(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_shape(item) for item in value]
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) % 2 == 0 and set(value) <= _HEX:
         return len(value)
     return value
 

@@ -570,6 +570,10 @@ def test_without_secrets_a_change_in_shape_is_found_and_fails(tmp_path: Path) ->
     recorded, replayed = structure["recorded"], structure["replayed"]
     assert replayed["length"]["blobData"] == recorded["length"]["blobData"] + 8  # hex digits
     assert main(["replay", str(capture)]) == 1
+    from rdplic.cli.pytest_plugin import _describe, _misshapen
+
+    assert _misshapen(result)  # the pytest plugin fails it too, showing where
+    assert "EncryptedLicenseInfo" in _describe(result)
 
 
 def test_without_secrets_standard_rdp_security_is_followed_with_a_stand_in_client(

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from capture_helpers import require_tshark
+
 from rdplic.app import build_client
 from rdplic.capture import pcap
 from rdplic.capture.pcap import read_capture
@@ -202,3 +204,28 @@ def test_licensing_of_another_server_is_re_encrypted_for_the_new_client(tmp_path
     assert "X.509 chain" in changes["licensing.LICENSE_REQUEST.serverCertificate"]["reason"]
     assert changes["licensing.EncryptedPlatformChallenge"]["sent"] == "TEST\u0000"
     assert changes["licensing.NEW_LICENSE"]["sent"] == "STATUS_VALID_CLIENT / ST_NO_TRANSITION"
+
+
+def test_the_windows_tls_capture_is_served_with_rdplic_s_tls_certificate(tmp_path: Path) -> None:
+    """The Windows TLS capture (decrypted through its embedded secrets) served to `rdplic
+    client`: rdplic's TLS certificate stands in, the recorded valid-client message goes out as
+    recorded and the client completes licensing."""
+    require_tshark()
+    capture = ROOT / "captures/windows/win-tls-valid-client.pcapng"
+
+    def rdplic_client(port: int) -> str:
+        command = ["client", f"127.0.0.1:{port}", "--security", "tls", "--name", "PC1"]
+        command += ["--user", "alice", "--machine-dir", str(tmp_path / "machine")]
+        return subprocess.run(
+            [sys.executable, "-m", "rdplic.cli.main", *command],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+
+    said, result = _json_serve(capture, rdplic_client)
+    assert "valid client" in said
+    paths = [c["path"] for c in result["substituted"]]
+    assert "tls.certificate" in paths
+    assert not any(path.startswith("licensing") for path in paths)  # sent as recorded
