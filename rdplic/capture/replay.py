@@ -10,7 +10,8 @@ holds (README "The licensing core").
 With the server's private keys (a capture made with ``--capture-secrets``) the replay is
 byte for byte.  Without them a stand-in key takes their place: the replay matches up to the
 Security Exchange (Standard RDP Security) or the client's premaster secret (licensing), and
-its result is "partial" there, not a failure.
+its result is "partial" there, not a failure, and the rest of the session is compared by its
+shape (`rdplic.capture.structure`: a stand-in client under stand-in keys).
 
 A difference is reported as the first differing PDU, both sides decoded
 (`rdplic.capture.decode`, decryption included) and the path of the first field that
