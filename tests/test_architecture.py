@@ -40,6 +40,7 @@ FLOORS: dict[str, int] = {
     "rdplic.fuzz": 5,
     "rdplic.hostile": 4,
     "rdplic.cli": 6,
+    "rdplic.__main__": 6,
 }
 FLOOR_NAMES = ["pdu", "base", "crypto", "core", "licensing/store", "net/wiring", "cli"]
 """Floor 0 is the repository's pdu/ folder, installed as rdplic.pdu."""

@@ -85,6 +85,22 @@ class OneLineParser(argparse.ArgumentParser):
         sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
         sys.exit(EXIT_USAGE)
 
+    def parse_known_args(  # type: ignore[override]
+        self, args: Any = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """Remember, in ``command_parser``, the innermost command that parsed the line.
+
+        argparse hands a subcommand's leftover arguments back to the top parser, which
+        would point at ``rdplic --help``; `rdplic.cli.main.main` refuses them through the
+        command that was given (``rdplic license list: error: unrecognized arguments: ...;
+        see rdplic license list --help``). The innermost parser finishes first, so the
+        outer ones leave its name in place.
+        """
+        parsed, extras = super().parse_known_args(args, namespace)
+        if getattr(parsed, "command_parser", None) is None:
+            parsed.command_parser = self
+        return parsed, extras
+
 
 def add_examples(parser: argparse.ArgumentParser, *examples: str) -> None:
     """Show ``examples`` (command lines) at the end of the command's ``--help``."""

@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # leftover is refused as argparse would.
     args, extras = parser.parse_known_args(argv)
     if extras and not getattr(args, "takes_extras", False):
-        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        getattr(args, "command_parser", parser).error(f"unrecognized arguments: {' '.join(extras)}")
     args.extras = extras
     try:
         status = args.func(args)

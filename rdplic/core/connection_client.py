@@ -286,7 +286,10 @@ class ClientConnection(ConnectionBase[ClientPhase, ClientInput]):
             self._move(ClientInput.NEGOTIATION_FAILED)
             code = answer.failure_code
             self._events.append(
-                ConnectionEnded(f"negotiation failed: {getattr(code, 'name', code)}")
+                ConnectionEnded(
+                    f"negotiation failed: {getattr(code, 'name', code)}",
+                    negotiation_failure=int(code),
+                )
             )
             return
         self._move(ClientInput.CONNECTION_CONFIRM)

@@ -122,11 +122,15 @@ class ConnectionEnded:
     :ivar error_info: the Set Error Info code sent (server) or received (client), None
         when there was none
     :ivar licensed: licensing completed (a license issued, upgraded or accepted)
+    :ivar negotiation_failure: the failureCode of the server's RDP_NEG_FAILURE
+        (MS-RDPBCGR 2.2.1.2.2) when that ended it, so that a client can retry as real
+        ones do (SSL_NOT_ALLOWED_BY_SERVER: again with Standard RDP Security); else None
     """
 
     reason: str
     error_info: int | None = None
     licensed: bool = False
+    negotiation_failure: int | None = None
 
 
 ConnectionEvent = (

@@ -77,6 +77,9 @@ class ConnectionResult:
     error_code: str | None = None
     state_transition: str | None = None
     error_info: int | None = None
+    negotiation_failure: int | None = None
+    """The server's RDP_NEG_FAILURE code when negotiation failed (not in the JSON: the
+    client retries on SSL_NOT_ALLOWED_BY_SERVER, `rdplic.simclient.session`)."""
 
     @property
     def kind(self) -> str:
@@ -136,6 +139,7 @@ class ConnectionResult:
                 and outcome.failure is None  # the machine's reason says more than the socket's
             ):
                 result.error = event.reason
+                result.negotiation_failure = event.negotiation_failure
         if decided is not None and (decided.licensed or outcome.failure is None):
             result.outcome = decided
         elif outcome.failure is not None:

@@ -6,6 +6,7 @@ memory); `rdplic.app.build_client` does the wiring.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -18,6 +19,7 @@ from rdplic.core.client_store import ClientLicenseStore
 from rdplic.core.platforms import ClientPlatform
 from rdplic.net.capture import PcapngWriter
 from rdplic.net.client import ClientOutcome, license_once
+from rdplic.pdu.framing import NegotiationFailureCode
 from rdplic.simclient.results import ConnectionResult, PresentingStore
 
 __all__ = ["ENCRYPTION_METHODS", "connect_device", "run_until_fired"]
@@ -45,7 +47,58 @@ def connect_device(
     capture: PcapngWriter | None = None,
     random_bytes: Callable[[int], bytes] = os.urandom,
 ) -> defer.Deferred[ConnectionResult]:
-    """Connect once as this device and fire with its `ConnectionResult`."""
+    """Connect as this device and fire with its `ConnectionResult`.
+
+    ``negotiate`` offers TLS and Standard RDP Security; a server that allows only the
+    latter answers SSL_NOT_ALLOWED_BY_SERVER (MS-RDPBCGR 3.3.5.3.1), and a real client
+    then connects again asking for Standard RDP Security (FreeRDP's nego_attempt_tls falls
+    back to PROTOCOL_RDP on a new TCP connection; mstsc does the same). So does this one,
+    once; the result is the second connection's.
+    """
+    once = functools.partial(
+        _connect_once,
+        reactor,
+        host,
+        port,
+        machine_name=machine_name,
+        user_name=user_name,
+        platform=platform,
+        hwid=hwid,
+        store=store,
+        encryption=encryption,
+        timeout=timeout,
+        capture=capture,
+        random_bytes=random_bytes,
+    )
+    done = once(security=security)
+    if security != "negotiate":
+        return done
+
+    def fall_back(result: ConnectionResult) -> ConnectionResult | defer.Deferred[ConnectionResult]:
+        if result.negotiation_failure != NegotiationFailureCode.SSL_NOT_ALLOWED_BY_SERVER:
+            return result
+        return once(security="rdp")
+
+    return done.addCallback(fall_back)
+
+
+def _connect_once(
+    reactor: Any,
+    host: str,
+    port: int,
+    *,
+    machine_name: str,
+    user_name: str,
+    platform: ClientPlatform,
+    hwid: bytes,
+    store: ClientLicenseStore,
+    security: ClientSecurity,
+    encryption: int | None,
+    timeout: float,
+    capture: PcapngWriter | None,
+    random_bytes: Callable[[int], bytes],
+) -> defer.Deferred[ConnectionResult]:
+    """One TCP connection as this device."""
     presenting = PresentingStore(store)
     arguments: dict[str, Any] = {
         "machine_name": machine_name,

@@ -175,6 +175,15 @@ def test_argparse_mistakes_are_one_line(tmp_path: Path) -> None:
     one_line_error(rdplic("keypack"), "--help")
 
 
+def test_unknown_option_points_at_its_own_command() -> None:
+    """An unknown option after a subcommand names that subcommand and its --help."""
+    result = rdplic("license", "list", "--colour")
+    one_line_error(
+        result, "rdplic license list: error:", "--colour", "see rdplic license list --help"
+    )
+    one_line_error(rdplic("serve", "--bogus"), "see rdplic serve --help")
+
+
 def test_plural_and_grammar(tmp_path: Path) -> None:
     """One CAL is "1 per-device CAL"; an inactive license is named with its state."""
     state = str(tmp_path / "s")

@@ -3,18 +3,16 @@ tests; and the rule that skips a test whose client is missing (but fails it unde
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from rdp_clients import missing_binaries
+
+from rdplic.testing.serve import ServeProcess
 
 __all__ = ["Server", "rdplic", "require"]
 
@@ -44,69 +42,6 @@ def rdplic(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
-class Server:
-    """``rdplic serve`` running in a child process."""
-
-    def __init__(self, state_dir: Path, log_path: Path, extra: tuple[str, ...]) -> None:
-        self.state_dir = state_dir
-        self.log_path = log_path
-        command = [
-            sys.executable,
-            "-m",
-            "rdplic.cli.main",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--state-dir",
-            str(state_dir),
-            "--log-format",
-            "json",
-            "--log-file",
-            str(log_path),
-            "--shutdown-grace",
-            "2",
-            *extra,
-        ]
-        self._stderr = (log_path.parent / (log_path.name + ".stderr")).open("w")
-        self.process = subprocess.Popen(command, cwd=ROOT, stderr=self._stderr)
-        self.port = self._wait_listening()
-
-    def _wait_listening(self) -> int:
-        deadline = time.monotonic() + _STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"rdplic serve exited with {self.process.returncode}")
-            for event in self.events():
-                match = _LISTENING.search(event.get("message", ""))
-                if match:
-                    return int(match.group(1))
-            time.sleep(0.1)
-        raise RuntimeError("rdplic serve did not start listening")
-
-    def events(self) -> list[dict[str, Any]]:
-        """The server's log so far (JSON Lines), one dict per line."""
-        if not self.log_path.exists():
-            return []
-        out = []
-        for line in self.log_path.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # the last line may still be being written
-        return out
-
-    def outcomes(self) -> list[dict[str, Any]]:
-        """The per-connection summary lines of connections that reached licensing."""
-        return [e for e in self.events() if e.get("outcome") not in (None, "ended")]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        self._stderr.close()
+Server = ServeProcess
+"""``rdplic serve`` in a child process (`rdplic.testing.serve`); the conftest's
+``start_server`` starts one through the ``rdplic_serve`` fixture of rdplic's pytest plugin."""

@@ -212,6 +212,8 @@ def test_r46_unreachable_server_inside_and_after_grace(make_harness: HarnessFact
     assert after.state_transition is StateTransition.ST_TOTAL_ABORT
     assert after.error_info is ErrorInfo.ERRINFO_LICENSE_NO_LICENSE_SERVER == 0x101
     assert h.admin.list_licenses(h.now) == []
+    # The license server was never reached: its history has nothing of this device (README).
+    assert h.admin.history() == []
 
 
 def test_r45_unreachable_server_returns_the_old_license(make_harness: HarnessFactory) -> None:

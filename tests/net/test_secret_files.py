@@ -34,14 +34,14 @@ def test_files_with_secrets_are_0600_whatever_the_umask(tmp_path: Path, umask: i
             events = run_client(serve.port, client(requested, f"MODES{requested}"))
             assert any(isinstance(e, lic.NewLicenseReceived) for e in events)
         database = state / "licenses.sqlite3"
-        files = [keylog, capture, serve.log, database, Path(f"{database}-wal")]
+        files = [keylog, capture, serve.log_path, database, Path(f"{database}-wal")]
         files.append(Path(f"{database}-shm"))
         for path in files:
             assert path.exists(), path
             assert _mode(path) == 0o600, f"{path.name}: {_mode(path):o}"
     finally:
         assert serve.stop() == 0
-    warnings = [line for line in serve.log.read_text().splitlines() if "open to other" in line]
+    warnings = [line for line in serve.log_text().splitlines() if "open to other" in line]
     assert len(warnings) == 1 and "0755" in warnings[0]
 
 
@@ -53,10 +53,11 @@ def test_existing_files_with_secrets_are_narrowed(tmp_path: Path) -> None:
     for path in (keylog, log):
         path.write_text("")
         path.chmod(0o644)
-    serve = Serve(state, "--tls-keylog", str(keylog), "--security", "tls")
+    serve = Serve(state, "--tls-keylog", str(keylog), "--security", "tls", log_path=log)
     try:
+        assert serve.log_path == log
         assert _mode(keylog) == 0o600
-        assert _mode(serve.log) == 0o600
+        assert _mode(log) == 0o600
     finally:
         assert serve.stop() == 0
 
@@ -72,7 +73,7 @@ def test_debug_log_carries_no_bytes_and_no_password(tmp_path: Path) -> None:
             assert any(isinstance(e, lic.NewLicenseReceived) for e in events)
     finally:
         assert serve.stop() == 0
-    log = serve.log.read_text()
+    log = serve.log_text()
     assert "ClientInfoReceived" in log  # debug lines are there
     assert PASSWORD not in log
     assert PASSWORD.encode("utf-16-le").hex() not in log

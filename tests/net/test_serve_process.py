@@ -14,6 +14,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,47 +24,14 @@ from rdplic.capture.replay import replay_file
 from rdplic.core import events as lic
 from rdplic.core.connection_client import ClientConnection
 from rdplic.core.connection_events import ConnectionEnded, SecurityNegotiated
+from rdplic.testing.serve import ServeProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class Serve:
-    def __init__(self, state_dir: Path, *extra: str, umask: int | None = None) -> None:
-        self.log = state_dir.parent / f"serve-{len(list(state_dir.parent.iterdir()))}.log"
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "rdplic.cli.main",
-                "serve",
-                "--port",
-                "0",
-                "--state-dir",
-                str(state_dir),
-                "--log-file",
-                str(self.log),
-                *extra,
-            ],
-            cwd=ROOT,
-            preexec_fn=None if umask is None else (lambda: os.umask(umask)),
-        )
-        self.port = self._port()
-
-    def _port(self) -> int:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.log.exists():
-                for line in self.log.read_text().splitlines():
-                    if "listening on 127.0.0.1:" in line:
-                        return int(line.split("listening on 127.0.0.1:")[1].split()[0])
-            assert self.process.poll() is None, "rdplic serve exited"
-            time.sleep(0.1)
-        raise AssertionError("rdplic serve did not listen")
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=30)
+def Serve(state_dir: Path, *extra: str, **options: Any) -> ServeProcess:
+    """``rdplic serve`` with a text log, as a user starts it."""
+    return ServeProcess(state_dir, *extra, log_format="text", **options)
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +142,7 @@ def test_sigterm_lets_handshakes_in_flight_finish(state_dir: Path) -> None:
     sock.close()
     assert any(isinstance(e, lic.NewLicenseReceived) for e in events), events
     assert serve.process.wait(timeout=30) == 0
-    assert "store closed" in serve.log.read_text()
+    assert "store closed" in serve.log_text()
 
 
 def test_a_license_received_is_in_the_store_even_if_the_server_is_killed(
@@ -231,7 +199,7 @@ def test_a_misbehaving_client_does_not_affect_the_others(state_dir: Path) -> Non
         assert any(isinstance(e, lic.NewLicenseReceived) for e in events)
     finally:
         assert serve.stop() == 0
-    log = serve.log.read_text()
+    log = serve.log_text()
     assert "Traceback" not in log
     assert "outcome=protocol_error" in log and "refusing" in log
 

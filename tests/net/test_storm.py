@@ -9,7 +9,6 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import random
-import signal
 import socket
 import ssl
 import struct
@@ -24,6 +23,7 @@ import pytest
 from rdplic.app import build_client
 from rdplic.core.connection_events import ConnectionEnded, SecurityNegotiated
 from rdplic.core.events import NewLicenseReceived
+from rdplic.testing.serve import ServeProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAMES = sorted((ROOT / "tests" / "data" / "windows").glob("*-c2s.hex"))
@@ -35,50 +35,17 @@ def _frames() -> list[bytes]:
     return [bytes.fromhex(path.read_text().strip()) for path in FRAMES]
 
 
-class Server:
+class Server(ServeProcess):
     """`rdplic serve` on a free loopback port with short timeouts."""
 
     def __init__(self, state_dir: Path) -> None:
-        self.log = state_dir.parent / "storm-serve.log"
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "rdplic.cli.main",
-                "serve",
-                "--port",
-                "0",
-                "--state-dir",
-                str(state_dir),
-                "--log-file",
-                str(self.log),
-                "--idle-timeout",
-                "2",
-                "--total-timeout",
-                "8",
-            ],
-            cwd=ROOT,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.log.exists() and "listening on 127.0.0.1:" in self.log.read_text():
-                text = self.log.read_text()
-                self.port = int(text.split("listening on 127.0.0.1:")[1].split()[0])
-                return
-            assert self.process.poll() is None, "rdplic serve exited"
-            time.sleep(0.1)
-        raise AssertionError("rdplic serve did not listen")
+        super().__init__(state_dir, "--idle-timeout", "2", "--total-timeout", "8")
 
     def rss_kib(self) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
         raise AssertionError("no VmRSS")
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=30)
 
 
 def license_client(port: int, name: str) -> bool:
@@ -193,7 +160,7 @@ def test_server_survives_a_storm(tmp_path: Path) -> None:
         assert server.process.poll() is None
     finally:
         assert server.stop() == 0
-    assert "Traceback" not in server.log.read_text()  # no bug of the server was hit
+    assert "Traceback" not in server.log_text()  # no bug of the server was hit
     listing = subprocess.run(
         [
             sys.executable,

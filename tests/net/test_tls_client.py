@@ -41,7 +41,7 @@ def test_tls_client_is_licensed_by_a_live_server_without_pyopenssl(tmp_path: Pat
         "new_license": True,
         "blocked_loaded": [],
     }, probe.stderr
-    assert "outcome=new_license" in serve.log.read_text()
+    assert "outcome=new_license" in serve.log_text()
 
 
 def test_the_package_declares_no_pyopenssl_dependency() -> None:

@@ -91,7 +91,7 @@ def test_plaintext_after_a_tls_request_is_never_processed(tmp_path: Path, securi
     rest = received[confirm_size:]
     # At most a TLS alert record (content type 21): no RDP frame, no License Request.
     assert rest == b"" or rest[0] == 0x15, rest[:16].hex()
-    log = serve.log.read_text()
+    log = serve.log_text()
     assert "outcome=tls_failed" in log
     (line,) = [line for line in log.splitlines() if "outcome=" in line]
     assert "client='' user='' hwid=- " in line  # neither GCC client data nor Client Info read
@@ -176,7 +176,7 @@ def test_a_client_hello_in_the_same_write_as_the_request_works(tmp_path: Path) -
     finally:
         assert serve.stop() == 0
     assert any(isinstance(e, lic.NewLicenseReceived) for e in events), events
-    assert "outcome=new_license" in serve.log.read_text()
+    assert "outcome=new_license" in serve.log_text()
 
 
 def _drain(core: ClientConnection) -> list[object]:

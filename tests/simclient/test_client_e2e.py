@@ -154,6 +154,23 @@ def test_encryption_levels_and_legacy_x224(serve: Any, tmp_path: Path) -> None:
     assert legacy["security"] == "rdp" and legacy["outcome"] == "new_license"
 
 
+def test_negotiate_falls_back_to_standard_rdp_security(serve: Any, tmp_path: Path) -> None:
+    """A server allowing only Standard RDP Security answers the default offer (TLS and RDP)
+    with SSL_NOT_ALLOWED_BY_SERVER; the client connects again asking for RDP, as FreeRDP."""
+    server = serve("--security", "rdp")
+    result = _connect(server, tmp_path / "pc")
+    assert (result["outcome"], result["security"]) == ("new_license", "rdp"), result
+    lines = sorted((c["outcome"], c["error"]) for c in server.connections())
+    assert lines == [
+        ("ended", "negotiation failed: SSL_NOT_ALLOWED_BY_SERVER"),
+        ("new_license", ""),
+    ]
+    tls_only = serve("--security", "tls")
+    refused = _connect(tls_only, tmp_path / "pc2", "--security", "rdp", status=4)
+    assert "SSL_REQUIRED_BY_SERVER" in refused["error"]  # no fallback the other way
+    assert len(tls_only.connections()) == 1
+
+
 def test_a_silent_server_is_a_time_out(tmp_path: Path) -> None:
     """A server that accepts and never answers: outcome timeout, exit status 5."""
     import socket

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import socket
 import ssl
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
@@ -22,6 +20,7 @@ from typing import Any
 
 from rdplic.app import build_client
 from rdplic.core.connection_events import ConnectionEnded, SecurityNegotiated
+from rdplic.testing.serve import ServeProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTEFACTS = ROOT / "test-artefacts" / "web"
@@ -44,37 +43,15 @@ def rdplic_json(state_dir: Path, *args: str) -> Any:
     return json.loads(rdplic(state_dir, *args, "--json").stdout)
 
 
-class WebServer:
+class WebServer(ServeProcess):
     """``rdplic serve --port 0 --web 127.0.0.1:0`` with its two addresses."""
 
     def __init__(self, state_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
-        self.state_dir = state_dir
-        self.log = state_dir.parent / f"serve-{time.monotonic_ns()}.log"
-        command = [
-            *(sys.executable, "-m", "rdplic.cli.main", "serve", "--port", "0"),
-            *("--state-dir", str(state_dir), "--log-file", str(self.log)),
-            *("--shutdown-grace", "2", "--web", "127.0.0.1:0", *extra),
-        ]
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE)
-        self.port, self.web = self._wait()
+        super().__init__(
+            state_dir, "--shutdown-grace", "2", "--web", "127.0.0.1:0", *extra, env=env
+        )
+        assert self.web is not None
         self.base = f"http://{self.web}"
-
-    def _wait(self) -> tuple[int, str]:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"rdplic serve exited: {self.process.stderr.read()!r}")  # type: ignore[union-attr]
-            text = self.log.read_text() if self.log.exists() else ""
-            rdp, web = _RDP.search(text), _WEB.search(text)
-            if rdp and web:
-                return int(rdp.group(1)), web.group(1)
-            time.sleep(0.1)
-        raise RuntimeError("rdplic serve --web did not start")
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=30)
 
 
 def http(
