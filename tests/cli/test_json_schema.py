@@ -63,7 +63,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
                 run_client(serve.port, core)
     finally:
         assert serve.stop() == 0
-    yield Lab(state, serve.log, base / "license.cal")
+    yield Lab(state, serve.log_path, base / "license.cal")
 
 
 def _check_value(key: str, value: Any, where: str) -> None:
