@@ -193,6 +193,11 @@ def serve_stand_in(
     connection = served_connection(connections)
     if connection is None:
         raise UsageError(f"{path}: no server side to serve")
+    if connection.tls == "encrypted":
+        raise UsageError(
+            f"{path}: its TLS records could not be decrypted (tshark and the secrets "
+            "embedded in the capture are needed), so its server cannot be played back"
+        )
     identity = ServerIdentity.load_or_create(
         Path(tempfile.mkdtemp(prefix="rdplic-replay-serve-")),
         proprietary_key_bits=StandInServer.key_bits(connection),
