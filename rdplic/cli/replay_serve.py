@@ -179,6 +179,7 @@ def serve_stand_in(
     client, rdplic's keys standing in for its certificates (`rdplic.capture.standin`); the
     comparison of that client with the recorded one, with the substitutions."""
     from rdplic.capture.decode import SessionKeys
+    from rdplic.capture.pcap import tls_start
     from rdplic.capture.recorder import RecordingCore
     from rdplic.capture.recording import Recording
     from rdplic.capture.replay import compare_live_client
@@ -193,7 +194,7 @@ def serve_stand_in(
     connection = served_connection(connections)
     if connection is None:
         raise UsageError(f"{path}: no server side to serve")
-    if connection.tls == "encrypted":
+    if connection.tls != "decrypted" and tls_start(connection, True) is not None:
         raise UsageError(
             f"{path}: its TLS records could not be decrypted (tshark and the secrets "
             "embedded in the capture are needed), so its server cannot be played back"

@@ -229,3 +229,17 @@ def test_the_windows_tls_capture_is_served_with_rdplic_s_tls_certificate(tmp_pat
     paths = [c["path"] for c in result["substituted"]]
     assert "tls.certificate" in paths
     assert not any(path.startswith("licensing") for path in paths)  # sent as recorded
+
+
+def test_a_capture_whose_tls_stays_encrypted_is_not_played_back() -> None:
+    """Without the TLS plaintext (no tshark, no secrets) there is nothing to play back: one
+    line naming what is missing, before anything listens."""
+    import pytest
+
+    from rdplic.cli.replay_serve import serve_stand_in
+    from rdplic.errors import UsageError
+
+    capture = ROOT / "captures/windows/win-tls-valid-client.pcapng"
+    connections = read_capture(capture, decrypt_tls=False)
+    with pytest.raises(UsageError, match="TLS records could not be decrypted"):
+        serve_stand_in(capture, 0, connections)
