@@ -134,15 +134,21 @@ class ServerApp:
         """What the licensing machine needs of the host, as configured now."""
         return self.policy.host()
 
-    def make_connection(self) -> ServerConnection:
-        """The sans-IO connection machine of one accepted connection."""
+    def make_connection(self, hostile: Any = None) -> ServerConnection:
+        """The sans-IO connection machine of one accepted connection; in hostile-server
+        mode ``hostile`` is the connection's `rdplic.hostile.HostileConnection`, whose
+        strategy the machine applies to the licensing PDUs it encrypts."""
         return ServerConnection(
-            self.connection_config, self.licensing, random_bytes=self.random_bytes
+            self.connection_config,
+            self.licensing,
+            random_bytes=self.random_bytes,
+            licensing_mutator=None if hostile is None else hostile.mutate_message,
         )
 
-    def make_recorded_connection(self, recorder: Any) -> Any:
+    def make_recorded_connection(self, recorder: Any, hostile: Any = None) -> Any:
         """`make_connection` under a capture's recorder (`rdplic.capture.recorder`): the
-        machine draws its randomness through the recording and notes its host."""
+        machine draws its randomness through the recording and notes its host (and, in
+        hostile-server mode, the profile, seed and connection number replay re-applies)."""
 
         def make(recorded: Any) -> ServerConnection:
             def licensing(user: str, machine: str, preamble: int) -> LicensingServer:
@@ -155,12 +161,18 @@ class ServerApp:
                 )
 
             return ServerConnection(
-                self.connection_config, licensing, random_bytes=recorded.random_bytes
+                self.connection_config,
+                licensing,
+                random_bytes=recorded.random_bytes,
+                licensing_mutator=None if hostile is None else hostile.mutate_message,
             )
 
-        return recorder.server_core(
+        core = recorder.server_core(
             self.connection_config, self.licensing_config, self.random_bytes, make
         )
+        if hostile is not None:
+            core.recording.hostile_run(hostile.profile.name, hostile.seed, hostile.index)
+        return core
 
     def twisted_factory(
         self,
@@ -186,10 +198,10 @@ class ServerApp:
             certificate = load_or_create_certificate(self.state_dir)
             tls = server_tls_context(certificate, keylog_path=tls_keylog)
         recorder = None
-        make_core: Callable[[], Any] = self.make_connection
+        make_core: Callable[..., Any] = self.make_connection
         if capture is not None:
             recorder = CaptureRecorder(capture, secrets=capture_secrets)
-            make_core = lambda: self.make_recorded_connection(recorder)  # noqa: E731
+            make_core = lambda *hostile: self.make_recorded_connection(recorder, *hostile)  # noqa: E731
         self.factory = RdpServerFactory(
             make_core,
             self.decider(reactor),

@@ -148,6 +148,8 @@ class Recording:
     :ivar random: the random bytes the machine drew, in order
     :ivar licensing: (user, machine, preamble version, host) when the licensing machine was
         made (after Client Info), else None
+    :ivar hostile: ``rdplic serve --hostile``: {"profile", "seed", "connection"}, what
+        replay needs to make the same mutations again (`rdplic.capture.hostile_replay`)
     :ivar secrets: with ``--capture-secrets``: PEM private keys ("proprietary_key",
         "licensing_key") and what the session derived from them ("session", see
         `rdplic.capture.decode.derive_secrets`)
@@ -162,6 +164,7 @@ class Recording:
     side: str = "server"
     version: str = __version__
     outcome: str = ""
+    hostile: dict[str, Any] | None = None
 
     # -- building --------------------------------------------------------------------
 
@@ -229,6 +232,10 @@ class Recording:
 
     def altered(self, produced: bytes, sent: bytes) -> None:
         self.inputs.append({"op": "altered", "produced": produced.hex(), "sent": sent.hex()})
+
+    def hostile_run(self, profile: str, seed: int, connection: int) -> None:
+        """The connection was served by ``rdplic serve --hostile`` (profile, seed, number)."""
+        self.hostile = {"profile": profile, "seed": seed, "connection": connection}
 
     # -- reading back ----------------------------------------------------------------
 
@@ -316,6 +323,7 @@ class Recording:
                 "random": bytes(self.random).hex(),
                 "inputs": self.inputs,
                 "secrets": self.secrets,
+                **({} if self.hostile is None else {"hostile": self.hostile}),
             },
             separators=(",", ":"),
         )
@@ -338,4 +346,5 @@ class Recording:
             side=data.get("side", "server"),
             version=data.get("rdplic", ""),
             outcome=data.get("outcome", ""),
+            hostile=data.get("hostile"),
         )

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from rdplic.capture.decode import DecodedFrame, SessionKeys, decode_connection, split_frames
+from rdplic.capture.hostile_replay import hostile_connection, replay_adapter
 from rdplic.capture.pcap import COMMENT_PREFIX, CaptureWriter, Chunk, Connection, read_capture
 from rdplic.capture.recording import Recording, RecordingError
 from rdplic.capture.structure import StandInClient, compare_structure
@@ -183,7 +184,11 @@ def _run_server(
             config, host, random_bytes=draw, client_user_name=user, client_machine_name=machine
         )
 
-    core = ServerConnection(connection_config, licensing, random_bytes=draw)
+    hostile = hostile_connection(recording)  # rdplic serve --hostile: its mutations again
+    mutator = None if hostile is None else hostile.mutate_message
+    core = ServerConnection(
+        connection_config, licensing, random_bytes=draw, licensing_mutator=mutator
+    )
     out = bytearray()
     offset = 0
     error = ""
@@ -215,10 +220,11 @@ def _run_server(
             break
         while core.next_event() is not None:
             pass
-        sent = core.data_to_send()
-        out += sent
+        produced = core.data_to_send()
+        replay_adapter(hostile, produced)  # what the adapter mutated: the generator kept in step
+        out += produced
         if stand_in is not None:
-            stand_in.server_bytes(sent)
+            stand_in.server_bytes(produced)
     return bytes(out), secrets, error
 
 

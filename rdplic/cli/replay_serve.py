@@ -11,6 +11,10 @@ re-encrypted for it.  When the connection ends, what this client sent is compare
 the recorded client sent (`rdplic.capture.replay.structural_diff`: the fields that depend on
 the client's own randomness by structure).
 
+A connection ``rdplic serve --hostile`` served is served with its mutations made again
+(`rdplic.capture.hostile_replay`: the recorded profile, seed and connection number), on the
+PDUs re-encrypted for this client, not replayed as the recorded bytes.
+
 A capture of another server (Windows', or any without an rdplic recording) is played back by
 `rdplic.capture.standin.StandInServer` instead (`serve_stand_in`), with rdplic's keys (a
 throwaway identity) standing in for the recorded server's certificates; the report lists
@@ -50,6 +54,7 @@ def replay_serve(path: Path, port: int, *, timeout: float = 120.0, ready: Any = 
     from twisted.internet import defer
 
     from rdplic.capture.decode import SessionKeys
+    from rdplic.capture.hostile_replay import hostile_server
     from rdplic.capture.pcap import read_capture
     from rdplic.capture.recorder import RecordingCore
     from rdplic.capture.recording import Recording
@@ -81,7 +86,7 @@ def replay_serve(path: Path, port: int, *, timeout: float = 120.0, ready: Any = 
 
     collect = _Collect()
 
-    def make_core() -> Any:
+    def make_core(hostile: Any = None) -> Any:
         tap = RecordingCore(collect, Recording.for_client({}, []), draw)  # type: ignore[arg-type]
 
         def licensing(user: str, machine: str, preamble: int) -> LicensingServer:
@@ -97,8 +102,14 @@ def replay_serve(path: Path, port: int, *, timeout: float = 120.0, ready: Any = 
                 client_machine_name=machine,
             )
 
+        mutator = None if hostile is None else hostile.mutate_message
         return tap.attach(
-            ServerConnection(connection_config, licensing, random_bytes=tap.random_bytes)
+            ServerConnection(
+                connection_config,
+                licensing,
+                random_bytes=tap.random_bytes,
+                licensing_mutator=mutator,
+            )
         )
 
     class RecordedDecider:
@@ -110,7 +121,14 @@ def replay_serve(path: Path, port: int, *, timeout: float = 120.0, ready: Any = 
             return defer.succeed(decisions.pop(0))
 
     _serve_one(
-        path, port, make_core, RecordedDecider(), connection_config.allow_tls, timeout, ready
+        path,
+        port,
+        make_core,
+        RecordedDecider(),
+        connection_config.allow_tls,
+        timeout,
+        ready,
+        hostile_server(recording),
     )
     if not collect.sent[True]:
         raise UsageError(f"no client connected to port {port} within {timeout:g} s")
@@ -126,10 +144,18 @@ def replay_serve(path: Path, port: int, *, timeout: float = 120.0, ready: Any = 
 
 
 def _serve_one(
-    path: Path, port: int, make_core: Any, decider: Any, tls: bool, timeout: float, ready: Any
+    path: Path,
+    port: int,
+    make_core: Any,
+    decider: Any,
+    tls: bool,
+    timeout: float,
+    ready: Any,
+    hostile: Any = None,
 ) -> None:
     """Serve one client on 127.0.0.1:``port`` with a core of ``make_core``, until its
-    connection ends or ``timeout`` passes."""
+    connection ends or ``timeout`` passes (``hostile``: the factory's, for a recorded
+    ``rdplic serve --hostile`` connection)."""
     from rdplic.app import install_reactor
 
     reactor = install_reactor()
@@ -157,6 +183,9 @@ def _serve_one(
         reactor=reactor,
         tls=context,
         limits=ServerLimits(max_connections=1, total_timeout=timeout),
+        # served by rdplic serve --hostile: the recorded profile, seed and connection number
+        # mutate what is sent again, after this client's re-encryption
+        hostile=hostile,
     )
     listening = listen_tcp(reactor, port, factory, interface="127.0.0.1")
     ready(f"serving the recorded server of {path} on 127.0.0.1:{listening.getHost().port}")

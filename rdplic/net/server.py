@@ -171,7 +171,9 @@ class RdpServerProtocol(TwistedProtocol):
 
     _log = Logger()
 
-    def __init__(self, factory: RdpServerFactory, core: ConnectionCore, peer: str) -> None:
+    def __init__(
+        self, factory: RdpServerFactory, core: ConnectionCore, peer: str, hostile: Any = None
+    ) -> None:
         self._factory = factory
         self._core = core
         self._summary = _Summary(peer=peer)
@@ -188,8 +190,9 @@ class RdpServerProtocol(TwistedProtocol):
         self._grace: Any = None
         self._question: lic.DecisionNeeded | None = None
         """The machine's question, asked once the events of this step are handled."""
-        # -- hostile-server mode (rdplic.hostile): mutates what the machine sends
-        self._hostile: Any = factory.hostile.connection() if factory.hostile else None
+        # -- hostile-server mode (rdplic.hostile): mutates what the machine sends in clear
+        # (the machine itself was given the same connection's strategy for what it encrypts)
+        self._hostile: Any = hostile
 
     def summary(self) -> dict[str, Any]:
         """What the connection did so far, as its log line says it (`connection_record`),
@@ -578,7 +581,8 @@ class RdpServerFactory(Factory):
     ) -> None:
         self._make_core = make_core
         self.hostile = hostile
-        """`rdplic.hostile.HostileServer` in hostile-server mode, else None."""
+        """`rdplic.hostile.HostileServer` in hostile-server mode, else None; then
+        ``make_core`` takes the connection's `rdplic.hostile.HostileConnection`."""
         self.decider = decider
         self.noisy = False  # one line per connection is enough; no "Starting factory"
         self.now = now
@@ -608,7 +612,13 @@ class RdpServerFactory(Factory):
                 limit=self.limits.max_connections,
             )
             return None
-        return RdpServerProtocol(self, self._make_core(), _peer(addr))
+        if self.hostile is None:
+            return RdpServerProtocol(self, self._make_core(), _peer(addr))
+        # One hostile strategy per connection, shared by the machine (the licensing PDUs it
+        # encrypts) and this adapter (what goes out in clear): one seeded generator.
+        hostile = self.hostile.connection()
+        core = self._make_core(hostile)  # type: ignore[call-arg]
+        return RdpServerProtocol(self, core, _peer(addr), hostile)
 
     def connection_opened(self, protocol: RdpServerProtocol) -> None:
         self.active.add(protocol)

@@ -37,6 +37,10 @@ def _frame(message: bytes) -> bytes:
 REQUEST = _hex("4.1-server-license-request.hex")
 CHALLENGE = _hex("4.4-server-platform-challenge.hex")
 NEW_LICENSE = _hex("4.6-server-new-license.hex")
+CONNECT_RESPONSE = bytes.fromhex(
+    "".join((DATA.parent / "bcgr" / "4.1.4-server-mcs-connect-response.hex").read_text().split())
+)
+"""MS-RDPBCGR 4.1.4: the MCS Connect Response, for the profiles that lie before licensing."""
 MESSAGES = {"license-request": REQUEST, "platform-challenge": CHALLENGE, "new-license": NEW_LICENSE}
 
 
@@ -80,10 +84,12 @@ def test_same_profile_and_seed_same_bytes(profile: str) -> None:
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 def test_every_profile_changes_what_is_sent(profile: str) -> None:
-    """Each profile changes at least one of the three messages, and says what it did."""
+    """Each profile changes the Connect Response or at least one of the three messages, and
+    says what it did."""
     connection = HostileConnection(PROFILES[profile], 5, 0)
-    sent = [connection.mutate(_frame(m)) for m in MESSAGES.values()]
-    assert sent != [_frame(m) for m in MESSAGES.values()]
+    honest = [CONNECT_RESPONSE, *(_frame(m) for m in MESSAGES.values())]
+    sent = [connection.mutate(frame) for frame in honest]
+    assert sent != honest
     assert connection.session.mutations
 
 

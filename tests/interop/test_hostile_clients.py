@@ -5,8 +5,13 @@ hostile server mutates them) to a server running one CVE profile with a fixed se
 end on its own, not by a signal: the bugs these profiles are named after are fixed in the
 Debian 12 versions.  One is not: rdesktop 1.9.0 dies of SIGSEGV when the Platform Challenge's
 encrypted blob claims more bytes than the PDU holds (cve-2017-2839's shape), which the test
-records as a strict expected failure.  Every run has a hard timeout; the module takes about
-20 seconds.
+records as a strict expected failure.
+
+xfreerdp ``/sec:rdp`` asks for encrypted licensing (SEC_LICENSE_ENCRYPT_SC): there the
+connection machine mutates each licensing PDU before Standard RDP Security encrypts it, and
+the client must meet the lie (licensing fails on its side, or the server refuses what it
+answered) and still end without a signal.  Every run has a hard timeout; the module takes
+about a minute.
 """
 
 from __future__ import annotations
@@ -33,7 +38,18 @@ CASES = [
     pytest.param("rdesktop", "cve-2017-2838"),
     pytest.param("rdesktop", "cve-2017-2839", marks=RDESKTOP_CRASH),
     pytest.param("rdesktop", "cve-2020-11099"),
+    # the 2018 rdesktop series and the lies before licensing (rdplic.hostile.connect)
+    pytest.param("xfreerdp", "cve-2017-2837"),
+    pytest.param("xfreerdp", "cve-2018-20175"),
+    pytest.param("xfreerdp", "cve-2018-20176"),
+    pytest.param("xfreerdp", "cve-2020-13398"),
+    pytest.param("rdesktop", "cve-2017-2837"),
+    pytest.param("rdesktop", "cve-2018-20175"),
+    pytest.param("rdesktop", "cve-2018-20176"),
+    pytest.param("rdesktop", "cve-2020-13398"),
 ]
+ENCRYPTED = ["cve-2014-0791", "cve-2017-2838", "cve-2017-2839", "cve-2020-11099", "cve-2020-13398"]
+"""The profiles whose lie is in a licensing PDU, for xfreerdp /sec:rdp."""
 
 
 @pytest.mark.parametrize(("client", "profile"), CASES)
@@ -64,5 +80,42 @@ def test_client_survives_profile(
         time.sleep(0.1)
     assert hostile, "no hostile line in the server's log"
     assert hostile[0]["hostile"]["mutations"], "the profile mutated nothing"
+    assert not run.timed_out, str(run)
+    assert run.returncode is not None and run.returncode >= 0, str(run)
+
+
+@pytest.mark.parametrize("profile", ENCRYPTED)
+def test_xfreerdp_meets_the_lie_under_encrypted_licensing(
+    profile: str,
+    start_server: Callable[..., Server],
+    display: str,
+    tmp_path: Path,
+) -> None:
+    """xfreerdp /sec:rdp gets the profile's licensing PDU mutated before Standard RDP
+    Security encrypted it: licensing fails (on its side, or the server refuses its answer
+    to the lying certificate) and it ends without a signal."""
+    require("xfreerdp")
+    server = start_server("--hostile", profile, "--hostile-seed", SEED, "--idle-timeout", "5")
+    log = tmp_path / "xfreerdp.log"
+    run = run_client(
+        "xfreerdp",
+        server.port,
+        "rdp",
+        tmp_path / "home",
+        display=display,
+        timeout=CLIENT_TIMEOUT,
+        log_path=log,
+    )
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        hostile = [e for e in server.events() if "reaction" in e.get("hostile", {})]
+        if hostile:
+            break
+        time.sleep(0.1)
+    assert hostile, "no hostile line in the server's log"
+    line = hostile[0]["hostile"]
+    assert line["mutations"], "nothing mutated: the encrypted licensing PDUs went out unchanged"
+    failed_on_client = "rdp_client_connect_license() - -1" in log.read_text(errors="replace")
+    assert failed_on_client or line["reaction"] == "licensing_error", str(run)
     assert not run.timed_out, str(run)
     assert run.returncode is not None and run.returncode >= 0, str(run)
