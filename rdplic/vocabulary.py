@@ -152,6 +152,15 @@ COMMAND_KEYS: dict[str, dict[str, str]] = {
         "recorded": "(in results) that field's recorded value",
         "replayed": "(in results) that field's value now (or the live peer's)",
         "detail": "(in results) what else the replay says, in words",
+        "structure": "(in results, partial only) the rest of the session compared by shape: "
+        "verdict same-structure or differs, compared, frame, path, recorded, replayed, "
+        "by_length (encrypted fields compared by length), detail",
+        "compared": "(in structure) server PDUs compared by shape",
+        "by_length": "(in structure) the encrypted fields compared by length, with their frame",
+        "substituted": "(in results, --serve of another server's capture) what was sent "
+        "otherwise than recorded: frame, path, recorded, sent, reason",
+        "sent": "(in substituted) what was sent instead of the recorded value",
+        "reason": "(in substituted) why, in words",
     },
     "pdu decode": {
         "direction": "(a capture's frames) client-to-server or server-to-client",

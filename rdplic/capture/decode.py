@@ -34,7 +34,13 @@ from rdplic.crypto.rdp_security import (
     RdpCipher,
     derive_session_keys,
 )
-from rdplic.crypto.rsa import RsaPrivateKey, rsa_private_op
+from rdplic.crypto.rsa import (
+    RsaPrivateKey,
+    RsaPublicKey,
+    encrypt_premaster,
+    rsa_private_op,
+    rsa_public_op,
+)
 from rdplic.crypto.x509 import public_key_from_server_certificate
 from rdplic.pdu.errors import PduError
 from rdplic.pdu.framing import X224Data, decode_tpkt, decode_x224, frame_size
@@ -88,6 +94,12 @@ class SessionKeys:
 
     proprietary: RsaPrivateKey | None = None
     licensing: tuple[RsaPrivateKey, ...] = ()
+    client_randomness: bytes = b""
+    """The random bytes the client drew, when the session is seen from the client's side (a
+    client recording's stream, or the stream a replayed client drew): its client random
+    (Standard RDP Security) and premaster secret (licensing) are found in it, each checked
+    by encrypting it again under the server's public key, so the client's encrypted fields
+    decrypt where no one holds the server's private key."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -134,10 +146,12 @@ class _Session:
     keys: SessionKeys
     method: EncryptionMethod = EncryptionMethod.NONE
     server_random: bytes = b""
+    server_public: RsaPublicKey | None = None
     decrypt_client: RdpCipher | None = None
     decrypt_server: RdpCipher | None = None
     license_server_random: bytes = b""
     license_key: RsaPrivateKey | None = None
+    license_public: RsaPublicKey | None = None
     licensing_keys: Any = None
     client_random: bytes = b""
     premaster: bytes = b""
@@ -291,6 +305,8 @@ def _server_security(session: _Session, user_data: bytes) -> None:
         if isinstance(block, ServerSecurityData):
             session.method = EncryptionMethod(int(block.encryption_method))
             session.server_random = bytes(block.server_random or b"")
+            if block.server_certificate:
+                session.server_public = _public_key(bytes(block.server_certificate))
 
 
 _LAST_LICENSING = frozenset(
@@ -358,15 +374,21 @@ def _security_exchange(session: _Session, body: bytes, layers: list[dict[str, An
     entry: dict[str, Any] = {"layer": "security-exchange", "fields": to_json(exchange)}
     layers.append(entry)
     key = session.keys.proprietary
-    if key is None or len(session.server_random) != 32:
+    if len(session.server_random) != 32:
         return
-    encrypted = bytes(exchange.encrypted_client_random)[: key.modulus_bytes]
-    value = int.from_bytes(encrypted, "little")
-    if len(encrypted) != key.modulus_bytes or value >= key.n:
-        entry["decrypted"] = {"error": "the client random does not fit the proprietary key"}
-        return
-    plain = rsa_private_op(key, value).to_bytes(key.modulus_bytes, "little")
-    client_random = plain[:_CLIENT_RANDOM_SIZE]
+    if key is None:
+        found = _drawn_client_random(session, bytes(exchange.encrypted_client_random))
+        if found is None:
+            return
+        client_random = found
+    else:
+        encrypted = bytes(exchange.encrypted_client_random)[: key.modulus_bytes]
+        value = int.from_bytes(encrypted, "little")
+        if len(encrypted) != key.modulus_bytes or value >= key.n:
+            entry["decrypted"] = {"error": "the client random does not fit the proprietary key"}
+            return
+        plain = rsa_private_op(key, value).to_bytes(key.modulus_bytes, "little")
+        client_random = plain[:_CLIENT_RANDOM_SIZE]
     try:
         server_side = derive_session_keys(
             client_random, session.server_random, session.method, server=True
@@ -383,11 +405,50 @@ def _security_exchange(session: _Session, body: bytes, layers: list[dict[str, An
     entry["decrypted"] = {"ClientRandom": client_random.hex()}
 
 
-def _licensing_key(session: _Session, certificate: bytes) -> RsaPrivateKey | None:
+def _public_key(certificate: bytes) -> RsaPublicKey | None:
     try:
-        public = public_key_from_server_certificate(certificate)
+        return public_key_from_server_certificate(certificate)
     except (CryptoError, ValueError, PduError):
-        public = None
+        return None
+
+
+def _drawn_client_random(session: _Session, encrypted: bytes) -> bytes | None:
+    """The client random among the bytes the client drew (`SessionKeys.client_randomness`):
+    the 32 bytes whose raw RSA under the server's public key is the Security Exchange's
+    encryptedClientRandom ([MS-RDPBCGR] 5.3.4.1)."""
+    public = session.server_public
+    drawn = session.keys.client_randomness
+    if public is None or not drawn:
+        return None
+    target = int.from_bytes(encrypted[: public.modulus_bytes], "little")
+    for offset in range(len(drawn) - _CLIENT_RANDOM_SIZE + 1):
+        candidate = drawn[offset : offset + _CLIENT_RANDOM_SIZE]
+        if rsa_public_op(public, int.from_bytes(candidate, "little")) == target:
+            return candidate
+    return None
+
+
+def _drawn_premaster(session: _Session, client_random: bytes, encrypted: bytes) -> bytes | None:
+    """The premaster secret among the bytes the client drew: a client draws its licensing
+    ClientRandom and then its premaster secret ([MS-RDPELE] 5.1.1.1), so it is the 48 bytes
+    after each place the ClientRandom occurs whose encryption under the License Request's key
+    is the EncryptedPreMasterSecret."""
+    public = session.license_public
+    drawn = session.keys.client_randomness
+    if public is None or not drawn or not client_random:
+        return None
+    start = drawn.find(client_random)
+    while start >= 0:
+        candidate = drawn[start + len(client_random) : start + len(client_random) + 48]
+        if len(candidate) == 48 and encrypt_premaster(public, candidate) == encrypted:
+            return candidate
+        start = drawn.find(client_random, start + 1)
+    return None
+
+
+def _licensing_key(session: _Session, certificate: bytes) -> RsaPrivateKey | None:
+    public = _public_key(certificate)
+    session.license_public = public
     for key in session.keys.licensing:
         if public is None or key.n == public.n:
             return key
@@ -418,10 +479,19 @@ def _licensing(session: _Session, body: bytes, layers: list[dict[str, Any]]) -> 
         return
     if isinstance(message, ClientNewLicenseRequest | ClientLicenseInfo):
         key = session.license_key
-        if key is None or len(session.license_server_random) != 32:
+        encrypted = bytes(message.encrypted_pre_master_secret.blob_data)
+        if len(session.license_server_random) != 32:
             return
+        drawn = None
+        if key is None:
+            drawn = _drawn_premaster(session, bytes(message.client_random), encrypted)
+            if drawn is None:
+                return
         try:
-            premaster = decrypt_premaster(key, bytes(message.encrypted_pre_master_secret.blob_data))
+            if drawn is None:
+                assert key is not None  # INVARIANT: without a key the premaster was drawn
+                drawn = decrypt_premaster(key, encrypted)
+            premaster = drawn
             session.licensing_keys = derive_licensing_keys(
                 premaster, bytes(message.client_random), session.license_server_random
             )

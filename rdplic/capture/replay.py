@@ -10,7 +10,8 @@ holds (README "The licensing core").
 With the server's private keys (a capture made with ``--capture-secrets``) the replay is
 byte for byte.  Without them a stand-in key takes their place: the replay matches up to the
 Security Exchange (Standard RDP Security) or the client's premaster secret (licensing), and
-its result is "partial" there, not a failure.
+its result is "partial" there, not a failure, and the rest of the session is compared by its
+shape (`rdplic.capture.structure`: a stand-in client under stand-in keys).
 
 A difference is reported as the first differing PDU, both sides decoded
 (`rdplic.capture.decode`, decryption included) and the path of the first field that
@@ -21,22 +22,29 @@ what the cores send now, after an intended change.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rdplic.capture.decode import SessionKeys, decode_connection, split_frames
+from rdplic.capture.decode import DecodedFrame, SessionKeys, decode_connection, split_frames
 from rdplic.capture.hostile_replay import hostile_connection, replay_adapter
 from rdplic.capture.pcap import COMMENT_PREFIX, CaptureWriter, Chunk, Connection, read_capture
 from rdplic.capture.recording import Recording, RecordingError
+from rdplic.capture.structure import StandInClient, compare_structure
 from rdplic.core.client_store import LicenseKey, MemoryLicenseStore
 from rdplic.core.connection_server import ServerConnection
 from rdplic.core.errors import ConnectionProtocolError
 from rdplic.core.licensing_server import LicensingServer
+from rdplic.crypto.errors import CryptoError
 from rdplic.crypto.rsa import RsaPrivateKey, generate_rsa_key
+from rdplic.crypto.x509 import public_key_from_server_certificate
+from rdplic.pdu.errors import PduError
 
 __all__ = [
+    "CLIENT_RANDOM_FIELDS",
+    "DECRYPTED_RANDOM_FIELDS",
     "RANDOM_FIELDS",
     "ConnectionResult",
     "compare_live",
@@ -70,6 +78,12 @@ class ConnectionResult:
     server_bytes: bytes = b""
     """What the replayed side sent (the server's, or the client's for ``side`` "client")."""
     side: str = "server"
+    structure: dict[str, Any] | None = None
+    """For a "partial" replay: the rest of the session compared by its shape
+    (`rdplic.capture.structure.compare_structure`)."""
+    substituted: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    """What ``--serve`` sent otherwise than recorded, rdplic's keys standing in for another
+    server's (`rdplic.capture.standin.Substitution`)."""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -87,6 +101,10 @@ class ConnectionResult:
                 replayed=self.replayed,
                 detail=self.detail,
             )
+        if self.structure is not None:
+            out["structure"] = self.structure
+        if self.substituted:
+            out["substituted"] = self.substituted
         return out
 
 
@@ -123,17 +141,24 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+@functools.lru_cache(maxsize=8)
 def _stand_in_key(bits: int) -> RsaPrivateKey:
     """A deterministic key of ``bits`` bits for a replay without the recorded secrets."""
     draw = random.Random(bits)
     return generate_rsa_key(max(bits, 512), lambda n: draw.randbytes(n))
 
 
-def _run_server(recording: Recording, client_data: bytes) -> tuple[bytes, bool, str]:
-    """(server bytes, secrets known, error) of the recorded session run again."""
+def _run_server(
+    recording: Recording, client_data: bytes, stand_in: StandInClient | None = None
+) -> tuple[bytes, bool, str]:
+    """(server bytes, secrets known, error) of the recorded session run again; with
+    ``stand_in``, under stand-in keys of the recorded sizes, the client's bytes through it
+    (`rdplic.capture.structure`)."""
     proprietary = recording.private_key("proprietary_key")
     licensing_key = recording.private_key("licensing_key")
     secrets = proprietary is not None and licensing_key is not None
+    if stand_in is not None:
+        proprietary, licensing_key = _sized_stand_in_keys(recording)
     if proprietary is None:
         proprietary = _stand_in_key(512)
     if licensing_key is None:
@@ -171,11 +196,15 @@ def _run_server(recording: Recording, client_data: bytes) -> tuple[bytes, bool, 
         op = item["op"]
         if op == "altered":
             continue
+        if stand_in is not None and stand_in.stopped:
+            break  # the rest of the recording answers a client the stand-in cannot be
         now = Recording.now(item)
         try:
             if op == "data":
                 chunk = client_data[offset : offset + item["length"]]
                 offset += item["length"]
+                if stand_in is not None:
+                    chunk = stand_in.client_bytes(chunk)
                 core.receive_data(chunk, now)
             elif op == "tls":
                 core.tls_established(now)
@@ -194,7 +223,49 @@ def _run_server(recording: Recording, client_data: bytes) -> tuple[bytes, bool, 
         produced = core.data_to_send()
         replay_adapter(hostile, produced)  # what the adapter mutated: the generator kept in step
         out += produced
+        if stand_in is not None:
+            stand_in.server_bytes(produced)
     return bytes(out), secrets, error
+
+
+def _sized_stand_in_keys(recording: Recording) -> tuple[RsaPrivateKey, RsaPrivateKey]:
+    """Stand-in keys of the sizes of the recorded certificates' keys (so the encrypted
+    client random and premaster secret keep their lengths): proprietary, licensing."""
+    sizes = []
+    for certificate in (
+        recording.connection_config["proprietary_certificate"],
+        recording.licensing_config["certificate"],
+    ):
+        try:
+            sizes.append(public_key_from_server_certificate(bytes.fromhex(certificate)).bits)
+        except (CryptoError, PduError, ValueError):
+            sizes.append(2048)
+    return _stand_in_key(sizes[0]), _stand_in_key(sizes[1])
+
+
+def _structure(connection: Connection, recording: Recording) -> dict[str, Any]:
+    """The session run again with a stand-in client under stand-in keys, its server PDUs
+    compared with the recorded ones by shape (`rdplic.capture.structure`)."""
+    licensing = recording.licensing or {}
+    proprietary, licensing_key = _sized_stand_in_keys(recording)
+    stand_in = StandInClient(
+        proprietary,
+        licensing_key,
+        user=licensing.get("user", ""),
+        machine=licensing.get("machine", ""),
+    )
+    server, _secrets, error = _run_server(recording, connection.data(True), stand_in)
+    replayed = _with_side(connection, server, from_client=False)
+    structure = compare_structure(connection, replayed, start=0, complete=not stand_in.stopped)
+    notes = [structure["detail"]] if structure.get("detail") else []
+    if stand_in.stopped:
+        notes.append(f"the stand-in client stopped: {stand_in.stopped}")
+    if error:
+        notes.append(f"the replayed server: {error}")
+    if stand_in.substituted:
+        notes.append("the stand-in client wrote " + ", ".join(dict.fromkeys(stand_in.substituted)))
+    structure["detail"] = "; ".join(notes)
+    return structure
 
 
 ClientFactory = Callable[..., Any]
@@ -252,6 +323,61 @@ def _run_client(
     return bytes(out), ""
 
 
+def _compare_frames(
+    result: ConnectionResult,
+    recorded: list[DecodedFrame],
+    replayed: list[DecodedFrame],
+    *,
+    who: str,
+    fields: frozenset[str] | None = None,
+) -> list[str]:
+    """The one comparison loop of every replay: fill ``result`` at the first PDU of
+    ``recorded`` that ``replayed`` (what ``who`` sent) does not match, and give the fields
+    compared by structure on the way.
+
+    Without ``fields`` the comparison is exact (offline replay): the first field that
+    differs, innermost layer first (a licensing field, not the MAC that covers it).  With
+    ``fields`` (a live peer), those fields are compared by structure only
+    (`structural_diff`) and named in the list returned; any other difference is the first
+    difference.  ``result.status`` is set to "differs" when one is found; the caller turns
+    it into its own verdict ("partial", ...)."""
+    result.pdus = len(recorded)
+    varying: list[str] = []
+    for index in range(max(len(recorded), len(replayed))):
+        a = recorded[index] if index < len(recorded) else None
+        b = replayed[index] if index < len(replayed) else None
+        if a is not None and b is not None and a.data == b.data:
+            continue
+        if a is None or b is None:
+            result.status, result.frame = "differs", None if a is None else a.frame
+            result.path = f"{result.side} PDU {index + 1}"
+            result.recorded = None if a is None else a.layers
+            result.replayed = None if b is None else b.layers
+            result.detail = f"{who} sent fewer PDUs" if b is None else f"{who} sent more"
+            return varying
+        if fields is None:
+            found = field_diff(a.layers[::-1], b.layers[::-1])
+            if found is None:
+                found = ("bytes", a.data.hex(), b.data.hex())
+        else:
+            found, more = structural_diff(a.layers, b.layers, fields=fields)
+            varying += [f"PDU {index + 1} {name}" for name in more]
+            if found is None:
+                continue
+        result.status, result.frame = "differs", a.frame
+        result.path, result.recorded, result.replayed = found
+        return varying
+    return varying
+
+
+def _side_frames(
+    connection: Connection, from_client: bool, keys: SessionKeys | None = None
+) -> list[DecodedFrame]:
+    """The decoded PDUs one side of ``connection`` sent."""
+    frames = decode_connection(connection, keys or SessionKeys())
+    return [f for f in frames if f.from_client == from_client]
+
+
 def _compare(
     result: ConnectionResult,
     connection: Connection,
@@ -261,37 +387,15 @@ def _compare(
     exact: bool,
 ) -> None:
     """Fill ``result`` with the first PDU of one side that differs."""
-    recorded_frames = [
-        f for f in decode_connection(connection, keys) if f.from_client == from_client
-    ]
-    replayed_frames = [f for f in decode_connection(replayed, keys) if f.from_client == from_client]
-    result.pdus = len(recorded_frames)
-    side = "client" if from_client else "server"
-    for index in range(max(len(recorded_frames), len(replayed_frames))):
-        a = recorded_frames[index] if index < len(recorded_frames) else None
-        b = replayed_frames[index] if index < len(replayed_frames) else None
-        if a is not None and b is not None and a.data == b.data:
-            continue
-        result.status = "differs" if exact else "partial"
-        result.frame = a.frame if a is not None else None
-        if a is None or b is None:
-            result.path = f"{side} PDU {index + 1}"
-            result.recorded = None if a is None else a.layers
-            result.replayed = None if b is None else b.layers
-            result.detail = "the replay sent fewer PDUs" if b is None else "the replay sent more"
-        else:
-            # innermost layer first: a licensing field, not the MAC that covers it
-            found = field_diff(a.layers[::-1], b.layers[::-1])
-            if found is None:
-                result.path, result.recorded, result.replayed = "bytes", a.data.hex(), b.data.hex()
-            else:
-                result.path, result.recorded, result.replayed = found
-        if not exact:
-            result.detail = (result.detail + "; " if result.detail else "") + (
-                "recorded without --capture-secrets: compared as far as the server's keys "
-                "were not needed"
-            )
-        return
+    recorded_frames = _side_frames(connection, from_client, keys)
+    replayed_frames = _side_frames(replayed, from_client, keys)
+    _compare_frames(result, recorded_frames, replayed_frames, who="the replay")
+    if result.status == "differs" and not exact:
+        result.status = "partial"
+        result.detail = (result.detail + "; " if result.detail else "") + (
+            "recorded without --capture-secrets: compared as far as the server's keys "
+            "were not needed"
+        )
 
 
 def replay_client_connection(
@@ -306,7 +410,10 @@ def replay_client_connection(
         result.pdus = len(split_frames(sent, [(len(sent), 0)]))
     else:
         replayed = _with_side(connection, sent, from_client=True)
-        _compare(result, connection, replayed, True, SessionKeys(), exact=True)
+        # the client's own randomness holds its client random and premaster secret: its
+        # encrypted fields (EncryptedHWID, ...) decrypt without the server's key
+        keys = SessionKeys(client_randomness=bytes(recording.random))
+        _compare(result, connection, replayed, True, keys, exact=True)
     if error and result.status == "identical":
         result.status, result.detail = "error", error
     return result
@@ -330,6 +437,8 @@ def replay_connection(path: str, connection: Connection, recording: Recording) -
         return result
     replayed = _with_side(connection, server, from_client=False)
     _compare(result, connection, replayed, False, _keys(recording), exact=secrets)
+    if result.status == "partial":
+        result.structure = _structure(connection, recording)
     if error and result.status == "identical":
         result.status, result.detail = "error", error
     return result
@@ -439,6 +548,16 @@ def structural_diff(
             a, b = recorded.get(key, _MISSING), live.get(key, _MISSING)
             if a == b:
                 continue
+            if key == "decrypted" and key not in fields and (a is _MISSING) != (b is _MISSING):
+                varying.append(f"{here} (encrypted on one side: no key for it)")
+                continue
+            if key == "decrypted" and key not in fields:
+                # what decrypted is compared field by field, but for the secrets themselves
+                found, more = structural_diff(a, b, here, fields=DECRYPTED_RANDOM_FIELDS)
+                varying += more
+                if found is not None:
+                    return found, varying
+                continue
             if key in fields:
                 if (a is _MISSING) != (b is _MISSING) or type(a) is not type(b):
                     return (here, _plain(a), _plain(b)), varying
@@ -476,32 +595,17 @@ def compare_live(
     """The recorded server side of ``connection`` against what a live server sent to the
     same client: field by field, randomness-dependent fields by structure (named in
     ``detail``).  Status "identical", "same-structure" or "differs"."""
-    recorded_frames = [f for f in decode_connection(connection) if not f.from_client]
     live = _with_side(connection, live_client, from_client=True)
     live = _with_side(live, live_server, from_client=False)
-    live_frames = [f for f in decode_connection(live) if not f.from_client]
-    result = ConnectionResult(path, connection.index, "identical", pdus=len(recorded_frames))
-    result.server_bytes = live_server
-    varying: list[str] = []
-    for index in range(max(len(recorded_frames), len(live_frames))):
-        a = recorded_frames[index] if index < len(recorded_frames) else None
-        b = live_frames[index] if index < len(live_frames) else None
-        if a is None or b is None:
-            result.status, result.frame = "differs", None if a is None else a.frame
-            result.path = f"server PDU {index + 1}"
-            result.recorded = None if a is None else a.layers
-            result.replayed = None if b is None else b.layers
-            result.detail = "the live server sent fewer PDUs" if b is None else "it sent more"
-            return result
-        if a.data == b.data:
-            continue
-        found, more = structural_diff(a.layers, b.layers)
-        varying += [f"PDU {index + 1} {name}" for name in more]
-        if found is not None:
-            result.status, result.frame = "differs", a.frame
-            result.path, result.recorded, result.replayed = found
-            return result
-    if varying:
+    result = ConnectionResult(path, connection.index, "identical", server_bytes=live_server)
+    varying = _compare_frames(
+        result,
+        _side_frames(connection, False),
+        _side_frames(live, False),
+        who="the live server",
+        fields=RANDOM_FIELDS,
+    )
+    if result.status == "identical" and varying:
         result.status = "same-structure"
         result.detail = "compared by structure (they depend on the server's randomness, keys "
         result.detail += "or clock): " + ", ".join(varying)
@@ -518,44 +622,42 @@ CLIENT_RANDOM_FIELDS = frozenset(
         "dataSignature",
         "MACData",
         "payload",
-        "decrypted",
     }
 )
-"""Fields of a client's PDUs that depend on its own randomness or on the session's keys."""
+"""Fields of a client's PDUs that depend on its own randomness or on the session's keys.
+What they hide is compared under ``decrypted`` (`DECRYPTED_RANDOM_FIELDS` by structure)."""
+
+DECRYPTED_RANDOM_FIELDS = frozenset({"ClientRandom", "PreMasterSecret"})
+"""Under ``decrypted``, the secrets a client draws: compared by structure, while the
+decrypted fields (EncryptedHWID, EncryptedPlatformChallengeResponse and their MACData
+check) are compared value by value."""
 
 
 def compare_live_client(
-    path: str, connection: Connection, live_client: bytes, live_server: bytes
+    path: str,
+    connection: Connection,
+    live_client: bytes,
+    live_server: bytes,
+    *,
+    recorded_keys: SessionKeys | None = None,
+    live_keys: SessionKeys | None = None,
 ) -> ConnectionResult:
     """What a live client sent to the recorded server, against what the recorded client
-    sent: field by field, the fields of `CLIENT_RANDOM_FIELDS` by structure.  Status
-    "identical", "same-structure" or "differs" (``side`` "client")."""
-    recorded_frames = [f for f in decode_connection(connection) if f.from_client]
+    sent: field by field, the fields of `CLIENT_RANDOM_FIELDS` by structure.  With the keys
+    of each session, the client's encrypted licensing fields are decrypted and compared
+    value by value (the path of the one that differs and both values).  Status "identical",
+    "same-structure" or "differs" (``side`` "client")."""
     live = _with_side(connection, live_client, from_client=True)
     live = _with_side(live, live_server, from_client=False)
-    live_frames = [f for f in decode_connection(live) if f.from_client]
-    result = ConnectionResult(path, connection.index, "identical", pdus=len(recorded_frames))
-    result.side = "client"
-    varying: list[str] = []
-    for index in range(max(len(recorded_frames), len(live_frames))):
-        a = recorded_frames[index] if index < len(recorded_frames) else None
-        b = live_frames[index] if index < len(live_frames) else None
-        if a is None or b is None:
-            result.status, result.frame = "differs", None if a is None else a.frame
-            result.path = f"client PDU {index + 1}"
-            result.recorded = None if a is None else a.layers
-            result.replayed = None if b is None else b.layers
-            result.detail = "this client sent fewer PDUs" if b is None else "it sent more"
-            return result
-        if a.data == b.data:
-            continue
-        found, more = structural_diff(a.layers, b.layers, fields=CLIENT_RANDOM_FIELDS)
-        varying += [f"PDU {index + 1} {name}" for name in more]
-        if found is not None:
-            result.status, result.frame = "differs", a.frame
-            result.path, result.recorded, result.replayed = found
-            return result
-    if varying:
+    result = ConnectionResult(path, connection.index, "identical", side="client")
+    varying = _compare_frames(
+        result,
+        _side_frames(connection, True, recorded_keys),
+        _side_frames(live, True, live_keys),
+        who="this client",
+        fields=CLIENT_RANDOM_FIELDS,
+    )
+    if result.status == "identical" and varying:
         result.status = "same-structure"
         result.detail = "compared by structure (they depend on the client's randomness or "
         result.detail += "the session's keys): " + ", ".join(varying)

@@ -48,7 +48,7 @@ class CaptureReplayItem(pytest.Item):
         results = replay_file(self.capture, build_client=build_client)
         if not results:
             raise CaptureReplayFailed(f"{self.capture}: no recorded connection")
-        bad = [r for r in results if r.status not in ("identical", "partial")]
+        bad = [r for r in results if r.status not in ("identical", "partial") or _misshapen(r)]
         if bad:
             raise CaptureReplayFailed("\n".join(_describe(r) for r in bad))
 
@@ -61,6 +61,11 @@ class CaptureReplayItem(pytest.Item):
         return self.capture, None, f"replay {self.capture.name}"
 
 
+def _misshapen(result: Any) -> bool:
+    """A partial replay whose rest of the session has another shape than recorded."""
+    return bool(result.structure) and result.structure.get("verdict") == "differs"
+
+
 def _describe(result: Any) -> str:
     lines = [
         f"connection {result.connection} ({result.side}): {result.status} at frame {result.frame}"
@@ -71,6 +76,12 @@ def _describe(result: Any) -> str:
         lines.append(f"    replayed: {json.dumps(result.replayed)}")
     if result.detail:
         lines.append(f"  {result.detail}")
+    if _misshapen(result):
+        structure = result.structure
+        lines.append(f"  the rest by structure differs at frame {structure.get('frame')}")
+        lines.append(f"  {structure.get('path')}")
+        lines.append(f"    recorded: {json.dumps(structure.get('recorded'))}")
+        lines.append(f"    replayed: {json.dumps(structure.get('replayed'))}")
     return "\n".join(lines)
 
 

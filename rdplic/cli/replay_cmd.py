@@ -96,6 +96,7 @@ def _command(args: argparse.Namespace) -> int:
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
     failed = counts.get("differs", 0) + counts.get("error", 0)
+    failed += sum(1 for r in results if (r.structure or {}).get("verdict") == "differs")
     if args.json:
         summary = {
             "files": len(files_done),
@@ -113,6 +114,47 @@ def _command(args: argparse.Namespace) -> int:
 
 
 def _print(result: Any, update: bool, other: str = "replayed") -> None:
+    _print_verdict(result, update, other)
+    _print_structure(result)
+    _print_substituted(result)
+
+
+def _print_structure(result: Any) -> None:
+    """A partial replay's structural verdict on the rest of the session."""
+    structure = getattr(result, "structure", None)
+    if not structure:
+        return
+    print(
+        f"  the rest by structure: {structure['verdict']} "
+        f"({structure['compared']} server PDUs compared)"
+    )
+    if structure["verdict"] == "differs":
+        print(f"    frame {structure.get('frame')}: {structure.get('path')}")
+        print(f"      recorded: {json.dumps(structure.get('recorded'))}")
+        print(f"      replayed: {json.dumps(structure.get('replayed'))}")
+    if structure["by_length"]:
+        print("    compared by length (encrypted): " + ", ".join(structure["by_length"]))
+    if structure.get("detail"):
+        print(f"    {structure['detail']}")
+
+
+def _print_substituted(result: Any) -> None:
+    """What --serve sent otherwise than recorded (rdplic's keys standing in for another
+    server's): one line per change, long values cut."""
+    if not getattr(result, "substituted", None):
+        return
+    print("  sent otherwise than recorded:")
+    for change in result.substituted:
+        print(f"    frame {change['frame']}: {change['path']}")
+        for name in ("recorded", "sent"):
+            value = json.dumps(change[name])
+            if len(value) > 72:
+                value = value[:69] + "..."
+            print(f"      {name}: {value}")
+        print(f"      why: {change['reason']}")
+
+
+def _print_verdict(result: Any, update: bool, other: str) -> None:
     head = f"{result.file} connection {result.connection} ({result.side}): {result.status}"
     if result.status in ("identical", "skipped"):
         print(f"{head} ({result.pdus} {result.side} PDUs)")
@@ -157,8 +199,9 @@ def register(subparsers: Any) -> None:
         "--serve",
         type=int,
         metavar="PORT",
-        help="serve the recorded server (captured with secrets) to the next client on "
-        "127.0.0.1:PORT (0: a free port, printed on stderr) and compare that client",
+        help="serve the recorded server (rdplic's captured with secrets; any other server's "
+        "with rdplic's keys standing in) to the next client on 127.0.0.1:PORT (0: a free "
+        "port, printed on stderr) and compare that client",
     )
     add_examples(
         parser,

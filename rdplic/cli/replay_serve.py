@@ -15,8 +15,11 @@ A connection ``rdplic serve --hostile`` served is served with its mutations made
 (`rdplic.capture.hostile_replay`: the recorded profile, seed and connection number), on the
 PDUs re-encrypted for this client, not replayed as the recorded bytes.
 
-Only rdplic's own captures recorded with secrets can be served: for others, nobody holds
-the recorded server's private key.
+A capture of another server (Windows', or any without an rdplic recording) is played back by
+`rdplic.capture.standin.StandInServer` instead (`serve_stand_in`), with rdplic's keys (a
+throwaway identity) standing in for the recorded server's certificates; the report lists
+each substitution.  An rdplic recording made without ``--capture-secrets`` is not served:
+its server core would need the keys it was recorded with.
 """
 
 from __future__ import annotations
@@ -47,9 +50,10 @@ def replay_serve(path: Path, port: int, *, timeout: float = 120.0, ready: Any = 
 
     from rdplic.app import install_reactor
 
-    reactor = install_reactor()
+    install_reactor()
     from twisted.internet import defer
 
+    from rdplic.capture.decode import SessionKeys
     from rdplic.capture.hostile_replay import hostile_server
     from rdplic.capture.pcap import read_capture
     from rdplic.capture.recorder import RecordingCore
@@ -57,12 +61,11 @@ def replay_serve(path: Path, port: int, *, timeout: float = 120.0, ready: Any = 
     from rdplic.capture.replay import compare_live_client, recordings
     from rdplic.core.connection_server import ServerConnection
     from rdplic.core.licensing_server import LicensingServer
-    from rdplic.net.server import RdpServerFactory, ServerLimits, listen_tcp
-    from rdplic.net.tls import load_or_create_certificate, server_tls_context
 
-    found = [(c, r) for c in read_capture(path) if (r := recordings(c)) is not None]
+    connections = read_capture(path)
+    found = [(c, r) for c in connections if (r := recordings(c)) is not None]
     if not found:
-        raise UsageError(f"{path}: no server recording to serve")
+        return serve_stand_in(path, port, connections, timeout=timeout, ready=ready)
     connection, recording = found[-1]
     proprietary = recording.private_key("proprietary_key")
     licensing_key = recording.private_key("licensing_key")
@@ -117,10 +120,54 @@ def replay_serve(path: Path, port: int, *, timeout: float = 120.0, ready: Any = 
                 return defer.fail(RuntimeError("the recording holds no more decisions"))
             return defer.succeed(decisions.pop(0))
 
-    tls = None
-    if connection_config.allow_tls:
+    _serve_one(
+        path,
+        port,
+        make_core,
+        RecordedDecider(),
+        connection_config.allow_tls,
+        timeout,
+        ready,
+        hostile_server(recording),
+    )
+    if not collect.sent[True]:
+        raise UsageError(f"no client connected to port {port} within {timeout:g} s")
+    keys = SessionKeys(proprietary, (licensing_key, proprietary))
+    return compare_live_client(
+        str(path),
+        connection,
+        bytes(collect.sent[True]),
+        bytes(collect.sent[False]),
+        recorded_keys=keys,
+        live_keys=keys,
+    )
+
+
+def _serve_one(
+    path: Path,
+    port: int,
+    make_core: Any,
+    decider: Any,
+    tls: bool,
+    timeout: float,
+    ready: Any,
+    hostile: Any = None,
+) -> None:
+    """Serve one client on 127.0.0.1:``port`` with a core of ``make_core``, until its
+    connection ends or ``timeout`` passes (``hostile``: the factory's, for a recorded
+    ``rdplic serve --hostile`` connection)."""
+    from rdplic.app import install_reactor
+
+    reactor = install_reactor()
+    from twisted.internet import defer
+
+    from rdplic.net.server import RdpServerFactory, ServerLimits, listen_tcp
+    from rdplic.net.tls import load_or_create_certificate, server_tls_context
+
+    context = None
+    if tls:
         state = Path(tempfile.mkdtemp(prefix="rdplic-replay-serve-"))
-        tls = server_tls_context(load_or_create_certificate(state))
+        context = server_tls_context(load_or_create_certificate(state))
     finished: defer.Deferred[None] = defer.Deferred()
 
     class OneConnection(RdpServerFactory):
@@ -131,14 +178,14 @@ def replay_serve(path: Path, port: int, *, timeout: float = 120.0, ready: Any = 
 
     factory = OneConnection(
         make_core,
-        RecordedDecider(),
+        decider,
         now=lambda: datetime.now(UTC),
         reactor=reactor,
-        tls=tls,
+        tls=context,
         limits=ServerLimits(max_connections=1, total_timeout=timeout),
         # served by rdplic serve --hostile: the recorded profile, seed and connection number
         # mutate what is sent again, after this client's re-encryption
-        hostile=hostile_server(recording),
+        hostile=hostile,
     )
     listening = listen_tcp(reactor, port, factory, interface="127.0.0.1")
     ready(f"serving the recorded server of {path} on 127.0.0.1:{listening.getHost().port}")
@@ -152,8 +199,71 @@ def replay_serve(path: Path, port: int, *, timeout: float = 120.0, ready: Any = 
     finished.addBoth(lambda _: listening.stopListening())
     finished.addBoth(lambda _: reactor.stop())
     reactor.run()
+
+
+def serve_stand_in(
+    path: Path, port: int, connections: Any, *, timeout: float = 120.0, ready: Any = print
+) -> Any:
+    """Serve the recorded server of a capture of another server (no rdplic recording) to one
+    client, rdplic's keys standing in for its certificates (`rdplic.capture.standin`); the
+    comparison of that client with the recorded one, with the substitutions."""
+    from rdplic.capture.decode import SessionKeys
+    from rdplic.capture.pcap import tls_start
+    from rdplic.capture.recorder import RecordingCore
+    from rdplic.capture.recording import Recording
+    from rdplic.capture.replay import compare_live_client
+    from rdplic.capture.standin import (
+        StandIn,
+        StandInServer,
+        selects_tls,
+        served_connection,
+    )
+    from rdplic.identity import ServerIdentity
+
+    connection = served_connection(connections)
+    if connection is None:
+        raise UsageError(f"{path}: no server side to serve")
+    if connection.tls != "decrypted" and tls_start(connection, True) is not None:
+        raise UsageError(
+            f"{path}: its TLS records could not be decrypted (tshark and the secrets "
+            "embedded in the capture are needed), so its server cannot be played back"
+        )
+    identity = ServerIdentity.load_or_create(
+        Path(tempfile.mkdtemp(prefix="rdplic-replay-serve-")),
+        proprietary_key_bits=StandInServer.key_bits(connection),
+    )
+    stand_in = StandIn(
+        identity.proprietary_key,
+        identity.proprietary_certificate,
+        identity.terminal_server_key,
+        identity.x509_chain,
+    )
+    collect = _Collect()
+    served: list[StandInServer] = []
+
+    def make_core() -> Any:
+        core = StandInServer(connection, stand_in)
+        served.append(core)
+        tap = RecordingCore(collect, Recording.for_client({}, []), os.urandom)  # type: ignore[arg-type]
+        return tap.attach(core)
+
+    class NoDecisions:
+        """A played-back server asks the license server nothing."""
+
+        def decide(self, question: Any, now: datetime) -> Any:
+            raise AssertionError("a played-back server asks no question")
+
+    _serve_one(path, port, make_core, NoDecisions(), selects_tls(connection), timeout, ready)
     if not collect.sent[True]:
         raise UsageError(f"no client connected to port {port} within {timeout:g} s")
-    return compare_live_client(
-        str(path), connection, bytes(collect.sent[True]), bytes(collect.sent[False])
+    result = compare_live_client(
+        str(path),
+        connection,
+        bytes(collect.sent[True]),
+        bytes(collect.sent[False]),
+        live_keys=SessionKeys(
+            identity.proprietary_key, (identity.terminal_server_key, identity.proprietary_key)
+        ),
     )
+    result.substituted = [s.to_json() for s in served[0].substitutions] if served else []
+    return result

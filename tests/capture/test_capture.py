@@ -483,3 +483,113 @@ def test_replay_json_speaks_the_vocabulary(
     walk(summary)
     assert summary["verdicts"] == {"differs": 1, "identical": 1}
     assert isinstance(summary["results"][0]["connection_id"], int)
+
+
+def test_client_side_replay_decrypts_the_field_that_differs(tmp_path: Path) -> None:
+    """A recorded client replayed with another hardware ID: the difference is named inside
+    the decrypted EncryptedHWID (the client's premaster found in its own randomness), with
+    both values, not as opaque ciphertext."""
+    from rdplic.capture import pcap
+
+    client_capture = UPGRADE.with_name("rdplic-client-rdp-upgrade.client.pcapng")
+    (connection,) = read_capture(client_capture)
+    recording = recordings(connection, "client")
+    assert recording is not None
+    recording.connection_config["client"]["hwid"] = (bytes(4) + bytes(range(16))).hex()
+    changed = tmp_path / "hwid.client.pcapng"
+    writer = pcap.CaptureWriter(changed)
+    stream = writer.open_stream(connection.client, connection.server)
+    for chunk in connection.chunks:
+        writer.record(stream, chunk.from_client, chunk.data)
+    writer.close_stream(stream, pcap.COMMENT_PREFIX + recording.to_json())
+    writer.close()
+    (result,) = replay_file(changed, build_client=build_client)
+    assert (result.side, result.status) == ("client", "differs")
+    assert "decrypted.EncryptedHWID" in result.path, result.path
+    assert result.replayed != result.recorded
+    assert isinstance(result.replayed, int | str)
+
+
+TLS_NEW_DEVICE = ROOT / "captures" / "rdplic-serve" / "rdplic-client-tls-new-device.pcapng"
+
+
+def _stripped(source: Path, path: Path, *, longer_license: bool = False) -> Path:
+    """``source`` without its recorded keys; with ``longer_license``, the recorded decision's
+    license four bytes longer (the change a CI user must hear about)."""
+    from rdplic.capture import pcap
+
+    writer = pcap.CaptureWriter(path)
+    for connection in read_capture(source):
+        recording = recordings(connection)
+        assert recording is not None
+        recording.secrets = None
+        for item in recording.inputs:
+            if longer_license and item["op"] == "decide":
+                item["decision"]["blob"] += "00000000"
+        stream = writer.open_stream(connection.client, connection.server)
+        for chunk in connection.chunks:
+            writer.record(stream, chunk.from_client, chunk.data)
+        writer.close_stream(stream, pcap.COMMENT_PREFIX + recording.to_json())
+    writer.close()
+    return path
+
+
+def test_without_secrets_the_rest_of_a_tls_session_is_compared_by_structure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Past the premaster secret, a session without secrets runs again with a stand-in
+    client under stand-in keys: every later server PDU has the recorded shape, the encrypted
+    licensing fields named as compared by length; the verdict stays "partial" (exit 0)."""
+    capture = _stripped(TLS_NEW_DEVICE, tmp_path / "plain.pcapng")
+    (result,) = replay_file(capture)
+    assert result.status == "partial"
+    structure = result.structure
+    assert structure is not None and structure["verdict"] == "same-structure", structure
+    assert structure["compared"] == result.pdus
+    assert any(name.endswith("EncryptedLicenseInfo") for name in structure["by_length"])
+    assert "EncryptedPreMasterSecret" in structure["detail"]
+    assert main(["replay", str(capture)]) == 0
+    capsys.readouterr()
+    assert main(["replay", "--json", str(capture)]) == 0
+    (shown,) = json.loads(capsys.readouterr().out)["results"]
+    from rdplic.vocabulary import COMMAND_KEYS, KEYS
+
+    assert set(shown["structure"]) <= set(KEYS) | set(COMMAND_KEYS["replay"])
+
+
+def test_without_secrets_a_change_in_shape_is_found_and_fails(tmp_path: Path) -> None:
+    """A recording whose license grew by four bytes: the New License's encrypted blob is
+    longer than recorded, which the structural comparison reports with both lengths; the
+    replay fails (exit 1) though its verdict is "partial"."""
+    capture = _stripped(TLS_NEW_DEVICE, tmp_path / "grown.pcapng", longer_license=True)
+    (result,) = replay_file(capture)
+    assert result.status == "partial"
+    structure = result.structure
+    assert structure is not None and structure["verdict"] == "differs", structure
+    assert structure["path"].endswith("EncryptedLicenseInfo")
+    recorded, replayed = structure["recorded"], structure["replayed"]
+    assert replayed["length"]["blobData"] == recorded["length"]["blobData"] + 8  # hex digits
+    assert main(["replay", str(capture)]) == 1
+    from rdplic.cli.pytest_plugin import _describe, _misshapen
+
+    assert _misshapen(result)  # the pytest plugin fails it too, showing where
+    assert "EncryptedLicenseInfo" in _describe(result)
+
+
+def test_without_secrets_standard_rdp_security_is_followed_with_a_stand_in_client(
+    tmp_path: Path,
+) -> None:
+    """Under Standard RDP Security the stand-in client encrypts under its own client random:
+    a new device's session keeps its shape to the end (the RC4 payloads by length); a
+    client presenting its license stops the comparison there, said so."""
+    rdp_new = ROOT / "captures" / "rdplic-serve" / "rdplic-client-rdp-new-device.pcapng"
+    (result,) = replay_file(_stripped(rdp_new, tmp_path / "new.pcapng"))
+    structure = result.structure
+    assert structure is not None and structure["verdict"] == "same-structure", structure
+    assert structure["compared"] == result.pdus
+    assert any(name.endswith("security.payload") for name in structure["by_length"])
+    (upgrade,) = replay_file(_stripped(UPGRADE, tmp_path / "upgrade.pcapng"))
+    assert upgrade.structure is not None
+    assert upgrade.structure["verdict"] == "same-structure"
+    assert "License Info" in upgrade.structure["detail"]
+    assert "not compared" in upgrade.structure["detail"]
