@@ -47,6 +47,10 @@ def _command(args: argparse.Namespace) -> int:
     from rdplic.capture.replay import replay_file
 
     files = capture_files(args.files)
+    if args.timeout is not None and not (args.serve is not None or args.target):
+        raise UsageError("--timeout goes with --target or --serve")
+    if args.timeout is not None and not args.timeout > 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, not {args.timeout:g}")
     started = time.monotonic()
     results: list[Any] = []
     if args.serve is not None:
@@ -56,7 +60,10 @@ def _command(args: argparse.Namespace) -> int:
 
         try:
             result = replay_serve(
-                files[0], args.serve, ready=lambda line: print(line, file=sys.stderr, flush=True)
+                files[0],
+                args.serve,
+                timeout=120.0 if args.timeout is None else args.timeout,
+                ready=lambda line: print(line, file=sys.stderr, flush=True),
             )
         except (CaptureError, RecordingError) as error:
             raise UsageError(str(error)) from None
@@ -71,7 +78,9 @@ def _command(args: argparse.Namespace) -> int:
 
         host, port = parse_target(args.target, args.allow_remote)
         try:
-            results = replay_live(files, host, port)
+            results = replay_live(
+                files, host, port, timeout=30.0 if args.timeout is None else args.timeout
+            )
         except (CaptureError, RecordingError) as error:
             raise UsageError(str(error)) from None
         if not args.json:
@@ -202,6 +211,13 @@ def register(subparsers: Any) -> None:
         help="serve the recorded server (rdplic's captured with secrets; any other server's "
         "with rdplic's keys standing in) to the next client on 127.0.0.1:PORT (0: a free "
         "port, printed on stderr) and compare that client",
+    )
+    live.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="--target: seconds for each connection [30]; --serve: seconds for the client to "
+        "come and finish [120]",
     )
     add_examples(
         parser,

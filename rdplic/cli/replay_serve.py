@@ -120,7 +120,7 @@ def replay_serve(path: Path, port: int, *, timeout: float = 120.0, ready: Any = 
                 return defer.fail(RuntimeError("the recording holds no more decisions"))
             return defer.succeed(decisions.pop(0))
 
-    _serve_one(
+    port = _serve_one(
         path,
         port,
         make_core,
@@ -152,10 +152,11 @@ def _serve_one(
     timeout: float,
     ready: Any,
     hostile: Any = None,
-) -> None:
+) -> int:
     """Serve one client on 127.0.0.1:``port`` with a core of ``make_core``, until its
     connection ends or ``timeout`` passes (``hostile``: the factory's, for a recorded
-    ``rdplic serve --hostile`` connection)."""
+    ``rdplic serve --hostile`` connection); the port it listened on (``port`` 0: a free
+    one)."""
     from rdplic.app import install_reactor
 
     reactor = install_reactor()
@@ -188,7 +189,8 @@ def _serve_one(
         hostile=hostile,
     )
     listening = listen_tcp(reactor, port, factory, interface="127.0.0.1")
-    ready(f"serving the recorded server of {path} on 127.0.0.1:{listening.getHost().port}")
+    port = listening.getHost().port
+    ready(f"serving the recorded server of {path} on 127.0.0.1:{port}")
 
     def give_up() -> None:
         if not finished.called:
@@ -199,6 +201,7 @@ def _serve_one(
     finished.addBoth(lambda _: listening.stopListening())
     finished.addBoth(lambda _: reactor.stop())
     reactor.run()
+    return int(port)
 
 
 def serve_stand_in(
@@ -253,7 +256,7 @@ def serve_stand_in(
         def decide(self, question: Any, now: datetime) -> Any:
             raise AssertionError("a played-back server asks no question")
 
-    _serve_one(path, port, make_core, NoDecisions(), selects_tls(connection), timeout, ready)
+    port = _serve_one(path, port, make_core, NoDecisions(), selects_tls(connection), timeout, ready)
     if not collect.sent[True]:
         raise UsageError(f"no client connected to port {port} within {timeout:g} s")
     result = compare_live_client(

@@ -12,7 +12,6 @@ the client's randomness (encrypted blobs, MACs) by structure.  About 10 s per ca
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,11 +22,11 @@ import pytest
 from rdplic.capture.decode import SessionKeys, decode_connection
 from rdplic.capture.pcap import read_capture
 from rdplic.capture.replay import recordings, replay_file, structural_diff
+from rdplic.testing.replay import ServedRecording
 from rdplic.testing.serve import ServeProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 RDPLIC = [sys.executable, "-m", "rdplic.cli.main"]
-LISTENING = re.compile(r"127\.0\.0\.1:(\d+)")
 
 
 def _client(tmp_path: Path, port: int, security: str, capture: Path) -> None:
@@ -84,23 +83,9 @@ def test_hostile_capture_serves_the_same_mutations_again(
     }
     assert [r.status for r in replay_file(server_capture)] == ["identical"]
 
-    served = subprocess.Popen(
-        [*RDPLIC, "replay", "--serve", "0", str(server_capture)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert served.stderr is not None
-        found = LISTENING.search(served.stderr.readline())
-        assert found
-        _client(tmp_path, int(found.group(1)), security, tmp_path / "again.pcapng")
-        served.communicate(timeout=60)
-    finally:
-        if served.poll() is None:
-            served.kill()
-            served.wait()
+    with ServedRecording(server_capture, report="text") as served:
+        _client(tmp_path, served.port, security, tmp_path / "again.pcapng")
+        served.wait(60)
 
     proprietary = recording.private_key("proprietary_key")
     licensing_key = recording.private_key("licensing_key")

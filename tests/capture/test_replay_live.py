@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,38 +17,9 @@ CAPTURES = ROOT / "captures" / "rdplic-serve"
 
 
 @pytest.fixture
-def serve(tmp_path: Path):  # type: ignore[no-untyped-def]
+def serve(rdplic_serve: Any) -> int:
     """rdplic serve on a free loopback port, in a child process (both security layers)."""
-    log = tmp_path / "serve.log"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rdplic.cli.main",
-            "serve",
-            "--port",
-            "0",
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--log-file",
-            str(log),
-        ],
-        cwd=ROOT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        port = None
-        while port is None and time.monotonic() < deadline:
-            found = re.search(
-                r"listening on 127\.0\.0\.1:(\d+)", log.read_text() if log.exists() else ""
-            )
-            port = int(found.group(1)) if found else None
-            time.sleep(0.1)
-        assert port is not None, "rdplic serve did not start"
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    return int(rdplic_serve().port)
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

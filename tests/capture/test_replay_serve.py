@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
 import socket
 import subprocess
 import sys
@@ -19,6 +17,7 @@ from rdplic.capture.pcap import read_capture
 from rdplic.capture.replay import recordings
 from rdplic.core import events as lic
 from rdplic.core.connection_events import ConnectionEnded
+from rdplic.testing.replay import ServedRecording
 
 ROOT = Path(__file__).resolve().parents[2]
 NEW_DEVICE = ROOT / "captures/rdplic-serve/rdplic-client-rdp-new-device.pcapng"
@@ -54,25 +53,10 @@ def _licence_over_socket(port: int, **changes: Any) -> list[object]:
 def _serve(capture: Path, **changes: Any) -> tuple[list[object], int, str, str]:
     """``rdplic replay --serve 0 CAPTURE`` met by rdplic's client core: its events, the
     exit status, stdout and stderr."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rdplic.cli.main", "replay", "--serve", "0", str(capture)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stderr is not None
-        line = process.stderr.readline()
-        found = re.search(r"127\.0\.0\.1:(\d+)", line)
-        assert found, line
-        events = _licence_over_socket(int(found.group(1)), **changes)
-        out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    return events, process.returncode, out, line + err
+    with ServedRecording(capture, report="text") as served:
+        events = _licence_over_socket(served.port, **changes)
+        returncode = served.wait(60)
+    return events, returncode, served.output, served.errors
 
 
 def test_a_new_client_gets_the_recorded_license_re_encrypted_and_is_compared() -> None:
@@ -132,27 +116,9 @@ def test_serve_needs_secrets_for_an_rdplic_recording(tmp_path: Path) -> None:
 def _json_serve(capture: Path, connect: Any = _licence_over_socket) -> tuple[Any, dict[str, Any]]:
     """``rdplic replay --serve 0 --json CAPTURE`` met by ``connect(port)``: what it returns
     and the one result."""
-    command = ["replay", "--json", "--serve", "0", str(capture)]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rdplic.cli.main", *command],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stderr is not None
-        line = process.stderr.readline()
-        found = re.search(r"127\.0\.0\.1:(\d+)", line)
-        assert found, line
-        events = connect(int(found.group(1)))
-        out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert out, err
-    (result,) = json.loads(out)["results"]
+    with ServedRecording(capture) as served:
+        events = connect(served.port)
+        (result,) = served.results(60)
     return events, result
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 from rdp_clients import run_client
 from serve_process import require
+
+from rdplic.testing.replay import ServedRecording
 
 ROOT = Path(__file__).resolve().parents[2]
 # A Windows Server without a licensing role, Standard RDP Security (captures/windows/README.md)
@@ -24,42 +22,18 @@ def test_xfreerdp_completes_licensing_against_a_served_windows_capture(
     sent under its own session keys and moves on to the capabilities exchange; the report
     names the certificate's changed fields and the licensing PDU replaced."""
     require("xfreerdp")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rdplic.cli.main",
-            "replay",
-            "--json",
-            "--serve",
-            "0",
-            WINDOWS,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stderr is not None
-        found = re.search(r"127\.0\.0\.1:(\d+)", process.stderr.readline())
-        assert found
+    with ServedRecording(WINDOWS) as served:
         run = run_client(
             "xfreerdp",
-            int(found.group(1)),
+            served.port,
             "rdp",
             tmp_path / "home",
             display=display,
             timeout=30,
             stop_on=r"CONNECTION_STATE_LICENSING --> CONNECTION_STATE_CAPABILITIES_EXCHANGE",
         )
-        out, _err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        (result,) = served.results(60)
     assert run.stopped_on_match, str(run)
-    (result,) = json.loads(out)["results"]
     changes = {c["path"]: c for c in result["substituted"]}
     certificate = changes["gcc.SC_SECURITY.serverCertificate"]["reason"]
     assert "PublicKeyBlob.modulus, SignatureBlob" in certificate

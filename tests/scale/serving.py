@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -15,49 +14,18 @@ from typing import Any
 
 import psycopg
 
+from rdplic.testing.serve import ServeProcess
+
 ROOT = Path(__file__).resolve().parents[2]
 DRIVE = Path(__file__).resolve().parent / "drive.py"
 
 
-class Serve:
-    """One ``rdplic serve`` (a supervisor with ``--workers``) logging to a file."""
+class Serve(ServeProcess):
+    """One ``rdplic serve`` (a supervisor with ``--workers``) under Standard RDP Security,
+    its log in text (the supervisor's worker lines are read from it)."""
 
     def __init__(self, state_dir: Path, *extra: str) -> None:
-        self.state_dir = state_dir
-        state_dir.parent.mkdir(parents=True, exist_ok=True)
-        self.log = state_dir.parent / f"{state_dir.name}.log"
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "rdplic.cli.main",
-                "serve",
-                "--port",
-                "0",
-                "--state-dir",
-                str(state_dir),
-                "--log-file",
-                str(self.log),
-                "--security",
-                "rdp",
-                *extra,
-            ],
-            cwd=ROOT,
-        )
-        self.port = self._port()
-
-    def log_text(self) -> str:
-        return self.log.read_text() if self.log.exists() else ""
-
-    def _port(self) -> int:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            found = re.search(r"listening on 127\.0\.0\.1:(\d+)", self.log_text())
-            if found:
-                return int(found.group(1))
-            assert self.process.poll() is None, f"rdplic serve exited:\n{self.log_text()}"
-            time.sleep(0.1)
-        raise AssertionError("rdplic serve did not listen")
+        super().__init__(state_dir, "--security", "rdp", *extra, log_format="text")
 
     def wait_for(self, pattern: str, count: int = 1, timeout: float = 60) -> list[str]:
         """The matches of ``pattern`` in the log once there are ``count`` of them."""
@@ -75,11 +43,6 @@ class Serve:
             int(n): int(p)
             for n, p in re.findall(r"worker (\d+) started \(pid (\d+)\)", self.log_text())
         }
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=60)
 
 
 def drive(

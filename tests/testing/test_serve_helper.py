@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 
+from rdplic.testing.replay import ServedRecording
 from rdplic.testing.serve import ServeProcess, ServeStartError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _client(port: int, machine_dir: Path) -> int:
@@ -96,3 +99,23 @@ def test_the_readme_fixture_example_passes(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout
+
+
+def test_served_recording_refuses_a_capture_it_cannot_serve(tmp_path: Path) -> None:
+    """ServedRecording of a file that is no capture raises with replay's one-line error
+    instead of waiting for a client."""
+    not_a_capture = tmp_path / "notes.pcapng"
+    not_a_capture.write_text("not a capture\n")
+    said = r"did not listen: rdplic: .*notes\.pcapng: not a pcapng file"
+    with pytest.raises(RuntimeError, match=said):
+        ServedRecording(not_a_capture)
+
+
+def test_served_recording_reports_a_client_that_never_came(tmp_path: Path) -> None:
+    """A served recording nobody connects to ends at replay's --timeout with one line naming
+    the port it waited on (exit 2)."""
+    capture = ROOT / "captures/rdplic-serve/rdplic-client-tls-new-device.pcapng"
+    with ServedRecording(capture, "--timeout", "1", report="text") as served:
+        status = served.wait(60)
+    assert status == 2, served.output + served.errors
+    assert f"no client connected to port {served.port} within 1 s" in served.errors
