@@ -284,7 +284,9 @@ def read_capture(
 
     TLS connections are decrypted by tshark when it is installed and the secrets are in
     the file (Decryption Secrets Block) or in ``keylog``; otherwise their TLS part stays
-    as it was, marked "encrypted" (as they all do with ``decrypt_tls=False``).
+    as it was, marked "encrypted".  With ``decrypt_tls=False`` nothing is decrypted and
+    nothing marked: every connection's ``tls`` stays "" and its TLS records are as sent
+    (callers find where they begin with `tls_start`).
 
     :raises CaptureError: the file is not a capture
     """
