@@ -365,12 +365,16 @@ _BEGIN_BATCH = (
     " SELECT name, value FROM counters;"
     f" SELECT {SqliteTransaction._PACK_COLUMNS} FROM key_packs WHERE removed_at IS NULL"
     " ORDER BY key_pack_id;"
-    " SELECT min(expires_at) FROM licenses"
-    f" WHERE status IN ({int(LicenseStatus.TEMPORARY)}, {int(LicenseStatus.ACTIVE)})"
+    " SELECT LEAST("
+    f"(SELECT min(expires_at) FROM licenses WHERE status = {int(LicenseStatus.TEMPORARY)}),"
+    f" (SELECT min(expires_at) FROM licenses WHERE status = {int(LicenseStatus.ACTIVE)}))"
 ).encode()
 """A batch's first round trip: BEGIN, the write lock, then what every decision of the
-batch reads (the counters, the settings one included, and the key packs), seen after the
-lock was granted."""
+batch reads (the counters, the settings one included, the key packs, and the earliest
+outstanding expiry), seen after the lock was granted.  The earliest expiry is the least
+of one minimum per status: each is the first entry of ``licenses_by_status_expiry`` for
+its status, where ``status IN (...)`` would read every outstanding license (a sequential
+scan, 0.4 ms at 2,200 licenses, in every batch)."""
 _BEGIN_SNAPSHOT = b"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 _PREPARE_THRESHOLD = 1
 """psycopg prepares a statement from its second execution on a connection (parsed and
