@@ -41,10 +41,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import random
-import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -124,28 +122,12 @@ def _play(server: Any, client: Any, decide: Callable[[Any], Any]) -> tuple[list[
 @functools.cache
 def conversations() -> tuple[Conversation, ...]:
     """The three recorded conversations (made once per process)."""
-    from rdplic.app import build_server
     from rdplic.core.client_store import MemoryLicenseStore
     from rdplic.core.licensing_client import ClientConfig, LicensingClient
     from rdplic.core.platforms import CLIENT_PLATFORMS
-    from rdplic.identity import ServerIdentity
-    from rdplic.store.sqlite import SqliteStore
+    from rdplic.fuzz.targets import scratch_server
 
-    scratch = tempfile.TemporaryDirectory(prefix="rdplic-fuzz-licensing-")
-    _SCRATCH.append(scratch)  # removed when the process ends
-    state_dir = Path(scratch.name)
-    ServerIdentity.load_or_create(
-        state_dir,
-        proprietary_key_bits=512,
-        license_server_key_bits=1024,
-        terminal_server_key_bits=512,
-        random_bytes=random.Random(1).randbytes,
-        now=NOW,
-    )
-    store = SqliteStore(state_dir / "store.db")
-    app = build_server(
-        state_dir, store=store, random_bytes=random.Random(3).randbytes, rng=random.Random(2)
-    )
+    store, app = scratch_server("rdplic-fuzz-licensing-")
     x509_config = app.licensing_config
     proprietary_config = dataclasses.replace(
         x509_config,
@@ -207,9 +189,6 @@ def conversations() -> tuple[Conversation, ...]:
     )
     store.close()
     return tuple(recorded)
-
-
-_SCRATCH: list[tempfile.TemporaryDirectory[str]] = []
 
 
 def _menu() -> list[Any]:

@@ -388,15 +388,15 @@ def _answer(decide: Callable[[Any], Any], machine: Any) -> None:
             machine.decide(decide(question), NOW)
 
 
-@functools.cache
-def _conversation(security: str) -> _Conversation:
-    from rdplic.app import build_client, build_server
-    from rdplic.core.client_store import MemoryLicenseStore
+def scratch_server(prefix: str) -> tuple[Any, Any]:
+    """A fuzzing process's server: small keys made from fixed seeds in a scratch state
+    directory (removed when the process ends), so that every run records the same
+    conversations; its store (close it once recorded) and `rdplic.app.build_server`'s app."""
+    from rdplic.app import build_server
     from rdplic.identity import ServerIdentity
     from rdplic.store.sqlite import SqliteStore
 
-    # A fuzzing process's scratch state: removed when the process ends.
-    scratch = tempfile.TemporaryDirectory(prefix="rdplic-fuzz-")
+    scratch = tempfile.TemporaryDirectory(prefix=prefix)
     _SCRATCH.append(scratch)
     state_dir = Path(scratch.name)
     ServerIdentity.load_or_create(
@@ -411,6 +411,15 @@ def _conversation(security: str) -> _Conversation:
     app = build_server(
         state_dir, store=store, random_bytes=random.Random(3).randbytes, rng=random.Random(2)
     )
+    return store, app
+
+
+@functools.cache
+def _conversation(security: str) -> _Conversation:
+    from rdplic.app import build_client
+    from rdplic.core.client_store import MemoryLicenseStore
+
+    store, app = scratch_server("rdplic-fuzz-")
 
     def make_server() -> Any:
         # The same server random on every run, so that a replayed conversation decrypts.

@@ -61,7 +61,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from rdplic.licensing.model import HistoryEvent, IssuedLicense, KeyPack, LicenseStatus
 from rdplic.licensing.store import Durability, LicenseQuery, StoreError, StoreRetry
 from rdplic.store.migrations import MIGRATIONS, POSTGRESQL, SCHEMA_VERSION_DDL, latest_version
-from rdplic.store.sqlite import SETTINGS_COUNTER, SqliteTransaction, format_ts
+from rdplic.store.sqlite import SETTINGS_COUNTER, SqliteTransaction, format_ts, history_row
 
 __all__ = ["PostgresStore", "PostgresTransaction", "StoreRetry", "is_postgres_url"]
 
@@ -314,19 +314,7 @@ class PostgresTransaction(SqliteTransaction):
                 "INSERT INTO history (event_id, at, kind, license_id, key_pack_id, hwid,"
                 " machine_name, user_name, detail, rule, host)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    event_id,
-                    format_ts(event.at),
-                    event.kind.value,
-                    event.license_id,
-                    event.key_pack_id,
-                    event.hwid.hex(),
-                    event.machine_name,
-                    event.user_name,
-                    event.detail,
-                    event.rule,
-                    event.host,
-                ),
+                (event_id, *history_row(event)),
             )
             return event_id
         value = self._one(
@@ -335,18 +323,7 @@ class PostgresTransaction(SqliteTransaction):
             " INSERT INTO history (event_id, at, kind, license_id, key_pack_id, hwid,"
             " machine_name, user_name, detail, rule, host)"
             " SELECT n.value, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM n RETURNING event_id",
-            (
-                format_ts(event.at),
-                event.kind.value,
-                event.license_id,
-                event.key_pack_id,
-                event.hwid.hex(),
-                event.machine_name,
-                event.user_name,
-                event.detail,
-                event.rule,
-                event.host,
-            ),
+            history_row(event),
         )
         if value is None:  # no history counter (never: migration 1 creates it)
             return super().append_history(event)

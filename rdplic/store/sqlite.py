@@ -50,6 +50,7 @@ __all__ = [
     "SqliteStore",
     "SqliteTransaction",
     "format_ts",
+    "history_row",
     "parse_ts",
 ]
 
@@ -74,6 +75,24 @@ def format_ts(moment: datetime) -> str:
         moment = moment.astimezone(UTC)
     # isoformat is several times faster than strftime; the text is the same (a test says so).
     return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def history_row(event: HistoryEvent) -> tuple[Any, ...]:
+    """The history table's columns after event_id, in its order (at, kind, license_id,
+    key_pack_id, hwid, machine_name, user_name, detail, rule, host): one list for both
+    stores' INSERTs."""
+    return (
+        format_ts(event.at),
+        event.kind.value,
+        event.license_id,
+        event.key_pack_id,
+        event.hwid.hex(),
+        event.machine_name,
+        event.user_name,
+        event.detail,
+        event.rule,
+        event.host,
+    )
 
 
 def parse_ts(text: str) -> datetime:
@@ -362,19 +381,7 @@ class SqliteTransaction:
             "INSERT INTO history (event_id, at, kind, license_id, key_pack_id, hwid,"
             " machine_name, user_name, detail, rule, host)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                event_id,
-                format_ts(event.at),
-                event.kind.value,
-                event.license_id,
-                event.key_pack_id,
-                event.hwid.hex(),
-                event.machine_name,
-                event.user_name,
-                event.detail,
-                event.rule,
-                event.host,
-            ),
+            (event_id, *history_row(event)),
         )
         return event_id
 
