@@ -1,14 +1,14 @@
 """The cost of sharing: ``rdplic serve --workers N`` on SQLite and on PostgreSQL.
 
     .venv/bin/python benchmarks/scale.py [--handshakes 1000] [--concurrency 32]
-        [--workers 1,2,4] [--stores sqlite,postgresql] [--repeat 1]
+        [--workers 1,2,4] [--stores sqlite,postgresql] [--load total,per-worker] [--repeat 1]
 
 For each store (the state directory's SQLite file; a throwaway PostgreSQL 15 cluster with
 fsync on, as SQLite's ``synchronous=FULL`` is) and each worker count, it starts
 ``rdplic serve --workers N`` on a fresh store with enough CALs, runs ``--handshakes`` new
 devices (``--concurrency`` at a time, the project's own client, Standard RDP Security;
 each handshake issues and records a permanent CAL) after an unmeasured warm-up of
-4 x ``--concurrency`` handshakes, and prints:
+4 x that concurrency, and prints:
 
 * handshakes per second (wall clock: on a 2-core machine shared with the clients, this
   says little about a real deployment);
@@ -20,9 +20,18 @@ each handshake issues and records a permanent CAL) after an unmeasured warm-up o
   timed before and after the passes on the same cores.  1.0 would be a server doing
   nothing but its crypto.
 
+Two loads (``--load``), each with its own table: ``total`` offers the same ``--concurrency``
+connections whatever the number of workers, so each of N workers gets 1/N of them;
+``per-worker`` offers ``--concurrency`` connections per worker (N x ``--concurrency`` in
+all), so each worker sees what one worker alone sees, as when workers are added because the
+load grew.  On a machine whose cores the load already saturates (this one has 2), the first
+also measures how a worker's per-turn and per-commit costs amortise over a quarter of the
+connections; the second isolates the cost of sharing itself (the processes, the store's lock,
+the database's connections).
+
 Targets: PostgreSQL's CPU per handshake within 1.3x of SQLite's, and N workers' total CPU
-per handshake within 1.2x of one worker's; both ratios are printed.  On a shared, noisy
-machine, ``--repeat R`` runs every configuration R times, in rounds (each round in the
+per handshake within 1.2x of one worker's; both ratios are printed for both loads.  On a
+shared, noisy machine, ``--repeat R`` runs every configuration R times, in rounds (each round in the
 reverse order of the one before, so that a drift of the machine's load spreads evenly):
 the table shows the medians, and each ratio is the median of the ratios measured within
 one round, with their range.  The database's share of the CPU, and for PostgreSQL the
@@ -98,6 +107,7 @@ def _admin(*args: str) -> None:
 def one_run(  # type: ignore[no-untyped-def]
     store: str, workers: int, handshakes: int, concurrency: int, cluster: PgCluster | None
 ):
+    """One configuration: ``concurrency`` connections at a time, in all."""
     work = Path(tempfile.mkdtemp(prefix="rdplic-scale-"))
     state = work / "state"
     where = ["--db", cluster.new_database()] if cluster else ["--state-dir", str(state)]
@@ -205,10 +215,18 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument(
+        "--load",
+        default="total,per-worker",
+        help="total: --concurrency connections in all; per-worker: --concurrency per worker",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="rounds of every configuration")
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
     stores = args.stores.split(",")
+    loads = args.load.split(",")
+    if not set(loads) <= {"total", "per-worker"}:
+        raise SystemExit("--load takes total, per-worker or both")
 
     reference = Path(tempfile.mkdtemp(prefix="rdplic-scale-ref-")) / "state"
     recorded = serve_bench.record_crypto(reference, "rdp")
@@ -222,20 +240,24 @@ def main() -> int:
 
     @defer.inlineCallbacks
     def everything():  # type: ignore[no-untyped-def]
-        order = [(store, workers) for store in stores for workers in counts]
+        order = [(load, store, workers) for load in loads for store in stores for workers in counts]
         for round_number in range(args.repeat):
-            for store, workers in order if round_number % 2 == 0 else order[::-1]:
+            for load, store, workers in order if round_number % 2 == 0 else order[::-1]:
+                concurrency = args.concurrency * (workers if load == "per-worker" else 1)
                 r = yield one_run(
                     store,
                     workers,
                     args.handshakes,
-                    args.concurrency,
+                    concurrency,
                     cluster if store == "postgresql" else None,
                 )
                 r["round"] = round_number
+                r["load"] = load
+                r["concurrency"] = concurrency
                 results.append(r)
                 print(
-                    f"  round {round_number + 1}: {store:10s} {workers} worker(s):"
+                    f"  round {round_number + 1}: {load:10s} {concurrency:4d} connections"
+                    f" {store:10s} {workers} worker(s):"
                     f" {r['licensed']} licensed, {r['rate']:.0f}/s,"
                     f" {r['cpu_per_handshake'] * 1000:.2f} ms CPU each"
                     f" ({r['db_cpu_per_handshake'] * 1000:.2f} ms of it in the database)",
@@ -253,19 +275,16 @@ def main() -> int:
         f"\ncrypto-bound reference: {crypto_cost * 1000:.2f} ms CPU per new-device handshake"
         f" ({1 / crypto_cost:.0f} handshakes/s on one core)\n"
     )
-    print(
-        "store       workers  handshakes/s  CPU ms/handshake  crypto ratio         vs 1 worker"
-        "           vs SQLite"
-    )
-    by_round = {(r["store"], r["workers"], r["round"]): r for r in results}
+    by_round = {(r["load"], r["store"], r["workers"], r["round"]): r for r in results}
 
     def ratios(r: dict[str, Any], other: tuple[str, int]) -> list[float]:
-        """This configuration's CPU per handshake over ``other``'s, round by round."""
+        """This configuration's CPU per handshake over ``other``'s (same load), round by
+        round."""
         return [
             mine["cpu_per_handshake"] / theirs["cpu_per_handshake"]
-            for (store, workers, rnd), mine in by_round.items()
-            if (store, workers) == (r["store"], r["workers"])
-            and (theirs := by_round.get((*other, rnd))) is not None
+            for (load, store, workers, rnd), mine in by_round.items()
+            if (load, store, workers) == (r["load"], r["store"], r["workers"])
+            and (theirs := by_round.get((load, *other, rnd))) is not None
         ]
 
     def shown(values: list[float]) -> str:
@@ -276,25 +295,45 @@ def main() -> int:
             text += f" ({min(values):.2f}-{max(values):.2f})"
         return text
 
-    for store in stores:
-        for workers in counts:
-            runs = [r for r in results if (r["store"], r["workers"]) == (store, workers)]
-            if not runs:
-                continue
-            cpu = statistics.median(r["cpu_per_handshake"] for r in runs)
-            rate = statistics.median(r["rate"] for r in runs)
-            print(
-                f"{store:10s}  {workers:7d}  {rate:12.0f}  {cpu * 1000:16.2f}"
-                f"  {crypto_cost / cpu:12.2f}  {shown(ratios(runs[0], (store, counts[0]))):>18s}"
-                f"  {shown(ratios(runs[0], ('sqlite', workers))):>18s}"
+    for load in loads:
+        print(
+            f"load {load}: "
+            + (
+                f"{args.concurrency} connections in all"
+                if load == "total"
+                else f"{args.concurrency} connections per worker"
             )
-    print("\ntargets: PostgreSQL within 1.3x of SQLite; N workers within 1.2x of one worker")
+        )
+        print(
+            "store       workers  connections  handshakes/s  CPU ms/handshake  crypto ratio"
+            "         vs 1 worker           vs SQLite"
+        )
+        for store in stores:
+            for workers in counts:
+                runs = [
+                    r
+                    for r in results
+                    if (r["load"], r["store"], r["workers"]) == (load, store, workers)
+                ]
+                if not runs:
+                    continue
+                cpu = statistics.median(r["cpu_per_handshake"] for r in runs)
+                rate = statistics.median(r["rate"] for r in runs)
+                print(
+                    f"{store:10s}  {workers:7d}  {runs[0]['concurrency']:11d}  {rate:12.0f}"
+                    f"  {cpu * 1000:16.2f}  {crypto_cost / cpu:12.2f}"
+                    f"  {shown(ratios(runs[0], (store, counts[0]))):>18s}"
+                    f"  {shown(ratios(runs[0], ('sqlite', workers))):>18s}"
+                )
+        print()
+    print("targets: PostgreSQL within 1.3x of SQLite; N workers within 1.2x of one worker")
     for r in results:
         if r["batches"]:
             count = sum(n for n, _ in r["batches"])
             decided = sum(n * per for n, per in r["batches"])
             print(
-                f"PostgreSQL, {r['workers']} worker(s), round {r['round'] + 1}: {count} batches,"
+                f"PostgreSQL, load {r['load']}, {r['workers']} worker(s), round {r['round'] + 1}:"
+                f" {count} batches,"
                 f" {decided / max(count, 1):.1f} decisions per batch,"
                 f" {r['db_cpu_per_handshake'] * 1000:.2f} ms of the CPU per handshake in"
                 " PostgreSQL"
@@ -305,7 +344,8 @@ def main() -> int:
             waited = sum(t for _, t, _ in r["lock_waits"])
             longest = max(m for _, _, m in r["lock_waits"])
             print(
-                f"SQLite write lock, {r['workers']} worker(s), round {r['round'] + 1}: taken"
+                f"SQLite write lock, load {r['load']}, {r['workers']} worker(s),"
+                f" round {r['round'] + 1}: taken"
                 f" {taken} times, waited"
                 f" {waited:.2f} s in all ({waited / max(taken, 1) * 1000:.2f} ms each),"
                 f" longest {longest:.1f} ms"
