@@ -61,7 +61,14 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from rdplic.licensing.model import HistoryEvent, IssuedLicense, KeyPack, LicenseStatus
 from rdplic.licensing.store import Durability, LicenseQuery, StoreError, StoreRetry
 from rdplic.store.migrations import MIGRATIONS, POSTGRESQL, SCHEMA_VERSION_DDL, latest_version
-from rdplic.store.sqlite import SETTINGS_COUNTER, SqliteTransaction, format_ts, history_row
+from rdplic.store.sqlite import (
+    HISTORY_COLUMNS,
+    HISTORY_INSERT,
+    SETTINGS_COUNTER,
+    SqliteTransaction,
+    format_ts,
+    history_row,
+)
 
 __all__ = ["PostgresStore", "PostgresTransaction", "StoreRetry", "is_postgres_url"]
 
@@ -310,19 +317,13 @@ class PostgresTransaction(SqliteTransaction):
         writes."""
         if self._batch is not None:
             event_id = self.next_id("history")
-            self._conn.queue(  # type: ignore[attr-defined]
-                "INSERT INTO history (event_id, at, kind, license_id, key_pack_id, hwid,"
-                " machine_name, user_name, detail, rule, host)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (event_id, *history_row(event)),
-            )
+            self._conn.queue(HISTORY_INSERT, (event_id, *history_row(event)))  # type: ignore[attr-defined]
             return event_id
         value = self._one(
             "WITH n AS (UPDATE counters SET value = value + 1 WHERE name = 'history'"
             " RETURNING value)"
-            " INSERT INTO history (event_id, at, kind, license_id, key_pack_id, hwid,"
-            " machine_name, user_name, detail, rule, host)"
-            " SELECT n.value, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM n RETURNING event_id",
+            f" INSERT INTO history ({HISTORY_COLUMNS})"
+            f" SELECT n.value, {', '.join('?' * 10)} FROM n RETURNING event_id",
             history_row(event),
         )
         if value is None:  # no history counter (never: migration 1 creates it)

@@ -44,6 +44,8 @@ from rdplic.licensing.store import Durability, HistoryQuery, LicenseQuery, Store
 from rdplic.store.migrations import MIGRATIONS, SCHEMA_VERSION_DDL, SQLITE, latest_version
 
 __all__ = [
+    "HISTORY_COLUMNS",
+    "HISTORY_INSERT",
     "SETTINGS_COUNTER",
     "STORE_FILENAME",
     "LockWaits",
@@ -75,6 +77,14 @@ def format_ts(moment: datetime) -> str:
         moment = moment.astimezone(UTC)
     # isoformat is several times faster than strftime; the text is the same (a test says so).
     return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+HISTORY_COLUMNS = (
+    "event_id, at, kind, license_id, key_pack_id, hwid, machine_name, user_name, detail, rule, host"
+)
+"""The history table's columns, in `history_row`'s order after event_id."""
+HISTORY_INSERT = f"INSERT INTO history ({HISTORY_COLUMNS}) VALUES ({', '.join('?' * 11)})"
+"""One history row, its event_id first then `history_row` (both stores)."""
 
 
 def history_row(event: HistoryEvent) -> tuple[Any, ...]:
@@ -378,9 +388,7 @@ class SqliteTransaction:
     def append_history(self, event: HistoryEvent) -> int:
         event_id = self.next_id("history")
         self._conn.execute(
-            "INSERT INTO history (event_id, at, kind, license_id, key_pack_id, hwid,"
-            " machine_name, user_name, detail, rule, host)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            HISTORY_INSERT,
             (event_id, *history_row(event)),
         )
         return event_id
